@@ -1,0 +1,403 @@
+//! Playbook actions: the [`ActionExecutor`] trait and the [`ExecutorRegistry`].
+//!
+//! A playbook step names an action (`notify_slack`, `create_ticket`, `chatops.verify`, …) and
+//! its parameters. The registry finds the executor by action type, or, for integrations that
+//! plugins provide, by `(vendor_id, capability)` such as `("jira", "create_ticket")`. An action
+//! nobody registered is a [`ActionStatus::Failed`] result naming what was missing: a playbook
+//! must never believe a ticket was opened when nothing ran.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::template::{TemplateEngine, TemplateError};
+
+/// One action to run, as a playbook step describes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionRequest {
+    /// The action type (`notify_slack`, `create_ticket`, …).
+    pub action_type: String,
+    /// The tenant the playbook runs for.
+    pub tenant_id: String,
+    /// The case the playbook works on, when there is one.
+    #[serde(default)]
+    pub case_id: Option<String>,
+    /// The playbook run, so a `Running` action can be resumed later.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// The step's parameters; string values may be templates.
+    #[serde(default)]
+    pub parameters: Map<String, Value>,
+    /// The playbook context templates render against (`{{ context.host }}`).
+    #[serde(default)]
+    pub context: Value,
+}
+
+impl ActionRequest {
+    /// A request with no parameters and an empty context.
+    pub fn new(action_type: impl Into<String>, tenant_id: impl Into<String>) -> Self {
+        Self {
+            action_type: action_type.into(),
+            tenant_id: tenant_id.into(),
+            case_id: None,
+            run_id: None,
+            parameters: Map::new(),
+            context: Value::Object(Map::new()),
+        }
+    }
+
+    /// Sets a parameter.
+    pub fn with_parameter(mut self, name: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.parameters.insert(name.into(), value.into());
+        self
+    }
+
+    /// Sets the playbook context.
+    pub fn with_context(mut self, context: Value) -> Self {
+        self.context = context;
+        self
+    }
+
+    /// Sets the case.
+    pub fn with_case(mut self, case_id: impl Into<String>) -> Self {
+        self.case_id = Some(case_id.into());
+        self
+    }
+
+    /// A string parameter, as given (not rendered).
+    pub fn parameter_str(&self, name: &str) -> Option<&str> {
+        self.parameters.get(name).and_then(Value::as_str)
+    }
+
+    /// A string parameter rendered as a template against the playbook context; `Ok(None)` when
+    /// the parameter is absent.
+    pub fn render_parameter(&self, name: &str) -> Result<Option<String>, ActionParameterError> {
+        let Some(value) = self.parameters.get(name) else {
+            return Ok(None);
+        };
+        let source = value.as_str().ok_or_else(|| ActionParameterError::NotAString {
+            name: name.to_owned(),
+        })?;
+        TemplateEngine::shared()
+            .render_with_context(source, &self.context)
+            .map(Some)
+            .map_err(|source| ActionParameterError::Template { name: name.to_owned(), source })
+    }
+
+    /// Like [`render_parameter`](Self::render_parameter) but a missing or blank parameter is an
+    /// error.
+    pub fn require_parameter(&self, name: &str) -> Result<String, ActionParameterError> {
+        match self.render_parameter(name)? {
+            Some(value) if !value.trim().is_empty() => Ok(value),
+            _ => Err(ActionParameterError::Missing { name: name.to_owned() }),
+        }
+    }
+}
+
+/// A parameter that is missing or does not render.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActionParameterError {
+    /// The parameter is required.
+    #[error("parameter '{name}' is required")]
+    Missing {
+        /// The parameter.
+        name: String,
+    },
+    /// The parameter must be a string.
+    #[error("parameter '{name}' must be a string")]
+    NotAString {
+        /// The parameter.
+        name: String,
+    },
+    /// The parameter's template failed.
+    #[error("parameter '{name}': {source}")]
+    Template {
+        /// The parameter.
+        name: String,
+        /// The template failure.
+        source: TemplateError,
+    },
+}
+
+/// Where an action ended up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionStatus {
+    /// Done; `output` holds the result.
+    Succeeded,
+    /// Did not happen; `error` says why. Playbooks can branch on it.
+    Failed,
+    /// Waiting on a human (an approval, a verification prompt); resumed later by a callback.
+    Running,
+}
+
+/// The result of one action.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActionResult {
+    /// Where the action ended up.
+    pub status: ActionStatus,
+    /// Output data for later steps (a ticket key, a message id…).
+    #[serde(default)]
+    pub output: Map<String, Value>,
+    /// Why it failed, for `Failed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl ActionResult {
+    /// A success with output data.
+    pub fn succeeded(output: Map<String, Value>) -> Self {
+        Self { status: ActionStatus::Succeeded, output, error: None }
+    }
+
+    /// A failure with its reason.
+    pub fn failed(error: impl Into<String>) -> Self {
+        Self { status: ActionStatus::Failed, output: Map::new(), error: Some(error.into()) }
+    }
+
+    /// An action now waiting on a human.
+    pub fn running(output: Map<String, Value>) -> Self {
+        Self { status: ActionStatus::Running, output, error: None }
+    }
+
+    /// Whether the action succeeded.
+    pub fn is_succeeded(&self) -> bool {
+        self.status == ActionStatus::Succeeded
+    }
+}
+
+/// Runs one kind of playbook action.
+///
+/// Executors turn every problem into [`ActionResult::failed`] with a message a playbook author
+/// can act on; they do not panic and do not return success for work that did not happen.
+///
+/// ```
+/// use aisoc_notify_core::{async_trait, ActionExecutor, ActionRequest, ActionResult};
+///
+/// struct Echo;
+///
+/// #[async_trait]
+/// impl ActionExecutor for Echo {
+///     async fn execute(&self, request: &ActionRequest) -> ActionResult {
+///         match request.require_parameter("message") {
+///             Ok(message) => {
+///                 let mut output = serde_json::Map::new();
+///                 output.insert("echo".into(), message.into());
+///                 ActionResult::succeeded(output)
+///             }
+///             Err(err) => ActionResult::failed(err.to_string()),
+///         }
+///     }
+/// }
+/// ```
+#[async_trait]
+pub trait ActionExecutor: Send + Sync {
+    /// Runs the action.
+    async fn execute(&self, request: &ActionRequest) -> ActionResult;
+}
+
+type LiveKey = (String, String);
+
+/// Finds executors by action type, and live (plugin) executors by vendor and capability.
+///
+/// Registration works at any time through a shared reference, so plugins can register
+/// themselves after start-up.
+///
+/// ```
+/// use std::sync::Arc;
+/// use aisoc_notify_core::{async_trait, ActionExecutor, ActionRequest, ActionResult, ActionStatus, ExecutorRegistry};
+///
+/// struct Noop;
+/// #[async_trait]
+/// impl ActionExecutor for Noop {
+///     async fn execute(&self, _: &ActionRequest) -> ActionResult {
+///         ActionResult::succeeded(Default::default())
+///     }
+/// }
+///
+/// # tokio_test_block_on(async {
+/// let registry = ExecutorRegistry::new();
+/// registry.register("noop", Arc::new(Noop));
+/// let ok = registry.execute(&ActionRequest::new("noop", "acme")).await;
+/// assert_eq!(ok.status, ActionStatus::Succeeded);
+///
+/// let missing = registry.execute(&ActionRequest::new("isolate_host", "acme")).await;
+/// assert_eq!(missing.status, ActionStatus::Failed);
+/// assert_eq!(missing.error.as_deref(), Some("unknown action type 'isolate_host'"));
+/// # });
+/// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
+/// #     tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(f)
+/// # }
+/// ```
+#[derive(Default)]
+pub struct ExecutorRegistry {
+    by_action: RwLock<HashMap<String, Arc<dyn ActionExecutor>>>,
+    live: RwLock<HashMap<LiveKey, Arc<dyn ActionExecutor>>>,
+}
+
+impl std::fmt::Debug for ExecutorRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExecutorRegistry")
+            .field("action_types", &self.action_types())
+            .field("live", &self.live_executors())
+            .finish()
+    }
+}
+
+impl ExecutorRegistry {
+    /// An empty registry.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Registers the executor for an action type, replacing any earlier one.
+    pub fn register(&self, action_type: impl Into<String>, executor: Arc<dyn ActionExecutor>) {
+        write(&self.by_action).insert(action_type.into(), executor);
+    }
+
+    /// Registers a live executor for `(vendor_id, capability)`, replacing any earlier one.
+    pub fn register_live(
+        &self,
+        vendor_id: impl Into<String>,
+        capability: impl Into<String>,
+        executor: Arc<dyn ActionExecutor>,
+    ) {
+        write(&self.live).insert((vendor_id.into(), capability.into()), executor);
+    }
+
+    /// The executor for an action type.
+    pub fn resolve(&self, action_type: &str) -> Option<Arc<dyn ActionExecutor>> {
+        read(&self.by_action).get(action_type).cloned()
+    }
+
+    /// The live executor for a vendor and capability.
+    pub fn resolve_live(&self, vendor_id: &str, capability: &str) -> Option<Arc<dyn ActionExecutor>> {
+        read(&self.live).get(&(vendor_id.to_owned(), capability.to_owned())).cloned()
+    }
+
+    /// The registered action types, sorted.
+    pub fn action_types(&self) -> Vec<String> {
+        let mut types: Vec<String> = read(&self.by_action).keys().cloned().collect();
+        types.sort();
+        types
+    }
+
+    /// The registered `(vendor_id, capability)` pairs, sorted.
+    pub fn live_executors(&self) -> Vec<(String, String)> {
+        let mut keys: Vec<LiveKey> = read(&self.live).keys().cloned().collect();
+        keys.sort();
+        keys
+    }
+
+    /// Runs `request` on the executor for its action type; unknown types fail.
+    pub async fn execute(&self, request: &ActionRequest) -> ActionResult {
+        match self.resolve(&request.action_type) {
+            Some(executor) => executor.execute(request).await,
+            None => ActionResult::failed(format!("unknown action type '{}'", request.action_type)),
+        }
+    }
+
+    /// Runs `request` on the live executor for `(vendor_id, capability)`; unknown pairs fail.
+    pub async fn execute_live(
+        &self,
+        vendor_id: &str,
+        capability: &str,
+        request: &ActionRequest,
+    ) -> ActionResult {
+        match self.resolve_live(vendor_id, capability) {
+            Some(executor) => executor.execute(request).await,
+            None => ActionResult::failed(format!(
+                "no live executor registered for vendor '{vendor_id}' and capability '{capability}'"
+            )),
+        }
+    }
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    // A panic while holding the lock cannot leave a map half-updated (insert is atomic for the
+    // reader), so a poisoned lock is still safe to use.
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    struct Fixed(&'static str);
+
+    #[async_trait]
+    impl ActionExecutor for Fixed {
+        async fn execute(&self, _: &ActionRequest) -> ActionResult {
+            let mut output = Map::new();
+            output.insert("by".into(), self.0.into());
+            ActionResult::succeeded(output)
+        }
+    }
+
+    #[tokio::test]
+    async fn live_executors_resolve_by_vendor_and_capability() {
+        let registry = ExecutorRegistry::new();
+        registry.register_live("jira", "create_ticket", Arc::new(Fixed("jira")));
+        registry.register_live("servicenow", "create_ticket", Arc::new(Fixed("snow")));
+        let request = ActionRequest::new("create_ticket", "acme");
+
+        let jira = registry.execute_live("jira", "create_ticket", &request).await;
+        assert_eq!(jira.output["by"], json!("jira"));
+        let snow = registry.execute_live("servicenow", "create_ticket", &request).await;
+        assert_eq!(snow.output["by"], json!("snow"));
+
+        let unknown = registry.execute_live("remedy", "create_ticket", &request).await;
+        assert_eq!(unknown.status, ActionStatus::Failed);
+        assert!(unknown.error.unwrap().contains("vendor 'remedy'"));
+        assert_eq!(
+            registry.live_executors(),
+            vec![
+                ("jira".to_owned(), "create_ticket".to_owned()),
+                ("servicenow".to_owned(), "create_ticket".to_owned())
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn registering_again_replaces_the_executor() {
+        let registry = ExecutorRegistry::new();
+        registry.register("notify", Arc::new(Fixed("old")));
+        registry.register("notify", Arc::new(Fixed("new")));
+        let result = registry.execute(&ActionRequest::new("notify", "acme")).await;
+        assert_eq!(result.output["by"], json!("new"));
+        assert_eq!(registry.action_types(), vec!["notify".to_owned()]);
+    }
+
+    #[test]
+    fn parameters_render_against_the_context_and_report_problems() {
+        let request = ActionRequest::new("notify_slack", "acme")
+            .with_parameter("message", "Host {{ context.host }} isolated")
+            .with_parameter("count", 3)
+            .with_parameter("blank", "  ")
+            .with_parameter("broken", "{{ context.user }}")
+            .with_context(json!({"host": "web-01"}));
+        assert_eq!(request.require_parameter("message").unwrap(), "Host web-01 isolated");
+        assert_eq!(request.render_parameter("absent"), Ok(None));
+        assert_eq!(
+            request.require_parameter("blank").unwrap_err().to_string(),
+            "parameter 'blank' is required"
+        );
+        assert_eq!(
+            request.render_parameter("count").unwrap_err().to_string(),
+            "parameter 'count' must be a string"
+        );
+        assert_eq!(
+            request.render_parameter("broken").unwrap_err().to_string(),
+            "parameter 'broken': template variable 'context.user' is not defined"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The core of aisoc-notify: the traits every adapter implements, the shared notification
+//! model, and the security and delivery machinery they all rely on.
+//!
+//! | module | what it gives you |
+//! |---|---|
+//! | [`notification`] | [`Notification`], [`Severity`], [`EventType`], [`Target`] |
+//! | [`notifier`] | the [`Notifier`] trait and typed delivery outcomes |
+//! | [`action`] | the [`ActionExecutor`] trait, [`ActionRequest`]/[`ActionResult`], [`ExecutorRegistry`] |
+//! | [`token`] | the [`CallbackTokenSigner`] trait and [`HmacCallbackTokenSigner`] |
+//! | [`signature`] | webhook signing and the one verifier for every header scheme |
+//! | [`inbox_template`] | the [`InboxTemplate`] trait: vendor payload to OCSF |
+//! | [`template`] | strict message templating (`{{ context.host }}`) |
+//! | [`delivery`] | the shared HTTP client: timeouts, capped reads, retries with backoff |
+//! | [`routing`] | channels, rules and concurrent fan-out with per-channel outcomes |
+//! | [`secret`] | secret values and URLs that never print |
+//! | [`clock`] | time as a dependency, for expiry and replay windows |
+//!
+//! The crate depends on no adapter; adapters depend on it only. Its traits are object safe
+//! (`Arc<dyn Notifier>`) and use `async-trait`, so host code can mock them with `mockall`.
+//!
+//! Errors are one `thiserror` enum per concern ([`NotifyError`], [`DeliveryError`],
+//! [`TokenError`], [`SignatureError`], [`TemplateError`], …) rather than one for the crate:
+//! callers of the token verifier should not have to match on HTTP failures. Every enum is
+//! `#[non_exhaustive]`, and none carries a secret.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use aisoc_notify_core::{async_trait, Delivered, EventType, Notification, Notifier, NotifyError, Severity};
+//! use aisoc_notify_core::routing::{Channel, NotificationRouter};
+//!
+//! struct Console;
+//!
+//! #[async_trait]
+//! impl Notifier for Console {
+//!     fn channel_type(&self) -> &str {
+//!         "console"
+//!     }
+//!     async fn notify(&self, n: &Notification) -> Result<Delivered, NotifyError> {
+//!         println!("{} {} {}", n.severity.emoji(), n.severity, n.title);
+//!         Ok(Delivered::default())
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap().block_on(async {
+//! let router = NotificationRouter::builder()
+//!     .channel(Channel::new("console", Arc::new(Console)))
+//!     .build()
+//!     .unwrap();
+//! let n = Notification::new("acme", EventType::P0Alert, Severity::Critical, "Ransomware on web-01");
+//! assert!(router.dispatch(&n).await.all_delivered());
+//! # });
+//! ```
+//!
+//! ## Features
+//! None yet: the default build is the whole crate, on rustls (no OpenSSL).
+
+pub mod action;
+pub mod clock;
+pub mod delivery;
+mod hmac_sha256;
+pub mod inbox_template;
+pub mod notification;
+pub mod notifier;
+pub mod routing;
+pub mod secret;
+pub mod signature;
+pub mod template;
+pub mod token;
+
+pub use action::{ActionExecutor, ActionRequest, ActionResult, ActionStatus, ExecutorRegistry};
+pub use async_trait::async_trait;
+pub use delivery::{DeliveryClient, DeliveryConfig, DeliveryError, RetryPolicy};
+pub use inbox_template::{InboxTemplate, OcsfEvent};
+pub use notification::{EventType, Notification, Severity, Target};
+pub use notifier::{Delivered, DeliveryOutcome, Notifier, NotifyError};
+pub use signature::{SignatureError, SignatureScheme, WebhookSigner, WebhookVerifier};
+pub use template::{TemplateEngine, TemplateError};
+pub use token::{CallbackTokenSigner, HmacCallbackTokenSigner, TokenError};
