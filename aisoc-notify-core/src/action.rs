@@ -78,13 +78,18 @@ impl ActionRequest {
         let Some(value) = self.parameters.get(name) else {
             return Ok(None);
         };
-        let source = value.as_str().ok_or_else(|| ActionParameterError::NotAString {
-            name: name.to_owned(),
-        })?;
+        let source = value
+            .as_str()
+            .ok_or_else(|| ActionParameterError::NotAString {
+                name: name.to_owned(),
+            })?;
         TemplateEngine::shared()
             .render_with_context(source, &self.context)
             .map(Some)
-            .map_err(|source| ActionParameterError::Template { name: name.to_owned(), source })
+            .map_err(|source| ActionParameterError::Template {
+                name: name.to_owned(),
+                source,
+            })
     }
 
     /// Like [`render_parameter`](Self::render_parameter) but a missing or blank parameter is an
@@ -92,7 +97,9 @@ impl ActionRequest {
     pub fn require_parameter(&self, name: &str) -> Result<String, ActionParameterError> {
         match self.render_parameter(name)? {
             Some(value) if !value.trim().is_empty() => Ok(value),
-            _ => Err(ActionParameterError::Missing { name: name.to_owned() }),
+            _ => Err(ActionParameterError::Missing {
+                name: name.to_owned(),
+            }),
         }
     }
 }
@@ -151,17 +158,29 @@ pub struct ActionResult {
 impl ActionResult {
     /// A success with output data.
     pub fn succeeded(output: Map<String, Value>) -> Self {
-        Self { status: ActionStatus::Succeeded, output, error: None }
+        Self {
+            status: ActionStatus::Succeeded,
+            output,
+            error: None,
+        }
     }
 
     /// A failure with its reason.
     pub fn failed(error: impl Into<String>) -> Self {
-        Self { status: ActionStatus::Failed, output: Map::new(), error: Some(error.into()) }
+        Self {
+            status: ActionStatus::Failed,
+            output: Map::new(),
+            error: Some(error.into()),
+        }
     }
 
     /// An action now waiting on a human.
     pub fn running(output: Map<String, Value>) -> Self {
-        Self { status: ActionStatus::Running, output, error: None }
+        Self {
+            status: ActionStatus::Running,
+            output,
+            error: None,
+        }
     }
 
     /// Whether the action succeeded.
@@ -275,8 +294,14 @@ impl ExecutorRegistry {
     }
 
     /// The live executor for a vendor and capability.
-    pub fn resolve_live(&self, vendor_id: &str, capability: &str) -> Option<Arc<dyn ActionExecutor>> {
-        read(&self.live).get(&(vendor_id.to_owned(), capability.to_owned())).cloned()
+    pub fn resolve_live(
+        &self,
+        vendor_id: &str,
+        capability: &str,
+    ) -> Option<Arc<dyn ActionExecutor>> {
+        read(&self.live)
+            .get(&(vendor_id.to_owned(), capability.to_owned()))
+            .cloned()
     }
 
     /// The registered action types, sorted.
@@ -324,7 +349,8 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]
@@ -350,12 +376,18 @@ mod tests {
         registry.register_live("servicenow", "create_ticket", Arc::new(Fixed("snow")));
         let request = ActionRequest::new("create_ticket", "acme");
 
-        let jira = registry.execute_live("jira", "create_ticket", &request).await;
+        let jira = registry
+            .execute_live("jira", "create_ticket", &request)
+            .await;
         assert_eq!(jira.output["by"], json!("jira"));
-        let snow = registry.execute_live("servicenow", "create_ticket", &request).await;
+        let snow = registry
+            .execute_live("servicenow", "create_ticket", &request)
+            .await;
         assert_eq!(snow.output["by"], json!("snow"));
 
-        let unknown = registry.execute_live("remedy", "create_ticket", &request).await;
+        let unknown = registry
+            .execute_live("remedy", "create_ticket", &request)
+            .await;
         assert_eq!(unknown.status, ActionStatus::Failed);
         assert!(unknown.error.unwrap().contains("vendor 'remedy'"));
         assert_eq!(
@@ -372,7 +404,9 @@ mod tests {
         let registry = ExecutorRegistry::new();
         registry.register("notify", Arc::new(Fixed("old")));
         registry.register("notify", Arc::new(Fixed("new")));
-        let result = registry.execute(&ActionRequest::new("notify", "acme")).await;
+        let result = registry
+            .execute(&ActionRequest::new("notify", "acme"))
+            .await;
         assert_eq!(result.output["by"], json!("new"));
         assert_eq!(registry.action_types(), vec!["notify".to_owned()]);
     }
@@ -385,7 +419,10 @@ mod tests {
             .with_parameter("blank", "  ")
             .with_parameter("broken", "{{ context.user }}")
             .with_context(json!({"host": "web-01"}));
-        assert_eq!(request.require_parameter("message").unwrap(), "Host web-01 isolated");
+        assert_eq!(
+            request.require_parameter("message").unwrap(),
+            "Host web-01 isolated"
+        );
         assert_eq!(request.render_parameter("absent"), Ok(None));
         assert_eq!(
             request.require_parameter("blank").unwrap_err().to_string(),

@@ -49,7 +49,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock stopped at `now`.
     pub fn new(now: DateTime<Utc>) -> Self {
-        Self { now: Mutex::new(now) }
+        Self {
+            now: Mutex::new(now),
+        }
     }
 
     /// A clock stopped at `seconds` after the Unix epoch.
@@ -73,7 +75,9 @@ impl ManualClock {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, DateTime<Utc>> {
         // A poisoned lock still holds a valid timestamp.
-        self.now.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.now
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

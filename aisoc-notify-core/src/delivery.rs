@@ -64,7 +64,10 @@ impl Default for RetryPolicy {
 impl RetryPolicy {
     /// A policy that makes exactly one attempt.
     pub fn no_retries() -> Self {
-        Self { max_attempts: 1, ..Self::default() }
+        Self {
+            max_attempts: 1,
+            ..Self::default()
+        }
     }
 
     /// The wait before retry number `retry` (1 for the first retry): exponential growth capped
@@ -281,7 +284,10 @@ impl HttpResponse {
     }
 
     fn invalid(&self, reason: &str) -> DeliveryError {
-        DeliveryError::InvalidResponse { host: self.host.clone(), reason: reason.to_owned() }
+        DeliveryError::InvalidResponse {
+            host: self.host.clone(),
+            reason: reason.to_owned(),
+        }
     }
 }
 
@@ -311,7 +317,11 @@ impl DeliveryClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
             .map_err(|e| DeliveryError::Client(e.without_url().to_string()))?;
-        Ok(Self { http, config: Arc::new(config), clock: Arc::new(SystemClock) })
+        Ok(Self {
+            http,
+            config: Arc::new(config),
+            clock: Arc::new(SystemClock),
+        })
     }
 
     /// Replaces the clock used to resolve `Retry-After` dates.
@@ -335,9 +345,17 @@ impl DeliveryClient {
     ///
     /// A request whose body cannot be replayed (a stream) gets exactly one attempt.
     pub async fn send(&self, request: reqwest::Request) -> Result<HttpResponse, DeliveryError> {
-        let host = request.url().host_str().unwrap_or("unknown-host").to_owned();
+        let host = request
+            .url()
+            .host_str()
+            .unwrap_or("unknown-host")
+            .to_owned();
         let policy = &self.config.retry;
-        let max_attempts = if request.try_clone().is_some() { policy.max_attempts.max(1) } else { 1 };
+        let max_attempts = if request.try_clone().is_some() {
+            policy.max_attempts.max(1)
+        } else {
+            1
+        };
         let mut next = Some(request);
         let mut attempt = 0;
         loop {
@@ -369,7 +387,8 @@ impl DeliveryClient {
                         .get(http::header::RETRY_AFTER)
                         .and_then(|v| v.to_str().ok())
                         .and_then(|v| parse_retry_after(v, self.clock.now()));
-                    let retry_allowed = retry_after.is_none_or(|wait| wait <= policy.max_retry_after);
+                    let retry_allowed =
+                        retry_after.is_none_or(|wait| wait <= policy.max_retry_after);
                     if !last && is_retryable_status(status.as_u16()) && retry_allowed {
                         let wait = retry_after.unwrap_or_else(|| policy.backoff(attempt));
                         tracing::debug!(%host, attempt, status = status.as_u16(), ?wait, "retrying after status");
@@ -378,10 +397,9 @@ impl DeliveryClient {
                         continue;
                     }
                     let headers = response.headers().clone();
-                    let (body, truncated) =
-                        read_capped(response, self.config.max_response_bytes)
-                            .await
-                            .map_err(|err| classify_transport_error(err, &host, attempt))?;
+                    let (body, truncated) = read_capped(response, self.config.max_response_bytes)
+                        .await
+                        .map_err(|err| classify_transport_error(err, &host, attempt))?;
                     tracing::debug!(%host, attempt, status = status.as_u16(), "delivery finished");
                     return Ok(HttpResponse {
                         status,
@@ -405,7 +423,10 @@ fn classify_transport_error(err: reqwest::Error, host: &str, attempts: u32) -> D
     } else if err.is_connect() {
         DeliveryError::Connect { host, attempts }
     } else {
-        DeliveryError::Request { host, reason: error_chain(&err.without_url()) }
+        DeliveryError::Request {
+            host,
+            reason: error_chain(&err.without_url()),
+        }
     }
 }
 
@@ -470,7 +491,10 @@ mod tests {
     #[test]
     fn retry_after_in_the_past_means_now() {
         let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        assert_eq!(parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now), Some(Duration::ZERO));
+        assert_eq!(
+            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
         assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
         assert_eq!(parse_retry_after("-3", now), None);
     }

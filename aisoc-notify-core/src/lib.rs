@@ -11,6 +11,7 @@
 //! | [`inbox_template`] | the [`InboxTemplate`] trait: vendor payload to OCSF |
 //! | [`template`] | strict message templating (`{{ context.host }}`) |
 //! | [`delivery`] | the shared HTTP client: timeouts, capped reads, retries with backoff |
+//! | [`pacing`] | per-destination pacing (Slack: one message per second per channel) |
 //! | [`routing`] | channels, rules and concurrent fan-out with per-channel outcomes |
 //! | [`secret`] | secret values and URLs that never print |
 //! | [`clock`] | time as a dependency, for expiry and replay windows |
@@ -61,6 +62,7 @@ mod hmac_sha256;
 pub mod inbox_template;
 pub mod notification;
 pub mod notifier;
+pub mod pacing;
 pub mod routing;
 pub mod secret;
 pub mod signature;

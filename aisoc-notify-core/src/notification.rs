@@ -330,7 +330,8 @@ pub struct Notification {
     /// A key that identifies repeats of the same event, for deduplication downstream.
     #[serde(default)]
     pub dedupe_key: Option<String>,
-    /// When the notification was created.
+    /// When the notification was created (now, when absent from JSON).
+    #[serde(default = "Utc::now")]
     pub created_at: DateTime<Utc>,
 }
 
@@ -364,13 +365,19 @@ impl Notification {
 
     /// Appends a fact.
     pub fn with_fact(mut self, label: impl Into<String>, value: impl Into<String>) -> Self {
-        self.facts.push(Fact { label: label.into(), value: value.into() });
+        self.facts.push(Fact {
+            label: label.into(),
+            value: value.into(),
+        });
         self
     }
 
     /// Appends a link.
     pub fn with_link(mut self, label: impl Into<String>, url: url::Url) -> Self {
-        self.links.push(Link { label: label.into(), url });
+        self.links.push(Link {
+            label: label.into(),
+            url,
+        });
         self
     }
 
@@ -410,7 +417,10 @@ mod tests {
     fn event_types_round_trip_through_json() {
         for name in ["p0_alert", "connector_health", "my_custom_event"] {
             let parsed: EventType = serde_json::from_value(serde_json::json!(name)).unwrap();
-            assert_eq!(serde_json::to_value(&parsed).unwrap(), serde_json::json!(name));
+            assert_eq!(
+                serde_json::to_value(&parsed).unwrap(),
+                serde_json::json!(name)
+            );
         }
         assert_eq!(EventType::from("drift_alert"), EventType::DriftAlert);
         assert!(serde_json::from_value::<EventType>(serde_json::json!("")).is_err());
@@ -433,7 +443,10 @@ mod tests {
 
     #[test]
     fn target_exposes_its_tenant() {
-        let t = Target::User { tenant_id: "acme".into(), user_id: "u1".into() };
+        let t = Target::User {
+            tenant_id: "acme".into(),
+            user_id: "u1".into(),
+        };
         assert_eq!(t.tenant_id(), "acme");
     }
 }

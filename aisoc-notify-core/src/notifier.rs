@@ -57,7 +57,10 @@ pub struct Delivered {
 impl Delivered {
     /// A delivery with the destination's receipt.
     pub fn with_receipt(receipt: impl Into<String>) -> Self {
-        Self { receipt: Some(receipt.into()), attempts: 0 }
+        Self {
+            receipt: Some(receipt.into()),
+            attempts: 0,
+        }
     }
 
     /// Records how many attempts the delivery took.
@@ -189,7 +192,9 @@ impl From<&Result<Delivered, NotifyError>> for DeliveryOutcome {
                 reason: err.to_string(),
                 retry_after: err.retry_after(),
             },
-            Err(err) => DeliveryOutcome::Rejected { reason: err.to_string() },
+            Err(err) => DeliveryOutcome::Rejected {
+                reason: err.to_string(),
+            },
         }
     }
 }

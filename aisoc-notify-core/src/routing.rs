@@ -43,7 +43,9 @@ impl EventFilter {
 
     /// Whether `event_type` is accepted.
     pub fn accepts(&self, event_type: &EventType) -> bool {
-        self.0.as_ref().is_none_or(|types| types.contains(event_type))
+        self.0
+            .as_ref()
+            .is_none_or(|types| types.contains(event_type))
     }
 }
 
@@ -77,7 +79,13 @@ impl Channel {
     /// An enabled channel receiving every event type.
     pub fn new(id: impl Into<String>, notifier: Arc<dyn Notifier>) -> Self {
         let id = id.into();
-        Self { name: id.clone(), id, events: EventFilter::all(), enabled: true, notifier }
+        Self {
+            name: id.clone(),
+            id,
+            events: EventFilter::all(),
+            enabled: true,
+            notifier,
+        }
     }
 
     /// Sets the display name.
@@ -148,7 +156,10 @@ impl fmt::Debug for Rule {
 
 impl Rule {
     /// A rule matching everything, sending to `channels`.
-    pub fn new(name: impl Into<String>, channels: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        channels: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         Self {
             name: name.into(),
             event_types: EventFilter::all(),
@@ -178,7 +189,10 @@ impl Rule {
     }
 
     /// Adds a custom condition.
-    pub fn when(mut self, predicate: impl Fn(&Notification) -> bool + Send + Sync + 'static) -> Self {
+    pub fn when(
+        mut self,
+        predicate: impl Fn(&Notification) -> bool + Send + Sync + 'static,
+    ) -> Self {
         self.predicate = Some(Arc::new(predicate));
         self
     }
@@ -186,9 +200,17 @@ impl Rule {
     /// Whether `notification` satisfies every condition.
     pub fn matches(&self, notification: &Notification) -> bool {
         self.event_types.accepts(&notification.event_type)
-            && self.min_severity.is_none_or(|min| notification.severity >= min)
-            && self.tenant_id.as_deref().is_none_or(|tenant| tenant == notification.tenant_id)
-            && self.predicate.as_ref().is_none_or(|predicate| predicate(notification))
+            && self
+                .min_severity
+                .is_none_or(|min| notification.severity >= min)
+            && self
+                .tenant_id
+                .as_deref()
+                .is_none_or(|tenant| tenant == notification.tenant_id)
+            && self
+                .predicate
+                .as_ref()
+                .is_none_or(|predicate| predicate(notification))
     }
 }
 
@@ -375,7 +397,11 @@ impl NotificationRouter {
     /// The channels `notification` goes to, in configuration order.
     pub fn select(&self, notification: &Notification) -> Vec<&Channel> {
         if self.rules.is_empty() {
-            return self.channels.iter().filter(|c| c.accepts(notification)).collect();
+            return self
+                .channels
+                .iter()
+                .filter(|c| c.accepts(notification))
+                .collect();
         }
         let wanted: HashSet<&str> = self
             .rules
@@ -420,7 +446,9 @@ impl NotificationRouter {
             });
             match &result {
                 Ok(_) => tracing::debug!(channel = %channel.id, "notification delivered"),
-                Err(error) => tracing::warn!(channel = %channel.id, %error, "notification not delivered"),
+                Err(error) => {
+                    tracing::warn!(channel = %channel.id, %error, "notification not delivered")
+                }
             }
             outcomes.push(ChannelOutcome {
                 channel_id: channel.id.clone(),

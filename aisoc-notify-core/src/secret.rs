@@ -11,6 +11,25 @@ pub use secrecy::{ExposeSecret, SecretBox, SecretSlice, SecretString};
 use serde::{Deserialize, Deserializer};
 use url::Url;
 
+/// Compares two secrets (bearer tokens, API keys) in constant time.
+///
+/// Both sides are hashed first, so neither the position of the first difference nor the
+/// length of the expected secret leaks through timing.
+///
+/// ```
+/// use aisoc_notify_core::secret::constant_time_eq;
+/// assert!(constant_time_eq(b"s3cret-token", b"s3cret-token"));
+/// assert!(!constant_time_eq(b"s3cret-token", b"s3cret-tokem"));
+/// assert!(!constant_time_eq(b"s3cret-token", b"s3cret"));
+/// ```
+pub fn constant_time_eq(provided: &[u8], expected: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    use subtle::ConstantTimeEq;
+    let provided = Sha256::digest(provided);
+    let expected = Sha256::digest(expected);
+    bool::from(provided.as_slice().ct_eq(expected.as_slice()))
+}
+
 /// A URL whose path or query carries a credential (an incoming-webhook URL, for example).
 ///
 /// `Debug` and `Display` show `https://hooks.slack.com/…` and nothing after the host, so the URL
@@ -83,7 +102,8 @@ impl<'de> Deserialize<'de> for SecretUrl {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         // Deserialize through a String so a parse error never echoes the URL back.
         let raw = String::deserialize(deserializer)?;
-        raw.parse().map_err(|e: url::ParseError| serde::de::Error::custom(e))
+        raw.parse()
+            .map_err(|e: url::ParseError| serde::de::Error::custom(e))
     }
 }
 

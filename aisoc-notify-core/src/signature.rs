@@ -141,7 +141,9 @@ pub enum SignatureError {
         tolerance_secs: u64,
     },
     /// The secret is not usable for the scheme (a Standard Webhooks secret that is not base64).
-    #[error("signing secret is not a valid Standard Webhooks secret (base64, optional whsec_ prefix)")]
+    #[error(
+        "signing secret is not a valid Standard Webhooks secret (base64, optional whsec_ prefix)"
+    )]
     InvalidSecret,
     /// The scheme name is not one of `aisoc`, `github`, `generic`, `pagerduty`, `standard`.
     #[error("signature scheme must be one of aisoc, github, generic, pagerduty, standard")]
@@ -173,7 +175,9 @@ impl StandardWebhooksKey {
     /// Decodes a secret in the Standard Webhooks format.
     pub fn from_secret(secret: &str) -> Result<Self, SignatureError> {
         let encoded = secret.strip_prefix("whsec_").unwrap_or(secret);
-        let key = STANDARD.decode(encoded).map_err(|_| SignatureError::InvalidSecret)?;
+        let key = STANDARD
+            .decode(encoded)
+            .map_err(|_| SignatureError::InvalidSecret)?;
         if key.is_empty() {
             return Err(SignatureError::InvalidSecret);
         }
@@ -184,7 +188,13 @@ impl StandardWebhooksKey {
         let timestamp = timestamp.to_string();
         hmac_sha256::tag(
             self.0.expose_secret(),
-            &[message_id.as_bytes(), b".", timestamp.as_bytes(), b".", body],
+            &[
+                message_id.as_bytes(),
+                b".",
+                timestamp.as_bytes(),
+                b".",
+                body,
+            ],
         )
     }
 
@@ -201,7 +211,10 @@ impl StandardWebhooksKey {
     /// # Ok::<(), aisoc_notify_core::signature::SignatureError>(())
     /// ```
     pub fn sign(&self, message_id: &str, timestamp: i64, body: &[u8]) -> String {
-        format!("v1,{}", STANDARD.encode(self.tag(message_id, timestamp, body)))
+        format!(
+            "v1,{}",
+            STANDARD.encode(self.tag(message_id, timestamp, body))
+        )
     }
 }
 
@@ -215,7 +228,9 @@ pub struct WebhookSigner {
 
 impl fmt::Debug for WebhookSigner {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WebhookSigner").field("scheme", &self.scheme).finish_non_exhaustive()
+        f.debug_struct("WebhookSigner")
+            .field("scheme", &self.scheme)
+            .finish_non_exhaustive()
     }
 }
 
@@ -240,7 +255,12 @@ impl WebhookSigner {
 
     /// The headers to send with `body`. `message_id` and `timestamp` (Unix seconds) are used by
     /// Standard Webhooks only.
-    pub fn headers(&self, body: &[u8], message_id: &str, timestamp: i64) -> Vec<(HeaderName, String)> {
+    pub fn headers(
+        &self,
+        body: &[u8],
+        message_id: &str,
+        timestamp: i64,
+    ) -> Vec<(HeaderName, String)> {
         if let Some(key) = &self.standard_key {
             return vec![
                 (WEBHOOK_ID, message_id.to_owned()),
@@ -293,7 +313,10 @@ impl WebhookVerifier {
 
     /// Restricts the accepted schemes.
     pub fn with_schemes(mut self, schemes: &[SignatureScheme]) -> Self {
-        self.schemes = SignatureScheme::ALL.into_iter().filter(|s| schemes.contains(s)).collect();
+        self.schemes = SignatureScheme::ALL
+            .into_iter()
+            .filter(|s| schemes.contains(s))
+            .collect();
         self
     }
 
@@ -310,7 +333,11 @@ impl WebhookVerifier {
     }
 
     /// Verifies `body` against the signature headers and returns the scheme that matched.
-    pub fn verify(&self, headers: &HeaderMap, body: &[u8]) -> Result<SignatureScheme, SignatureError> {
+    pub fn verify(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+    ) -> Result<SignatureScheme, SignatureError> {
         for &scheme in &self.schemes {
             let header = scheme.signature_header();
             let Some(value) = headers.get(&header) else {
@@ -329,12 +356,21 @@ impl WebhookVerifier {
         Err(SignatureError::Missing)
     }
 
-    fn verify_hex(&self, header: &HeaderName, value: &str, body: &[u8]) -> Result<(), SignatureError> {
+    fn verify_hex(
+        &self,
+        header: &HeaderName,
+        value: &str,
+        body: &[u8],
+    ) -> Result<(), SignatureError> {
         let hex = value.trim();
         let hex = hex.strip_prefix("sha256=").unwrap_or(hex);
         let provided = decode_hex_tag(header, hex)?;
         let expected = hmac_sha256::tag(self.hex_key.expose_secret(), &[body]);
-        if hmac_sha256::tags_match(&expected, &provided) { Ok(()) } else { Err(SignatureError::Mismatch) }
+        if hmac_sha256::tags_match(&expected, &provided) {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
+        }
     }
 
     fn verify_pagerduty(&self, value: &str, body: &[u8]) -> Result<(), SignatureError> {
@@ -356,20 +392,38 @@ impl WebhookVerifier {
                 reason: "no v1= signature",
             });
         }
-        if matched { Ok(()) } else { Err(SignatureError::Mismatch) }
+        if matched {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
+        }
     }
 
-    fn verify_standard(&self, headers: &HeaderMap, value: &str, body: &[u8]) -> Result<(), SignatureError> {
-        let key = self.standard_key.as_ref().ok_or(SignatureError::InvalidSecret)?;
+    fn verify_standard(
+        &self,
+        headers: &HeaderMap,
+        value: &str,
+        body: &[u8],
+    ) -> Result<(), SignatureError> {
+        let key = self
+            .standard_key
+            .as_ref()
+            .ok_or(SignatureError::InvalidSecret)?;
         let id = required_header(headers, &WEBHOOK_ID)?;
         let timestamp_raw = required_header(headers, &WEBHOOK_TIMESTAMP)?;
-        let timestamp: i64 = timestamp_raw.trim().parse().map_err(|_| SignatureError::Malformed {
-            header: WEBHOOK_TIMESTAMP,
-            reason: "not an integer number of seconds",
-        })?;
+        let timestamp: i64 =
+            timestamp_raw
+                .trim()
+                .parse()
+                .map_err(|_| SignatureError::Malformed {
+                    header: WEBHOOK_TIMESTAMP,
+                    reason: "not an integer number of seconds",
+                })?;
         let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
         if (self.clock.unix_seconds() - timestamp).abs() > tolerance {
-            return Err(SignatureError::TimestampOutOfTolerance { tolerance_secs: self.tolerance.as_secs() });
+            return Err(SignatureError::TimestampOutOfTolerance {
+                tolerance_secs: self.tolerance.as_secs(),
+            });
         }
         let expected = key.tag(id, timestamp, body);
         let mut matched = false;
@@ -379,38 +433,60 @@ impl WebhookVerifier {
                 continue; // v1a (asymmetric) and future versions are not HMAC
             };
             saw_v1 = true;
-            let provided = STANDARD.decode(encoded).map_err(|_| SignatureError::Malformed {
-                header: WEBHOOK_SIGNATURE,
-                reason: "signature is not base64",
-            })?;
+            let provided = STANDARD
+                .decode(encoded)
+                .map_err(|_| SignatureError::Malformed {
+                    header: WEBHOOK_SIGNATURE,
+                    reason: "signature is not base64",
+                })?;
             matched |= hmac_sha256::tags_match(&expected, &provided);
         }
         if !saw_v1 {
-            return Err(SignatureError::Malformed { header: WEBHOOK_SIGNATURE, reason: "no v1 signature" });
+            return Err(SignatureError::Malformed {
+                header: WEBHOOK_SIGNATURE,
+                reason: "no v1 signature",
+            });
         }
-        if matched { Ok(()) } else { Err(SignatureError::Mismatch) }
+        if matched {
+            Ok(())
+        } else {
+            Err(SignatureError::Mismatch)
+        }
     }
 }
 
-fn header_str<'a>(header: &HeaderName, value: &'a http::HeaderValue) -> Result<&'a str, SignatureError> {
+fn header_str<'a>(
+    header: &HeaderName,
+    value: &'a http::HeaderValue,
+) -> Result<&'a str, SignatureError> {
     if value.len() > MAX_HEADER_LEN {
-        return Err(SignatureError::Malformed { header: header.clone(), reason: "value is too long" });
+        return Err(SignatureError::Malformed {
+            header: header.clone(),
+            reason: "value is too long",
+        });
     }
-    value
-        .to_str()
-        .map_err(|_| SignatureError::Malformed { header: header.clone(), reason: "value is not ASCII" })
+    value.to_str().map_err(|_| SignatureError::Malformed {
+        header: header.clone(),
+        reason: "value is not ASCII",
+    })
 }
 
-fn required_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<&'a str, SignatureError> {
-    let value = headers
-        .get(name)
-        .ok_or(SignatureError::Malformed { header: name.clone(), reason: "header is missing" })?;
+fn required_header<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<&'a str, SignatureError> {
+    let value = headers.get(name).ok_or(SignatureError::Malformed {
+        header: name.clone(),
+        reason: "header is missing",
+    })?;
     header_str(name, value)
 }
 
 fn decode_hex_tag(header: &HeaderName, hex: &str) -> Result<Vec<u8>, SignatureError> {
-    let bytes = hex::decode(hex)
-        .map_err(|_| SignatureError::Malformed { header: header.clone(), reason: "signature is not hex" })?;
+    let bytes = hex::decode(hex).map_err(|_| SignatureError::Malformed {
+        header: header.clone(),
+        reason: "signature is not hex",
+    })?;
     if bytes.len() != TAG_LEN {
         return Err(SignatureError::Malformed {
             header: header.clone(),

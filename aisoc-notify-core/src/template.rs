@@ -90,21 +90,31 @@ impl TemplateEngine {
         let template = self
             .env
             .template_from_str(source)
-            .map_err(|e| TemplateError::Syntax { detail: e.to_string() })?;
-        template.render(Serde(vars)).map_err(|err| match err.kind() {
-            ErrorKind::UndefinedError => {
-                let mut referenced: Vec<String> =
-                    template.undeclared_variables(true).into_iter().collect();
-                referenced.sort();
-                match referenced.into_iter().find(|path| !is_defined(vars, path)) {
-                    Some(name) => TemplateError::UndefinedVariable { name },
-                    None => TemplateError::Render { detail: err.to_string() },
+            .map_err(|e| TemplateError::Syntax {
+                detail: e.to_string(),
+            })?;
+        template
+            .render(Serde(vars))
+            .map_err(|err| match err.kind() {
+                ErrorKind::UndefinedError => {
+                    let mut referenced: Vec<String> =
+                        template.undeclared_variables(true).into_iter().collect();
+                    referenced.sort();
+                    match referenced.into_iter().find(|path| !is_defined(vars, path)) {
+                        Some(name) => TemplateError::UndefinedVariable { name },
+                        None => TemplateError::Render {
+                            detail: err.to_string(),
+                        },
+                    }
                 }
-            }
-            ErrorKind::OutOfFuel => TemplateError::TooComplex,
-            ErrorKind::SyntaxError => TemplateError::Syntax { detail: err.to_string() },
-            _ => TemplateError::Render { detail: err.to_string() },
-        })
+                ErrorKind::OutOfFuel => TemplateError::TooComplex,
+                ErrorKind::SyntaxError => TemplateError::Syntax {
+                    detail: err.to_string(),
+                },
+                _ => TemplateError::Render {
+                    detail: err.to_string(),
+                },
+            })
     }
 
     /// Renders a playbook parameter: `context` in the template is the playbook context.
@@ -123,7 +133,9 @@ fn is_defined(vars: &serde_json::Value, dotted: &str) -> bool {
         .split('.')
         .try_fold(vars, |value, segment| match value {
             serde_json::Value::Object(map) => map.get(segment),
-            serde_json::Value::Array(items) => segment.parse::<usize>().ok().and_then(|i| items.get(i)),
+            serde_json::Value::Array(items) => {
+                segment.parse::<usize>().ok().and_then(|i| items.get(i))
+            }
             _ => None,
         })
         .is_some()
@@ -138,13 +150,21 @@ mod tests {
     fn names_the_first_missing_nested_variable() {
         let engine = TemplateEngine::new();
         let vars = json!({"context": {"alert": {"title": "x"}}});
-        let err = engine.render("{{ context.alert.title }} {{ context.alert.severity }}", &vars);
+        let err = engine.render(
+            "{{ context.alert.title }} {{ context.alert.severity }}",
+            &vars,
+        );
         assert_eq!(
             err,
-            Err(TemplateError::UndefinedVariable { name: "context.alert.severity".into() })
+            Err(TemplateError::UndefinedVariable {
+                name: "context.alert.severity".into()
+            })
         );
         let err = engine.render("{{ missing_root }}", &vars).unwrap_err();
-        assert_eq!(err.to_string(), "template variable 'missing_root' is not defined");
+        assert_eq!(
+            err.to_string(),
+            "template variable 'missing_root' is not defined"
+        );
     }
 
     #[test]
@@ -167,8 +187,12 @@ mod tests {
             engine.render("{{ unclosed", &json!({})),
             Err(TemplateError::Syntax { .. })
         ));
-        let runaway = "{% for a in range(1000) %}{% for b in range(1000) %}{{ a }}{% endfor %}{% endfor %}";
-        assert_eq!(engine.render(runaway, &json!({})), Err(TemplateError::TooComplex));
+        let runaway =
+            "{% for a in range(1000) %}{% for b in range(1000) %}{{ a }}{% endfor %}{% endfor %}";
+        assert_eq!(
+            engine.render(runaway, &json!({})),
+            Err(TemplateError::TooComplex)
+        );
     }
 
     #[test]

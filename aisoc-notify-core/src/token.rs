@@ -193,7 +193,12 @@ impl HmacCallbackTokenSigner {
         check_key(&key_id, &secret)?;
         let mut keys = HashMap::new();
         keys.insert(key_id.clone(), SecretSlice::from(secret));
-        Ok(Self { signing_key_id: key_id, keys, ttl: DEFAULT_TTL, clock: Arc::new(SystemClock) })
+        Ok(Self {
+            signing_key_id: key_id,
+            keys,
+            ttl: DEFAULT_TTL,
+            clock: Arc::new(SystemClock),
+        })
     }
 
     /// Also accepts tokens signed with `secret` under `key_id` (a previous key during
@@ -206,7 +211,9 @@ impl HmacCallbackTokenSigner {
         let key_id = key_id.into();
         check_key(&key_id, &secret)?;
         if key_id == self.signing_key_id {
-            return Err(TokenError::InvalidKey("verification key id repeats the signing key id"));
+            return Err(TokenError::InvalidKey(
+                "verification key id repeats the signing key id",
+            ));
         }
         self.keys.insert(key_id, SecretSlice::from(secret));
         Ok(self)
@@ -232,8 +239,10 @@ impl HmacCallbackTokenSigner {
     /// Signs already-complete claims; [`mint`](CallbackTokenSigner::mint) is the usual entry.
     pub fn sign_claims(&self, claims: &CallbackClaims) -> Result<String, TokenError> {
         let key = &self.keys[&self.signing_key_id];
-        let payload = serde_json::to_vec(claims)
-            .map_err(|_| TokenError::InvalidClaim { field: "claims", reason: "not serializable" })?;
+        let payload = serde_json::to_vec(claims).map_err(|_| TokenError::InvalidClaim {
+            field: "claims",
+            reason: "not serializable",
+        })?;
         let payload_b64 = URL_SAFE_NO_PAD.encode(payload);
         let tag = signing_tag(key, &self.signing_key_id, &payload_b64);
         Ok(format!(
@@ -254,10 +263,16 @@ impl CallbackTokenSigner for HmacCallbackTokenSigner {
             ("choice", &grant.choice),
         ] {
             if value.trim().is_empty() {
-                return Err(TokenError::InvalidClaim { field, reason: "must not be empty" });
+                return Err(TokenError::InvalidClaim {
+                    field,
+                    reason: "must not be empty",
+                });
             }
             if value.chars().any(char::is_control) {
-                return Err(TokenError::InvalidClaim { field, reason: "must not contain control characters" });
+                return Err(TokenError::InvalidClaim {
+                    field,
+                    reason: "must not contain control characters",
+                });
             }
         }
         let issued_at = self.clock.unix_seconds();
@@ -283,9 +298,13 @@ impl CallbackTokenSigner for HmacCallbackTokenSigner {
             return Err(TokenError::Malformed("token is too long"));
         }
         let mut parts = token.split('.');
-        let (Some(version), Some(key_id), Some(payload_b64), Some(tag_b64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-        else {
+        let (Some(version), Some(key_id), Some(payload_b64), Some(tag_b64), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
             return Err(TokenError::Malformed("expected four dot-separated parts"));
         };
         if version != VERSION {
@@ -297,7 +316,9 @@ impl CallbackTokenSigner for HmacCallbackTokenSigner {
         let key = self
             .keys
             .get(key_id)
-            .ok_or_else(|| TokenError::UnknownKey { key_id: key_id.to_owned() })?;
+            .ok_or_else(|| TokenError::UnknownKey {
+                key_id: key_id.to_owned(),
+            })?;
         let provided = URL_SAFE_NO_PAD
             .decode(tag_b64)
             .map_err(|_| TokenError::Malformed("signature is not base64url"))?;
@@ -315,27 +336,43 @@ impl CallbackTokenSigner for HmacCallbackTokenSigner {
         let claims: CallbackClaims = serde_json::from_slice(&payload)
             .map_err(|_| TokenError::Malformed("claims are not valid JSON"))?;
         if self.clock.unix_seconds() >= claims.expires_at {
-            return Err(TokenError::Expired { expires_at: claims.expires_at });
+            return Err(TokenError::Expired {
+                expires_at: claims.expires_at,
+            });
         }
         Ok(claims)
     }
 }
 
-fn signing_tag(key: &SecretSlice<u8>, key_id: &str, payload_b64: &str) -> [u8; hmac_sha256::TAG_LEN] {
+fn signing_tag(
+    key: &SecretSlice<u8>,
+    key_id: &str,
+    payload_b64: &str,
+) -> [u8; hmac_sha256::TAG_LEN] {
     hmac_sha256::tag(
         key.expose_secret(),
-        &[VERSION.as_bytes(), b".", key_id.as_bytes(), b".", payload_b64.as_bytes()],
+        &[
+            VERSION.as_bytes(),
+            b".",
+            key_id.as_bytes(),
+            b".",
+            payload_b64.as_bytes(),
+        ],
     )
 }
 
 fn is_valid_key_id(key_id: &str) -> bool {
     (1..=32).contains(&key_id.len())
-        && key_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+        && key_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 fn check_key(key_id: &str, secret: &[u8]) -> Result<(), TokenError> {
     if !is_valid_key_id(key_id) {
-        return Err(TokenError::InvalidKey("key id must be 1-32 characters of A-Z a-z 0-9 _ -"));
+        return Err(TokenError::InvalidKey(
+            "key id must be 1-32 characters of A-Z a-z 0-9 _ -",
+        ));
     }
     if secret.len() < MIN_KEY_LEN {
         return Err(TokenError::InvalidKey("secret must be at least 32 bytes"));

@@ -14,6 +14,9 @@ const KEY_2026_01: &[u8] = b"0123456789abcdef0123456789abcdef-old";
 const KEY_2026_06: &[u8] = b"fedcba9876543210fedcba9876543210-new";
 const NOW: i64 = 1_790_000_000;
 
+/// Changes one claim of a genuine token.
+type Tamper = Box<dyn Fn(&mut CallbackClaims)>;
+
 fn grant() -> CallbackGrant {
     CallbackGrant {
         action: "chatops.verify".into(),
@@ -25,7 +28,9 @@ fn grant() -> CallbackGrant {
 }
 
 fn signer(clock: &Arc<ManualClock>) -> HmacCallbackTokenSigner {
-    HmacCallbackTokenSigner::new("2026-01", KEY_2026_01.to_vec()).unwrap().with_clock(clock.clone())
+    HmacCallbackTokenSigner::new("2026-01", KEY_2026_01.to_vec())
+        .unwrap()
+        .with_clock(clock.clone())
 }
 
 fn parts(token: &str) -> Vec<String> {
@@ -38,7 +43,12 @@ fn a_minted_token_verifies_and_carries_every_claim() {
     let signer = signer(&clock);
     let minted = signer.mint(&grant()).unwrap();
     assert!(minted.token.starts_with("v1.2026-01."));
-    assert!(minted.token.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b)));
+    assert!(
+        minted
+            .token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+    );
 
     let claims = signer.verify(&minted.token).unwrap();
     assert_eq!(claims, minted.claims);
@@ -51,7 +61,10 @@ fn a_minted_token_verifies_and_carries_every_claim() {
     assert_eq!(claims.expires_at, NOW + 1800, "default lifetime is 1800 s");
 
     let other = signer.mint(&grant()).unwrap();
-    assert_ne!(other.claims.token_id, claims.token_id, "every token has a unique id");
+    assert_ne!(
+        other.claims.token_id, claims.token_id,
+        "every token has a unique id"
+    );
 }
 
 #[test]
@@ -63,7 +76,12 @@ fn tokens_expire_at_their_deadline() {
     clock.advance(Duration::from_secs(59));
     assert!(signer.verify(&minted.token).is_ok());
     clock.advance(Duration::from_secs(1));
-    assert_eq!(signer.verify(&minted.token), Err(TokenError::Expired { expires_at: NOW + 60 }));
+    assert_eq!(
+        signer.verify(&minted.token),
+        Err(TokenError::Expired {
+            expires_at: NOW + 60
+        })
+    );
 }
 
 #[test]
@@ -73,11 +91,14 @@ fn changing_any_claim_breaks_the_signature() {
     let minted = signer.mint(&grant()).unwrap();
     let original = parts(&minted.token);
 
-    let tampered_claims: Vec<(&str, Box<dyn Fn(&mut CallbackClaims)>)> = vec![
+    let tampered_claims: Vec<(&str, Tamper)> = vec![
         ("action", Box::new(|c| c.action = "approval".into())),
         ("case_id", Box::new(|c| c.case_id = "case-43".into())),
         ("tenant_id", Box::new(|c| c.tenant_id = "evil".into())),
-        ("user_ref", Box::new(|c| c.user_ref = "mallory@example.com".into())),
+        (
+            "user_ref",
+            Box::new(|c| c.user_ref = "mallory@example.com".into()),
+        ),
         ("choice", Box::new(|c| c.choice = "deny".into())),
         ("token_id", Box::new(|c| c.token_id = "reused".into())),
         ("issued_at", Box::new(|c| c.issued_at += 1)),
@@ -87,8 +108,15 @@ fn changing_any_claim_breaks_the_signature() {
         let mut claims = minted.claims.clone();
         tamper(&mut claims);
         let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).unwrap());
-        let forged = format!("{}.{}.{}.{}", original[0], original[1], payload, original[3]);
-        assert_eq!(signer.verify(&forged), Err(TokenError::InvalidSignature), "{field}");
+        let forged = format!(
+            "{}.{}.{}.{}",
+            original[0], original[1], payload, original[3]
+        );
+        assert_eq!(
+            signer.verify(&forged),
+            Err(TokenError::InvalidSignature),
+            "{field}"
+        );
     }
 
     // A flipped bit in the tag.
@@ -107,11 +135,17 @@ fn changing_any_claim_breaks_the_signature() {
 #[test]
 fn a_token_from_another_signer_with_the_same_key_id_is_rejected() {
     let clock = Arc::new(ManualClock::at_unix(NOW));
-    let impostor = HmacCallbackTokenSigner::new("2026-01", b"a different secret of 32 bytes or more".to_vec())
-        .unwrap()
-        .with_clock(clock.clone());
+    let impostor = HmacCallbackTokenSigner::new(
+        "2026-01",
+        b"a different secret of 32 bytes or more".to_vec(),
+    )
+    .unwrap()
+    .with_clock(clock.clone());
     let forged = impostor.mint(&grant()).unwrap();
-    assert_eq!(signer(&clock).verify(&forged.token), Err(TokenError::InvalidSignature));
+    assert_eq!(
+        signer(&clock).verify(&forged.token),
+        Err(TokenError::InvalidSignature)
+    );
 }
 
 #[test]
@@ -124,22 +158,33 @@ fn rotation_keeps_old_tokens_until_the_key_is_retired() {
         .with_verification_key("2026-01", KEY_2026_01.to_vec())
         .unwrap()
         .with_clock(clock.clone());
-    assert!(rotated.verify(&old_token).is_ok(), "old tokens verify during rotation");
+    assert!(
+        rotated.verify(&old_token).is_ok(),
+        "old tokens verify during rotation"
+    );
     let new_token = rotated.mint(&grant()).unwrap().token;
-    assert!(new_token.starts_with("v1.2026-06."), "new tokens use the new key");
+    assert!(
+        new_token.starts_with("v1.2026-06."),
+        "new tokens use the new key"
+    );
 
     let retired = HmacCallbackTokenSigner::new("2026-06", KEY_2026_06.to_vec())
         .unwrap()
         .with_clock(clock.clone());
     assert_eq!(
         retired.verify(&old_token),
-        Err(TokenError::UnknownKey { key_id: "2026-01".into() })
+        Err(TokenError::UnknownKey {
+            key_id: "2026-01".into()
+        })
     );
     assert!(retired.verify(&new_token).is_ok());
 
     // Relabelling an old token with the current key id does not help.
     let relabelled = old_token.replacen("2026-01", "2026-06", 1);
-    assert_eq!(retired.verify(&relabelled), Err(TokenError::InvalidSignature));
+    assert_eq!(
+        retired.verify(&relabelled),
+        Err(TokenError::InvalidSignature)
+    );
 }
 
 #[test]
@@ -155,7 +200,10 @@ fn truncated_and_malformed_tokens_are_malformed() {
         let result = signer.verify(&token[..cut]);
         assert!(result.is_err(), "accepted a token cut at {cut}");
         if cut >= tag_start {
-            assert!(matches!(result, Err(TokenError::Malformed(_))), "cut at {cut}: {result:?}");
+            assert!(
+                matches!(result, Err(TokenError::Malformed(_))),
+                "cut at {cut}: {result:?}"
+            );
         }
     }
 
@@ -168,10 +216,17 @@ fn truncated_and_malformed_tokens_are_malformed() {
         ("v1.2026-01.abc.!!!", "signature is not base64url"),
         ("v1.2026-01.abc.AAAA", "signature has the wrong length"),
     ] {
-        assert_eq!(signer.verify(token), Err(TokenError::Malformed(expected)), "{token:?}");
+        assert_eq!(
+            signer.verify(token),
+            Err(TokenError::Malformed(expected)),
+            "{token:?}"
+        );
     }
     let oversized = format!("v1.2026-01.{}.AAAA", "a".repeat(5000));
-    assert_eq!(signer.verify(&oversized), Err(TokenError::Malformed("token is too long")));
+    assert_eq!(
+        signer.verify(&oversized),
+        Err(TokenError::Malformed("token is too long"))
+    );
 }
 
 #[test]
@@ -189,7 +244,10 @@ fn weak_keys_and_bad_claims_are_refused_up_front() {
     empty_choice.choice = " ".into();
     assert_eq!(
         signer(&clock).mint(&empty_choice).unwrap_err(),
-        TokenError::InvalidClaim { field: "choice", reason: "must not be empty" }
+        TokenError::InvalidClaim {
+            field: "choice",
+            reason: "must not be empty"
+        }
     );
 }
 

@@ -22,7 +22,12 @@ fn client(max_attempts: u32) -> DeliveryClient {
 }
 
 fn post(client: &DeliveryClient, url: &str) -> reqwest::Request {
-    client.http().post(url).json(&serde_json::json!({"text": "hello"})).build().unwrap()
+    client
+        .http()
+        .post(url)
+        .json(&serde_json::json!({"text": "hello"}))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
@@ -44,7 +49,10 @@ async fn a_500_is_retried_and_the_200_that_follows_is_returned() {
         .await;
 
     let client = client(4);
-    let response = client.send(post(&client, &format!("{}/hook", server.uri()))).await.unwrap();
+    let response = client
+        .send(post(&client, &format!("{}/hook", server.uri())))
+        .await
+        .unwrap();
     assert_eq!(response.status, 200);
     assert_eq!(response.attempts, 2);
     assert_eq!(response.text(), "ok");
@@ -59,7 +67,11 @@ async fn a_429_with_retry_after_waits_that_long_before_retrying() {
         .expect(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(200)).expect(1).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200))
+        .expect(1)
+        .mount(&server)
+        .await;
 
     let client = client(3);
     let started = Instant::now();
@@ -68,7 +80,10 @@ async fn a_429_with_retry_after_waits_that_long_before_retrying() {
     assert_eq!(response.status, 200);
     assert_eq!(response.attempts, 2);
     // The computed backoff is at most 50 ms here, so only Retry-After explains two seconds.
-    assert!(waited >= Duration::from_secs(2), "retried after only {waited:?}");
+    assert!(
+        waited >= Duration::from_secs(2),
+        "retried after only {waited:?}"
+    );
 }
 
 #[tokio::test]
@@ -76,15 +91,21 @@ async fn retry_after_as_an_http_date_is_honoured() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
-            ResponseTemplate::new(503).insert_header("Retry-After", "Wed, 21 Oct 2026 07:28:01 GMT"),
+            ResponseTemplate::new(503)
+                .insert_header("Retry-After", "Wed, 21 Oct 2026 07:28:01 GMT"),
         )
         .up_to_n_times(1)
         .mount(&server)
         .await;
-    Mock::given(method("POST")).respond_with(ResponseTemplate::new(204)).mount(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&server)
+        .await;
 
     // The clock says the date is one second away.
-    let now = chrono::DateTime::parse_from_rfc3339("2026-10-21T07:28:00Z").unwrap().to_utc();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-10-21T07:28:00Z")
+        .unwrap()
+        .to_utc();
     let client = client(3).with_clock(Arc::new(ManualClock::new(now)));
     let started = Instant::now();
     let response = client.send(post(&client, &server.uri())).await.unwrap();
@@ -159,11 +180,18 @@ async fn attempts_are_capped_for_a_destination_that_keeps_failing() {
 #[tokio::test]
 async fn connection_failures_are_retried_then_reported_without_the_url() {
     // Bind and drop a listener to get a port with nothing behind it.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let client = client(2);
     let url = format!("http://127.0.0.1:{port}/services/T000/B000/SECRETTOKEN");
     let err = client.send(post(&client, &url)).await.unwrap_err();
-    assert!(matches!(err, DeliveryError::Connect { attempts: 2, .. }), "{err:?}");
+    assert!(
+        matches!(err, DeliveryError::Connect { attempts: 2, .. }),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
     let shown = format!("{err} {err:?}");
     assert!(!shown.contains("SECRETTOKEN"), "{shown}");
@@ -183,7 +211,10 @@ async fn slow_responses_time_out_and_are_retryable() {
     })
     .unwrap();
     let err = client.send(post(&client, &server.uri())).await.unwrap_err();
-    assert!(matches!(err, DeliveryError::Timeout { attempts: 1, .. }), "{err:?}");
+    assert!(
+        matches!(err, DeliveryError::Timeout { attempts: 1, .. }),
+        "{err:?}"
+    );
     assert!(err.is_retryable());
 }
 
@@ -202,5 +233,8 @@ async fn response_bodies_are_read_only_up_to_the_cap() {
     let response = client.send(post(&client, &server.uri())).await.unwrap();
     assert_eq!(response.body.len(), 1024);
     assert!(response.truncated);
-    assert!(matches!(response.json::<serde_json::Value>(), Err(DeliveryError::InvalidResponse { .. })));
+    assert!(matches!(
+        response.json::<serde_json::Value>(),
+        Err(DeliveryError::InvalidResponse { .. })
+    ));
 }

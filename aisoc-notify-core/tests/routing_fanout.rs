@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aisoc_notify_core::routing::{Channel, EventFilter, NotificationRouter, Rule, RoutingError};
+use aisoc_notify_core::routing::{Channel, EventFilter, NotificationRouter, RoutingError, Rule};
 use aisoc_notify_core::{
-    Delivered, DeliveryOutcome, EventType, Notification, Notifier, NotifyError, Severity, async_trait,
+    Delivered, DeliveryOutcome, EventType, Notification, Notifier, NotifyError, Severity,
+    async_trait,
 };
 use mockall::mock;
 
@@ -21,7 +22,8 @@ mock! {
 
 fn delivering(channel_type: &'static str, times: usize) -> Arc<dyn Notifier> {
     let mut mock = MockNotifier::new();
-    mock.expect_channel_type().return_const(channel_type.to_owned());
+    mock.expect_channel_type()
+        .return_const(channel_type.to_owned());
     mock.expect_notify()
         .times(times)
         .returning(|_| Ok(Delivered::with_receipt("ts-1").attempts(1)));
@@ -30,7 +32,8 @@ fn delivering(channel_type: &'static str, times: usize) -> Arc<dyn Notifier> {
 
 fn failing(channel_type: &'static str) -> Arc<dyn Notifier> {
     let mut mock = MockNotifier::new();
-    mock.expect_channel_type().return_const(channel_type.to_owned());
+    mock.expect_channel_type()
+        .return_const(channel_type.to_owned());
     mock.expect_notify().times(1).returning(|_| {
         Err(NotifyError::Rejected {
             service: "slack",
@@ -57,13 +60,26 @@ async fn one_failing_channel_does_not_stop_the_others() {
     let report = router.dispatch(&alert(Severity::High)).await;
     assert_eq!(report.outcomes.len(), 3);
     assert!(!report.all_delivered());
-    let ids: Vec<&str> = report.outcomes.iter().map(|o| o.channel_id.as_str()).collect();
-    assert_eq!(ids, ["email", "slack", "mattermost"], "outcomes keep channel order");
+    let ids: Vec<&str> = report
+        .outcomes
+        .iter()
+        .map(|o| o.channel_id.as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        ["email", "slack", "mattermost"],
+        "outcomes keep channel order"
+    );
     assert_eq!(report.get("email").unwrap().outcome().label(), "delivered");
-    assert_eq!(report.get("mattermost").unwrap().outcome().label(), "delivered");
+    assert_eq!(
+        report.get("mattermost").unwrap().outcome().label(),
+        "delivered"
+    );
     let failure = report.get("slack").unwrap();
     assert_eq!(failure.channel_type, "slack");
-    assert!(matches!(failure.outcome(), DeliveryOutcome::Rejected { reason } if reason.contains("channel_not_found")));
+    assert!(
+        matches!(failure.outcome(), DeliveryOutcome::Rejected { reason } if reason.contains("channel_not_found"))
+    );
     assert_eq!(report.failures().count(), 1);
 }
 
@@ -99,9 +115,23 @@ async fn a_hanging_or_panicking_channel_is_reported_and_the_rest_deliver() {
         .build()
         .unwrap();
     let report = router.dispatch(&alert(Severity::Critical)).await;
-    assert!(matches!(report.get("hangs").unwrap().result, Err(NotifyError::DeadlineExceeded(_))));
-    assert!(report.get("hangs").unwrap().result.as_ref().unwrap_err().is_retryable());
-    assert!(matches!(report.get("panics").unwrap().result, Err(NotifyError::Internal(_))));
+    assert!(matches!(
+        report.get("hangs").unwrap().result,
+        Err(NotifyError::DeadlineExceeded(_))
+    ));
+    assert!(
+        report
+            .get("hangs")
+            .unwrap()
+            .result
+            .as_ref()
+            .unwrap_err()
+            .is_retryable()
+    );
+    assert!(matches!(
+        report.get("panics").unwrap().result,
+        Err(NotifyError::Internal(_))
+    ));
     assert!(report.get("ok").unwrap().result.is_ok());
 }
 
@@ -113,20 +143,38 @@ async fn rules_select_channels_by_event_type_severity_and_tenant() {
         .channel(Channel::new("acme-chat", delivering("slack", 1)))
         .rule(Rule::new("critical pages", ["pager", "email"]).min_severity(Severity::Critical))
         .rule(Rule::new("drift by mail", ["email"]).for_events([EventType::DriftAlert]))
-        .rule(Rule::new("acme chat", ["acme-chat"]).for_tenant("acme").when(|n| n.title.contains("web")))
+        .rule(
+            Rule::new("acme chat", ["acme-chat"])
+                .for_tenant("acme")
+                .when(|n| n.title.contains("web")),
+        )
         .build()
         .unwrap();
 
     // Critical p0 for acme mentioning web: pager + email + acme-chat.
     let report = router.dispatch(&alert(Severity::Critical)).await;
-    let ids: Vec<&str> = report.outcomes.iter().map(|o| o.channel_id.as_str()).collect();
+    let ids: Vec<&str> = report
+        .outcomes
+        .iter()
+        .map(|o| o.channel_id.as_str())
+        .collect();
     assert_eq!(ids, ["pager", "email", "acme-chat"]);
     assert!(report.all_delivered());
 
     // A low drift alert for another tenant: email only.
-    let drift = Notification::new("globex", EventType::DriftAlert, Severity::Low, "Baseline drift");
-    let ids: Vec<String> =
-        router.dispatch(&drift).await.outcomes.into_iter().map(|o| o.channel_id).collect();
+    let drift = Notification::new(
+        "globex",
+        EventType::DriftAlert,
+        Severity::Low,
+        "Baseline drift",
+    );
+    let ids: Vec<String> = router
+        .dispatch(&drift)
+        .await
+        .outcomes
+        .into_iter()
+        .map(|o| o.channel_id)
+        .collect();
     assert_eq!(ids, ["email"]);
 
     // Nothing matches: nothing is sent (mock expectations enforce the call counts).
@@ -190,5 +238,10 @@ fn rules_deserialize_from_configuration() {
     .unwrap();
     assert!(rule.matches(&alert(Severity::Critical)));
     assert!(!rule.matches(&alert(Severity::Medium)));
-    assert!(!rule.matches(&Notification::new("acme", EventType::DriftAlert, Severity::Critical, "x")));
+    assert!(!rule.matches(&Notification::new(
+        "acme",
+        EventType::DriftAlert,
+        Severity::Critical,
+        "x"
+    )));
 }

@@ -45,8 +45,10 @@ fn standard_webhooks_vector_signs_byte_for_byte() {
 
     let signer = WebhookSigner::new(SignatureScheme::StandardWebhooks, SW_SECRET).unwrap();
     let sent = signer.headers(SW_BODY, SW_ID, SW_TIMESTAMP);
-    let sent: Vec<(String, String)> =
-        sent.into_iter().map(|(n, v)| (n.as_str().to_owned(), v)).collect();
+    let sent: Vec<(String, String)> = sent
+        .into_iter()
+        .map(|(n, v)| (n.as_str().to_owned(), v))
+        .collect();
     assert_eq!(
         sent,
         vec![
@@ -65,12 +67,17 @@ fn standard_webhooks_vector_verifies_with_an_injected_clock() {
         ("webhook-signature", SW_SIGNATURE),
     ]);
     let verifier = standard_verifier_at(SW_TIMESTAMP + 10);
-    assert_eq!(verifier.verify(&request, SW_BODY), Ok(SignatureScheme::StandardWebhooks));
+    assert_eq!(
+        verifier.verify(&request, SW_BODY),
+        Ok(SignatureScheme::StandardWebhooks)
+    );
 
     // The same request with the real clock is years too old: the window is enforced.
     assert_eq!(
         WebhookVerifier::new(SW_SECRET).verify(&request, SW_BODY),
-        Err(SignatureError::TimestampOutOfTolerance { tolerance_secs: 300 })
+        Err(SignatureError::TimestampOutOfTolerance {
+            tolerance_secs: 300
+        })
     );
 }
 
@@ -84,7 +91,11 @@ fn standard_webhooks_accepts_any_of_several_signatures_and_skips_other_versions(
             "v1a,bm90LWFuLWhtYWM= v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA= v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
         ),
     ]);
-    assert!(standard_verifier_at(SW_TIMESTAMP).verify(&request, SW_BODY).is_ok());
+    assert!(
+        standard_verifier_at(SW_TIMESTAMP)
+            .verify(&request, SW_BODY)
+            .is_ok()
+    );
 }
 
 #[test]
@@ -102,10 +113,16 @@ fn standard_webhooks_rejects_tampering_replays_and_missing_parts() {
     );
     let mut other_id = good;
     other_id[0].1 = "msg_other";
-    assert_eq!(verifier.verify(&headers(&other_id), SW_BODY), Err(SignatureError::Mismatch));
+    assert_eq!(
+        verifier.verify(&headers(&other_id), SW_BODY),
+        Err(SignatureError::Mismatch)
+    );
     let mut shifted = good;
     shifted[1].1 = "1614265331";
-    assert_eq!(verifier.verify(&headers(&shifted), SW_BODY), Err(SignatureError::Mismatch));
+    assert_eq!(
+        verifier.verify(&headers(&shifted), SW_BODY),
+        Err(SignatureError::Mismatch)
+    );
 
     // Too far in the future is refused like too old.
     let early = standard_verifier_at(SW_TIMESTAMP - 301);
@@ -113,18 +130,28 @@ fn standard_webhooks_rejects_tampering_replays_and_missing_parts() {
         early.verify(&headers(&good), SW_BODY),
         Err(SignatureError::TimestampOutOfTolerance { .. })
     ));
-    let lenient = standard_verifier_at(SW_TIMESTAMP - 3600).with_tolerance(Duration::from_secs(7200));
+    let lenient =
+        standard_verifier_at(SW_TIMESTAMP - 3600).with_tolerance(Duration::from_secs(7200));
     assert!(lenient.verify(&headers(&good), SW_BODY).is_ok());
 
     let missing_id = headers(&good[1..]);
     assert!(matches!(
         verifier.verify(&missing_id, SW_BODY),
-        Err(SignatureError::Malformed { reason: "header is missing", .. })
+        Err(SignatureError::Malformed {
+            reason: "header is missing",
+            ..
+        })
     ));
     let bad_ts = headers(&[good[0], ("webhook-timestamp", "yesterday"), good[2]]);
-    assert!(matches!(verifier.verify(&bad_ts, SW_BODY), Err(SignatureError::Malformed { .. })));
+    assert!(matches!(
+        verifier.verify(&bad_ts, SW_BODY),
+        Err(SignatureError::Malformed { .. })
+    ));
     let no_v1 = headers(&[good[0], good[1], ("webhook-signature", "v2,abc")]);
-    assert!(matches!(verifier.verify(&no_v1, SW_BODY), Err(SignatureError::Malformed { .. })));
+    assert!(matches!(
+        verifier.verify(&no_v1, SW_BODY),
+        Err(SignatureError::Malformed { .. })
+    ));
 }
 
 #[test]
@@ -141,8 +168,14 @@ fn github_vector_signs_and_verifies() {
 
     let verifier = WebhookVerifier::new(GH_SECRET);
     let request = headers(&[("X-Hub-Signature-256", GH_SIGNATURE)]);
-    assert_eq!(verifier.verify(&request, GH_BODY), Ok(SignatureScheme::GitHub));
-    assert_eq!(verifier.verify(&request, b"Hello, World?"), Err(SignatureError::Mismatch));
+    assert_eq!(
+        verifier.verify(&request, GH_BODY),
+        Ok(SignatureScheme::GitHub)
+    );
+    assert_eq!(
+        verifier.verify(&request, b"Hello, World?"),
+        Err(SignatureError::Mismatch)
+    );
     assert_eq!(
         WebhookVerifier::new("another secret").verify(&request, GH_BODY),
         Err(SignatureError::Mismatch)
@@ -154,13 +187,25 @@ fn aisoc_and_generic_headers_accept_hex_with_or_without_prefix() {
     let hex = hmac_sha256_hex(GH_SECRET.as_bytes(), GH_BODY);
     let verifier = WebhookVerifier::new(GH_SECRET);
     for (header, value, scheme) in [
-        ("X-AiSOC-Signature", format!("sha256={hex}"), SignatureScheme::Aisoc),
+        (
+            "X-AiSOC-Signature",
+            format!("sha256={hex}"),
+            SignatureScheme::Aisoc,
+        ),
         ("X-Signature", hex.clone(), SignatureScheme::Generic),
-        ("X-Signature", format!("sha256={hex}"), SignatureScheme::Generic),
+        (
+            "X-Signature",
+            format!("sha256={hex}"),
+            SignatureScheme::Generic,
+        ),
         ("X-Signature", hex.to_uppercase(), SignatureScheme::Generic),
     ] {
         let request = headers(&[(header, &value)]);
-        assert_eq!(verifier.verify(&request, GH_BODY), Ok(scheme), "{header}: {value}");
+        assert_eq!(
+            verifier.verify(&request, GH_BODY),
+            Ok(scheme),
+            "{header}: {value}"
+        );
     }
     let signer = WebhookSigner::new(SignatureScheme::Aisoc, GH_SECRET).unwrap();
     assert_eq!(signer.headers(GH_BODY, "", 0)[0].1, GH_SIGNATURE);
@@ -175,10 +220,16 @@ fn pagerduty_accepts_any_v1_signature_in_the_list() {
     let verifier = WebhookVerifier::new(secret);
 
     let request = headers(&[("X-PagerDuty-Signature", &format!("v1={stale},v1={good}"))]);
-    assert_eq!(verifier.verify(&request, body), Ok(SignatureScheme::PagerDuty));
+    assert_eq!(
+        verifier.verify(&request, body),
+        Ok(SignatureScheme::PagerDuty)
+    );
 
     let only_stale = headers(&[("X-PagerDuty-Signature", &format!("v1={stale}"))]);
-    assert_eq!(verifier.verify(&only_stale, body), Err(SignatureError::Mismatch));
+    assert_eq!(
+        verifier.verify(&only_stale, body),
+        Err(SignatureError::Mismatch)
+    );
 
     let signer = WebhookSigner::new(SignatureScheme::PagerDuty, secret).unwrap();
     assert_eq!(signer.headers(body, "", 0)[0].1, format!("v1={good}"));
@@ -187,11 +238,17 @@ fn pagerduty_accepts_any_v1_signature_in_the_list() {
 #[test]
 fn malformed_and_missing_signatures_have_their_own_errors() {
     let verifier = WebhookVerifier::new(GH_SECRET);
-    assert_eq!(verifier.verify(&HeaderMap::new(), GH_BODY), Err(SignatureError::Missing));
+    assert_eq!(
+        verifier.verify(&HeaderMap::new(), GH_BODY),
+        Err(SignatureError::Missing)
+    );
     for value in ["sha256=zz", "sha256=abcd", "", "sha256="] {
         let request = headers(&[("X-Hub-Signature-256", value)]);
         assert!(
-            matches!(verifier.verify(&request, GH_BODY), Err(SignatureError::Malformed { .. })),
+            matches!(
+                verifier.verify(&request, GH_BODY),
+                Err(SignatureError::Malformed { .. })
+            ),
             "{value:?}"
         );
     }
@@ -199,7 +256,10 @@ fn malformed_and_missing_signatures_have_their_own_errors() {
     let request = headers(&[("X-Signature", &huge)]);
     assert!(matches!(
         verifier.verify(&request, GH_BODY),
-        Err(SignatureError::Malformed { reason: "value is too long", .. })
+        Err(SignatureError::Malformed {
+            reason: "value is too long",
+            ..
+        })
     ));
 }
 
@@ -208,7 +268,10 @@ fn restricting_schemes_ignores_the_others() {
     let hex = hmac_sha256_hex(GH_SECRET.as_bytes(), GH_BODY);
     let request = headers(&[("X-Signature", &hex)]);
     let only_github = WebhookVerifier::new(GH_SECRET).with_schemes(&[SignatureScheme::GitHub]);
-    assert_eq!(only_github.verify(&request, GH_BODY), Err(SignatureError::Missing));
+    assert_eq!(
+        only_github.verify(&request, GH_BODY),
+        Err(SignatureError::Missing)
+    );
 }
 
 #[test]
@@ -225,7 +288,10 @@ fn standard_webhooks_needs_a_base64_secret() {
         ("webhook-timestamp", "1614265330"),
         ("webhook-signature", SW_SIGNATURE),
     ]);
-    assert_eq!(verifier.verify(&request, SW_BODY), Err(SignatureError::InvalidSecret));
+    assert_eq!(
+        verifier.verify(&request, SW_BODY),
+        Err(SignatureError::InvalidSecret)
+    );
 }
 
 #[test]
@@ -233,7 +299,11 @@ fn debug_output_never_contains_the_secret() {
     let signer = WebhookSigner::new(SignatureScheme::Aisoc, "hunter2-secret").unwrap();
     let verifier = WebhookVerifier::new("hunter2-secret");
     let key = StandardWebhooksKey::from_secret(SW_SECRET).unwrap();
-    for shown in [format!("{signer:?}"), format!("{verifier:?}"), format!("{key:?}")] {
+    for shown in [
+        format!("{signer:?}"),
+        format!("{verifier:?}"),
+        format!("{key:?}"),
+    ] {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(!shown.contains("MfKQ9r8"), "{shown}");
     }

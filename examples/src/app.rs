@@ -1,0 +1,152 @@
+//! The gateway's HTTP application: state, routes and handlers.
+
+use std::sync::Arc;
+
+use aisoc_notify_core::routing::NotificationRouter;
+use aisoc_notify_core::secret::{ExposeSecret, SecretString, constant_time_eq};
+use aisoc_notify_core::{DeliveryOutcome, Notification};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::PrometheusHandle;
+use serde_json::json;
+
+/// The largest notification body accepted.
+pub const MAX_NOTIFICATION_BYTES: usize = 256 * 1024;
+
+/// Everything the handlers share.
+#[derive(Clone)]
+pub struct AppState {
+    /// Routes notifications to channels.
+    pub router: Arc<NotificationRouter>,
+    /// The admin bearer token.
+    pub admin_token: Arc<SecretString>,
+    /// Renders `/metrics`.
+    pub metrics: PrometheusHandle,
+}
+
+/// The gateway's routes.
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(render_metrics))
+        .route(
+            "/v1/notifications",
+            post(send_notification).layer(DefaultBodyLimit::max(MAX_NOTIFICATION_BYTES)),
+        )
+        .with_state(state)
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// A JSON error body with a status that tells the caller what to fix.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// Whether the request carries the admin bearer token (compared in constant time).
+fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| {
+            constant_time_eq(
+                token.as_bytes(),
+                state.admin_token.expose_secret().as_bytes(),
+            )
+        })
+}
+
+fn unauthorized() -> Response {
+    let mut response = error(
+        StatusCode::UNAUTHORIZED,
+        "a valid admin bearer token is required",
+    );
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    response
+}
+
+async fn send_notification(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Json<Notification>, JsonRejection>,
+) -> Response {
+    if !is_admin(&state, &headers) {
+        return unauthorized();
+    }
+    let notification = match body {
+        Ok(Json(notification)) => notification,
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    if notification.tenant_id.trim().is_empty() {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "tenant_id must not be empty",
+        );
+    }
+    if notification.title.trim().is_empty() {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, "title must not be empty");
+    }
+
+    let report = state.router.dispatch(&notification).await;
+    let channels: Vec<serde_json::Value> = report
+        .outcomes
+        .iter()
+        .map(|outcome| {
+            let summary = outcome.outcome();
+            metrics::counter!(
+                "aisoc_notify_deliveries_total",
+                "channel_type" => outcome.channel_type.clone(),
+                "outcome" => summary.label(),
+            )
+            .increment(1);
+            let mut entry = json!({
+                "channel": outcome.channel_id,
+                "type": outcome.channel_type,
+                "outcome": summary.label(),
+            });
+            match summary {
+                DeliveryOutcome::Delivered(_) => {}
+                DeliveryOutcome::Rejected { reason } => entry["error"] = json!(reason),
+                DeliveryOutcome::RetryableFailure {
+                    reason,
+                    retry_after,
+                } => {
+                    entry["error"] = json!(reason);
+                    entry["retry_after_seconds"] = json!(retry_after.map(|d| d.as_secs()));
+                }
+            }
+            entry
+        })
+        .collect();
+    let status = if report.all_delivered() {
+        StatusCode::OK
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
+    (
+        status,
+        Json(json!({"delivered": report.all_delivered(), "channels": channels})),
+    )
+        .into_response()
+}
