@@ -75,6 +75,16 @@ impl ActionRequest {
     /// A string parameter rendered as a template against the playbook context; `Ok(None)` when
     /// the parameter is absent.
     pub fn render_parameter(&self, name: &str) -> Result<Option<String>, ActionParameterError> {
+        self.render_parameter_with(TemplateEngine::shared(), name)
+    }
+
+    /// Like [`render_parameter`](Self::render_parameter) with a specific engine (for example
+    /// one that escapes inserted values for the destination's markup).
+    pub fn render_parameter_with(
+        &self,
+        engine: &TemplateEngine,
+        name: &str,
+    ) -> Result<Option<String>, ActionParameterError> {
         let Some(value) = self.parameters.get(name) else {
             return Ok(None);
         };
@@ -83,7 +93,7 @@ impl ActionRequest {
             .ok_or_else(|| ActionParameterError::NotAString {
                 name: name.to_owned(),
             })?;
-        TemplateEngine::shared()
+        engine
             .render_with_context(source, &self.context)
             .map(Some)
             .map_err(|source| ActionParameterError::Template {
@@ -95,7 +105,16 @@ impl ActionRequest {
     /// Like [`render_parameter`](Self::render_parameter) but a missing or blank parameter is an
     /// error.
     pub fn require_parameter(&self, name: &str) -> Result<String, ActionParameterError> {
-        match self.render_parameter(name)? {
+        self.require_parameter_with(TemplateEngine::shared(), name)
+    }
+
+    /// Like [`require_parameter`](Self::require_parameter) with a specific engine.
+    pub fn require_parameter_with(
+        &self,
+        engine: &TemplateEngine,
+        name: &str,
+    ) -> Result<String, ActionParameterError> {
+        match self.render_parameter_with(engine, name)? {
             Some(value) if !value.trim().is_empty() => Ok(value),
             _ => Err(ActionParameterError::Missing {
                 name: name.to_owned(),

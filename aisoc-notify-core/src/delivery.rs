@@ -227,6 +227,45 @@ pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
     Some((at - now).to_std().unwrap_or(Duration::ZERO))
 }
 
+/// Why a destination URL is refused before anything is sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DestinationError {
+    /// The URL does not parse.
+    #[error("destination is not a valid URL")]
+    Invalid,
+    /// The URL is plain HTTP to a non-loopback host (or another scheme).
+    #[error("destination must use https (plain http is allowed only to loopback addresses)")]
+    Insecure,
+}
+
+/// Checks a destination URL (a webhook, a response URL) before anything is sent to it: https
+/// anywhere, plain http only to `localhost` or a loopback address (local development and tests).
+/// Credentials in webhook URLs must not cross a network in clear text.
+///
+/// ```
+/// use aisoc_notify_core::delivery::{check_destination, DestinationError};
+///
+/// assert!(check_destination("https://hooks.slack.com/services/T0/B0/x").is_ok());
+/// assert!(check_destination("http://127.0.0.1:8080/hook").is_ok());
+/// assert_eq!(check_destination("http://hooks.example.com/x"), Err(DestinationError::Insecure));
+/// assert_eq!(check_destination("not a url"), Err(DestinationError::Invalid));
+/// ```
+pub fn check_destination(url: &str) -> Result<url::Url, DestinationError> {
+    let parsed = url::Url::parse(url).map_err(|_| DestinationError::Invalid)?;
+    let loopback = match parsed.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(DestinationError::Invalid),
+    };
+    match parsed.scheme() {
+        "https" => Ok(parsed),
+        "http" if loopback => Ok(parsed),
+        _ => Err(DestinationError::Insecure),
+    }
+}
+
 /// A response after retries, with its body read up to the configured cap.
 #[derive(Debug, Clone)]
 pub struct HttpResponse {

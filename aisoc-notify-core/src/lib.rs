@@ -9,6 +9,7 @@
 //! | [`token`] | the [`CallbackTokenSigner`] trait and [`HmacCallbackTokenSigner`] |
 //! | [`signature`] | webhook signing and the one verifier for every header scheme |
 //! | [`inbox_template`] | the [`InboxTemplate`] trait: vendor payload to OCSF |
+//! | [`decision`] | the [`DecisionHandler`] trait: one decision path for Slack, Teams and REST |
 //! | [`template`] | strict message templating (`{{ context.host }}`) |
 //! | [`delivery`] | the shared HTTP client: timeouts, capped reads, retries with backoff |
 //! | [`pacing`] | per-destination pacing (Slack: one message per second per channel) |
@@ -57,6 +58,7 @@
 
 pub mod action;
 pub mod clock;
+pub mod decision;
 pub mod delivery;
 mod hmac_sha256;
 pub mod inbox_template;
@@ -71,6 +73,7 @@ pub mod token;
 
 pub use action::{ActionExecutor, ActionRequest, ActionResult, ActionStatus, ExecutorRegistry};
 pub use async_trait::async_trait;
+pub use decision::{Decision, DecisionError, DecisionHandler, DecisionRequest, DecisionSource};
 pub use delivery::{DeliveryClient, DeliveryConfig, DeliveryError, RetryPolicy};
 pub use inbox_template::{InboxTemplate, OcsfEvent};
 pub use notification::{EventType, Notification, Severity, Target};

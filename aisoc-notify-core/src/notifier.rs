@@ -109,6 +109,17 @@ pub enum NotifyError {
         /// The service's error code.
         code: String,
     },
+    /// The destination is temporarily unable to take the notification (an internal error, a
+    /// maintenance window); trying again later can succeed.
+    #[error("{service} is temporarily unavailable ({code}): {message}")]
+    Unavailable {
+        /// The service.
+        service: &'static str,
+        /// The service's error code.
+        code: String,
+        /// A human-readable explanation.
+        message: String,
+    },
     /// The destination is throttling us.
     #[error("{service} is rate limiting; retry after {retry_after:?}")]
     RateLimited {
@@ -132,7 +143,9 @@ impl NotifyError {
     /// Whether trying again later can succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
-            NotifyError::RateLimited { .. } | NotifyError::DeadlineExceeded(_) => true,
+            NotifyError::RateLimited { .. }
+            | NotifyError::Unavailable { .. }
+            | NotifyError::DeadlineExceeded(_) => true,
             NotifyError::Delivery(err) => err.is_retryable(),
             NotifyError::Config(_)
             | NotifyError::Render(_)

@@ -79,6 +79,32 @@ impl TemplateEngine {
         Self { env }
     }
 
+    /// A strict engine that passes every value it inserts through `escape`, while the
+    /// template's own text stays as written. Adapters use it so that context values (an alert
+    /// title chosen by an attacker, say) cannot inject markup such as a Slack `<!channel>`
+    /// mention. A value marked `| safe` is inserted unescaped.
+    ///
+    /// ```
+    /// use aisoc_notify_core::template::TemplateEngine;
+    ///
+    /// let engine = TemplateEngine::with_value_escaper(|s| s.replace('<', "&lt;").replace('>', "&gt;"));
+    /// let vars = serde_json::json!({"title": "<!channel> pwned"});
+    /// assert_eq!(
+    ///     engine.render("<https://console/|Case>: {{ title }}", &vars).unwrap(),
+    ///     "<https://console/|Case>: &lt;!channel&gt; pwned"
+    /// );
+    /// ```
+    pub fn with_value_escaper(escape: impl Fn(&str) -> String + Send + Sync + 'static) -> Self {
+        let mut engine = Self::new();
+        engine.env.set_formatter(move |out, _state, value| {
+            let text = value.to_string();
+            let written = if value.is_safe() { text } else { escape(&text) };
+            out.write_str(&written)
+                .map_err(|_| minijinja::Error::new(ErrorKind::WriteFailure, "could not write output"))
+        });
+        engine
+    }
+
     /// The process-wide engine with the default settings.
     pub fn shared() -> &'static TemplateEngine {
         static SHARED: OnceLock<TemplateEngine> = OnceLock::new();

@@ -1,0 +1,217 @@
+//! Mattermost incoming webhooks.
+//!
+//! Mattermost accepts Slack's incoming-webhook payload with some differences this notifier
+//! accounts for:
+//!
+//! - **No Block Kit.** Mattermost renders the `text` (Markdown) and Slack-style `attachments`
+//!   (`color`, `title`, `text`, `fields` with `short`, `title_link`), not `blocks`. Notifications
+//!   are rendered as one attachment with the severity colour and facts as fields.
+//! - **Markdown, not mrkdwn.** User text is escaped as Markdown, and `@channel`, `@all`,
+//!   `@here` and `@user` mentions are neutralised with a zero-width space, since Mattermost turns
+//!   them into notifications.
+//! - **`props`.** Extra data rides in `props`; `props.card` is Markdown shown in the message's
+//!   side panel. The notifier puts the full details there and the event type and severity in
+//!   `props.aisoc_*` for integrations to read.
+//! - **Overrides work.** `channel`, `username`, `icon_url` and `icon_emoji` are honoured when the
+//!   server allows integrations to override them.
+//! - **Errors are JSON** (`{"id": "...app_error", "message": ..., "status_code": ...}`) rather
+//!   than Slack's plain-text codes; a removed webhook answers 404 and is reported as gone.
+
+use std::sync::Arc;
+
+use aisoc_notify_core::delivery::{DeliveryClient, check_destination};
+use aisoc_notify_core::pacing::Pacer;
+use aisoc_notify_core::secret::SecretUrl;
+use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
+use serde_json::{Value, json};
+
+use crate::error::SlackError;
+use crate::webhook::{default_delivery, default_pacer, post_to_webhook};
+
+const SERVICE: &str = "mattermost";
+
+/// Escapes Markdown control characters and neutralises `@` mentions.
+///
+/// ```
+/// use aisoc_notify_slack::mattermost::escape_markdown;
+/// assert_eq!(escape_markdown("@channel *now*"), "@\u{200b}channel \\*now\\*");
+/// ```
+pub fn escape_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '~' | '|' | '<' | '>' | '!' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '@' => out.push_str("@\u{200b}"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+/// Delivers notifications to a Mattermost incoming webhook.
+#[derive(Debug, Clone)]
+pub struct MattermostWebhookNotifier {
+    url: SecretUrl,
+    channel: Option<String>,
+    username: Option<String>,
+    icon_url: Option<String>,
+    icon_emoji: Option<String>,
+    delivery: DeliveryClient,
+    pacer: Arc<Pacer>,
+}
+
+impl MattermostWebhookNotifier {
+    /// A notifier for `webhook_url` (https; plain http only to loopback).
+    pub fn new(webhook_url: &str) -> Result<Self, SlackError> {
+        if webhook_url.trim().is_empty() {
+            return Err(SlackError::Config("A webhook_url is required for Mattermost channels".into()));
+        }
+        Ok(Self {
+            url: SecretUrl::new(check_destination(webhook_url.trim())?),
+            channel: None,
+            username: None,
+            icon_url: None,
+            icon_emoji: None,
+            delivery: default_delivery()?,
+            pacer: default_pacer(),
+        })
+    }
+
+    /// Posts to another channel than the webhook's own (name, not display name).
+    pub fn with_channel(mut self, channel: impl Into<String>) -> Self {
+        self.channel = Some(channel.into());
+        self
+    }
+
+    /// Overrides the poster's name.
+    pub fn with_username(mut self, username: impl Into<String>) -> Self {
+        self.username = Some(username.into());
+        self
+    }
+
+    /// Overrides the poster's icon with an image URL.
+    pub fn with_icon_url(mut self, icon_url: impl Into<String>) -> Self {
+        self.icon_url = Some(icon_url.into());
+        self
+    }
+
+    /// Overrides the poster's icon with an emoji name.
+    pub fn with_icon_emoji(mut self, icon_emoji: impl Into<String>) -> Self {
+        self.icon_emoji = Some(icon_emoji.into());
+        self
+    }
+
+    /// Shares a delivery client.
+    pub fn with_delivery(mut self, delivery: DeliveryClient) -> Self {
+        self.delivery = delivery;
+        self
+    }
+
+    /// Shares a pacer.
+    pub fn with_pacer(mut self, pacer: Arc<Pacer>) -> Self {
+        self.pacer = pacer;
+        self
+    }
+
+    /// The payload for `notification`.
+    pub fn payload(&self, notification: &Notification) -> Value {
+        let severity = notification.severity;
+        let title = escape_markdown(&notification.title);
+        let fields: Vec<Value> = notification
+            .facts
+            .iter()
+            .map(|fact| {
+                json!({
+                    "title": escape_markdown(&fact.label),
+                    "value": escape_markdown(&fact.value),
+                    "short": fact.value.chars().count() <= 40,
+                })
+            })
+            .collect();
+        let links: Vec<String> = notification
+            .links
+            .iter()
+            .map(|link| format!("[{}]({})", escape_markdown(&link.label), link.url))
+            .collect();
+        let mut text = escape_markdown(&notification.body);
+        if !links.is_empty() {
+            if !text.is_empty() {
+                text.push_str("\n\n");
+            }
+            text.push_str(&links.join(" · "));
+        }
+        let mut card = format!(
+            "### {} {}\n**Severity:** {}  \n**Event:** {}  \n**Tenant:** {}",
+            severity.emoji(),
+            title,
+            severity.as_str(),
+            escape_markdown(notification.event_type.as_str()),
+            escape_markdown(&notification.tenant_id)
+        );
+        for fact in &notification.facts {
+            card.push_str(&format!("  \n**{}:** {}", escape_markdown(&fact.label), escape_markdown(&fact.value)));
+        }
+        let mut attachment = json!({
+            "fallback": format!("[{}] {}", severity.as_str().to_uppercase(), title),
+            "color": severity.color_hex(),
+            "title": format!("{} {}", severity.emoji(), title),
+            "text": text,
+            "fields": fields,
+            "footer": format!("aisoc-notify · {} · {}", notification.event_type, severity),
+        });
+        if let Some(first) = notification.links.first() {
+            attachment["title_link"] = Value::String(first.url.to_string());
+        }
+        let mut payload = json!({
+            "text": format!("{} **[{}]** {}", severity.emoji(), severity.as_str().to_uppercase(), title),
+            "attachments": [attachment],
+            "props": {
+                "card": card,
+                "aisoc_event_type": notification.event_type.as_str(),
+                "aisoc_severity": severity.as_str(),
+                "aisoc_tenant_id": notification.tenant_id,
+            },
+        });
+        for (key, value) in [
+            ("channel", &self.channel),
+            ("username", &self.username),
+            ("icon_url", &self.icon_url),
+            ("icon_emoji", &self.icon_emoji),
+        ] {
+            if let Some(value) = value {
+                payload[key] = Value::String(value.clone());
+            }
+        }
+        payload
+    }
+}
+
+#[async_trait]
+impl Notifier for MattermostWebhookNotifier {
+    fn channel_type(&self) -> &str {
+        SERVICE
+    }
+
+    async fn notify(&self, notification: &Notification) -> Result<Delivered, NotifyError> {
+        let payload = self.payload(notification);
+        let response = post_to_webhook(&self.delivery, &self.pacer, &self.url, &payload)
+            .await
+            .map_err(|e| e.into_notify_error(SERVICE))?;
+        if response.is_success() {
+            return Ok(Delivered::default().attempts(response.attempts));
+        }
+        let status = response.status.as_u16();
+        let body: Value = response.json().unwrap_or(Value::Null);
+        let code = body["id"].as_str().map(str::to_owned).unwrap_or_else(|| format!("http_{status}"));
+        let message = body["message"].as_str().map(str::to_owned).unwrap_or_else(|| response.text().into_owned());
+        Err(match status {
+            404 => NotifyError::Gone { service: SERVICE, code },
+            429 => NotifyError::RateLimited { service: SERVICE, retry_after: response.retry_after },
+            500..=599 => NotifyError::Unavailable { service: SERVICE, code, message },
+            _ => NotifyError::Rejected { service: SERVICE, code, message },
+        })
+    }
+}
