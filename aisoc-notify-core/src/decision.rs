@@ -124,8 +124,17 @@ mod tests {
 
     #[test]
     fn errors_read_as_the_reviewer_should_see_them() {
-        assert_eq!(DecisionError::AlreadyReviewed(Decision::Approve).to_string(), "Already approved");
-        assert_eq!(DecisionError::AlreadyReviewed(Decision::Deny).to_string(), "Already denied");
-        assert_eq!(DecisionError::Expired.to_string(), "Approval request has expired");
+        assert_eq!(
+            DecisionError::AlreadyReviewed(Decision::Approve).to_string(),
+            "Already approved"
+        );
+        assert_eq!(
+            DecisionError::AlreadyReviewed(Decision::Deny).to_string(),
+            "Already denied"
+        );
+        assert_eq!(
+            DecisionError::Expired.to_string(),
+            "Approval request has expired"
+        );
     }
 }

@@ -99,8 +99,9 @@ impl TemplateEngine {
         engine.env.set_formatter(move |out, _state, value| {
             let text = value.to_string();
             let written = if value.is_safe() { text } else { escape(&text) };
-            out.write_str(&written)
-                .map_err(|_| minijinja::Error::new(ErrorKind::WriteFailure, "could not write output"))
+            out.write_str(&written).map_err(|_| {
+                minijinja::Error::new(ErrorKind::WriteFailure, "could not write output")
+            })
         });
         engine
     }

@@ -118,17 +118,24 @@ pub enum Text {
 impl Text {
     /// Plain text; safe for any input.
     pub fn plain(text: impl Into<String>) -> Self {
-        Text::PlainText { text: text.into(), emoji: true }
+        Text::PlainText {
+            text: text.into(),
+            emoji: true,
+        }
     }
 
     /// Markup written by the program (links, bold); not escaped.
     pub fn mrkdwn(markup: impl Into<String>) -> Self {
-        Text::Mrkdwn { text: markup.into() }
+        Text::Mrkdwn {
+            text: markup.into(),
+        }
     }
 
     /// Text from users or alerts, escaped so it cannot mention or link.
     pub fn user_mrkdwn(text: &str) -> Self {
-        Text::Mrkdwn { text: mrkdwn::escape(text).into_owned() }
+        Text::Mrkdwn {
+            text: mrkdwn::escape(text).into_owned(),
+        }
     }
 
     /// The text content.
@@ -140,10 +147,13 @@ impl Text {
 
     fn fit(self, max: usize) -> Self {
         match self {
-            Text::PlainText { text, emoji } => {
-                Text::PlainText { text: mrkdwn::truncate(&text, max).into_owned(), emoji }
-            }
-            Text::Mrkdwn { text } => Text::Mrkdwn { text: mrkdwn::truncate(&text, max).into_owned() },
+            Text::PlainText { text, emoji } => Text::PlainText {
+                text: mrkdwn::truncate(&text, max).into_owned(),
+                emoji,
+            },
+            Text::Mrkdwn { text } => Text::Mrkdwn {
+                text: mrkdwn::truncate(&text, max).into_owned(),
+            },
         }
     }
 }
@@ -351,7 +361,9 @@ pub enum Block {
 impl Block {
     /// A header (plain text, cut to 150 characters).
     pub fn header(title: &str) -> Self {
-        Block::Header { text: Text::plain(title).fit(limits::HEADER_TEXT) }
+        Block::Header {
+            text: Text::plain(title).fit(limits::HEADER_TEXT),
+        }
     }
 
     /// A divider.
@@ -434,7 +446,12 @@ impl SlackMessage {
 
     /// The number of blocks, attachments included.
     pub fn block_count(&self) -> usize {
-        self.blocks.len() + self.attachments.iter().map(|a| a.blocks.len()).sum::<usize>()
+        self.blocks.len()
+            + self
+                .attachments
+                .iter()
+                .map(|a| a.blocks.len())
+                .sum::<usize>()
     }
 }
 
@@ -452,7 +469,9 @@ impl SlackMessageBuilder {
 
     fn reserve(&self, blocks: usize) -> Result<(), BlockKitError> {
         if blocks > self.remaining_blocks() {
-            return Err(BlockKitError::TooManyBlocks { max: limits::BLOCKS_PER_MESSAGE });
+            return Err(BlockKitError::TooManyBlocks {
+                max: limits::BLOCKS_PER_MESSAGE,
+            });
         }
         Ok(())
     }
@@ -465,7 +484,12 @@ impl SlackMessageBuilder {
     }
 
     /// Adds an attachment with a colour bar.
-    pub fn attachment(mut self, color: &str, fallback: &str, blocks: Vec<Block>) -> Result<Self, BlockKitError> {
+    pub fn attachment(
+        mut self,
+        color: &str,
+        fallback: &str,
+        blocks: Vec<Block>,
+    ) -> Result<Self, BlockKitError> {
         self.reserve(blocks.len())?;
         self.message.attachments.push(Attachment {
             color: color.to_owned(),
@@ -503,7 +527,10 @@ mod tests {
         for i in 0..10 {
             section = section.field(Text::plain(format!("f{i}"))).unwrap();
         }
-        assert!(matches!(section.field(Text::plain("11")), Err(BlockKitError::TooManyElements { .. })));
+        assert!(matches!(
+            section.field(Text::plain("11")),
+            Err(BlockKitError::TooManyElements { .. })
+        ));
 
         let mut builder = SlackMessage::builder("x");
         for _ in 0..50 {
@@ -514,18 +541,29 @@ mod tests {
             BlockKitError::TooManyBlocks { max: 50 }
         );
 
-        assert!(matches!(Button::new("x", "a".repeat(256)), Err(BlockKitError::TooLong { what: "action_id", .. })));
+        assert!(matches!(
+            Button::new("x", "a".repeat(256)),
+            Err(BlockKitError::TooLong {
+                what: "action_id",
+                ..
+            })
+        ));
         assert!(matches!(
             Button::new("x", "ok").unwrap().value("v".repeat(2001)),
             Err(BlockKitError::TooLong { what: "value", .. })
         ));
-        assert_eq!(Button::new("x", "").unwrap_err(), BlockKitError::Empty("action_id"));
+        assert_eq!(
+            Button::new("x", "").unwrap_err(),
+            BlockKitError::Empty("action_id")
+        );
     }
 
     #[test]
     fn long_texts_are_cut_to_their_limits() {
         let header = Block::header(&"h".repeat(500));
-        let Block::Header { text } = header else { unreachable!() };
+        let Block::Header { text } = header else {
+            unreachable!()
+        };
         assert_eq!(text.as_str().chars().count(), limits::HEADER_TEXT);
         let button = Button::new(&"b".repeat(200), "id").unwrap();
         assert_eq!(button.text.as_str().chars().count(), limits::BUTTON_TEXT);
@@ -536,7 +574,12 @@ mod tests {
         let message = SlackMessage::builder("fallback")
             .block(Block::header("Title"))
             .unwrap()
-            .block(Context::new().element(Text::mrkdwn("*ctx*")).unwrap().into())
+            .block(
+                Context::new()
+                    .element(Text::mrkdwn("*ctx*"))
+                    .unwrap()
+                    .into(),
+            )
             .unwrap()
             .block(Block::divider())
             .unwrap()

@@ -21,7 +21,9 @@ use aisoc_notify_core::notification::Severity;
 use aisoc_notify_core::{async_trait, decision::Reviewer};
 use serde::Deserialize;
 
-use crate::blocks::{Block, BlockKitError, Button, Context, ResponseType, Section, SlackMessage, Text};
+use crate::blocks::{
+    Block, BlockKitError, Button, Context, ResponseType, Section, SlackMessage, Text,
+};
 use crate::mrkdwn;
 use crate::render::{ApprovalPrompt, approval_message};
 
@@ -58,10 +60,13 @@ pub struct SlashCommandRequest {
 impl SlashCommandRequest {
     /// Parses the form-encoded request body.
     pub fn from_form(body: &[u8]) -> Result<Self, CommandError> {
-        let pairs: Vec<(String, String)> =
-            url::form_urlencoded::parse(body).map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
-        let object: serde_json::Map<String, serde_json::Value> =
-            pairs.into_iter().map(|(k, v)| (k, serde_json::Value::String(v))).collect();
+        let pairs: Vec<(String, String)> = url::form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let object: serde_json::Map<String, serde_json::Value> = pairs
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
         serde_json::from_value(serde_json::Value::Object(object))
             .map_err(|e| CommandError::InvalidRequest(e.to_string()))
     }
@@ -73,7 +78,11 @@ impl SlashCommandRequest {
             channel_id: self.channel_id.clone(),
             user: Reviewer {
                 id: self.user_id.clone(),
-                name: if self.user_name.is_empty() { self.user_id.clone() } else { self.user_name.clone() },
+                name: if self.user_name.is_empty() {
+                    self.user_id.clone()
+                } else {
+                    self.user_name.clone()
+                },
             },
         }
     }
@@ -162,7 +171,9 @@ pub fn help_text() -> &'static str {
 
 fn is_valid_case_id(id: &str) -> bool {
     (1..=64).contains(&id.len())
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'#'))
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':' | b'#'))
 }
 
 /// Whether `host` is a valid DNS host name (RFC 1123) or an IP address.
@@ -175,7 +186,9 @@ pub fn is_valid_host(host: &str) -> bool {
         && name.len() <= 253
         && name.split('.').all(|label| {
             (1..=63).contains(&label.len())
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })
@@ -223,14 +236,23 @@ impl AisocCommand {
                         mrkdwn::escape(&host)
                     )));
                 }
-                Ok(AisocCommand::Gated { kind: GatedActionKind::IsolateHost, target: host })
+                Ok(AisocCommand::Gated {
+                    kind: GatedActionKind::IsolateHost,
+                    target: host,
+                })
             }
             "block" => {
                 let ip = one_arg("block <ip>")?;
                 let parsed: IpAddr = ip.parse().map_err(|_| {
-                    CommandError::Usage(format!("`{}` is not an IPv4 or IPv6 address", mrkdwn::escape(&ip)))
+                    CommandError::Usage(format!(
+                        "`{}` is not an IPv4 or IPv6 address",
+                        mrkdwn::escape(&ip)
+                    ))
                 })?;
-                Ok(AisocCommand::Gated { kind: GatedActionKind::BlockIp, target: parsed.to_string() })
+                Ok(AisocCommand::Gated {
+                    kind: GatedActionKind::BlockIp,
+                    target: parsed.to_string(),
+                })
             }
             _ => Ok(AisocCommand::Help),
         }
@@ -314,7 +336,10 @@ pub struct BackendError(pub String);
 #[async_trait]
 pub trait ChatOpsBackend: Send + Sync {
     /// Open cases, in any order (the command sorts by severity and keeps ten).
-    async fn list_open_cases(&self, context: &CommandContext) -> Result<Vec<CaseCard>, BackendError>;
+    async fn list_open_cases(
+        &self,
+        context: &CommandContext,
+    ) -> Result<Vec<CaseCard>, BackendError>;
 
     /// Starts an investigation run for a case.
     async fn start_investigation(
@@ -324,7 +349,11 @@ pub trait ChatOpsBackend: Send + Sync {
     ) -> Result<InvestigationStarted, BackendError>;
 
     /// The case's summary.
-    async fn case_summary(&self, context: &CommandContext, case_id: &str) -> Result<CaseSummary, BackendError>;
+    async fn case_summary(
+        &self,
+        context: &CommandContext,
+        case_id: &str,
+    ) -> Result<CaseSummary, BackendError>;
 
     /// Records a gated action as an approval request; must not execute it.
     async fn submit_gated_action(
@@ -354,7 +383,8 @@ fn case_blocks(case: &CaseCard) -> Result<Vec<Block>, BlockKitError> {
         mrkdwn::escape(&case.status),
     )));
     if let Some(url) = &case.url {
-        section = section.accessory(Button::new("Open", format!("open_case_{}", case.id))?.url(url)?);
+        section =
+            section.accessory(Button::new("Open", format!("open_case_{}", case.id))?.url(url)?);
     }
     Ok(vec![section.into()])
 }
@@ -365,7 +395,7 @@ pub fn list_message(mut cases: Vec<CaseCard>) -> Result<SlackMessage, BlockKitEr
         return Ok(ephemeral(":tada: No open cases."));
     }
     let total = cases.len();
-    cases.sort_by(|a, b| b.severity.cmp(&a.severity));
+    cases.sort_by_key(|case| std::cmp::Reverse(case.severity));
     cases.truncate(LIST_LIMIT);
     let heading = format!("Top {} of {total} open cases", cases.len());
     let mut builder = SlackMessage::builder(&heading)
@@ -381,9 +411,14 @@ fn summary_message(summary: &CaseSummary) -> Result<SlackMessage, BlockKitError>
     let title = format!("{} {}", summary.severity.emoji(), summary.title);
     let mut blocks = vec![
         Block::header(&title),
-        Section::new().text(Text::user_mrkdwn(&summary.summary)).into(),
+        Section::new()
+            .text(Text::user_mrkdwn(&summary.summary))
+            .into(),
     ];
-    let mut context = Context::new().element(Text::mrkdwn(format!("Case `{}`", mrkdwn::escape(&summary.case_id))))?;
+    let mut context = Context::new().element(Text::mrkdwn(format!(
+        "Case `{}`",
+        mrkdwn::escape(&summary.case_id)
+    )))?;
     if let Some(url) = &summary.url {
         context = context.element(Text::mrkdwn(format!("<{url}|Open in console>")))?;
     }
@@ -396,39 +431,50 @@ fn summary_message(summary: &CaseSummary) -> Result<SlackMessage, BlockKitError>
 
 /// Answers a parsed command through the backend. Errors from the backend become a warning
 /// message rather than a failure, so the user always hears back.
-pub async fn answer(command: &AisocCommand, context: &CommandContext, backend: &dyn ChatOpsBackend) -> SlackMessage {
+pub async fn answer(
+    command: &AisocCommand,
+    context: &CommandContext,
+    backend: &dyn ChatOpsBackend,
+) -> SlackMessage {
     let result = match command {
         AisocCommand::Help => return ephemeral(HELP),
         AisocCommand::List => match backend.list_open_cases(context).await {
             Ok(cases) => list_message(cases).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         },
-        AisocCommand::Investigate { case_id } => match backend.start_investigation(context, case_id).await {
-            Ok(started) => {
-                let mut text = format!(
-                    ":mag: Investigation `{}` started for case `{}` by {}",
-                    mrkdwn::escape(&started.run_id),
-                    mrkdwn::escape(case_id),
-                    mrkdwn::escape(&context.user.name)
-                );
-                if let Some(url) = &started.url {
-                    text.push_str(&format!(" — <{url}|follow it>"));
+        AisocCommand::Investigate { case_id } => {
+            match backend.start_investigation(context, case_id).await {
+                Ok(started) => {
+                    let mut text = format!(
+                        ":mag: Investigation `{}` started for case `{}` by {}",
+                        mrkdwn::escape(&started.run_id),
+                        mrkdwn::escape(case_id),
+                        mrkdwn::escape(&context.user.name)
+                    );
+                    if let Some(url) = &started.url {
+                        text.push_str(&format!(" — <{url}|follow it>"));
+                    }
+                    let mut message = ephemeral(&text);
+                    message.response_type = Some(ResponseType::InChannel);
+                    Ok(message)
                 }
-                let mut message = ephemeral(&text);
-                message.response_type = Some(ResponseType::InChannel);
-                Ok(message)
+                Err(e) => Err(e.to_string()),
             }
-            Err(e) => Err(e.to_string()),
-        },
+        }
         AisocCommand::Explain { case_id } => match backend.case_summary(context, case_id).await {
             Ok(summary) => summary_message(&summary).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         },
         AisocCommand::Gated { kind, target } => {
-            let request =
-                GatedActionRequest { kind: *kind, target: target.clone(), requested_by: context.user.clone() };
+            let request = GatedActionRequest {
+                kind: *kind,
+                target: target.clone(),
+                requested_by: context.user.clone(),
+            };
             match backend.submit_gated_action(context, request).await {
-                Ok(pending) => gated_message(*kind, target, context, &pending).map_err(|e| e.to_string()),
+                Ok(pending) => {
+                    gated_message(*kind, target, context, &pending).map_err(|e| e.to_string())
+                }
                 Err(e) => Err(e.to_string()),
             }
         }
@@ -467,8 +513,14 @@ impl fmt::Display for AisocCommand {
             AisocCommand::List => f.write_str("list"),
             AisocCommand::Investigate { case_id } => write!(f, "investigate {case_id}"),
             AisocCommand::Explain { case_id } => write!(f, "explain {case_id}"),
-            AisocCommand::Gated { kind: GatedActionKind::IsolateHost, target } => write!(f, "isolate {target}"),
-            AisocCommand::Gated { kind: GatedActionKind::BlockIp, target } => write!(f, "block {target}"),
+            AisocCommand::Gated {
+                kind: GatedActionKind::IsolateHost,
+                target,
+            } => write!(f, "isolate {target}"),
+            AisocCommand::Gated {
+                kind: GatedActionKind::BlockIp,
+                target,
+            } => write!(f, "block {target}"),
             AisocCommand::Help => f.write_str("help"),
         }
     }
@@ -484,24 +536,43 @@ mod tests {
         assert_eq!(AisocCommand::parse("  LIST "), Ok(AisocCommand::List));
         assert_eq!(
             AisocCommand::parse("investigate CASE-42"),
-            Ok(AisocCommand::Investigate { case_id: "CASE-42".into() })
+            Ok(AisocCommand::Investigate {
+                case_id: "CASE-42".into()
+            })
         );
-        assert_eq!(AisocCommand::parse("explain c1"), Ok(AisocCommand::Explain { case_id: "c1".into() }));
+        assert_eq!(
+            AisocCommand::parse("explain c1"),
+            Ok(AisocCommand::Explain {
+                case_id: "c1".into()
+            })
+        );
         assert_eq!(
             AisocCommand::parse("isolate web-01.corp.example.com"),
-            Ok(AisocCommand::Gated { kind: GatedActionKind::IsolateHost, target: "web-01.corp.example.com".into() })
+            Ok(AisocCommand::Gated {
+                kind: GatedActionKind::IsolateHost,
+                target: "web-01.corp.example.com".into()
+            })
         );
         assert_eq!(
             AisocCommand::parse("block 2001:db8::1"),
-            Ok(AisocCommand::Gated { kind: GatedActionKind::BlockIp, target: "2001:db8::1".into() })
+            Ok(AisocCommand::Gated {
+                kind: GatedActionKind::BlockIp,
+                target: "2001:db8::1".into()
+            })
         );
         assert_eq!(
             AisocCommand::parse("block 203.0.113.7"),
-            Ok(AisocCommand::Gated { kind: GatedActionKind::BlockIp, target: "203.0.113.7".into() })
+            Ok(AisocCommand::Gated {
+                kind: GatedActionKind::BlockIp,
+                target: "203.0.113.7".into()
+            })
         );
         assert_eq!(AisocCommand::parse(""), Ok(AisocCommand::Help));
         assert_eq!(AisocCommand::parse("help"), Ok(AisocCommand::Help));
-        assert_eq!(AisocCommand::parse("reboot everything"), Ok(AisocCommand::Help));
+        assert_eq!(
+            AisocCommand::parse("reboot everything"),
+            Ok(AisocCommand::Help)
+        );
     }
 
     #[test]
@@ -519,7 +590,10 @@ mod tests {
         ] {
             let err = AisocCommand::parse(text).unwrap_err();
             assert!(matches!(err, CommandError::Usage(_)), "{text}: {err:?}");
-            assert!(!err.to_string().contains("<!channel>"), "usage text is escaped");
+            assert!(
+                !err.to_string().contains("<!channel>"),
+                "usage text is escaped"
+            );
         }
     }
 

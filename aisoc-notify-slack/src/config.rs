@@ -12,7 +12,8 @@ use crate::web_api::{SlackBotClient, SlackBotNotifier};
 use crate::webhook::SlackWebhookNotifier;
 
 /// The message for a Slack channel configuration that names no destination.
-pub const MISSING_DESTINATION: &str = "Slack channels require either bot_token + channel_id or webhook_url";
+pub const MISSING_DESTINATION: &str =
+    "Slack channels require either bot_token + channel_id or webhook_url";
 
 /// A Slack channel: a bot token with a channel id, or an incoming webhook URL.
 ///
@@ -49,7 +50,11 @@ impl SlackChannelConfig {
         let bot = present(self.bot_token.as_ref().map(|t| t.expose_secret())).is_some()
             && present(self.channel_id.as_deref()).is_some();
         let webhook = present(self.webhook_url.as_ref().map(|u| u.expose_secret())).is_some();
-        if bot || webhook { Ok(()) } else { Err(SlackError::Config(MISSING_DESTINATION.into())) }
+        if bot || webhook {
+            Ok(())
+        } else {
+            Err(SlackError::Config(MISSING_DESTINATION.into()))
+        }
     }
 
     /// Builds the notifier: the bot when configured (it can post interactive buttons), else the
@@ -63,6 +68,11 @@ impl SlackChannelConfig {
             return Ok(Arc::new(SlackBotNotifier::new(client, channel)?));
         }
         let url = present(self.webhook_url.as_ref().map(|u| u.expose_secret())).unwrap_or_default();
-        Ok(Arc::new(SlackWebhookNotifier::builder().webhook_url(url).delivery(delivery).build()?))
+        Ok(Arc::new(
+            SlackWebhookNotifier::builder()
+                .webhook_url(url)
+                .delivery(delivery)
+                .build()?,
+        ))
     }
 }

@@ -24,10 +24,20 @@ pub enum ErrorClass {
 pub fn classify(code: &str) -> ErrorClass {
     match code {
         "ratelimited" | "rate_limited" => ErrorClass::RateLimited,
-        "internal_error" | "fatal_error" | "service_unavailable" | "request_timeout" | "rollup_error"
+        "internal_error"
+        | "fatal_error"
+        | "service_unavailable"
+        | "request_timeout"
+        | "rollup_error"
         | "http_5xx" => ErrorClass::Unavailable,
-        "channel_is_archived" | "is_archived" | "no_service" | "team_disabled" | "account_inactive"
-        | "token_revoked" | "invalid_token" | "app_uninstalled" => ErrorClass::Gone,
+        "channel_is_archived"
+        | "is_archived"
+        | "no_service"
+        | "team_disabled"
+        | "account_inactive"
+        | "token_revoked"
+        | "invalid_token"
+        | "app_uninstalled" => ErrorClass::Gone,
         _ => ErrorClass::Rejected,
     }
 }
@@ -84,7 +94,10 @@ impl SlackError {
     pub fn is_retryable(&self) -> bool {
         match self {
             SlackError::Api { code, .. } | SlackError::Webhook { code, .. } => {
-                matches!(classify(code), ErrorClass::RateLimited | ErrorClass::Unavailable)
+                matches!(
+                    classify(code),
+                    ErrorClass::RateLimited | ErrorClass::Unavailable
+                )
             }
             SlackError::Delivery(err) => err.is_retryable(),
             _ => false,
@@ -98,7 +111,11 @@ impl SlackError {
                 let message = format!("Web API error {code}");
                 (code, retry_after, message)
             }
-            SlackError::Webhook { status, code, retry_after } => {
+            SlackError::Webhook {
+                status,
+                code,
+                retry_after,
+            } => {
                 let message = format!("incoming webhook answered HTTP {status}");
                 (code, retry_after, message)
             }
@@ -107,14 +124,29 @@ impl SlackError {
             SlackError::BlockKit(err) => return NotifyError::Render(err.to_string()),
             SlackError::Delivery(err) => return NotifyError::Delivery(err),
             SlackError::InvalidResponse(reason) => {
-                return NotifyError::Unavailable { service, code: "invalid_response".into(), message: reason };
+                return NotifyError::Unavailable {
+                    service,
+                    code: "invalid_response".into(),
+                    message: reason,
+                };
             }
         };
         match classify(&code) {
-            ErrorClass::RateLimited => NotifyError::RateLimited { service, retry_after },
-            ErrorClass::Unavailable => NotifyError::Unavailable { service, code, message },
+            ErrorClass::RateLimited => NotifyError::RateLimited {
+                service,
+                retry_after,
+            },
+            ErrorClass::Unavailable => NotifyError::Unavailable {
+                service,
+                code,
+                message,
+            },
             ErrorClass::Gone => NotifyError::Gone { service, code },
-            ErrorClass::Rejected => NotifyError::Rejected { service, code, message },
+            ErrorClass::Rejected => NotifyError::Rejected {
+                service,
+                code,
+                message,
+            },
         }
     }
 }
@@ -141,7 +173,10 @@ mod tests {
             ("no_service", false, "gone"),
         ];
         for (code, retryable, kind) in cases {
-            let err = SlackError::Api { code: code.into(), retry_after: None };
+            let err = SlackError::Api {
+                code: code.into(),
+                retry_after: None,
+            };
             assert_eq!(err.is_retryable(), retryable, "{code}");
             let mapped = err.into_notify_error("slack");
             let actual = match mapped {

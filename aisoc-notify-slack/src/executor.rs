@@ -48,7 +48,8 @@ pub struct NotifySlackExecutor {
 
 impl std::fmt::Debug for NotifySlackExecutor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NotifySlackExecutor").finish_non_exhaustive()
+        f.debug_struct("NotifySlackExecutor")
+            .finish_non_exhaustive()
     }
 }
 
@@ -75,10 +76,17 @@ impl NotifySlackExecutor {
     }
 
     async fn run(&self, request: &ActionRequest) -> Result<Map<String, Value>, String> {
-        let url = request.require_parameter("webhook_url").map_err(|e| e.to_string())?;
-        let url = SecretUrl::new(check_destination(url.trim()).map_err(|e| format!("webhook_url: {e}"))?);
-        let channel = request.render_parameter("channel").map_err(|e| e.to_string())?;
-        let message = request.require_parameter_with(&self.templates, "message").map_err(|e| e.to_string())?;
+        let url = request
+            .require_parameter("webhook_url")
+            .map_err(|e| e.to_string())?;
+        let url =
+            SecretUrl::new(check_destination(url.trim()).map_err(|e| format!("webhook_url: {e}"))?);
+        let channel = request
+            .render_parameter("channel")
+            .map_err(|e| e.to_string())?;
+        let message = request
+            .require_parameter_with(&self.templates, "message")
+            .map_err(|e| e.to_string())?;
 
         let mut payload = json!({ "text": message });
         if let Some(channel) = channel.as_deref().filter(|c| !c.trim().is_empty()) {

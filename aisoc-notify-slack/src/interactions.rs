@@ -7,7 +7,9 @@
 
 use std::sync::Arc;
 
-use aisoc_notify_core::decision::{Decision, DecisionHandler, DecisionRequest, DecisionSource, Reviewer};
+use aisoc_notify_core::decision::{
+    Decision, DecisionHandler, DecisionRequest, DecisionSource, Reviewer,
+};
 use serde::Deserialize;
 
 use crate::blocks::SlackMessage;
@@ -44,7 +46,10 @@ pub struct SlackUser {
 impl SlackUser {
     /// The best name to show: username, then name, then id.
     pub fn display_name(&self) -> &str {
-        self.username.as_deref().or(self.name.as_deref()).unwrap_or(&self.id)
+        self.username
+            .as_deref()
+            .or(self.name.as_deref())
+            .unwrap_or(&self.id)
     }
 }
 
@@ -105,7 +110,7 @@ pub struct BlockActions {
 #[non_exhaustive]
 pub enum InteractionPayload {
     /// Buttons and other block elements.
-    BlockActions(BlockActions),
+    BlockActions(Box<BlockActions>),
     /// Anything else (shortcuts, view submissions); acknowledged and ignored.
     #[serde(other)]
     Unsupported,
@@ -158,12 +163,17 @@ pub async fn handle_block_actions(
         }
     };
     let Some(approval_id) = action.value.as_deref().filter(|v| !v.trim().is_empty()) else {
-        return Some(replacement_message(&warning_text("The button carries no approval id")));
+        return Some(replacement_message(&warning_text(
+            "The button carries no approval id",
+        )));
     };
     let request = DecisionRequest {
         approval_id: approval_id.to_owned(),
         decision,
-        reviewer: Reviewer { id: payload.user.id.clone(), name: payload.user.display_name().to_owned() },
+        reviewer: Reviewer {
+            id: payload.user.id.clone(),
+            name: payload.user.display_name().to_owned(),
+        },
         source: DecisionSource::Slack,
     };
     let result = decisions.decide(request).await;

@@ -67,7 +67,9 @@ impl MattermostWebhookNotifier {
     /// A notifier for `webhook_url` (https; plain http only to loopback).
     pub fn new(webhook_url: &str) -> Result<Self, SlackError> {
         if webhook_url.trim().is_empty() {
-            return Err(SlackError::Config("A webhook_url is required for Mattermost channels".into()));
+            return Err(SlackError::Config(
+                "A webhook_url is required for Mattermost channels".into(),
+            ));
         }
         Ok(Self {
             url: SecretUrl::new(check_destination(webhook_url.trim())?),
@@ -152,7 +154,11 @@ impl MattermostWebhookNotifier {
             escape_markdown(&notification.tenant_id)
         );
         for fact in &notification.facts {
-            card.push_str(&format!("  \n**{}:** {}", escape_markdown(&fact.label), escape_markdown(&fact.value)));
+            card.push_str(&format!(
+                "  \n**{}:** {}",
+                escape_markdown(&fact.label),
+                escape_markdown(&fact.value)
+            ));
         }
         let mut attachment = json!({
             "fallback": format!("[{}] {}", severity.as_str().to_uppercase(), title),
@@ -205,13 +211,33 @@ impl Notifier for MattermostWebhookNotifier {
         }
         let status = response.status.as_u16();
         let body: Value = response.json().unwrap_or(Value::Null);
-        let code = body["id"].as_str().map(str::to_owned).unwrap_or_else(|| format!("http_{status}"));
-        let message = body["message"].as_str().map(str::to_owned).unwrap_or_else(|| response.text().into_owned());
+        let code = body["id"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("http_{status}"));
+        let message = body["message"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| response.text().into_owned());
         Err(match status {
-            404 => NotifyError::Gone { service: SERVICE, code },
-            429 => NotifyError::RateLimited { service: SERVICE, retry_after: response.retry_after },
-            500..=599 => NotifyError::Unavailable { service: SERVICE, code, message },
-            _ => NotifyError::Rejected { service: SERVICE, code, message },
+            404 => NotifyError::Gone {
+                service: SERVICE,
+                code,
+            },
+            429 => NotifyError::RateLimited {
+                service: SERVICE,
+                retry_after: response.retry_after,
+            },
+            500..=599 => NotifyError::Unavailable {
+                service: SERVICE,
+                code,
+                message,
+            },
+            _ => NotifyError::Rejected {
+                service: SERVICE,
+                code,
+                message,
+            },
         })
     }
 }

@@ -9,7 +9,8 @@ use aisoc_notify_core::decision::{Decision, DecisionError, DecisionRecorded};
 use aisoc_notify_core::notification::{ActionStyle, ActionTarget, Fact, Notification, Severity};
 
 use crate::blocks::{
-    Actions, Block, BlockKitError, Button, ButtonStyle, Context, Section, SlackMessage, Text, limits,
+    Actions, Block, BlockKitError, Button, ButtonStyle, Context, Section, SlackMessage, Text,
+    limits,
 };
 use crate::mrkdwn;
 
@@ -55,11 +56,19 @@ fn severity_line(severity: Severity, event: &str, tenant: &str) -> String {
 }
 
 fn fact_text(fact: &Fact) -> Text {
-    Text::mrkdwn(format!("*{}*\n{}", mrkdwn::escape(&fact.label), mrkdwn::escape(&fact.value)))
+    Text::mrkdwn(format!(
+        "*{}*\n{}",
+        mrkdwn::escape(&fact.label),
+        mrkdwn::escape(&fact.value)
+    ))
 }
 
 /// Appends up to `max_sections` sections of ten facts each; returns how many facts did not fit.
-fn push_facts(blocks: &mut Vec<Block>, facts: &[Fact], max_sections: usize) -> Result<usize, BlockKitError> {
+fn push_facts(
+    blocks: &mut Vec<Block>,
+    facts: &[Fact],
+    max_sections: usize,
+) -> Result<usize, BlockKitError> {
     let mut shown = 0;
     for chunk in facts.chunks(limits::SECTION_FIELDS).take(max_sections) {
         let mut section = Section::new();
@@ -72,7 +81,9 @@ fn push_facts(blocks: &mut Vec<Block>, facts: &[Fact], max_sections: usize) -> R
     Ok(facts.len() - shown)
 }
 
-fn action_button(action: &aisoc_notify_core::notification::InteractiveAction) -> Result<Button, BlockKitError> {
+fn action_button(
+    action: &aisoc_notify_core::notification::InteractiveAction,
+) -> Result<Button, BlockKitError> {
     let mut button = Button::new(&action.label, action.action_id.clone())?;
     button = match &action.target {
         ActionTarget::Url(url) => button.url(url)?,
@@ -95,9 +106,17 @@ pub fn notification_message(notification: &Notification) -> Result<SlackMessage,
         mrkdwn::escape(&notification.title)
     );
 
-    let mut blocks = vec![Block::header(&format!("{} {}", severity.emoji(), notification.title))];
+    let mut blocks = vec![Block::header(&format!(
+        "{} {}",
+        severity.emoji(),
+        notification.title
+    ))];
     if !notification.body.trim().is_empty() {
-        blocks.push(Section::new().text(Text::user_mrkdwn(&notification.body)).into());
+        blocks.push(
+            Section::new()
+                .text(Text::user_mrkdwn(&notification.body))
+                .into(),
+        );
     }
     blocks.push(
         Context::new()
@@ -148,10 +167,20 @@ pub fn notification_message(notification: &Notification) -> Result<SlackMessage,
 /// Renders an approval request with Approve / Deny buttons and a console link.
 pub fn approval_message(prompt: &ApprovalPrompt) -> Result<SlackMessage, BlockKitError> {
     let severity = prompt.severity;
-    let fallback = format!("{} Approval needed: {}", severity.emoji_shortcode(), mrkdwn::escape(&prompt.title));
+    let fallback = format!(
+        "{} Approval needed: {}",
+        severity.emoji_shortcode(),
+        mrkdwn::escape(&prompt.title)
+    );
     let mut blocks = vec![
-        Block::header(&format!("{} Approval needed: {}", severity.emoji(), prompt.title)),
-        Section::new().text(Text::user_mrkdwn(&prompt.summary)).into(),
+        Block::header(&format!(
+            "{} Approval needed: {}",
+            severity.emoji(),
+            prompt.title
+        )),
+        Section::new()
+            .text(Text::user_mrkdwn(&prompt.summary))
+            .into(),
     ];
     let mut details = Section::new();
     if let Some(risk) = prompt.risk_score {
@@ -159,14 +188,21 @@ pub fn approval_message(prompt: &ApprovalPrompt) -> Result<SlackMessage, BlockKi
     }
     details = details.field(Text::mrkdwn(format!("*Severity*\n{}", severity.as_str())))?;
     if let Some(requested_by) = &prompt.requested_by {
-        details = details.field(Text::mrkdwn(format!("*Requested by*\n{}", mrkdwn::escape(requested_by))))?;
+        details = details.field(Text::mrkdwn(format!(
+            "*Requested by*\n{}",
+            mrkdwn::escape(requested_by)
+        )))?;
     }
     blocks.push(details.into());
 
     let budget = limits::BLOCKS_PER_MESSAGE.saturating_sub(blocks.len() + 2 + OVERFLOW_NOTE_BLOCKS);
     let left_out = push_facts(&mut blocks, &prompt.facts, budget)?;
     if left_out > 0 {
-        blocks.push(Context::new().element(Text::plain(format!("…and {left_out} more facts not shown")))?.into());
+        blocks.push(
+            Context::new()
+                .element(Text::plain(format!("…and {left_out} more facts not shown")))?
+                .into(),
+        );
     }
 
     let mut actions = Actions::new()
@@ -175,14 +211,21 @@ pub fn approval_message(prompt: &ApprovalPrompt) -> Result<SlackMessage, BlockKi
                 .value(prompt.approval_id.clone())?
                 .style(ButtonStyle::Primary),
         )?
-        .button(Button::new("Deny", DENY_ACTION)?.value(prompt.approval_id.clone())?.style(ButtonStyle::Danger))?;
+        .button(
+            Button::new("Deny", DENY_ACTION)?
+                .value(prompt.approval_id.clone())?
+                .style(ButtonStyle::Danger),
+        )?;
     if let Some(url) = &prompt.console_url {
         actions = actions.button(Button::new("View in console", VIEW_CONSOLE_ACTION)?.url(url)?)?;
     }
     blocks.push(actions.into());
     blocks.push(
         Context::new()
-            .element(Text::mrkdwn(format!("Approval `{}`", mrkdwn::escape(&prompt.approval_id))))?
+            .element(Text::mrkdwn(format!(
+                "Approval `{}`",
+                mrkdwn::escape(&prompt.approval_id)
+            )))?
             .into(),
     );
     Ok(SlackMessage::builder(&fallback)

@@ -29,7 +29,9 @@ use bytes::Bytes;
 use serde_json::json;
 
 use crate::blocks::SlackMessage;
-use crate::commands::{AisocCommand, ChatOpsBackend, CommandError, SlashCommandRequest, answer, ephemeral, help_text};
+use crate::commands::{
+    AisocCommand, ChatOpsBackend, CommandError, SlashCommandRequest, answer, ephemeral, help_text,
+};
 use crate::error::SlackError;
 use crate::interactions::{InteractionPayload, handle_block_actions, parse_interaction};
 use crate::mrkdwn;
@@ -49,7 +51,10 @@ pub struct SlackRoutes {
 
 impl SlackRoutes {
     /// Routes that verify with `verifier` and send decisions to `decisions`.
-    pub fn new(verifier: SlackSignatureVerifier, decisions: Arc<dyn DecisionHandler>) -> Result<Self, SlackError> {
+    pub fn new(
+        verifier: SlackSignatureVerifier,
+        decisions: Arc<dyn DecisionHandler>,
+    ) -> Result<Self, SlackError> {
         Ok(Self {
             verifier,
             decisions,
@@ -104,13 +109,21 @@ async fn respond(responder: DeliveryClient, response_url: String, message: Slack
             return;
         }
     };
-    match responder.send(request).await.and_then(|r| r.error_for_status()) {
+    match responder
+        .send(request)
+        .await
+        .and_then(|r| r.error_for_status())
+    {
         Ok(_) => tracing::debug!("response_url reply delivered"),
         Err(error) => tracing::warn!(%error, "response_url reply failed"),
     }
 }
 
-async fn interactions(State(routes): State<Arc<SlackRoutes>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn interactions(
+    State(routes): State<Arc<SlackRoutes>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(error) = routes.verifier.verify(&headers, &body) {
         return json_error(StatusCode::UNAUTHORIZED, &error.to_string());
     }
@@ -126,14 +139,20 @@ async fn interactions(State(routes): State<Arc<SlackRoutes>>, headers: HeaderMap
             };
             match actions.response_url {
                 Some(url) => respond(routes.responder.clone(), url, message).await,
-                None => tracing::warn!("block_actions without a response_url; the card cannot be replaced"),
+                None => tracing::warn!(
+                    "block_actions without a response_url; the card cannot be replaced"
+                ),
             }
         });
     }
     StatusCode::OK.into_response()
 }
 
-async fn commands(State(routes): State<Arc<SlackRoutes>>, headers: HeaderMap, body: Bytes) -> Response {
+async fn commands(
+    State(routes): State<Arc<SlackRoutes>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     if let Err(error) = routes.verifier.verify(&headers, &body) {
         return json_error(StatusCode::UNAUTHORIZED, &error.to_string());
     }
@@ -143,14 +162,18 @@ async fn commands(State(routes): State<Arc<SlackRoutes>>, headers: HeaderMap, bo
     };
     let command = match AisocCommand::parse(&request.text) {
         Ok(command) => command,
-        Err(CommandError::Usage(usage)) => return reply(&ephemeral(&format!("{usage}\n\n{}", help_text()))),
+        Err(CommandError::Usage(usage)) => {
+            return reply(&ephemeral(&format!("{usage}\n\n{}", help_text())));
+        }
         Err(other) => return json_error(StatusCode::BAD_REQUEST, &other.to_string()),
     };
     if !command.needs_backend() {
         return reply(&ephemeral(help_text()));
     }
     let Some(backend) = routes.backend.clone() else {
-        return reply(&ephemeral(":warning: ChatOps is not configured on this server"));
+        return reply(&ephemeral(
+            ":warning: ChatOps is not configured on this server",
+        ));
     };
     let acknowledgement = ephemeral(&format!(
         ":hourglass_flowing_sand: Working on `/aisoc {}`…",

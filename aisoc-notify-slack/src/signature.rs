@@ -65,7 +65,9 @@ pub struct SlackSignatureVerifier {
 
 impl std::fmt::Debug for SlackSignatureVerifier {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlackSignatureVerifier").field("window", &self.window).finish_non_exhaustive()
+        f.debug_struct("SlackSignatureVerifier")
+            .field("window", &self.window)
+            .finish_non_exhaustive()
     }
 }
 
@@ -98,9 +100,14 @@ impl SlackSignatureVerifier {
         signature: Option<&str>,
         body: &[u8],
     ) -> Result<(), SlackSignatureError> {
-        let timestamp = timestamp.ok_or(SlackSignatureError::MissingHeader("X-Slack-Request-Timestamp"))?;
+        let timestamp = timestamp.ok_or(SlackSignatureError::MissingHeader(
+            "X-Slack-Request-Timestamp",
+        ))?;
         let signature = signature.ok_or(SlackSignatureError::MissingHeader("X-Slack-Signature"))?;
-        let seconds: i64 = timestamp.trim().parse().map_err(|_| SlackSignatureError::InvalidTimestamp)?;
+        let seconds: i64 = timestamp
+            .trim()
+            .parse()
+            .map_err(|_| SlackSignatureError::InvalidTimestamp)?;
         let window = i64::try_from(self.window.as_secs()).unwrap_or(i64::MAX);
         if (self.clock.unix_seconds() - seconds).abs() > window {
             return Err(SlackSignatureError::StaleTimestamp);
@@ -120,6 +127,9 @@ impl SlackSignatureVerifier {
         base.extend_from_slice(timestamp.as_bytes());
         base.push(b':');
         base.extend_from_slice(body);
-        format!("v0={}", hmac_sha256_hex(self.secret.expose_secret().as_bytes(), &base))
+        format!(
+            "v0={}",
+            hmac_sha256_hex(self.secret.expose_secret().as_bytes(), &base)
+        )
     }
 }

@@ -52,7 +52,9 @@ pub struct SlackBotClient {
 
 impl std::fmt::Debug for SlackBotClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SlackBotClient").field("base_url", &self.base_url.as_str()).finish_non_exhaustive()
+        f.debug_struct("SlackBotClient")
+            .field("base_url", &self.base_url.as_str())
+            .finish_non_exhaustive()
     }
 }
 
@@ -94,8 +96,13 @@ impl SlackBotClient {
     }
 
     /// Posts `message` to `channel` (`chat.postMessage`).
-    pub async fn post_message(&self, channel: &str, message: &SlackMessage) -> Result<PostedMessage, SlackError> {
-        let mut body = serde_json::to_value(message).map_err(|e| SlackError::InvalidResponse(e.to_string()))?;
+    pub async fn post_message(
+        &self,
+        channel: &str,
+        message: &SlackMessage,
+    ) -> Result<PostedMessage, SlackError> {
+        let mut body = serde_json::to_value(message)
+            .map_err(|e| SlackError::InvalidResponse(e.to_string()))?;
         body["channel"] = Value::String(channel.to_owned());
         self.call("chat.postMessage", channel, &body).await
     }
@@ -107,14 +114,23 @@ impl SlackBotClient {
         ts: &str,
         message: &SlackMessage,
     ) -> Result<PostedMessage, SlackError> {
-        let mut body = serde_json::to_value(message).map_err(|e| SlackError::InvalidResponse(e.to_string()))?;
+        let mut body = serde_json::to_value(message)
+            .map_err(|e| SlackError::InvalidResponse(e.to_string()))?;
         body["channel"] = Value::String(channel.to_owned());
         body["ts"] = Value::String(ts.to_owned());
         self.call("chat.update", channel, &body).await
     }
 
-    async fn call(&self, method: &str, channel: &str, body: &Value) -> Result<PostedMessage, SlackError> {
-        let url = self.base_url.join(method).map_err(|e| SlackError::Config(e.to_string()))?;
+    async fn call(
+        &self,
+        method: &str,
+        channel: &str,
+        body: &Value,
+    ) -> Result<PostedMessage, SlackError> {
+        let url = self
+            .base_url
+            .join(method)
+            .map_err(|e| SlackError::Config(e.to_string()))?;
         self.pacer.until_ready(channel).await;
         let request = self
             .delivery
@@ -123,7 +139,12 @@ impl SlackBotClient {
             .bearer_auth(self.token.expose_secret())
             .json(body)
             .build()
-            .map_err(|e| SlackError::InvalidResponse(format!("could not build the request: {}", e.without_url())))?;
+            .map_err(|e| {
+                SlackError::InvalidResponse(format!(
+                    "could not build the request: {}",
+                    e.without_url()
+                ))
+            })?;
         let response = self.delivery.send(request).await?;
         parse_api_response(&response)
     }
@@ -131,12 +152,18 @@ impl SlackBotClient {
 
 fn parse_api_response(response: &HttpResponse) -> Result<PostedMessage, SlackError> {
     if response.status.as_u16() == 429 {
-        return Err(SlackError::Api { code: "ratelimited".into(), retry_after: response.retry_after });
+        return Err(SlackError::Api {
+            code: "ratelimited".into(),
+            retry_after: response.retry_after,
+        });
     }
     let parsed: ApiResponse = match response.json() {
         Ok(parsed) => parsed,
         Err(_) if response.status.is_server_error() => {
-            return Err(SlackError::Api { code: "service_unavailable".into(), retry_after: response.retry_after });
+            return Err(SlackError::Api {
+                code: "service_unavailable".into(),
+                retry_after: response.retry_after,
+            });
         }
         Err(_) => {
             return Err(SlackError::InvalidResponse(format!(
@@ -153,7 +180,9 @@ fn parse_api_response(response: &HttpResponse) -> Result<PostedMessage, SlackErr
     }
     match (parsed.channel, parsed.ts) {
         (Some(channel), Some(ts)) => Ok(PostedMessage { channel, ts }),
-        _ => Err(SlackError::InvalidResponse("ok response without channel and ts".into())),
+        _ => Err(SlackError::InvalidResponse(
+            "ok response without channel and ts".into(),
+        )),
     }
 }
 

@@ -8,7 +8,9 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, HttpResponse, check_destination};
+use aisoc_notify_core::delivery::{
+    DeliveryClient, DeliveryConfig, HttpResponse, check_destination,
+};
 use aisoc_notify_core::pacing::Pacer;
 use aisoc_notify_core::secret::SecretUrl;
 use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
@@ -44,7 +46,11 @@ pub(crate) fn webhook_result(response: HttpResponse) -> Result<Delivered, SlackE
     } else {
         format!("http_{status}")
     };
-    Err(SlackError::Webhook { status, code, retry_after: response.retry_after })
+    Err(SlackError::Webhook {
+        status,
+        code,
+        retry_after: response.retry_after,
+    })
 }
 
 /// Posts a JSON payload to a webhook, paced per webhook.
@@ -60,7 +66,9 @@ pub(crate) async fn post_to_webhook(
         .post(url.expose().clone())
         .json(payload)
         .build()
-        .map_err(|e| SlackError::InvalidResponse(format!("could not build the request: {}", e.without_url())))?;
+        .map_err(|e| {
+            SlackError::InvalidResponse(format!("could not build the request: {}", e.without_url()))
+        })?;
     Ok(delivery.send(request).await?)
 }
 
@@ -136,10 +144,9 @@ impl SlackWebhookNotifierBuilder {
 
     /// Validates and builds.
     pub fn build(self) -> Result<SlackWebhookNotifier, SlackError> {
-        let raw = self
-            .url
-            .filter(|u| !u.trim().is_empty())
-            .ok_or_else(|| SlackError::Config("A webhook_url is required for Slack webhook channels".into()))?;
+        let raw = self.url.filter(|u| !u.trim().is_empty()).ok_or_else(|| {
+            SlackError::Config("A webhook_url is required for Slack webhook channels".into())
+        })?;
         let url = SecretUrl::new(check_destination(raw.trim())?);
         Ok(SlackWebhookNotifier {
             url,
@@ -163,8 +170,13 @@ impl SlackWebhookNotifier {
 
     /// Posts an already-rendered message.
     pub async fn send_message(&self, message: &SlackMessage) -> Result<Delivered, SlackError> {
-        let mut payload = serde_json::to_value(message).map_err(|e| SlackError::InvalidResponse(e.to_string()))?;
-        for (key, value) in [("channel", &self.channel), ("username", &self.username), ("icon_emoji", &self.icon_emoji)] {
+        let mut payload = serde_json::to_value(message)
+            .map_err(|e| SlackError::InvalidResponse(e.to_string()))?;
+        for (key, value) in [
+            ("channel", &self.channel),
+            ("username", &self.username),
+            ("icon_emoji", &self.icon_emoji),
+        ] {
             if let Some(value) = value {
                 payload[key] = Value::String(value.clone());
             }
