@@ -111,6 +111,51 @@ pub enum DecisionError {
     Unavailable(String),
 }
 
+/// An approval request as the chat cards show it (Slack and Teams render the same prompt).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalPrompt {
+    /// The approval request id; the buttons carry it back.
+    pub approval_id: String,
+    /// The tenant the request belongs to.
+    pub tenant_id: String,
+    /// One-line summary ("Isolate host web-01").
+    pub title: String,
+    /// Why approval is needed.
+    pub summary: String,
+    /// How risky the action is, 0-100, when known.
+    pub risk_score: Option<u8>,
+    /// Severity, for colour and emoji.
+    pub severity: crate::notification::Severity,
+    /// Who or what asked.
+    pub requested_by: Option<String>,
+    /// Extra facts.
+    pub facts: Vec<crate::notification::Fact>,
+    /// Deep link to the approval in the console.
+    pub console_url: Option<url::Url>,
+}
+
+/// The choices of a "was this you?" verification prompt, in display order.
+pub const VERIFY_CHOICES: [&str; 3] = ["acknowledge", "deny", "escalate"];
+
+/// A "was this you?" prompt to one person about one case (`chatops.verify`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerificationPrompt {
+    /// The case the activity belongs to.
+    pub case_id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The person asked (their e-mail or user id).
+    pub user_ref: String,
+    /// One-line summary ("Sign-in from a new country").
+    pub title: String,
+    /// What happened, in words the user recognises.
+    pub message: String,
+    /// Severity, for colour and emoji.
+    pub severity: crate::notification::Severity,
+    /// Details (time, location, device…).
+    pub facts: Vec<crate::notification::Fact>,
+}
+
 /// Records decisions; implemented by the host (or the approvals crate).
 #[async_trait]
 pub trait DecisionHandler: Send + Sync {

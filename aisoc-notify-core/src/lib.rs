@@ -14,6 +14,7 @@
 //! | [`delivery`] | the shared HTTP client: timeouts, capped reads, retries with backoff |
 //! | [`pacing`] | per-destination pacing (Slack: one message per second per channel) |
 //! | [`routing`] | channels, rules and concurrent fan-out with per-channel outcomes |
+//! | [`markup`] | escaping user text for Markdown (Teams, Mattermost) |
 //! | [`secret`] | secret values and URLs that never print |
 //! | [`clock`] | time as a dependency, for expiry and replay windows |
 //!
@@ -62,6 +63,7 @@ pub mod decision;
 pub mod delivery;
 mod hmac_sha256;
 pub mod inbox_template;
+pub mod markup;
 pub mod notification;
 pub mod notifier;
 pub mod pacing;

@@ -150,6 +150,12 @@ pub enum SignatureError {
     UnknownScheme,
 }
 
+/// HMAC-SHA256 of `message` with `key`, for schemes this module does not cover (Slack's
+/// basestring, Teams' base64 `Authorization: HMAC`).
+pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    hmac_sha256::tag(key, &[message])
+}
+
 /// Hex HMAC-SHA256 of `body`.
 ///
 /// ```

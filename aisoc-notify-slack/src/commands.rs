@@ -494,6 +494,7 @@ fn gated_message(
     };
     let prompt = ApprovalPrompt {
         approval_id: pending.approval_id.clone(),
+        tenant_id: context.team_id.clone(),
         title,
         summary: pending.summary.clone(),
         risk_score: pending.risk_score,

@@ -20,6 +20,7 @@
 use std::sync::Arc;
 
 use aisoc_notify_core::delivery::{DeliveryClient, check_destination};
+pub use aisoc_notify_core::markup::escape_markdown;
 use aisoc_notify_core::pacing::Pacer;
 use aisoc_notify_core::secret::SecretUrl;
 use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
@@ -29,27 +30,6 @@ use crate::error::SlackError;
 use crate::webhook::{default_delivery, default_pacer, post_to_webhook};
 
 const SERVICE: &str = "mattermost";
-
-/// Escapes Markdown control characters and neutralises `@` mentions.
-///
-/// ```
-/// use aisoc_notify_slack::mattermost::escape_markdown;
-/// assert_eq!(escape_markdown("@channel *now*"), "@\u{200b}channel \\*now\\*");
-/// ```
-pub fn escape_markdown(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        match c {
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '#' | '~' | '|' | '<' | '>' | '!' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '@' => out.push_str("@\u{200b}"),
-            other => out.push(other),
-        }
-    }
-    out
-}
 
 /// Delivers notifications to a Mattermost incoming webhook.
 #[derive(Debug, Clone)]

@@ -5,6 +5,7 @@
 //! the links and actions as buttons. Everything that came from outside is escaped; everything
 //! long is cut; facts that would not fit within the block limit are summarised as "and N more".
 
+pub use aisoc_notify_core::decision::ApprovalPrompt;
 use aisoc_notify_core::decision::{Decision, DecisionError, DecisionRecorded};
 use aisoc_notify_core::notification::{ActionStyle, ActionTarget, Fact, Notification, Severity};
 
@@ -23,27 +24,6 @@ pub const VIEW_CONSOLE_ACTION: &str = "view_console";
 
 /// Blocks kept free for the closing "and N more" note.
 const OVERFLOW_NOTE_BLOCKS: usize = 1;
-
-/// An approval request as a Slack card shows it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ApprovalPrompt {
-    /// The approval request id; the buttons carry it back.
-    pub approval_id: String,
-    /// One-line summary ("Isolate host web-01").
-    pub title: String,
-    /// Why approval is needed.
-    pub summary: String,
-    /// How risky the action is, 0-100, when known.
-    pub risk_score: Option<u8>,
-    /// Severity, for colour and emoji.
-    pub severity: Severity,
-    /// Who or what asked.
-    pub requested_by: Option<String>,
-    /// Extra facts.
-    pub facts: Vec<Fact>,
-    /// Deep link to the approval in the console.
-    pub console_url: Option<url::Url>,
-}
 
 fn severity_line(severity: Severity, event: &str, tenant: &str) -> String {
     format!(

@@ -178,6 +178,7 @@ fn notification_actions_become_buttons() {
 fn an_approval_request_has_approve_deny_and_console_buttons() {
     let prompt = ApprovalPrompt {
         approval_id: "apr-42".into(),
+        tenant_id: "acme".into(),
         title: "Isolate host web-01".into(),
         summary: "The agent wants to isolate <web-01> after beaconing".into(),
         risk_score: Some(82),

@@ -1,8 +1,40 @@
-//! Microsoft Teams adapter for aisoc-notify.
+//! Microsoft Teams for aisoc-notify.
 //!
-//! This crate will hold the Teams half of the product: Workflows and legacy connector webhook
-//! delivery, Adaptive Card rendering, the `notify_teams` playbook action, `Action.Submit`
-//! interactions and outgoing-webhook HMAC verification.
+//! | module | what it gives you |
+//! |---|---|
+//! | [`webhook`] | [`TeamsWebhookNotifier`](webhook::TeamsWebhookNotifier): Workflows and legacy connector webhooks |
+//! | [`card`] | Adaptive Card builders (schema 1.5 by default) |
+//! | [`render`] | notifications, approval requests, verification prompts and decision results as cards; MessageCards |
+//! | [`executor`] | the `notify_teams` playbook action |
+//! | [`interactions`] | `Action.Submit` and `Action.Execute` decisions, routed to the shared decision path |
+//! | [`hmac`] | outgoing-webhook `Authorization: HMAC` verification |
+//! | `routes` | the axum interactions route (feature `axum`) |
 //!
-//! Status: the crate boundary exists so the workspace shows the architecture; its contents land
-//! with the Teams issue. It depends on [`aisoc_notify_core`] only.
+//! Delivery goes through the core delivery layer (timeouts, capped reads, retries for 429/5xx
+//! with `Retry-After`), paced to a few requests per second per webhook, and payloads larger than
+//! Teams' 28 KB limit are refused before anything is sent.
+//!
+//! ```no_run
+//! use aisoc_notify_core::{EventType, Notification, Notifier, Severity};
+//! use aisoc_notify_teams::webhook::TeamsWebhookNotifier;
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let teams = TeamsWebhookNotifier::builder()
+//!     .webhook_url("https://prod-00.westus.logic.azure.com/workflows/abc/triggers/manual/paths/invoke?sig=xyz")
+//!     .build()?;
+//! teams.notify(&Notification::new("acme", EventType::DriftAlert, Severity::Medium, "Baseline drift")).await?;
+//! # Ok(()) }
+//! ```
+//!
+//! ## Features
+//! - `axum`: [`routes::router`](crate::routes) for `POST /interactions`.
+
+pub mod card;
+mod error;
+pub mod executor;
+pub mod hmac;
+pub mod interactions;
+pub mod render;
+#[cfg(feature = "axum")]
+pub mod routes;
+pub mod webhook;
