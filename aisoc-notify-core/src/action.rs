@@ -61,6 +61,12 @@ impl ActionRequest {
         self
     }
 
+    /// Sets the playbook run, so a `Running` action can be resumed.
+    pub fn with_run(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = Some(run_id.into());
+        self
+    }
+
     /// Sets the case.
     pub fn with_case(mut self, case_id: impl Into<String>) -> Self {
         self.case_id = Some(case_id.into());

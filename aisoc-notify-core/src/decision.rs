@@ -140,6 +140,8 @@ pub const VERIFY_CHOICES: [&str; 3] = ["acknowledge", "deny", "escalate"];
 /// A "was this you?" prompt to one person about one case (`chatops.verify`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VerificationPrompt {
+    /// This prompt's unique id; its three choice tokens share it.
+    pub prompt_id: String,
     /// The case the activity belongs to.
     pub case_id: String,
     /// The tenant.

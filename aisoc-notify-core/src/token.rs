@@ -49,6 +49,9 @@ pub struct CallbackGrant {
     pub user_ref: String,
     /// The choice this token records (`acknowledge`, `deny`, `escalate`, `approve`…).
     pub choice: String,
+    /// The prompt the token's buttons belong to; tokens of one prompt share it, so answering
+    /// with one can invalidate the others.
+    pub prompt_id: Option<String>,
 }
 
 /// The verified contents of a token.
@@ -70,6 +73,9 @@ pub struct CallbackClaims {
     /// The choice.
     #[serde(rename = "ch")]
     pub choice: String,
+    /// The prompt the token belongs to, when the flow groups tokens.
+    #[serde(rename = "pid", default, skip_serializing_if = "Option::is_none")]
+    pub prompt_id: Option<String>,
     /// A unique id, for single-use bookkeeping.
     #[serde(rename = "jti")]
     pub token_id: String,
@@ -123,6 +129,46 @@ pub enum TokenError {
     /// A signing key is not acceptable (too short, bad key id).
     #[error("invalid signing key: {0}")]
     InvalidKey(&'static str),
+    /// The public callback base URL cannot carry a token.
+    #[error("callback base URL cannot take a token")]
+    InvalidCallbackBase,
+}
+
+/// Mints a token for `grant` and appends it to `callback_base` as the last path segment:
+/// `https://aisoc.example.com/v1/chatops/verify/` + token. A base without a trailing slash gets
+/// one.
+///
+/// ```
+/// use aisoc_notify_core::token::{signed_callback_url, CallbackGrant, CallbackTokenSigner, HmacCallbackTokenSigner};
+///
+/// let signer = HmacCallbackTokenSigner::new("k1", b"0123456789abcdef0123456789abcdef".to_vec())?;
+/// let base = "https://aisoc.example.com/v1/chatops/verify".parse().unwrap();
+/// let grant = CallbackGrant {
+///     action: "chatops.verify".into(), case_id: "case-1".into(), tenant_id: "acme".into(),
+///     user_ref: "alice".into(), choice: "deny".into(), prompt_id: Some("p1".into()),
+/// };
+/// let url = signed_callback_url(&signer, &base, &grant)?;
+/// let token = url.path().rsplit('/').next().unwrap();
+/// assert_eq!(signer.verify(token)?.choice, "deny");
+/// assert!(url.as_str().starts_with("https://aisoc.example.com/v1/chatops/verify/v1."));
+/// # Ok::<(), aisoc_notify_core::token::TokenError>(())
+/// ```
+pub fn signed_callback_url(
+    signer: &dyn CallbackTokenSigner,
+    callback_base: &url::Url,
+    grant: &CallbackGrant,
+) -> Result<url::Url, TokenError> {
+    let minted = signer.mint(grant)?;
+    let mut base = callback_base.clone();
+    if base.cannot_be_a_base() {
+        return Err(TokenError::InvalidCallbackBase);
+    }
+    if !base.path().ends_with('/') {
+        let path = format!("{}/", base.path());
+        base.set_path(&path);
+    }
+    base.join(&minted.token)
+        .map_err(|_| TokenError::InvalidCallbackBase)
 }
 
 /// Mints and verifies callback tokens.
@@ -148,6 +194,7 @@ pub trait CallbackTokenSigner: Send + Sync {
 ///     tenant_id: "acme".into(),
 ///     user_ref: "alice@example.com".into(),
 ///     choice: "acknowledge".into(),
+///     prompt_id: None,
 /// };
 /// let minted = old.mint(&grant)?;
 ///
@@ -285,6 +332,7 @@ impl CallbackTokenSigner for HmacCallbackTokenSigner {
             tenant_id: grant.tenant_id.clone(),
             user_ref: grant.user_ref.clone(),
             choice: grant.choice.clone(),
+            prompt_id: grant.prompt_id.clone(),
             token_id: URL_SAFE_NO_PAD.encode(id),
             issued_at,
             expires_at: issued_at.saturating_add(ttl),

@@ -24,6 +24,7 @@ fn grant() -> CallbackGrant {
         tenant_id: "acme".into(),
         user_ref: "alice@example.com".into(),
         choice: "acknowledge".into(),
+        prompt_id: Some("prompt-1".into()),
     }
 }
 
@@ -100,6 +101,10 @@ fn changing_any_claim_breaks_the_signature() {
             Box::new(|c| c.user_ref = "mallory@example.com".into()),
         ),
         ("choice", Box::new(|c| c.choice = "deny".into())),
+        (
+            "prompt_id",
+            Box::new(|c| c.prompt_id = Some("prompt-2".into())),
+        ),
         ("token_id", Box::new(|c| c.token_id = "reused".into())),
         ("issued_at", Box::new(|c| c.issued_at += 1)),
         ("expires_at", Box::new(|c| c.expires_at += 86_400)),

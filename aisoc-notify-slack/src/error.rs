@@ -73,6 +73,9 @@ pub enum SlackError {
         /// Slack's `Retry-After`, for 429.
         retry_after: Option<Duration>,
     },
+    /// A callback token could not be minted.
+    #[error("could not mint a callback token: {0}")]
+    Token(#[from] aisoc_notify_core::token::TokenError),
     /// The HTTP exchange failed.
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
@@ -122,6 +125,7 @@ impl SlackError {
             SlackError::Config(message) => return NotifyError::Config(message),
             SlackError::Destination(err) => return NotifyError::Config(err.to_string()),
             SlackError::BlockKit(err) => return NotifyError::Render(err.to_string()),
+            SlackError::Token(err) => return NotifyError::Render(err.to_string()),
             SlackError::Delivery(err) => return NotifyError::Delivery(err),
             SlackError::InvalidResponse(reason) => {
                 return NotifyError::Unavailable {

@@ -6,13 +6,17 @@
 //! long is cut; facts that would not fit within the block limit are summarised as "and N more".
 
 pub use aisoc_notify_core::decision::ApprovalPrompt;
-use aisoc_notify_core::decision::{Decision, DecisionError, DecisionRecorded};
+use aisoc_notify_core::decision::{
+    Decision, DecisionError, DecisionRecorded, VERIFY_CHOICES, VerificationPrompt,
+};
 use aisoc_notify_core::notification::{ActionStyle, ActionTarget, Fact, Notification, Severity};
+use aisoc_notify_core::token::{CallbackGrant, CallbackTokenSigner, signed_callback_url};
 
 use crate::blocks::{
     Actions, Block, BlockKitError, Button, ButtonStyle, Context, Section, SlackMessage, Text,
     limits,
 };
+use crate::error::SlackError;
 use crate::mrkdwn;
 
 /// Action id of the approve button.
@@ -205,6 +209,56 @@ pub fn approval_message(prompt: &ApprovalPrompt) -> Result<SlackMessage, BlockKi
             .element(Text::mrkdwn(format!(
                 "Approval `{}`",
                 mrkdwn::escape(&prompt.approval_id)
+            )))?
+            .into(),
+    );
+    Ok(SlackMessage::builder(&fallback)
+        .attachment(severity.color_hex(), &fallback, blocks)?
+        .build())
+}
+
+/// Renders a "was this you?" prompt whose three buttons open signed callback URLs
+/// (`acknowledge`, `deny`, `escalate`), minted for the prompt's user.
+pub fn verification_message(
+    prompt: &VerificationPrompt,
+    signer: &dyn CallbackTokenSigner,
+    callback_base: &url::Url,
+) -> Result<SlackMessage, SlackError> {
+    let severity = prompt.severity;
+    let fallback = format!(":question: Was this you? {}", mrkdwn::escape(&prompt.title));
+    let mut blocks = vec![
+        Block::header(&format!("Was this you? {}", prompt.title)),
+        Section::new()
+            .text(Text::user_mrkdwn(&prompt.message))
+            .into(),
+    ];
+    push_facts(&mut blocks, &prompt.facts, 3)?;
+    let labels = ["Yes, it was me", "No, it wasn't me", "Escalate to security"];
+    let mut actions = Actions::new();
+    for (choice, label) in VERIFY_CHOICES.iter().zip(labels) {
+        let grant = CallbackGrant {
+            action: "chatops.verify".into(),
+            case_id: prompt.case_id.clone(),
+            tenant_id: prompt.tenant_id.clone(),
+            user_ref: prompt.user_ref.clone(),
+            choice: (*choice).to_owned(),
+            prompt_id: Some(prompt.prompt_id.clone()),
+        };
+        let url = signed_callback_url(signer, callback_base, &grant)?;
+        let mut button = Button::new(label, format!("verify_{choice}"))?.url(&url)?;
+        button = match *choice {
+            "acknowledge" => button.style(ButtonStyle::Primary),
+            "deny" => button.style(ButtonStyle::Danger),
+            _ => button,
+        };
+        actions = actions.button(button)?;
+    }
+    blocks.push(actions.into());
+    blocks.push(
+        Context::new()
+            .element(Text::mrkdwn(format!(
+                "Case `{}`",
+                mrkdwn::escape(&prompt.case_id)
             )))?
             .into(),
     );

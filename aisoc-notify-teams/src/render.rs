@@ -17,7 +17,9 @@ use aisoc_notify_core::markup::{escape_markdown, truncate_chars};
 use aisoc_notify_core::notification::{
     ActionTarget, Fact as NotificationFact, Notification, Severity,
 };
-use aisoc_notify_core::token::{CallbackGrant, CallbackTokenSigner, TokenError};
+use aisoc_notify_core::token::{
+    CallbackGrant, CallbackTokenSigner, TokenError, signed_callback_url,
+};
 use serde_json::{Value, json};
 
 use crate::card::{Action, ActionStyle, AdaptiveCard, Color, ContainerStyle, Element, Fact};
@@ -189,9 +191,6 @@ pub enum CardError {
     /// A callback token could not be minted.
     #[error("could not mint a callback token: {0}")]
     Token(#[from] TokenError),
-    /// The callback base URL cannot take a token.
-    #[error("the callback base URL cannot take a token: {0}")]
-    CallbackUrl(String),
 }
 
 struct Choice<'a> {
@@ -203,6 +202,7 @@ struct Choice<'a> {
 fn choice_actions(
     mode: ButtonMode<'_>,
     flow: &str,
+    prompt_id: &str,
     subject_id: &str,
     subject_field: &str,
     tenant_id: &str,
@@ -218,16 +218,15 @@ fn choice_actions(
                     callback_base,
                     user_ref,
                 } => {
-                    let minted = signer.mint(&CallbackGrant {
+                    let grant = CallbackGrant {
                         action: flow.to_owned(),
                         case_id: subject_id.to_owned(),
                         tenant_id: tenant_id.to_owned(),
                         user_ref: user_ref.to_owned(),
                         choice: choice.key.to_owned(),
-                    })?;
-                    let url = callback_base
-                        .join(&minted.token)
-                        .map_err(|e| CardError::CallbackUrl(e.to_string()))?;
+                        prompt_id: Some(prompt_id.to_owned()),
+                    };
+                    let url = signed_callback_url(signer, callback_base, &grant)?;
                     Action::OpenUrl {
                         title: choice.title.to_owned(),
                         url: url.to_string(),
@@ -292,6 +291,7 @@ pub fn approval_card(
         mode,
         "approval",
         &prompt.approval_id,
+        &prompt.approval_id,
         "approval_id",
         &prompt.tenant_id,
         &[
@@ -351,6 +351,7 @@ pub fn verification_card(
     card.actions = choice_actions(
         mode,
         "chatops.verify",
+        &prompt.prompt_id,
         &prompt.case_id,
         "case_id",
         &prompt.tenant_id,

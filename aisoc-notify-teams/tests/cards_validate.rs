@@ -147,6 +147,7 @@ fn webhook_cards_open_signed_callback_urls_and_bot_cards_submit_data() {
         assert_eq!(claims.case_id, "case-7");
         assert_eq!(claims.user_ref, "alice@example.com");
         assert_eq!(claims.action, "chatops.verify");
+        assert_eq!(claims.prompt_id.as_deref(), Some("prompt-7"));
     }
 
     let card = serde_json::to_value(

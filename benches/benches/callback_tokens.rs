@@ -31,6 +31,7 @@ fn grant() -> CallbackGrant {
         tenant_id: "acme".into(),
         user_ref: "alice@example.com".into(),
         choice: "acknowledge".into(),
+        prompt_id: Some("prompt-1".into()),
     }
 }
 

@@ -39,6 +39,7 @@ pub fn approval() -> ApprovalPrompt {
 
 pub fn verification() -> VerificationPrompt {
     VerificationPrompt {
+        prompt_id: "prompt-7".into(),
         case_id: "case-7".into(),
         tenant_id: "acme".into(),
         user_ref: "alice@example.com".into(),

@@ -1,0 +1,35 @@
+//! Human-in-the-loop decisions for aisoc-notify: approval requests decided exactly once with an
+//! audit trail, and the `chatops.verify` "was this you?" flow.
+//!
+//! | module | what it gives you |
+//! |---|---|
+//! | [`model`] | [`ApprovalRequest`](model::ApprovalRequest), [`ApprovalStatus`](model::ApprovalStatus), audit entries |
+//! | [`store`] | the [`ApprovalStore`](store::ApprovalStore) and [`AuditLog`](store::AuditLog) traits |
+//! | [`memory`] | in-memory stores (the default) |
+//! | `postgres` | PostgreSQL stores with migrations (feature `postgres`) |
+//! | [`service`] | [`ApprovalService`](service::ApprovalService): the one decision function, a [`DecisionHandler`](aisoc_notify_core::decision::DecisionHandler) for Slack, Teams and REST |
+//! | [`verify`] | the `chatops.verify` executor and its callback handler |
+//! | `routes` | the axum callback route (feature `axum`) |
+//! | `conformance` | store contracts every backend passes (feature `test-util`) |
+//!
+//! The decision rule: a request that does not exist is "not found"; one already decided is
+//! "Already approved" / "Already denied"; one past its expiry is marked `expired` and refused;
+//! otherwise the decision, reviewer and source are recorded together with an
+//! `approval.reviewed` audit entry. Two reviewers racing: exactly one wins, on every store.
+//!
+//! ## Features
+//! - `postgres`: `PgApprovalStore`, `PgAuditLog`, `PgVerificationStore`.
+//! - `axum`: `routes::router` for `GET /chatops/verify/{token}`.
+//! - `test-util`: the `conformance` suites.
+
+#[cfg(feature = "test-util")]
+pub mod conformance;
+pub mod memory;
+pub mod model;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "axum")]
+pub mod routes;
+pub mod service;
+pub mod store;
+pub mod verify;

@@ -1,0 +1,194 @@
+//! Approval requests and audit entries.
+
+use std::fmt;
+use std::str::FromStr;
+
+use aisoc_notify_core::decision::{Decision, DecisionSource};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Where an approval request stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalStatus {
+    /// Waiting for a reviewer.
+    Pending,
+    /// Approved.
+    Approved,
+    /// Denied.
+    Denied,
+    /// Nobody decided before the deadline.
+    Expired,
+}
+
+impl ApprovalStatus {
+    /// The lowercase name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApprovalStatus::Pending => "pending",
+            ApprovalStatus::Approved => "approved",
+            ApprovalStatus::Denied => "denied",
+            ApprovalStatus::Expired => "expired",
+        }
+    }
+
+    /// The status a decision leads to.
+    pub fn from_decision(decision: Decision) -> Self {
+        match decision {
+            Decision::Approve => ApprovalStatus::Approved,
+            Decision::Deny => ApprovalStatus::Denied,
+        }
+    }
+
+    /// The decision behind a reviewed status.
+    pub fn decision(self) -> Option<Decision> {
+        match self {
+            ApprovalStatus::Approved => Some(Decision::Approve),
+            ApprovalStatus::Denied => Some(Decision::Deny),
+            ApprovalStatus::Pending | ApprovalStatus::Expired => None,
+        }
+    }
+}
+
+impl fmt::Display for ApprovalStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for ApprovalStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "pending" => Ok(ApprovalStatus::Pending),
+            "approved" => Ok(ApprovalStatus::Approved),
+            "denied" => Ok(ApprovalStatus::Denied),
+            "expired" => Ok(ApprovalStatus::Expired),
+            other => Err(format!(
+                "status must be pending, approved, denied or expired (got '{other}')"
+            )),
+        }
+    }
+}
+
+/// What a new approval request needs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewApproval {
+    /// The id; generated when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// The tenant.
+    pub tenant_id: String,
+    /// What is being asked.
+    pub summary: String,
+    /// How risky, 0-100.
+    #[serde(default)]
+    pub risk_score: Option<u8>,
+    /// The action that runs when approved (`isolate_host`, …).
+    pub requested_action: String,
+    /// When the request stops accepting decisions.
+    pub expires_at: DateTime<Utc>,
+    /// Free-text notes.
+    #[serde(default)]
+    pub notes: Option<String>,
+}
+
+/// An approval request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// The id.
+    pub id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// What is being asked.
+    pub summary: String,
+    /// How risky, 0-100.
+    pub risk_score: Option<u8>,
+    /// The action that runs when approved.
+    pub requested_action: String,
+    /// Where it stands.
+    pub status: ApprovalStatus,
+    /// Who decided.
+    pub reviewer: Option<String>,
+    /// Where they decided.
+    pub source: Option<DecisionSource>,
+    /// Free-text notes.
+    pub notes: Option<String>,
+    /// When it was created.
+    pub created_at: DateTime<Utc>,
+    /// When it stops accepting decisions.
+    pub expires_at: DateTime<Utc>,
+    /// When it was decided (or marked expired).
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
+
+/// The audit action recorded for a decision.
+pub const APPROVAL_REVIEWED: &str = "approval.reviewed";
+
+/// One append-only audit record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Sequence number, increasing.
+    pub id: i64,
+    /// The tenant.
+    pub tenant_id: String,
+    /// What happened (`approval.reviewed`).
+    pub action: String,
+    /// What it happened to (the approval id).
+    pub subject_id: String,
+    /// Who did it.
+    pub actor: String,
+    /// Details (risk score, reviewer, source, decision).
+    pub details: serde_json::Value,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+/// An audit record to append.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NewAuditEntry {
+    /// The tenant.
+    pub tenant_id: String,
+    /// What happened.
+    pub action: String,
+    /// What it happened to.
+    pub subject_id: String,
+    /// Who did it.
+    pub actor: String,
+    /// Details.
+    pub details: serde_json::Value,
+    /// When.
+    pub created_at: DateTime<Utc>,
+}
+
+impl NewAuditEntry {
+    /// The `approval.reviewed` entry for a decided request.
+    pub fn reviewed(approval: &ApprovalRequest, reviewer_id: &str) -> Self {
+        Self {
+            tenant_id: approval.tenant_id.clone(),
+            action: APPROVAL_REVIEWED.to_owned(),
+            subject_id: approval.id.clone(),
+            actor: approval.reviewer.clone().unwrap_or_default(),
+            details: serde_json::json!({
+                "decision": approval.status.as_str(),
+                "risk_score": approval.risk_score,
+                "reviewer": approval.reviewer,
+                "reviewer_id": reviewer_id,
+                "source": approval.source.map(DecisionSource::as_str),
+            }),
+            created_at: approval.reviewed_at.unwrap_or(approval.created_at),
+        }
+    }
+}
+
+/// A new random id with a readable prefix (`apr_…`).
+pub fn new_id(prefix: &str) -> String {
+    use base64::Engine as _;
+    let mut bytes = [0u8; 12];
+    rand::fill(&mut bytes);
+    format!(
+        "{prefix}_{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    )
+}

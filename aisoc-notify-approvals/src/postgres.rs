@@ -1,0 +1,392 @@
+//! PostgreSQL stores (feature `postgres`), on `sqlx` without compile-time checked queries, so
+//! the crate builds without a database. [`migrate`] creates the tables; every store's
+//! constructor runs it.
+//!
+//! Decisions are one conditional `UPDATE … WHERE status = 'pending' AND expires_at > now`
+//! plus the audit `INSERT`, in one transaction: of any number of concurrent reviewers exactly
+//! one row update succeeds. The audit table refuses `UPDATE` and `DELETE` with a trigger.
+
+use aisoc_notify_core::async_trait;
+use aisoc_notify_core::decision::{DecisionRequest, DecisionSource};
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgPool, PgRow};
+use sqlx::{Row, Transaction};
+
+use crate::model::{
+    ApprovalRequest, ApprovalStatus, AuditEntry, NewApproval, NewAuditEntry, new_id,
+};
+use crate::store::{ApprovalStore, AuditLog, DecideError, StoreError, validate_new};
+use crate::verify::{AnswerOutcome, PendingPrompt, VerificationStore};
+
+fn backend(err: sqlx::Error) -> StoreError {
+    // sqlx errors name tables and constraints, never the connection string.
+    StoreError::Backend(err.to_string())
+}
+
+/// Creates or updates this crate's tables. Other crates' migrations in the same database are
+/// left alone.
+pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
+    let mut migrator = sqlx::migrate!("./migrations");
+    migrator.set_ignore_missing(true);
+    migrator
+        .run(pool)
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// The approval columns, in the order every query returns them (sqlx wants SQL as literals).
+macro_rules! approval_columns {
+    () => {
+        "id, tenant_id, summary, risk_score, requested_action, status, reviewer, source, \
+         notes, created_at, expires_at, reviewed_at"
+    };
+}
+
+fn approval_from_row(row: &PgRow) -> Result<ApprovalRequest, StoreError> {
+    let status: String = row.try_get("status").map_err(backend)?;
+    let source: Option<String> = row.try_get("source").map_err(backend)?;
+    let risk: Option<i16> = row.try_get("risk_score").map_err(backend)?;
+    Ok(ApprovalRequest {
+        id: row.try_get("id").map_err(backend)?,
+        tenant_id: row.try_get("tenant_id").map_err(backend)?,
+        summary: row.try_get("summary").map_err(backend)?,
+        risk_score: risk.and_then(|r| u8::try_from(r).ok()),
+        requested_action: row.try_get("requested_action").map_err(backend)?,
+        status: status.parse().map_err(StoreError::Backend)?,
+        reviewer: row.try_get("reviewer").map_err(backend)?,
+        source: source.as_deref().map(parse_source).transpose()?,
+        notes: row.try_get("notes").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+        expires_at: row.try_get("expires_at").map_err(backend)?,
+        reviewed_at: row.try_get("reviewed_at").map_err(backend)?,
+    })
+}
+
+fn parse_source(source: &str) -> Result<DecisionSource, StoreError> {
+    match source {
+        "slack" => Ok(DecisionSource::Slack),
+        "teams" => Ok(DecisionSource::Teams),
+        "api" => Ok(DecisionSource::Api),
+        other => Err(StoreError::Backend(format!(
+            "unknown decision source '{other}'"
+        ))),
+    }
+}
+
+async fn insert_audit(
+    tx: &mut Transaction<'_, sqlx::Postgres>,
+    entry: &NewAuditEntry,
+) -> Result<AuditEntry, StoreError> {
+    let row = sqlx::query(
+        "INSERT INTO aisoc_audit_log (tenant_id, action, subject_id, actor, details, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         RETURNING id, tenant_id, action, subject_id, actor, details, created_at",
+    )
+    .bind(&entry.tenant_id)
+    .bind(&entry.action)
+    .bind(&entry.subject_id)
+    .bind(&entry.actor)
+    .bind(&entry.details)
+    .bind(entry.created_at)
+    .fetch_one(&mut **tx)
+    .await
+    .map_err(backend)?;
+    audit_from_row(&row)
+}
+
+fn audit_from_row(row: &PgRow) -> Result<AuditEntry, StoreError> {
+    Ok(AuditEntry {
+        id: row.try_get("id").map_err(backend)?,
+        tenant_id: row.try_get("tenant_id").map_err(backend)?,
+        action: row.try_get("action").map_err(backend)?,
+        subject_id: row.try_get("subject_id").map_err(backend)?,
+        actor: row.try_get("actor").map_err(backend)?,
+        details: row.try_get("details").map_err(backend)?,
+        created_at: row.try_get("created_at").map_err(backend)?,
+    })
+}
+
+/// Approvals in PostgreSQL; decisions write their audit entry to `aisoc_audit_log` in the
+/// same transaction.
+#[derive(Debug, Clone)]
+pub struct PgApprovalStore {
+    pool: PgPool,
+}
+
+impl PgApprovalStore {
+    /// Runs the migrations and returns the store.
+    pub async fn new(pool: PgPool) -> Result<Self, StoreError> {
+        migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl ApprovalStore for PgApprovalStore {
+    async fn create(
+        &self,
+        new: NewApproval,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRequest, StoreError> {
+        validate_new(&new)?;
+        let id = new.id.unwrap_or_else(|| new_id("apr"));
+        let row = sqlx::query(concat!("INSERT INTO aisoc_approvals (id, tenant_id, summary, risk_score, requested_action, notes, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO NOTHING
+             RETURNING ", approval_columns!(), ""))
+        .bind(&id)
+        .bind(&new.tenant_id)
+        .bind(&new.summary)
+        .bind(new.risk_score.map(i16::from))
+        .bind(&new.requested_action)
+        .bind(&new.notes)
+        .bind(now)
+        .bind(new.expires_at)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        match row {
+            Some(row) => approval_from_row(&row),
+            None => Err(StoreError::Conflict(format!("approval request '{id}'"))),
+        }
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<ApprovalRequest>, StoreError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM aisoc_approvals WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        row.as_ref().map(approval_from_row).transpose()
+    }
+
+    async fn list(
+        &self,
+        tenant_id: &str,
+        status: Option<ApprovalStatus>,
+    ) -> Result<Vec<ApprovalRequest>, StoreError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM aisoc_approvals
+             WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2)
+             ORDER BY created_at DESC, id"
+        ))
+        .bind(tenant_id)
+        .bind(status.map(ApprovalStatus::as_str))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(approval_from_row).collect()
+    }
+
+    async fn decide(
+        &self,
+        request: &DecisionRequest,
+        now: DateTime<Utc>,
+    ) -> Result<ApprovalRequest, DecideError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let status = ApprovalStatus::from_decision(request.decision);
+        let updated = sqlx::query(concat!(
+            "UPDATE aisoc_approvals
+             SET status = $2, reviewer = $3, source = $4, reviewed_at = $5
+             WHERE id = $1 AND status = 'pending' AND expires_at > $5
+             RETURNING ",
+            approval_columns!(),
+            ""
+        ))
+        .bind(&request.approval_id)
+        .bind(status.as_str())
+        .bind(&request.reviewer.name)
+        .bind(request.source.as_str())
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
+
+        if let Some(row) = updated {
+            let decided = approval_from_row(&row)?;
+            insert_audit(
+                &mut tx,
+                &NewAuditEntry::reviewed(&decided, &request.reviewer.id),
+            )
+            .await?;
+            tx.commit().await.map_err(backend)?;
+            return Ok(decided);
+        }
+
+        // The conditional update matched nothing: find out why, holding the row.
+        let current =
+            sqlx::query("SELECT status, expires_at FROM aisoc_approvals WHERE id = $1 FOR UPDATE")
+                .bind(&request.approval_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(backend)?;
+        let Some(current) = current else {
+            return Err(DecideError::NotFound);
+        };
+        let current_status: ApprovalStatus = current
+            .try_get::<String, _>("status")
+            .map_err(backend)?
+            .parse()
+            .map_err(StoreError::Backend)?;
+        match current_status {
+            ApprovalStatus::Approved | ApprovalStatus::Denied => Err(DecideError::AlreadyReviewed(
+                current_status.decision().ok_or(DecideError::NotFound)?,
+            )),
+            ApprovalStatus::Expired => Err(DecideError::Expired),
+            ApprovalStatus::Pending => {
+                sqlx::query(
+                    "UPDATE aisoc_approvals SET status = 'expired', reviewed_at = $2
+                     WHERE id = $1 AND status = 'pending'",
+                )
+                .bind(&request.approval_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(backend)?;
+                tx.commit().await.map_err(backend)?;
+                Err(DecideError::Expired)
+            }
+        }
+    }
+}
+
+/// The audit trail in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgAuditLog {
+    pool: PgPool,
+}
+
+impl PgAuditLog {
+    /// Runs the migrations and returns the log.
+    pub async fn new(pool: PgPool) -> Result<Self, StoreError> {
+        migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl AuditLog for PgAuditLog {
+    async fn append(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let stored = insert_audit(&mut tx, &entry).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(stored)
+    }
+
+    async fn list(
+        &self,
+        tenant_id: &str,
+        subject_id: Option<&str>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT id, tenant_id, action, subject_id, actor, details, created_at FROM aisoc_audit_log
+             WHERE tenant_id = $1 AND ($2::text IS NULL OR subject_id = $2)
+             ORDER BY id",
+        )
+        .bind(tenant_id)
+        .bind(subject_id)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(audit_from_row).collect()
+    }
+}
+
+/// `chatops.verify` prompts in PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct PgVerificationStore {
+    pool: PgPool,
+}
+
+impl PgVerificationStore {
+    /// Runs the migrations and returns the store.
+    pub async fn new(pool: PgPool) -> Result<Self, StoreError> {
+        migrate(&pool).await?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl VerificationStore for PgVerificationStore {
+    async fn create_prompt(
+        &self,
+        prompt: &PendingPrompt,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO aisoc_chatops_verify_prompts (prompt_id, tenant_id, case_id, run_id, user_ref, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (prompt_id) DO NOTHING",
+        )
+        .bind(&prompt.prompt_id)
+        .bind(&prompt.tenant_id)
+        .bind(&prompt.case_id)
+        .bind(&prompt.run_id)
+        .bind(&prompt.user_ref)
+        .bind(now)
+        .bind(prompt.expires_at)
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        if inserted.rows_affected() == 0 {
+            return Err(StoreError::Conflict(format!(
+                "prompt '{}'",
+                prompt.prompt_id
+            )));
+        }
+        Ok(())
+    }
+
+    async fn answer(
+        &self,
+        prompt_id: &str,
+        choice: &str,
+        token_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<AnswerOutcome, StoreError> {
+        let recorded = sqlx::query(
+            "UPDATE aisoc_chatops_verify_prompts
+             SET answered_choice = $2, answered_token = $3, answered_at = $4
+             WHERE prompt_id = $1 AND answered_choice IS NULL
+             RETURNING prompt_id, tenant_id, case_id, run_id, user_ref, expires_at",
+        )
+        .bind(prompt_id)
+        .bind(choice)
+        .bind(token_id)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        if let Some(row) = recorded {
+            return Ok(AnswerOutcome::Recorded(PendingPrompt {
+                prompt_id: row.try_get("prompt_id").map_err(backend)?,
+                tenant_id: row.try_get("tenant_id").map_err(backend)?,
+                case_id: row.try_get("case_id").map_err(backend)?,
+                run_id: row.try_get("run_id").map_err(backend)?,
+                user_ref: row.try_get("user_ref").map_err(backend)?,
+                expires_at: row.try_get("expires_at").map_err(backend)?,
+            }));
+        }
+        let existing = sqlx::query(
+            "SELECT answered_choice FROM aisoc_chatops_verify_prompts WHERE prompt_id = $1",
+        )
+        .bind(prompt_id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(match existing {
+            None => AnswerOutcome::UnknownPrompt,
+            Some(row) => AnswerOutcome::AlreadyAnswered {
+                choice: row
+                    .try_get::<Option<String>, _>("answered_choice")
+                    .map_err(backend)?
+                    .unwrap_or_default(),
+            },
+        })
+    }
+}

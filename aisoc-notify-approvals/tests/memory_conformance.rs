@@ -1,0 +1,45 @@
+//! The store contracts against the in-memory stores.
+
+use std::sync::Arc;
+
+use aisoc_notify_approvals::conformance;
+use aisoc_notify_approvals::memory::{MemoryApprovalStore, MemoryAuditLog};
+use aisoc_notify_approvals::verify::MemoryVerificationStore;
+
+fn stores() -> (Arc<MemoryApprovalStore>, Arc<MemoryAuditLog>) {
+    let audit = Arc::new(MemoryAuditLog::new());
+    (Arc::new(MemoryApprovalStore::new(audit.clone())), audit)
+}
+
+#[tokio::test]
+async fn create_get_list() {
+    conformance::create_get_list(stores().0.as_ref()).await;
+}
+
+#[tokio::test]
+async fn decision_rule() {
+    let (store, audit) = stores();
+    conformance::decision_rule(store.as_ref(), audit.as_ref()).await;
+}
+
+#[tokio::test]
+async fn expiry() {
+    let (store, audit) = stores();
+    conformance::expiry(store.as_ref(), audit.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_hundred_concurrent_decisions() {
+    let (store, audit) = stores();
+    conformance::concurrent_decisions(store, audit.as_ref(), 100).await;
+}
+
+#[tokio::test]
+async fn audit_append_and_list() {
+    conformance::audit_append_and_list(&MemoryAuditLog::new()).await;
+}
+
+#[tokio::test]
+async fn verification_answers_once() {
+    conformance::verification_answers_once(&MemoryVerificationStore::new()).await;
+}
