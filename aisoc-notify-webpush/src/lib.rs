@@ -1,7 +1,58 @@
-//! Web Push adapter for aisoc-notify.
+//! Web Push for aisoc-notify: VAPID (RFC 8292), `aes128gcm` encryption (RFC 8291, RFC 8188),
+//! delivery (RFC 8030), subscription stores and fan-out to tenants, users and topics.
 //!
-//! This crate will hold VAPID (RFC 8292) signing, `aes128gcm` payload encryption (RFC 8291 and
-//! RFC 8188), RFC 8030 delivery, the push subscription stores and tenant/user/topic fan-out.
+//! | module | what it gives you |
+//! |---|---|
+//! | [`keys`] | VAPID key pairs (generate, import, URL-safe base64) |
+//! | [`vapid`] | ES256 JWTs with per-audience caching |
+//! | [`ece`] | payload encryption |
+//! | [`send`] | [`WebPushSender`](send::WebPushSender): one message to one subscription, typed outcomes |
+//! | [`subscription`] | browser `PushSubscription` validation and the stored record |
+//! | [`store`] | the [`SubscriptionStore`](store::SubscriptionStore) trait, key layout and in-memory store |
+//! | `redis_store` | the Redis store (feature `redis`) |
+//! | [`manager`] | [`PushManager`](manager::PushManager) fan-out with on-call statuses; [`WebPushNotifier`](manager::WebPushNotifier) |
+//! | `routes` | `/public-key`, `/subscribe`, `/unsubscribe`, `/test` (feature `axum`) |
+//! | `conformance` | the store contract (feature `test-util`) |
 //!
-//! Status: the crate boundary exists so the workspace shows the architecture; its contents land
-//! with the Web Push issue. It depends on [`aisoc_notify_core`] only.
+//! ```no_run
+//! use std::sync::Arc;
+//! use aisoc_notify_core::notification::Target;
+//! use aisoc_notify_webpush::keys::VapidKeyPair;
+//! use aisoc_notify_webpush::manager::{MemoryOnCallStatus, PushManager, PushMessage};
+//! use aisoc_notify_webpush::send::{PushOptions, WebPushSender};
+//! use aisoc_notify_webpush::store::MemorySubscriptionStore;
+//! use aisoc_notify_webpush::vapid::VapidSigner;
+//!
+//! # async fn run(private_key: &str) -> Result<(), Box<dyn std::error::Error>> {
+//! let vapid = VapidSigner::new(VapidKeyPair::from_base64(private_key)?, "mailto:soc@example.com")?;
+//! let manager = PushManager::new(
+//!     Arc::new(MemorySubscriptionStore::new()),
+//!     WebPushSender::new(vapid)?,
+//!     Arc::new(MemoryOnCallStatus::new()),
+//! );
+//! let message = PushMessage { title: "P0: ransomware".into(), body: "web-01".into(), url: None, tag: None, topic: None, severity: None };
+//! let report = manager
+//!     .send_to_target(&Target::Topic { tenant_id: "acme".into(), topic: "p0_alert".into() }, &message, &PushOptions::default())
+//!     .await?;
+//! println!("{} delivered, {} evicted", report.delivered(), report.evicted());
+//! # Ok(()) }
+//! ```
+//!
+//! ## Features
+//! - `redis`: `RedisSubscriptionStore`.
+//! - `axum`: `routes::router`.
+//! - `test-util`: `conformance`.
+
+#[cfg(feature = "test-util")]
+pub mod conformance;
+pub mod ece;
+pub mod keys;
+pub mod manager;
+#[cfg(feature = "redis")]
+pub mod redis_store;
+#[cfg(feature = "axum")]
+pub mod routes;
+pub mod send;
+pub mod store;
+pub mod subscription;
+pub mod vapid;

@@ -1,0 +1,333 @@
+//! Fan-out: one message to every device of a tenant, a user or a topic.
+//!
+//! Users whose on-call status is `offline` or `snoozed` are skipped (their devices are not
+//! contacted at all). Sends run concurrently up to a bound; subscriptions the push service
+//! reports gone are evicted from the store; every device gets an outcome in the report.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use aisoc_notify_core::notification::{Notification, Target};
+use aisoc_notify_core::{Delivered, Notifier, NotifyError, async_trait};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+
+use crate::send::{PushError, PushOptions, PushReceipt, Urgency, WebPushSender};
+use crate::store::{StoreError, SubscriptionStore};
+
+/// A responder's availability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnCallStatus {
+    /// Reachable.
+    #[default]
+    Available,
+    /// Reachable, but busy.
+    Busy,
+    /// Not reachable; no pushes.
+    Offline,
+    /// Paused notifications; no pushes.
+    Snoozed,
+}
+
+impl OnCallStatus {
+    /// Whether pushes should reach this user.
+    pub fn receives_pushes(self) -> bool {
+        matches!(self, OnCallStatus::Available | OnCallStatus::Busy)
+    }
+}
+
+/// Where users' on-call statuses come from.
+#[async_trait]
+pub trait OnCallStatusProvider: Send + Sync {
+    /// A user's status (`Available` when unknown).
+    async fn status(&self, tenant_id: &str, user_id: &str) -> OnCallStatus;
+}
+
+/// On-call statuses in memory.
+#[derive(Debug, Default)]
+pub struct MemoryOnCallStatus {
+    statuses: Mutex<HashMap<(String, String), OnCallStatus>>,
+}
+
+impl MemoryOnCallStatus {
+    /// Everyone available.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets a user's status.
+    pub fn set(&self, tenant_id: &str, user_id: &str, status: OnCallStatus) {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((tenant_id.into(), user_id.into()), status);
+    }
+}
+
+#[async_trait]
+impl OnCallStatusProvider for MemoryOnCallStatus {
+    async fn status(&self, tenant_id: &str, user_id: &str) -> OnCallStatus {
+        self.statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(tenant_id.to_owned(), user_id.to_owned()))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// What a service worker receives: the notification to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushMessage {
+    /// The title.
+    pub title: String,
+    /// The body.
+    pub body: String,
+    /// Where a tap goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Replaces an earlier notification with the same tag on the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tag: Option<String>,
+    /// The event type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<String>,
+    /// The severity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+}
+
+impl PushMessage {
+    /// The message and delivery options for a notification: critical and high are `Urgency:
+    /// high`, the dedupe key becomes the tag (and, when short enough, the `Topic`).
+    pub fn from_notification(notification: &Notification) -> (Self, PushOptions) {
+        let body = if notification.body.is_empty() {
+            notification
+                .facts
+                .iter()
+                .map(|f| format!("{}: {}", f.label, f.value))
+                .collect::<Vec<_>>()
+                .join(" · ")
+        } else {
+            notification.body.clone()
+        };
+        let message = Self {
+            title: format!("{} {}", notification.severity.emoji(), notification.title),
+            body: body.chars().take(1000).collect(),
+            url: notification.links.first().map(|l| l.url.to_string()),
+            tag: notification.dedupe_key.clone(),
+            topic: Some(notification.event_type.as_str().to_owned()),
+            severity: Some(notification.severity.as_str().to_owned()),
+        };
+        let urgency = match notification.severity {
+            aisoc_notify_core::Severity::Critical | aisoc_notify_core::Severity::High => {
+                Urgency::High
+            }
+            aisoc_notify_core::Severity::Medium => Urgency::Normal,
+            _ => Urgency::Low,
+        };
+        let topic = notification
+            .dedupe_key
+            .clone()
+            .filter(|k| crate::send::valid_topic_header(k));
+        (
+            message,
+            PushOptions {
+                urgency,
+                topic,
+                ..PushOptions::default()
+            },
+        )
+    }
+}
+
+/// One device's outcome.
+#[derive(Debug)]
+pub struct DeviceOutcome {
+    /// The subscription.
+    pub subscription_id: String,
+    /// Its user.
+    pub user_id: String,
+    /// What happened.
+    pub result: Result<PushReceipt, PushError>,
+    /// Whether it was removed from the store because the service said it is gone.
+    pub evicted: bool,
+}
+
+/// The result of a fan-out.
+#[derive(Debug, Default)]
+pub struct FanOutReport {
+    /// One outcome per device contacted.
+    pub outcomes: Vec<DeviceOutcome>,
+    /// Users skipped because they are offline or snoozed.
+    pub skipped_users: Vec<String>,
+}
+
+impl FanOutReport {
+    /// Devices delivered to.
+    pub fn delivered(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.result.is_ok()).count()
+    }
+
+    /// Devices evicted.
+    pub fn evicted(&self) -> usize {
+        self.outcomes.iter().filter(|o| o.evicted).count()
+    }
+}
+
+/// The default number of pushes in flight at once.
+pub const DEFAULT_CONCURRENCY: usize = 64;
+
+/// Sends to targets through a store, a sender and on-call statuses.
+#[derive(Clone)]
+pub struct PushManager {
+    store: Arc<dyn SubscriptionStore>,
+    sender: WebPushSender,
+    oncall: Arc<dyn OnCallStatusProvider>,
+    concurrency: usize,
+}
+
+impl std::fmt::Debug for PushManager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushManager")
+            .field("concurrency", &self.concurrency)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PushManager {
+    /// A manager; everyone counts as available unless `oncall` says otherwise.
+    pub fn new(
+        store: Arc<dyn SubscriptionStore>,
+        sender: WebPushSender,
+        oncall: Arc<dyn OnCallStatusProvider>,
+    ) -> Self {
+        Self {
+            store,
+            sender,
+            oncall,
+            concurrency: DEFAULT_CONCURRENCY,
+        }
+    }
+
+    /// Sets how many pushes may be in flight.
+    pub fn with_concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency.max(1);
+        self
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn SubscriptionStore> {
+        &self.store
+    }
+
+    /// The sender.
+    pub fn sender(&self) -> &WebPushSender {
+        &self.sender
+    }
+
+    /// Sends `message` to every live device `target` addresses.
+    pub async fn send_to_target(
+        &self,
+        target: &Target,
+        message: &PushMessage,
+        options: &PushOptions,
+    ) -> Result<FanOutReport, StoreError> {
+        let records = self.store.for_target(target).await?;
+        let tenant_id = target.tenant_id();
+        let users: HashSet<&str> = records.iter().map(|r| r.user_id.as_str()).collect();
+        let mut skipped = Vec::new();
+        for user in users {
+            if !self.oncall.status(tenant_id, user).await.receives_pushes() {
+                skipped.push(user.to_owned());
+            }
+        }
+        skipped.sort();
+        let payload =
+            serde_json::to_vec(message).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let outcomes = futures::stream::iter(
+            records
+                .into_iter()
+                .filter(|r| skipped.binary_search(&r.user_id).is_err()),
+        )
+        .map(|record| {
+            let payload = &payload;
+            async move {
+                let result = self.sender.send(&record, payload, options).await;
+                let evicted = match &result {
+                    Err(error) if error.is_gone() => match self.store.remove(&record.id).await {
+                        Ok(removed) => removed,
+                        Err(store_error) => {
+                            tracing::warn!(%store_error, "could not evict a gone subscription");
+                            false
+                        }
+                    },
+                    _ => false,
+                };
+                DeviceOutcome {
+                    subscription_id: record.id,
+                    user_id: record.user_id,
+                    result,
+                    evicted,
+                }
+            }
+        })
+        .buffer_unordered(self.concurrency)
+        .collect::<Vec<_>>()
+        .await;
+        Ok(FanOutReport {
+            outcomes,
+            skipped_users: skipped,
+        })
+    }
+}
+
+/// A [`Notifier`] that pushes notifications to a fixed target (a tenant's on-call user, say).
+#[derive(Debug, Clone)]
+pub struct WebPushNotifier {
+    manager: PushManager,
+    target: Target,
+}
+
+impl WebPushNotifier {
+    /// Pushes to `target` through `manager`.
+    pub fn new(manager: PushManager, target: Target) -> Self {
+        Self { manager, target }
+    }
+}
+
+#[async_trait]
+impl Notifier for WebPushNotifier {
+    fn channel_type(&self) -> &str {
+        "webpush"
+    }
+
+    async fn notify(&self, notification: &Notification) -> Result<Delivered, NotifyError> {
+        let (message, options) = PushMessage::from_notification(notification);
+        let report = self
+            .manager
+            .send_to_target(&self.target, &message, &options)
+            .await
+            .map_err(|e| NotifyError::Unavailable {
+                service: "webpush",
+                code: "store".into(),
+                message: e.to_string(),
+            })?;
+        let delivered = report.delivered();
+        if delivered == 0 && !report.outcomes.is_empty() {
+            let first = report
+                .outcomes
+                .iter()
+                .find_map(|o| o.result.as_ref().err())
+                .map(ToString::to_string)
+                .unwrap_or_default();
+            return Err(NotifyError::Rejected {
+                service: "webpush",
+                code: "no_device_delivered".into(),
+                message: first,
+            });
+        }
+        Ok(Delivered::with_receipt(format!("{delivered} device(s)")))
+    }
+}

@@ -1,0 +1,169 @@
+//! The axum router a host mounts under `/api/v1/push` (feature `axum`).
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /public-key` | `{"publicKey": "<VAPID public key>"}` for `applicationServerKey` |
+//! | `POST /subscribe` | store the browser's `PushSubscription` (optionally with `topics`) for the caller |
+//! | `POST /unsubscribe` | `{"endpoint": …}`: remove the caller's subscription |
+//! | `POST /test` | send a test notification to the caller's devices |
+//!
+//! The host says who the caller is: any extractor implementing [`PushUser`] (its own session
+//! or token check) is the type parameter of [`router`].
+
+use std::sync::Arc;
+
+use aisoc_notify_core::notification::Target;
+use axum::extract::{FromRequestParts, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::manager::{PushManager, PushMessage};
+use crate::send::PushOptions;
+use crate::subscription::{PushSubscription, SubscriptionRecord, subscription_id};
+
+/// The authenticated caller, as the host's extractor provides it.
+pub trait PushUser {
+    /// The caller's tenant.
+    fn tenant_id(&self) -> &str;
+    /// The caller's user id.
+    fn user_id(&self) -> &str;
+}
+
+/// `POST /subscribe` body: the browser's subscription, plus optional topics.
+#[derive(Debug, Deserialize)]
+pub struct SubscribeRequest {
+    /// The subscription.
+    #[serde(flatten)]
+    pub subscription: PushSubscription,
+    /// Topics to receive (default: the standard four).
+    #[serde(default)]
+    pub topics: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct UnsubscribeRequest {
+    endpoint: String,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+/// The push routes, for `app.nest("/api/v1/push", router::<MyUser>(manager))`.
+pub fn router<U>(manager: PushManager) -> Router
+where
+    U: PushUser + FromRequestParts<Arc<PushManager>> + Send + 'static,
+{
+    Router::new()
+        .route("/public-key", get(public_key))
+        .route("/subscribe", post(subscribe::<U>))
+        .route("/unsubscribe", post(unsubscribe::<U>))
+        .route("/test", post(test::<U>))
+        .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
+        .with_state(Arc::new(manager))
+}
+
+async fn public_key(State(manager): State<Arc<PushManager>>) -> Json<serde_json::Value> {
+    Json(json!({"publicKey": manager.sender().vapid().keys().public_key_base64()}))
+}
+
+async fn subscribe<U: PushUser>(
+    State(manager): State<Arc<PushManager>>,
+    user: U,
+    body: Result<Json<SubscribeRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    let now = chrono::Utc::now();
+    let mut record = match SubscriptionRecord::new(
+        &request.subscription,
+        user.tenant_id(),
+        user.user_id(),
+        &request.topics,
+        now,
+    ) {
+        Ok(record) => record,
+        Err(invalid) => return error(StatusCode::UNPROCESSABLE_ENTITY, invalid.to_string()),
+    };
+    match manager.store().get(&record.id).await {
+        Ok(Some(existing)) => record.created_at = existing.created_at,
+        Ok(None) => {}
+        Err(store) => return error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+    }
+    match manager.store().upsert(&record).await {
+        Ok(()) => (
+            StatusCode::CREATED,
+            Json(json!({"id": record.id, "topics": record.topics})),
+        )
+            .into_response(),
+        Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+    }
+}
+
+async fn unsubscribe<U: PushUser>(
+    State(manager): State<Arc<PushManager>>,
+    user: U,
+    body: Result<Json<UnsubscribeRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let request = match body {
+        Ok(Json(request)) => request,
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    let id = subscription_id(&request.endpoint);
+    match manager.store().get(&id).await {
+        Ok(Some(record))
+            if record.tenant_id == user.tenant_id() && record.user_id == user.user_id() =>
+        {
+            match manager.store().remove(&id).await {
+                Ok(_) => StatusCode::NO_CONTENT.into_response(),
+                Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+            }
+        }
+        // Someone else's subscription looks the same as none: no probing of endpoints.
+        Ok(_) => error(StatusCode::NOT_FOUND, "no such subscription for this user"),
+        Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+    }
+}
+
+async fn test<U: PushUser>(State(manager): State<Arc<PushManager>>, user: U) -> Response {
+    let target = Target::User {
+        tenant_id: user.tenant_id().to_owned(),
+        user_id: user.user_id().to_owned(),
+    };
+    let message = PushMessage {
+        title: "aisoc-notify test".into(),
+        body: "Push notifications work on this device.".into(),
+        url: None,
+        tag: Some("aisoc-test".into()),
+        topic: None,
+        severity: Some("info".into()),
+    };
+    match manager
+        .send_to_target(&target, &message, &PushOptions::default())
+        .await
+    {
+        Ok(report) => {
+            let devices: Vec<serde_json::Value> = report
+                .outcomes
+                .iter()
+                .map(|o| {
+                    json!({
+                        "subscription_id": o.subscription_id,
+                        "delivered": o.result.is_ok(),
+                        "error": o.result.as_ref().err().map(ToString::to_string),
+                        "evicted": o.evicted,
+                    })
+                })
+                .collect();
+            Json(json!({"sent": report.delivered(), "devices": devices, "skipped": !report.skipped_users.is_empty()}))
+                .into_response()
+        }
+        Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+    }
+}

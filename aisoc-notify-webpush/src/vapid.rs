@@ -1,0 +1,180 @@
+//! VAPID (RFC 8292): the signed JWT that identifies us to push services.
+//!
+//! The JWT's `aud` is the origin of the push endpoint (scheme, host and any non-default port),
+//! `exp` at most 24 hours ahead (12 hours by default) and `sub` a `mailto:` or `https:` contact.
+//! Signing an ES256 JWT is the expensive part of a naive sender, so JWTs are cached per
+//! audience and re-signed when a third of their lifetime is left.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aisoc_notify_core::clock::{Clock, SystemClock};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use moka::sync::Cache;
+
+use crate::keys::VapidKeyPair;
+
+/// The default JWT lifetime.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(12 * 3600);
+/// The longest lifetime push services accept.
+pub const MAX_TTL: Duration = Duration::from_secs(24 * 3600);
+
+/// Why VAPID is misconfigured or a JWT could not be made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VapidError {
+    /// The subject is not a `mailto:` or `https:` URI.
+    #[error("VAPID subject must be a mailto: or https: URI (got '{0}')")]
+    InvalidSubject(String),
+    /// The lifetime is zero or over 24 hours.
+    #[error("VAPID JWT lifetime must be between 1 second and 24 hours")]
+    InvalidTtl,
+    /// The endpoint has no usable origin.
+    #[error("push endpoint has no origin")]
+    InvalidEndpoint,
+    /// Signing failed.
+    #[error("could not sign the VAPID JWT")]
+    Signing,
+}
+
+/// Signs and caches VAPID JWTs.
+pub struct VapidSigner {
+    keys: Arc<VapidKeyPair>,
+    subject: String,
+    ttl: Duration,
+    clock: Arc<dyn Clock>,
+    cache: Cache<String, Arc<str>>,
+}
+
+impl std::fmt::Debug for VapidSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VapidSigner")
+            .field("subject", &self.subject)
+            .field("public_key", &self.keys.public_key_base64())
+            .field("ttl", &self.ttl)
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_subject(subject: &str) -> Result<(), VapidError> {
+    let invalid = || VapidError::InvalidSubject(subject.to_owned());
+    if let Some(address) = subject.strip_prefix("mailto:") {
+        let (user, domain) = address.split_once('@').ok_or_else(invalid)?;
+        if user.is_empty() || domain.is_empty() || address.contains(char::is_whitespace) {
+            return Err(invalid());
+        }
+        return Ok(());
+    }
+    let url = url::Url::parse(subject).map_err(|_| invalid())?;
+    if url.scheme() != "https" || url.host_str().is_none() {
+        return Err(invalid());
+    }
+    Ok(())
+}
+
+impl VapidSigner {
+    /// A signer for `keys` with contact `subject`, issuing 12-hour JWTs.
+    ///
+    /// ```
+    /// use aisoc_notify_webpush::keys::VapidKeyPair;
+    /// use aisoc_notify_webpush::vapid::VapidSigner;
+    ///
+    /// let signer = VapidSigner::new(VapidKeyPair::generate(), "mailto:soc@example.com").unwrap();
+    /// assert!(VapidSigner::new(VapidKeyPair::generate(), "http://example.com").is_err());
+    /// let header = signer.authorization("https://fcm.googleapis.com/fcm/send/abc").unwrap();
+    /// assert!(header.starts_with("vapid t="));
+    /// ```
+    pub fn new(keys: VapidKeyPair, subject: impl Into<String>) -> Result<Self, VapidError> {
+        let subject = subject.into();
+        check_subject(&subject)?;
+        Ok(Self {
+            keys: Arc::new(keys),
+            subject,
+            ttl: DEFAULT_TTL,
+            clock: Arc::new(SystemClock),
+            cache: Self::cache_for(DEFAULT_TTL),
+        })
+    }
+
+    fn cache_for(ttl: Duration) -> Cache<String, Arc<str>> {
+        // Re-sign when a third of the lifetime is left, so a JWT is never close to expiry in
+        // flight or against a push service with a skewed clock.
+        Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(ttl * 2 / 3)
+            .build()
+    }
+
+    /// Sets the JWT lifetime (at most 24 hours).
+    pub fn with_ttl(mut self, ttl: Duration) -> Result<Self, VapidError> {
+        if ttl.is_zero() || ttl > MAX_TTL {
+            return Err(VapidError::InvalidTtl);
+        }
+        self.ttl = ttl;
+        self.cache = Self::cache_for(ttl);
+        Ok(self)
+    }
+
+    /// Replaces the clock used for `exp` (tests).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self.cache.invalidate_all();
+        self
+    }
+
+    /// The key pair.
+    pub fn keys(&self) -> &VapidKeyPair {
+        &self.keys
+    }
+
+    /// The audience for an endpoint: its origin, keeping a non-default port.
+    pub fn audience(endpoint: &str) -> Result<String, VapidError> {
+        let url = url::Url::parse(endpoint).map_err(|_| VapidError::InvalidEndpoint)?;
+        match url.origin() {
+            origin @ url::Origin::Tuple(..) => Ok(origin.ascii_serialization()),
+            url::Origin::Opaque(_) => Err(VapidError::InvalidEndpoint),
+        }
+    }
+
+    /// A freshly signed JWT for `audience` (not cached).
+    pub fn sign_jwt(&self, audience: &str) -> Result<String, VapidError> {
+        let exp = self.clock.unix_seconds()
+            + i64::try_from(self.ttl.as_secs()).map_err(|_| VapidError::InvalidTtl)?;
+        let header = URL_SAFE_NO_PAD.encode(br#"{"typ":"JWT","alg":"ES256"}"#);
+        let claims = serde_json::json!({"aud": audience, "exp": exp, "sub": self.subject});
+        let claims =
+            URL_SAFE_NO_PAD.encode(serde_json::to_vec(&claims).map_err(|_| VapidError::Signing)?);
+        let signing_input = format!("{header}.{claims}");
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        let signature = self
+            .keys
+            .signing_key()
+            .sign(&rng, signing_input.as_bytes())
+            .map_err(|_| VapidError::Signing)?;
+        Ok(format!(
+            "{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        ))
+    }
+
+    /// The JWT for an endpoint's audience, from the cache when still fresh.
+    pub fn jwt_for(&self, endpoint: &str) -> Result<Arc<str>, VapidError> {
+        let audience = Self::audience(endpoint)?;
+        if let Some(jwt) = self.cache.get(&audience) {
+            return Ok(jwt);
+        }
+        let jwt: Arc<str> = Arc::from(self.sign_jwt(&audience)?);
+        self.cache.insert(audience, Arc::clone(&jwt));
+        Ok(jwt)
+    }
+
+    /// The `Authorization` header value: `vapid t=<jwt>, k=<public key>`.
+    pub fn authorization(&self, endpoint: &str) -> Result<String, VapidError> {
+        Ok(format!(
+            "vapid t={}, k={}",
+            self.jwt_for(endpoint)?,
+            self.keys.public_key_base64()
+        ))
+    }
+}
