@@ -1,9 +1,39 @@
-//! Universal inbound capture for aisoc-notify.
+//! Universal inbound capture: any tool that can POST a webhook (or relay e-mail as JSON) feeds
+//! events in, authenticated, rate limited, deduplicated, mapped to OCSF and published to a
+//! stream before the caller hears "accepted".
 //!
-//! This crate will let any tool that can POST a webhook, relay email, emit CEF or speak Splunk
-//! HEC feed events in: per-tenant inbox tokens, signature checks through the core
-//! [`aisoc_notify_core::signature`] verifier, idempotency, YAML templates to OCSF and durable
-//! sinks.
+//! | module | what it gives you |
+//! |---|---|
+//! | [`token`] | inbox tokens: mint, fingerprint, [`TokenStore`](token::TokenStore), the cached [`TokenResolver`](token::TokenResolver) |
+//! | `postgres` | `tenant_inbox_tokens` with row-level security (feature `postgres`) |
+//! | [`limits`] | per-tenant rate limits and idempotency keys, in memory or Redis (feature `redis`) |
+//! | [`body`] | JSON / NDJSON / gzip bodies |
+//! | [`template`] | YAML templates to OCSF Detection Finding; the template registry |
+//! | [`email`] | SES, SendGrid and Postmark relay shapes |
+//! | [`sink`] | [`EventSink`](sink::EventSink): in memory, or NATS JetStream (feature `nats`) |
+//! | [`pipeline`] | [`Inbox`](pipeline::Inbox): the checks in order, each with its HTTP status |
+//! | `router` | `POST /{token}` and `POST /email/{token}` (feature `axum`) |
+//! | `conformance` | store contracts (feature `test-util`) |
 //!
-//! Status: the crate boundary exists so the workspace shows the architecture; its contents land
-//! with the inbox issues. It depends on [`aisoc_notify_core`] only.
+//! Metrics go through the `metrics` facade, so the host's exporter serves them:
+//! `aisoc_ingest_inbox_requests_total{route,template,outcome}`,
+//! `aisoc_ingest_inbox_events_total{template}` and `aisoc_ingest_inbox_token_cache_size`.
+//!
+//! ## Features
+//! `axum`, `postgres`, `redis`, `nats`, `test-util`; the default build is in-memory only.
+
+pub mod body;
+#[cfg(feature = "test-util")]
+pub mod conformance;
+pub mod email;
+pub mod limits;
+pub mod pipeline;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+#[cfg(feature = "axum")]
+pub mod router;
+pub mod sink;
+pub mod template;
+pub mod token;
+
+pub use pipeline::{Inbox, InboxConfig, InboxRoute, IngestError, IngestReceipt};

@@ -109,4 +109,14 @@ pub trait InboxTemplate: Send + Sync {
 
     /// Maps one payload.
     fn map(&self, payload: &Value, context: &IngestContext) -> Result<OcsfEvent, MappingError>;
+
+    /// Maps one payload the caller no longer needs; templates that can reuse its parts
+    /// (moving fields instead of copying them) override this.
+    fn map_owned(
+        &self,
+        payload: Value,
+        context: &IngestContext,
+    ) -> Result<OcsfEvent, MappingError> {
+        self.map(&payload, context)
+    }
 }

@@ -1,0 +1,175 @@
+//! Request bodies: one JSON object, a JSON array of objects, or NDJSON; optionally gzip.
+//!
+//! Decompression is bounded by the same limit as the raw body, so a small gzip bomb cannot
+//! expand past it. Malformed NDJSON lines are dropped and counted, never the whole batch.
+
+use std::io::Read;
+
+use serde_json::Value;
+
+/// The events found in a body.
+#[derive(Debug, Default, PartialEq)]
+pub struct ParsedBody {
+    /// One JSON value per event.
+    pub events: Vec<Value>,
+    /// Lines (or array items) that were not JSON objects.
+    pub dropped: usize,
+}
+
+/// Why a body could not be read at all.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BodyError {
+    /// The `Content-Encoding` is not `gzip` or identity.
+    #[error("unsupported Content-Encoding '{0}'; send identity or gzip")]
+    UnsupportedEncoding(String),
+    /// The gzip stream is corrupt.
+    #[error("the gzip body could not be decompressed")]
+    BadGzip,
+    /// The decompressed body is larger than the limit.
+    #[error("body exceeds {max} bytes once decompressed")]
+    TooLargeDecompressed {
+        /// The limit.
+        max: usize,
+    },
+    /// Nothing in the body is a JSON object.
+    #[error("no valid JSON events in the body")]
+    NoEvents,
+}
+
+/// Undoes `Content-Encoding: gzip` (also `x-gzip`), reading at most `max` bytes of output.
+pub fn decode(
+    content_encoding: Option<&str>,
+    body: bytes::Bytes,
+    max: usize,
+) -> Result<bytes::Bytes, BodyError> {
+    match content_encoding.map(|e| e.trim().to_ascii_lowercase()) {
+        None => Ok(body),
+        Some(e) if e.is_empty() || e == "identity" => Ok(body),
+        Some(e) if e == "gzip" || e == "x-gzip" => {
+            let mut out = Vec::with_capacity(body.len().saturating_mul(4).min(max));
+            let mut decoder = flate2::read::MultiGzDecoder::new(&body[..]).take(max as u64 + 1);
+            decoder
+                .read_to_end(&mut out)
+                .map_err(|_| BodyError::BadGzip)?;
+            if out.len() > max {
+                return Err(BodyError::TooLargeDecompressed { max });
+            }
+            Ok(out.into())
+        }
+        Some(other) => Err(BodyError::UnsupportedEncoding(other)),
+    }
+}
+
+fn is_ndjson(content_type: Option<&str>) -> bool {
+    content_type.is_some_and(|ct| {
+        let ct = ct.to_ascii_lowercase();
+        ct.starts_with("application/x-ndjson")
+            || ct.starts_with("application/ndjson")
+            || ct.starts_with("application/jsonl")
+    })
+}
+
+fn push_object(value: Value, parsed: &mut ParsedBody) {
+    if value.is_object() {
+        parsed.events.push(value);
+    } else {
+        parsed.dropped += 1;
+    }
+}
+
+fn parse_lines(body: &[u8], parsed: &mut ParsedBody) {
+    for line in body.split(|b| *b == b'\n') {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<Value>(line) {
+            Ok(value) => push_object(value, parsed),
+            Err(_) => parsed.dropped += 1,
+        }
+    }
+}
+
+/// Splits a decoded body into events. A JSON array's objects are events; a body that is not
+/// one JSON value is read as NDJSON even without the NDJSON content type.
+pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ParsedBody, BodyError> {
+    let mut parsed = ParsedBody::default();
+    if is_ndjson(content_type) {
+        parse_lines(body, &mut parsed);
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Array(items)) => items
+                .into_iter()
+                .for_each(|item| push_object(item, &mut parsed)),
+            Ok(value) => push_object(value, &mut parsed),
+            Err(_) => parse_lines(body, &mut parsed),
+        }
+    }
+    if parsed.events.is_empty() {
+        return Err(BodyError::NoEvents);
+    }
+    Ok(parsed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn ndjson_keeps_good_lines_and_counts_bad_ones() {
+        let body = b"{\"a\":1}\n\nnot json\r\n{\"b\":2}\r\n[1,2]\n";
+        let parsed = parse(Some("application/x-ndjson"), body).unwrap();
+        assert_eq!(parsed.events.len(), 2);
+        assert_eq!(parsed.dropped, 2);
+        assert_eq!(
+            parse(Some("application/x-ndjson"), b"nope\n").unwrap_err(),
+            BodyError::NoEvents
+        );
+    }
+
+    #[test]
+    fn json_objects_arrays_and_mislabelled_ndjson() {
+        assert_eq!(
+            parse(Some("application/json"), b"{\"a\":1}")
+                .unwrap()
+                .events
+                .len(),
+            1
+        );
+        let array = parse(None, b"[{\"a\":1},{\"b\":2},3]").unwrap();
+        assert_eq!((array.events.len(), array.dropped), (2, 1));
+        assert_eq!(
+            parse(Some("application/json"), b"{\"a\":1}\n{\"b\":2}")
+                .unwrap()
+                .events
+                .len(),
+            2
+        );
+        assert_eq!(parse(None, b"42").unwrap_err(), BodyError::NoEvents);
+    }
+
+    #[test]
+    fn gzip_is_decoded_within_the_limit() {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        encoder.write_all(&vec![b'a'; 10_000]).unwrap();
+        let gz: bytes::Bytes = encoder.finish().unwrap().into();
+        assert_eq!(
+            decode(Some("gzip"), gz.clone(), 10_000).unwrap().len(),
+            10_000
+        );
+        assert_eq!(
+            decode(Some("gzip"), gz, 9_999).unwrap_err(),
+            BodyError::TooLargeDecompressed { max: 9_999 }
+        );
+        assert_eq!(
+            decode(Some("gzip"), bytes::Bytes::from_static(b"plain"), 100).unwrap_err(),
+            BodyError::BadGzip
+        );
+        assert!(matches!(
+            decode(Some("br"), bytes::Bytes::new(), 1),
+            Err(BodyError::UnsupportedEncoding(_))
+        ));
+    }
+}

@@ -1,0 +1,419 @@
+//! The request pipeline, independent of any HTTP framework: each check in the order the SPEC
+//! sets, each failure a typed [`IngestError`] with its HTTP status.
+//!
+//! 1. token (401 `invalid token`) — [`Inbox::authenticate`]
+//! 2. body size (413) — the caller reads at most [`InboxConfig::max_body_bytes`]
+//! 3. tenant rate (429 with `Retry-After`)
+//! 4. template still allowed (400 `unknown template`)
+//! 5. signature when the token has a secret (401 `invalid signature`)
+//! 6. idempotency key (a repeat within 24 h is acknowledged, not published)
+//! 7. body decoding and parsing (400 when nothing is parseable)
+//! 8. mapping to OCSF, then publishing; 2xx only after the sink acknowledged (else 503).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aisoc_notify_core::inbox_template::IngestContext;
+use aisoc_notify_core::secret::ExposeSecret;
+use aisoc_notify_core::signature::WebhookVerifier;
+use bytes::Bytes;
+use http::{HeaderMap, StatusCode};
+use serde::Serialize;
+
+use crate::body::{self, BodyError};
+use crate::email;
+use crate::limits::{IDEMPOTENCY_TTL, IdempotencyStore, LimitError, RateLimiter};
+use crate::sink::{EventSink, SinkEvent};
+use crate::template::TemplateRegistry;
+use crate::token::{TokenRecord, TokenResolver};
+
+/// The idempotency header.
+pub const IDEMPOTENCY_HEADER: &str = "x-aisoc-idempotency-key";
+/// The default body limit: 10 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// Limits and windows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxConfig {
+    /// The largest body read (and the largest decompressed body).
+    pub max_body_bytes: usize,
+    /// Requests per minute per tenant.
+    pub rate_limit_per_minute: u32,
+    /// How long an idempotency key is remembered.
+    pub idempotency_ttl: Duration,
+}
+
+impl Default for InboxConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            rate_limit_per_minute: crate::limits::DEFAULT_PER_MINUTE,
+            idempotency_ttl: IDEMPOTENCY_TTL,
+        }
+    }
+}
+
+impl InboxConfig {
+    /// Reads `AISOC_INBOX_MAX_BODY_BYTES` and `AISOC_INBOX_RATE_LIMIT_PER_MIN` through `lookup`.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let mut config = Self::default();
+        if let Some(raw) = lookup("AISOC_INBOX_MAX_BODY_BYTES") {
+            config.max_body_bytes = raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or("AISOC_INBOX_MAX_BODY_BYTES must be a positive number of bytes")?;
+        }
+        if let Some(raw) = lookup("AISOC_INBOX_RATE_LIMIT_PER_MIN") {
+            config.rate_limit_per_minute = raw
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or("AISOC_INBOX_RATE_LIMIT_PER_MIN must be a positive number")?;
+        }
+        Ok(config)
+    }
+}
+
+/// Which inbox route a request came in on; it decides pre-processing and the metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InboxRoute {
+    /// `POST /v1/inbox/{token}`.
+    Webhook,
+    /// `POST /v1/inbox/email/{token}`: relay shapes are normalised first.
+    Email,
+}
+
+impl InboxRoute {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            InboxRoute::Webhook => "webhook",
+            InboxRoute::Email => "email",
+        }
+    }
+}
+
+/// Why a request was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IngestError {
+    /// Unknown or revoked token.
+    #[error("invalid token")]
+    InvalidToken,
+    /// The body is over the limit.
+    #[error("body too large (limit {max} bytes)")]
+    BodyTooLarge {
+        /// The limit.
+        max: usize,
+    },
+    /// The tenant is over its rate.
+    #[error("too many requests")]
+    RateLimited {
+        /// When to try again.
+        retry_after: Duration,
+    },
+    /// The token's template is no longer accepted.
+    #[error("unknown template")]
+    UnknownTemplate,
+    /// The token requires a signature and it is missing or wrong.
+    #[error("invalid signature")]
+    InvalidSignature,
+    /// The body could not be read.
+    #[error(transparent)]
+    Body(#[from] BodyError),
+    /// Every event failed to map.
+    #[error("no event in the body fits template '{template}': {reason}")]
+    Unmappable {
+        /// The template.
+        template: String,
+        /// The first mapping failure.
+        reason: String,
+    },
+    /// The sink (or a store) cannot take events now; nothing was accepted.
+    #[error("inbox temporarily unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl IngestError {
+    /// The HTTP status that tells the caller what to fix.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            IngestError::InvalidToken | IngestError::InvalidSignature => StatusCode::UNAUTHORIZED,
+            IngestError::BodyTooLarge { .. }
+            | IngestError::Body(BodyError::TooLargeDecompressed { .. }) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            IngestError::Body(BodyError::UnsupportedEncoding(_)) => {
+                StatusCode::UNSUPPORTED_MEDIA_TYPE
+            }
+            IngestError::UnknownTemplate
+            | IngestError::Body(_)
+            | IngestError::Unmappable { .. } => StatusCode::BAD_REQUEST,
+            IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The metric outcome label.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            IngestError::InvalidToken => "invalid_token",
+            IngestError::BodyTooLarge { .. } => "too_large",
+            IngestError::RateLimited { .. } => "rate_limited",
+            IngestError::UnknownTemplate => "unknown_template",
+            IngestError::InvalidSignature => "invalid_signature",
+            IngestError::Body(BodyError::TooLargeDecompressed { .. }) => "too_large",
+            IngestError::Body(_) | IngestError::Unmappable { .. } => "malformed",
+            IngestError::Unavailable(_) => "unavailable",
+        }
+    }
+}
+
+/// What the caller is told on success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IngestReceipt {
+    /// Events published.
+    pub accepted: usize,
+    /// The template used.
+    pub template: String,
+    /// Lines or events that were not usable.
+    pub dropped: usize,
+    /// The idempotency key was seen before; nothing was published again.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub duplicate: bool,
+}
+
+/// The inbox engine: tokens, limits, templates and a sink.
+#[derive(Clone)]
+pub struct Inbox {
+    resolver: TokenResolver,
+    templates: Arc<TemplateRegistry>,
+    limiter: Arc<dyn RateLimiter>,
+    idempotency: Arc<dyn IdempotencyStore>,
+    sink: Arc<dyn EventSink>,
+    config: InboxConfig,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("templates", &self.templates)
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn new_event_uid() -> String {
+    let mut bytes = [0u8; 16];
+    rand::fill(&mut bytes);
+    data_encoding::HEXLOWER.encode(&bytes)
+}
+
+impl Inbox {
+    /// An inbox over its parts.
+    pub fn new(
+        resolver: TokenResolver,
+        templates: Arc<TemplateRegistry>,
+        limiter: Arc<dyn RateLimiter>,
+        idempotency: Arc<dyn IdempotencyStore>,
+        sink: Arc<dyn EventSink>,
+        config: InboxConfig,
+    ) -> Self {
+        Self {
+            resolver,
+            templates,
+            limiter,
+            idempotency,
+            sink,
+            config,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &InboxConfig {
+        &self.config
+    }
+
+    /// The token resolver (for `invalidate` after rotation).
+    pub fn resolver(&self) -> &TokenResolver {
+        &self.resolver
+    }
+
+    /// The templates.
+    pub fn templates(&self) -> &TemplateRegistry {
+        &self.templates
+    }
+
+    /// Step 1: the token's record, or `InvalidToken`.
+    pub async fn authenticate(&self, token: &str) -> Result<TokenRecord, IngestError> {
+        match self.resolver.resolve(token).await {
+            Ok(Some(record)) => Ok(record),
+            Ok(None) => Err(IngestError::InvalidToken),
+            Err(error) => Err(IngestError::Unavailable(error.to_string())),
+        }
+    }
+
+    /// Steps 3-8 for a body already read within the limit.
+    pub async fn accept(
+        &self,
+        record: &TokenRecord,
+        route: InboxRoute,
+        headers: &HeaderMap,
+        raw_body: Bytes,
+    ) -> Result<IngestReceipt, IngestError> {
+        let result = self.accept_inner(record, route, headers, raw_body).await;
+        let outcome = match &result {
+            Ok(receipt) if receipt.duplicate => "duplicate",
+            Ok(_) => "ok",
+            Err(error) => error.outcome(),
+        };
+        metrics::counter!(
+            "aisoc_ingest_inbox_requests_total",
+            "route" => route.label(),
+            "template" => record.template_id.clone(),
+            "outcome" => outcome,
+        )
+        .increment(1);
+        if let Ok(receipt) = &result {
+            metrics::counter!("aisoc_ingest_inbox_events_total", "template" => record.template_id.clone())
+                .increment(receipt.accepted as u64);
+        }
+        result
+    }
+
+    async fn accept_inner(
+        &self,
+        record: &TokenRecord,
+        route: InboxRoute,
+        headers: &HeaderMap,
+        raw_body: Bytes,
+    ) -> Result<IngestReceipt, IngestError> {
+        if raw_body.len() > self.config.max_body_bytes {
+            return Err(IngestError::BodyTooLarge {
+                max: self.config.max_body_bytes,
+            });
+        }
+        self.limiter
+            .check(&record.tenant_id)
+            .await
+            .map_err(|e| match e {
+                LimitError::Exceeded(retry_after) => IngestError::RateLimited { retry_after },
+                LimitError::Backend(reason) => IngestError::Unavailable(reason),
+            })?;
+        let template = self
+            .templates
+            .get(&record.template_id)
+            .ok_or(IngestError::UnknownTemplate)?;
+        if let Some(secret) = &record.signing_secret {
+            WebhookVerifier::new(secret.expose_secret())
+                .verify(headers, &raw_body)
+                .map_err(|_| IngestError::InvalidSignature)?;
+        }
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let idempotency_key = header(IDEMPOTENCY_HEADER)
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= 256);
+        let claim = idempotency_key.map(|key| format!("{}:{key}", record.tenant_id));
+        if let Some(claim) = &claim {
+            let fresh = self
+                .idempotency
+                .claim(claim, self.config.idempotency_ttl)
+                .await
+                .map_err(|e| IngestError::Unavailable(e.to_string()))?;
+            if !fresh {
+                return Ok(IngestReceipt {
+                    accepted: 0,
+                    template: record.template_id.clone(),
+                    dropped: 0,
+                    duplicate: true,
+                });
+            }
+        }
+        let published = self
+            .map_and_publish(
+                record,
+                route,
+                headers,
+                raw_body,
+                template.as_ref(),
+                claim.as_deref(),
+            )
+            .await;
+        if published.is_err()
+            && let Some(claim) = &claim
+            && let Err(error) = self.idempotency.release(claim).await
+        {
+            tracing::warn!(%error, "could not release an idempotency key after a failed publish");
+        }
+        published
+    }
+
+    async fn map_and_publish(
+        &self,
+        record: &TokenRecord,
+        route: InboxRoute,
+        headers: &HeaderMap,
+        raw_body: Bytes,
+        template: &dyn aisoc_notify_core::InboxTemplate,
+        claim: Option<&str>,
+    ) -> Result<IngestReceipt, IngestError> {
+        let header = |name: http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
+        let decoded = body::decode(
+            header(http::header::CONTENT_ENCODING),
+            raw_body,
+            self.config.max_body_bytes,
+        )?;
+        let parsed = body::parse(header(http::header::CONTENT_TYPE), &decoded)?;
+        let received_at = chrono::Utc::now();
+        let mut dropped = parsed.dropped;
+        let mut first_failure = None;
+        let mut events = Vec::with_capacity(parsed.events.len());
+        for (index, payload) in parsed.events.into_iter().enumerate() {
+            let payload = match route {
+                InboxRoute::Email => email::normalize(&payload),
+                InboxRoute::Webhook => payload,
+            };
+            let event_uid = new_event_uid();
+            let context = IngestContext {
+                tenant_id: record.tenant_id.clone(),
+                received_at,
+                event_uid: event_uid.clone(),
+            };
+            match template.map_owned(payload, &context) {
+                Ok(event) => {
+                    let payload = serde_json::to_vec(&event)
+                        .map_err(|e| IngestError::Unavailable(e.to_string()))?;
+                    events.push(SinkEvent {
+                        tenant_id: record.tenant_id.clone(),
+                        template_id: record.template_id.clone(),
+                        msg_id: claim.map_or(event_uid, |claim| format!("{claim}:{index}")),
+                        payload: payload.into(),
+                    });
+                }
+                Err(error) => {
+                    dropped += 1;
+                    first_failure.get_or_insert(error.to_string());
+                }
+            }
+        }
+        if events.is_empty() {
+            return Err(IngestError::Unmappable {
+                template: record.template_id.clone(),
+                reason: first_failure.unwrap_or_default(),
+            });
+        }
+        self.sink
+            .publish(&events)
+            .await
+            .map_err(|e| IngestError::Unavailable(e.to_string()))?;
+        Ok(IngestReceipt {
+            accepted: events.len(),
+            template: record.template_id.clone(),
+            dropped,
+            duplicate: false,
+        })
+    }
+}

@@ -1,0 +1,206 @@
+//! Where accepted events go: an [`EventSink`] acknowledges a batch before the HTTP 2xx is sent,
+//! so an event the caller saw accepted is never lost.
+
+use std::collections::HashSet;
+use std::sync::Mutex;
+
+use aisoc_notify_core::async_trait;
+use bytes::Bytes;
+
+/// One OCSF event ready to publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkEvent {
+    /// The tenant.
+    pub tenant_id: String,
+    /// The template that produced it.
+    pub template_id: String,
+    /// A unique message id; repeats of the same id are published once.
+    pub msg_id: String,
+    /// The OCSF JSON.
+    pub payload: Bytes,
+}
+
+/// A sink failure: nothing in the batch may be reported accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SinkError {
+    /// The sink cannot take events now.
+    #[error("event sink unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// Publishes events durably, in order, and returns only after they are acknowledged.
+#[async_trait]
+pub trait EventSink: Send + Sync {
+    /// Publishes a batch; `Ok` means every event is stored (or was already, for a repeated id).
+    async fn publish(&self, events: &[SinkEvent]) -> Result<(), SinkError>;
+}
+
+/// Events in memory, deduplicated by message id like a JetStream stream; for development,
+/// tests and the gateway's embedded default.
+#[derive(Debug, Default)]
+pub struct MemorySink {
+    events: Mutex<Vec<SinkEvent>>,
+    seen: Mutex<HashSet<String>>,
+}
+
+impl MemorySink {
+    /// An empty sink.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything published so far.
+    pub fn events(&self) -> Vec<SinkEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Takes everything published so far.
+    pub fn drain(&self) -> Vec<SinkEvent> {
+        std::mem::take(&mut *self.events.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+#[async_trait]
+impl EventSink for MemorySink {
+    async fn publish(&self, events: &[SinkEvent]) -> Result<(), SinkError> {
+        let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+        let mut stored = self.events.lock().unwrap_or_else(|p| p.into_inner());
+        for event in events {
+            if seen.insert(event.msg_id.clone()) {
+                stored.push(event.clone());
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(feature = "nats")]
+pub use nats::{NatsSink, NatsSinkConfig};
+
+#[cfg(feature = "nats")]
+mod nats {
+    use std::time::Duration;
+
+    use aisoc_notify_core::async_trait;
+    use async_nats::jetstream::{self, stream};
+
+    use super::{EventSink, SinkError, SinkEvent};
+
+    /// Where and how the NATS sink publishes.
+    #[derive(Debug, Clone)]
+    pub struct NatsSinkConfig {
+        /// The stream (created when missing).
+        pub stream: String,
+        /// Subjects are `<prefix>.<tenant>.<template>`.
+        pub subject_prefix: String,
+        /// The stream's duplicate window: repeats of a `Nats-Msg-Id` inside it are dropped.
+        pub duplicate_window: Duration,
+        /// How long to wait for an acknowledgement.
+        pub ack_timeout: Duration,
+    }
+
+    impl Default for NatsSinkConfig {
+        fn default() -> Self {
+            Self {
+                stream: "AISOC_INBOX".into(),
+                subject_prefix: "aisoc.inbox".into(),
+                duplicate_window: Duration::from_secs(24 * 3600),
+                ack_timeout: Duration::from_secs(5),
+            }
+        }
+    }
+
+    /// Publishes to a JetStream stream with `Nats-Msg-Id` set, so the stream's own dedupe window
+    /// backs the inbox's idempotency keys.
+    #[derive(Clone)]
+    pub struct NatsSink {
+        jetstream: jetstream::Context,
+        config: NatsSinkConfig,
+    }
+
+    impl std::fmt::Debug for NatsSink {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("NatsSink")
+                .field("config", &self.config)
+                .finish_non_exhaustive()
+        }
+    }
+
+    fn token(text: &str) -> String {
+        // Subject tokens may not contain '.', '*', '>' or whitespace.
+        text.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    }
+
+    impl NatsSink {
+        /// Uses `client`, creating the stream if it does not exist.
+        pub async fn new(
+            client: async_nats::Client,
+            config: NatsSinkConfig,
+        ) -> Result<Self, SinkError> {
+            let mut jetstream = jetstream::new(client);
+            jetstream.set_timeout(config.ack_timeout);
+            jetstream
+                .get_or_create_stream(stream::Config {
+                    name: config.stream.clone(),
+                    subjects: vec![format!("{}.>", config.subject_prefix)],
+                    duplicate_window: config.duplicate_window,
+                    ..Default::default()
+                })
+                .await
+                .map_err(|e| SinkError::Unavailable(e.to_string()))?;
+            Ok(Self { jetstream, config })
+        }
+
+        /// A sink on a client that keeps trying to reach the server, so a gateway can start
+        /// while NATS is down and answer 503 until it is back.
+        pub fn detached(client: async_nats::Client, config: NatsSinkConfig) -> Self {
+            let mut jetstream = jetstream::new(client);
+            jetstream.set_timeout(config.ack_timeout);
+            Self { jetstream, config }
+        }
+
+        /// The subject an event goes to.
+        pub fn subject(&self, event: &SinkEvent) -> String {
+            format!(
+                "{}.{}.{}",
+                self.config.subject_prefix,
+                token(&event.tenant_id),
+                token(&event.template_id)
+            )
+        }
+    }
+
+    #[async_trait]
+    impl EventSink for NatsSink {
+        async fn publish(&self, events: &[SinkEvent]) -> Result<(), SinkError> {
+            let mut pending = Vec::with_capacity(events.len());
+            for event in events {
+                let mut headers = async_nats::HeaderMap::new();
+                headers.insert("Nats-Msg-Id", event.msg_id.as_str());
+                let ack = self
+                    .jetstream
+                    .publish_with_headers(self.subject(event), headers, event.payload.clone())
+                    .await
+                    .map_err(|e| SinkError::Unavailable(e.to_string()))?;
+                pending.push(ack);
+            }
+            for ack in pending {
+                ack.await
+                    .map_err(|e| SinkError::Unavailable(e.to_string()))?;
+            }
+            Ok(())
+        }
+    }
+}

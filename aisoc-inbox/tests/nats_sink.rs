@@ -1,0 +1,145 @@
+//! The JetStream sink on the real NATS server at 127.0.0.1:4222.
+
+mod support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aisoc_inbox::InboxConfig;
+use aisoc_inbox::router::router;
+use aisoc_inbox::sink::{NatsSink, NatsSinkConfig};
+use aisoc_inbox::token::mint;
+use aisoc_notify_core::secret::ExposeSecret;
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use serde_json::Value;
+use tower::ServiceExt;
+
+fn config() -> NatsSinkConfig {
+    let id = rand::random::<u32>();
+    NatsSinkConfig {
+        stream: format!("AISOC_TEST_{id:08x}"),
+        subject_prefix: format!("aisoc.test{id:08x}"),
+        duplicate_window: Duration::from_secs(3600),
+        ack_timeout: Duration::from_secs(2),
+    }
+}
+
+async fn post(app: &axum::Router, token: &str, key: &str, body: &str) -> (StatusCode, Value) {
+    let request = Request::post(format!("/{token}"))
+        .header("content-type", "application/x-ndjson")
+        .header("x-aisoc-idempotency-key", key)
+        .body(Body::from(body.to_owned()))
+        .unwrap();
+    let response = app.clone().oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap())
+}
+
+#[tokio::test]
+async fn every_accepted_event_is_in_the_stream_exactly_once() {
+    let client = async_nats::connect("127.0.0.1:4222")
+        .await
+        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
+    let config = config();
+    let sink = Arc::new(NatsSink::new(client.clone(), config.clone()).await.unwrap());
+    let body = "{\"title\":\"one\"}\n{\"title\":\"two\"}\nbad line\n{\"title\":\"three\"}\n";
+
+    // Two gateway nodes with their own idempotency memory: only the stream can dedupe the
+    // second delivery.
+    let (node_a, store) = support::inbox_with(InboxConfig::default(), sink.clone(), None);
+    let token = mint(store.as_ref(), "acme", "generic-json", None)
+        .await
+        .unwrap()
+        .token;
+    let (node_b, store_b) = support::inbox_with(InboxConfig::default(), sink.clone(), None);
+    store_b
+        .insert(&store.list("acme").await.unwrap()[0])
+        .await
+        .unwrap();
+    use aisoc_inbox::token::TokenStore;
+
+    let (status, receipt) = post(
+        &router(node_a.clone()),
+        token.expose_secret(),
+        "delivery-1",
+        body,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(receipt["accepted"], 3);
+    assert_eq!(receipt["dropped"], 1);
+    let (status, receipt) = post(&router(node_a), token.expose_secret(), "delivery-1", body).await;
+    assert_eq!(
+        (status, receipt["duplicate"].as_bool()),
+        (StatusCode::OK, Some(true)),
+        "deduped by this node"
+    );
+    let (status, receipt) = post(&router(node_b), token.expose_secret(), "delivery-1", body).await;
+    assert_eq!(
+        (status, receipt["accepted"].as_u64()),
+        (StatusCode::OK, Some(3)),
+        "the other node publishes..."
+    );
+
+    let jetstream = async_nats::jetstream::new(client);
+    let mut stream = jetstream.get_stream(&config.stream).await.unwrap();
+    let info = stream.info().await.unwrap();
+    assert_eq!(
+        info.state.messages, 3,
+        "...and the stream keeps each event once"
+    );
+    let mut titles = Vec::new();
+    for sequence in 1..=3 {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        assert!(
+            message.subject.as_str().ends_with(".acme.generic-json"),
+            "{}",
+            message.subject
+        );
+        let event: Value = serde_json::from_slice(&message.payload).unwrap();
+        assert_eq!(event["class_uid"], 2004);
+        titles.push(event["finding_info"]["title"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(titles, ["one", "two", "three"], "in order");
+    jetstream.delete_stream(&config.stream).await.unwrap();
+}
+
+#[tokio::test]
+async fn when_nats_is_down_the_route_answers_503_and_accepts_nothing() {
+    let client = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect("127.0.0.1:1")
+        .await
+        .unwrap();
+    let sink = Arc::new(NatsSink::detached(
+        client,
+        NatsSinkConfig {
+            ack_timeout: Duration::from_millis(500),
+            ..config()
+        },
+    ));
+    let (inbox, store) = support::inbox_with(InboxConfig::default(), sink, None);
+    let token = mint(store.as_ref(), "acme", "generic-json", None)
+        .await
+        .unwrap()
+        .token;
+    let (status, body) = post(
+        &router(inbox),
+        token.expose_secret(),
+        "k",
+        "{\"title\":\"x\"}\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(body.get("accepted").is_none(), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("inbox temporarily unavailable")
+    );
+}
