@@ -11,7 +11,7 @@
 //! | [`template`] | YAML templates to OCSF Detection Finding; the template registry |
 //! | [`email`] | SES, SendGrid and Postmark relay shapes |
 //! | [`sink`] | [`EventSink`](sink::EventSink): in memory, or NATS JetStream (feature `nats`) |
-//! | [`pipeline`] | [`Inbox`](pipeline::Inbox): the checks in order, each with its HTTP status |
+//! | [`pipeline`] | [`Inbox`]: the checks in order, each with its HTTP status |
 //! | `router` | `POST /{token}` and `POST /email/{token}` (feature `axum`) |
 //! | `conformance` | store contracts (feature `test-util`) |
 //!
