@@ -122,7 +122,14 @@ fn postmark(payload: &Value) -> Value {
 }
 
 fn rfc2822_to_rfc3339(date: &str) -> Option<String> {
-    chrono::DateTime::parse_from_rfc2822(date.trim())
+    let date = date.trim();
+    if let Ok(parsed) = chrono::DateTime::parse_from_rfc2822(date) {
+        return Some(parsed.to_rfc3339());
+    }
+    // Postmark writes the offset with a colon (`-04:00`), which RFC 2822 does not allow.
+    let (rest, offset) = date.rsplit_once(' ')?;
+    let fixed = format!("{rest} {}", offset.replacen(':', "", 1));
+    chrono::DateTime::parse_from_rfc2822(&fixed)
         .ok()
         .map(|d| d.to_rfc3339())
 }
@@ -237,4 +244,21 @@ pub fn normalize(payload: &Value) -> Value {
         return sendgrid(payload);
     }
     payload.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn postmark_dates_with_a_colon_in_the_offset_parse() {
+        assert_eq!(
+            rfc2822_to_rfc3339("Fri, 1 Aug 2014 16:45:32 -04:00").as_deref(),
+            Some("2014-08-01T16:45:32-04:00")
+        );
+        assert_eq!(
+            bare_address("Vendor Alerts <alerts@vendor.example>"),
+            "alerts@vendor.example"
+        );
+    }
 }

@@ -9,6 +9,9 @@
 //! | [`limits`] | per-tenant rate limits and idempotency keys, in memory or Redis (feature `redis`) |
 //! | [`body`] | JSON / NDJSON / gzip bodies |
 //! | [`template`] | YAML templates to OCSF Detection Finding; the template registry |
+//! | [`cef`] | CEF parsing |
+//! | [`hec`] | Splunk HEC bodies and replies |
+//! | [`envelope`] | SNS, GitHub and Defender envelopes |
 //! | [`email`] | SES, SendGrid and Postmark relay shapes |
 //! | [`sink`] | [`EventSink`](sink::EventSink): in memory, or NATS JetStream (feature `nats`) |
 //! | [`pipeline`] | [`Inbox`]: the checks in order, each with its HTTP status |
@@ -23,9 +26,12 @@
 //! `axum`, `postgres`, `redis`, `nats`, `test-util`; the default build is in-memory only.
 
 pub mod body;
+pub mod cef;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 pub mod email;
+pub mod envelope;
+pub mod hec;
 pub mod limits;
 pub mod pipeline;
 #[cfg(feature = "postgres")]

@@ -84,6 +84,12 @@ pub enum InboxRoute {
     Webhook,
     /// `POST /v1/inbox/email/{token}`: relay shapes are normalised first.
     Email,
+    /// `POST /v1/inbox/cef`: newline-delimited CEF.
+    Cef,
+    /// Splunk HEC `/event`: concatenated JSON event objects.
+    Hec,
+    /// Splunk HEC `/raw`: one event per line.
+    HecRaw,
 }
 
 impl InboxRoute {
@@ -92,6 +98,9 @@ impl InboxRoute {
         match self {
             InboxRoute::Webhook => "webhook",
             InboxRoute::Email => "email",
+            InboxRoute::Cef => "cef",
+            InboxRoute::Hec => "hec",
+            InboxRoute::HecRaw => "hec_raw",
         }
     }
 }
@@ -124,6 +133,9 @@ pub enum IngestError {
     /// The body could not be read.
     #[error(transparent)]
     Body(#[from] BodyError),
+    /// A Splunk HEC body problem, with Splunk's own reply.
+    #[error("{}", .0.text)]
+    Hec(crate::hec::HecReply),
     /// Every event failed to map.
     #[error("no event in the body fits template '{template}': {reason}")]
     Unmappable {
@@ -154,6 +166,7 @@ impl IngestError {
             | IngestError::Body(_)
             | IngestError::Unmappable { .. } => StatusCode::BAD_REQUEST,
             IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::Hec(reply) => reply.status,
         }
     }
 
@@ -166,7 +179,9 @@ impl IngestError {
             IngestError::UnknownTemplate => "unknown_template",
             IngestError::InvalidSignature => "invalid_signature",
             IngestError::Body(BodyError::TooLargeDecompressed { .. }) => "too_large",
-            IngestError::Body(_) | IngestError::Unmappable { .. } => "malformed",
+            IngestError::Body(_) | IngestError::Unmappable { .. } | IngestError::Hec(_) => {
+                "malformed"
+            }
             IngestError::Unavailable(_) => "unavailable",
         }
     }
@@ -181,9 +196,26 @@ pub struct IngestReceipt {
     pub template: String,
     /// Lines or events that were not usable.
     pub dropped: usize,
+    /// Known non-events (a vendor's connectivity test, an SNS confirmation) acknowledged and
+    /// not published.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub ignored: usize,
     /// The idempotency key was seen before; nothing was published again.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub duplicate: bool,
+}
+
+/// One request's parts, after the checks that precede parsing.
+struct Incoming<'a> {
+    record: &'a TokenRecord,
+    route: InboxRoute,
+    headers: &'a HeaderMap,
+    raw_body: Bytes,
+    hec_envelope: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The inbox engine: tokens, limits, templates and a sink.
@@ -195,6 +227,7 @@ pub struct Inbox {
     idempotency: Arc<dyn IdempotencyStore>,
     sink: Arc<dyn EventSink>,
     config: InboxConfig,
+    sns_confirmations: Option<Arc<dyn crate::envelope::SnsSubscriptionHandler>>,
 }
 
 impl std::fmt::Debug for Inbox {
@@ -229,7 +262,17 @@ impl Inbox {
             idempotency,
             sink,
             config,
+            sns_confirmations: None,
         }
+    }
+
+    /// Hands SNS subscription confirmation requests to the host.
+    pub fn with_sns_confirmations(
+        mut self,
+        handler: Arc<dyn crate::envelope::SnsSubscriptionHandler>,
+    ) -> Self {
+        self.sns_confirmations = Some(handler);
+        self
     }
 
     /// The configuration.
@@ -264,7 +307,23 @@ impl Inbox {
         headers: &HeaderMap,
         raw_body: Bytes,
     ) -> Result<IngestReceipt, IngestError> {
-        let result = self.accept_inner(record, route, headers, raw_body).await;
+        self.accept_with_envelope(record, route, headers, raw_body, None)
+            .await
+    }
+
+    /// Like [`accept`](Self::accept); `hec_envelope` carries the `/raw` endpoint's query
+    /// parameters (`host`, `source`, `sourcetype`, `index`) into every event.
+    pub async fn accept_with_envelope(
+        &self,
+        record: &TokenRecord,
+        route: InboxRoute,
+        headers: &HeaderMap,
+        raw_body: Bytes,
+        hec_envelope: Option<serde_json::Map<String, serde_json::Value>>,
+    ) -> Result<IngestReceipt, IngestError> {
+        let result = self
+            .accept_inner(record, route, headers, raw_body, hec_envelope)
+            .await;
         let outcome = match &result {
             Ok(receipt) if receipt.duplicate => "duplicate",
             Ok(_) => "ok",
@@ -290,6 +349,7 @@ impl Inbox {
         route: InboxRoute,
         headers: &HeaderMap,
         raw_body: Bytes,
+        hec_envelope: Option<serde_json::Map<String, serde_json::Value>>,
     ) -> Result<IngestReceipt, IngestError> {
         if raw_body.len() > self.config.max_body_bytes {
             return Err(IngestError::BodyTooLarge {
@@ -328,16 +388,20 @@ impl Inbox {
                     accepted: 0,
                     template: record.template_id.clone(),
                     dropped: 0,
+                    ignored: 0,
                     duplicate: true,
                 });
             }
         }
         let published = self
             .map_and_publish(
-                record,
-                route,
-                headers,
-                raw_body,
+                Incoming {
+                    record,
+                    route,
+                    headers,
+                    raw_body,
+                    hec_envelope,
+                },
                 template.as_ref(),
                 claim.as_deref(),
             )
@@ -353,28 +417,83 @@ impl Inbox {
 
     async fn map_and_publish(
         &self,
-        record: &TokenRecord,
-        route: InboxRoute,
-        headers: &HeaderMap,
-        raw_body: Bytes,
+        incoming: Incoming<'_>,
         template: &dyn aisoc_notify_core::InboxTemplate,
         claim: Option<&str>,
     ) -> Result<IngestReceipt, IngestError> {
+        let Incoming {
+            record,
+            route,
+            headers,
+            raw_body,
+            hec_envelope,
+        } = incoming;
         let header = |name: http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
         let decoded = body::decode(
             header(http::header::CONTENT_ENCODING),
             raw_body,
             self.config.max_body_bytes,
         )?;
-        let parsed = body::parse(header(http::header::CONTENT_TYPE), &decoded)?;
+        let parsed = match route {
+            InboxRoute::Webhook | InboxRoute::Email => {
+                body::parse(header(http::header::CONTENT_TYPE), &decoded)?
+            }
+            InboxRoute::Cef => {
+                let (events, dropped) = crate::cef::parse_batch(&decoded);
+                if events.is_empty() {
+                    return Err(IngestError::Body(BodyError::NoEvents));
+                }
+                body::ParsedBody { events, dropped }
+            }
+            InboxRoute::Hec => body::ParsedBody {
+                events: crate::hec::parse_events(&decoded).map_err(IngestError::Hec)?,
+                dropped: 0,
+            },
+            InboxRoute::HecRaw => body::ParsedBody {
+                events: crate::hec::parse_raw(&decoded, &hec_envelope.unwrap_or_default())
+                    .map_err(IngestError::Hec)?,
+                dropped: 0,
+            },
+        };
         let received_at = chrono::Utc::now();
         let mut dropped = parsed.dropped;
+        let mut ignored = 0;
         let mut first_failure = None;
         let mut events = Vec::with_capacity(parsed.events.len());
         for (index, payload) in parsed.events.into_iter().enumerate() {
             let payload = match route {
                 InboxRoute::Email => email::normalize(&payload),
-                InboxRoute::Webhook => payload,
+                _ => payload,
+            };
+            let payload = match crate::envelope::unwrap(template.envelope(), payload, headers) {
+                Ok(crate::envelope::Unwrapped::Event(payload)) => payload,
+                Ok(crate::envelope::Unwrapped::SnsConfirmation {
+                    kind,
+                    topic_arn,
+                    subscribe_url,
+                }) => {
+                    ignored += 1;
+                    match &self.sns_confirmations {
+                        Some(handler) if kind == "SubscriptionConfirmation" => {
+                            handler
+                                .confirmation_requested(
+                                    &record.tenant_id,
+                                    &topic_arn,
+                                    &subscribe_url,
+                                )
+                                .await;
+                        }
+                        _ => {
+                            tracing::info!(%topic_arn, %kind, "SNS confirmation request not handled by the host")
+                        }
+                    }
+                    continue;
+                }
+                Err(error) => {
+                    dropped += 1;
+                    first_failure.get_or_insert(error.to_string());
+                    continue;
+                }
             };
             let event_uid = new_event_uid();
             let context = IngestContext {
@@ -393,11 +512,23 @@ impl Inbox {
                         payload: payload.into(),
                     });
                 }
+                Err(aisoc_notify_core::inbox_template::MappingError::Ignored { .. }) => {
+                    ignored += 1
+                }
                 Err(error) => {
                     dropped += 1;
                     first_failure.get_or_insert(error.to_string());
                 }
             }
+        }
+        if events.is_empty() && ignored > 0 && dropped == 0 {
+            return Ok(IngestReceipt {
+                accepted: 0,
+                template: record.template_id.clone(),
+                dropped,
+                ignored,
+                duplicate: false,
+            });
         }
         if events.is_empty() {
             return Err(IngestError::Unmappable {
@@ -413,6 +544,7 @@ impl Inbox {
             accepted: events.len(),
             template: record.template_id.clone(),
             dropped,
+            ignored,
             duplicate: false,
         })
     }

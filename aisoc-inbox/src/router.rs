@@ -12,10 +12,14 @@
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::Query;
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
+use base64::Engine as _;
+
+use crate::hec::HecReply;
 use serde_json::json;
 
 use crate::pipeline::{Inbox, InboxRoute, IngestError};
@@ -25,6 +29,25 @@ pub fn router(inbox: Inbox) -> Router {
     Router::new()
         .route("/{tenant_token}", post(webhook))
         .route("/email/{tenant_token}", post(email))
+        .route("/cef", post(cef_with_header))
+        .route("/cef/{tenant_token}", post(cef_with_path))
+        .route("/hec", post(hec_event))
+        .layer(DefaultBodyLimit::disable())
+        .with_state(inbox)
+}
+
+/// The standard Splunk HEC paths, for the host to merge at the root so unmodified HEC clients
+/// work: `/services/collector`, `/services/collector/event` (and `/1.0`),
+/// `/services/collector/raw` (and `/1.0`), `GET /services/collector/health` (and `/1.0`).
+pub fn hec_router(inbox: Inbox) -> Router {
+    Router::new()
+        .route("/services/collector", post(hec_event))
+        .route("/services/collector/event", post(hec_event))
+        .route("/services/collector/event/1.0", post(hec_event))
+        .route("/services/collector/raw", post(hec_raw))
+        .route("/services/collector/raw/1.0", post(hec_raw))
+        .route("/services/collector/health", get(hec_health))
+        .route("/services/collector/health/1.0", get(hec_health))
         .layer(DefaultBodyLimit::disable())
         .with_state(inbox)
 }
@@ -107,4 +130,141 @@ async fn email(
     body: Body,
 ) -> Response {
     handle(inbox, InboxRoute::Email, token, headers, body).await
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .map(|t| t.trim().to_owned())
+}
+
+async fn cef_with_header(State(inbox): State<Inbox>, headers: HeaderMap, body: Body) -> Response {
+    match bearer(&headers) {
+        Some(token) => handle(inbox, InboxRoute::Cef, token, headers, body).await,
+        None => error_response(&IngestError::InvalidToken),
+    }
+}
+
+async fn cef_with_path(
+    State(inbox): State<Inbox>,
+    Path(token): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    handle(inbox, InboxRoute::Cef, token, headers, body).await
+}
+
+fn hec_reply(reply: HecReply) -> Response {
+    (reply.status, axum::Json(reply)).into_response()
+}
+
+/// The HEC token: `Authorization: Splunk <token>`, or Basic with the token as the password.
+fn hec_token(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    if let Some(token) = value.strip_prefix("Splunk ") {
+        return Some(token.trim().to_owned());
+    }
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (_, password) = text.split_once(':')?;
+    Some(password.to_owned())
+}
+
+/// Maps an ingest error to Splunk's reply.
+pub fn hec_error(error: &IngestError) -> Response {
+    let reply = match error {
+        IngestError::InvalidToken => HecReply::INVALID_TOKEN,
+        IngestError::UnknownTemplate => HecReply::TOKEN_DISABLED,
+        IngestError::InvalidSignature => HecReply::INVALID_AUTHORIZATION,
+        IngestError::BodyTooLarge { .. }
+        | IngestError::Body(crate::body::BodyError::TooLargeDecompressed { .. }) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                axum::Json(json!({"text": "Request entity too large", "code": 6})),
+            )
+                .into_response();
+        }
+        IngestError::Body(crate::body::BodyError::NoEvents) => HecReply::NO_DATA,
+        IngestError::Body(_) | IngestError::Unmappable { .. } => HecReply::INVALID_DATA_FORMAT,
+        IngestError::Hec(reply) => reply.clone(),
+        IngestError::RateLimited { .. } | IngestError::Unavailable(_) => HecReply::SERVER_BUSY,
+    };
+    let mut response = hec_reply(reply);
+    if let IngestError::RateLimited { retry_after } = error
+        && let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+async fn hec(
+    inbox: Inbox,
+    route: InboxRoute,
+    headers: HeaderMap,
+    query: std::collections::HashMap<String, String>,
+    body: Body,
+) -> Response {
+    let Some(token) = hec_token(&headers) else {
+        return hec_reply(if query.contains_key("token") {
+            HecReply::QUERY_AUTH_DISABLED
+        } else {
+            HecReply::TOKEN_REQUIRED
+        });
+    };
+    let record = match inbox.authenticate(&token).await {
+        Ok(record) => record,
+        Err(error) => return hec_error(&error),
+    };
+    let bytes = match read_limited(&headers, body, inbox.config().max_body_bytes).await {
+        Ok(bytes) => bytes,
+        Err(error) => return hec_error(&error),
+    };
+    let envelope = (route == InboxRoute::HecRaw).then(|| {
+        ["host", "source", "sourcetype", "index", "time"]
+            .iter()
+            .filter_map(|key| {
+                query
+                    .get(*key)
+                    .map(|v| ((*key).to_owned(), serde_json::Value::String(v.clone())))
+            })
+            .collect()
+    });
+    match inbox
+        .accept_with_envelope(&record, route, &headers, bytes, envelope)
+        .await
+    {
+        Ok(_) => hec_reply(HecReply::SUCCESS),
+        Err(error) => hec_error(&error),
+    }
+}
+
+async fn hec_event(
+    State(inbox): State<Inbox>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    hec(inbox, InboxRoute::Hec, headers, query, body).await
+}
+
+async fn hec_raw(
+    State(inbox): State<Inbox>,
+    Query(query): Query<std::collections::HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    hec(inbox, InboxRoute::HecRaw, headers, query, body).await
+}
+
+async fn hec_health() -> Response {
+    hec_reply(HecReply::HEALTHY)
 }

@@ -72,7 +72,14 @@ struct TemplateFile {
     time_field: Option<String>,
     #[serde(default)]
     constants: BTreeMap<String, Value>,
+    #[serde(default)]
+    envelope: Option<String>,
+    #[serde(default)]
+    skip_when: BTreeMap<String, Value>,
 }
+
+/// The envelopes the inbox knows how to unwrap.
+pub const ENVELOPES: [&str; 3] = ["aws-sns", "github", "defender-email"];
 
 /// One OCSF path, or several for a source field that fills more than one.
 #[derive(Debug, Clone, Deserialize)]
@@ -258,12 +265,20 @@ fn severity_name(id: u32) -> &'static str {
 pub struct YamlTemplate {
     file: TemplateFile,
     /// Source path and every destination it fills.
-    field_map: Vec<(Vec<Segment>, Vec<Vec<Segment>>)>,
+    field_map: Vec<(Vec<Segment>, Vec<Target>)>,
     severity_field: Option<Vec<Segment>>,
     severity_map: HashMap<String, u32>,
     time_field: Option<Vec<Segment>>,
     constants: Vec<(Vec<Segment>, Value)>,
+    skip_when: Vec<(Vec<Segment>, Value)>,
     default_title: String,
+}
+
+/// A destination path, optionally converting the value to epoch milliseconds (`path:time`).
+#[derive(Debug, Clone)]
+struct Target {
+    path: Vec<Segment>,
+    as_time: bool,
 }
 
 impl YamlTemplate {
@@ -304,6 +319,7 @@ impl YamlTemplate {
         }
         let valid_severity = |id: u32| id <= 6 || id == 99;
         let writable = |field: &str, dst: &str| -> Result<Vec<Segment>, TemplateLoadError> {
+            let dst = dst.strip_suffix(":time").unwrap_or(dst);
             if RESERVED
                 .iter()
                 .any(|r| dst == *r || dst.starts_with(&format!("{r}.")))
@@ -326,8 +342,13 @@ impl YamlTemplate {
             }
             let targets = paths
                 .into_iter()
-                .map(|dst| writable(&field, dst))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|dst| {
+                    Ok(Target {
+                        path: writable(&field, dst)?,
+                        as_time: dst.ends_with(":time"),
+                    })
+                })
+                .collect::<Result<Vec<_>, TemplateLoadError>>()?;
             field_map.push((source, targets));
         }
         let mut severity_map = HashMap::new();
@@ -369,6 +390,20 @@ impl YamlTemplate {
         for (dst, value) in &parsed.constants {
             constants.push((writable(&format!("constants.{dst}"), dst)?, value.clone()));
         }
+        if let Some(envelope) = &parsed.envelope
+            && !ENVELOPES.contains(&envelope.as_str())
+        {
+            return Err(error(
+                "envelope",
+                format!("must be one of {}", ENVELOPES.join(", ")),
+            ));
+        }
+        let mut skip_when = Vec::new();
+        for (path, value) in &parsed.skip_when {
+            let segments = parse_path(path)
+                .ok_or_else(|| error(&format!("skip_when.{path}"), "not a dotted path".into()))?;
+            skip_when.push((segments, value.clone()));
+        }
         let default_title = format!("{} event", parsed.vendor_name);
         Ok(Self {
             file: parsed,
@@ -377,6 +412,7 @@ impl YamlTemplate {
             severity_map,
             time_field,
             constants,
+            skip_when,
             default_title,
         })
     }
@@ -414,6 +450,10 @@ impl InboxTemplate for YamlTemplate {
         &self.file.id
     }
 
+    fn envelope(&self) -> Option<&str> {
+        self.file.envelope.as_deref()
+    }
+
     fn map(&self, payload: &Value, context: &IngestContext) -> Result<OcsfEvent, MappingError> {
         self.map_owned(payload.clone(), context)
     }
@@ -429,17 +469,25 @@ impl InboxTemplate for YamlTemplate {
                 reason: "each event must be a JSON object".into(),
             });
         }
+        if !self.skip_when.is_empty()
+            && self
+                .skip_when
+                .iter()
+                .all(|(path, value)| get(&payload, path) == Some(value))
+        {
+            return Err(MappingError::Ignored {
+                reason: format!("matches skip_when of template '{}'", self.file.id),
+            });
+        }
         let class_uid = self.file.class_uid;
         let activity_id = self.file.activity_id;
         let severity_id = self.severity_id(&payload);
         let time = match &self.time_field {
-            Some(path) => match get(&payload, path) {
-                Some(value) => parse_time_ms(value).ok_or_else(|| MappingError::InvalidValue {
-                    field: self.file.time_field.clone().unwrap_or_default(),
-                    reason: "not an RFC 3339 time or an epoch number".into(),
-                })?,
-                None => context.received_at.timestamp_millis(),
-            },
+            // A time in an unknown format falls back to the receive time; the raw value stays
+            // under `unmapped`, so nothing is lost.
+            Some(path) => get(&payload, path)
+                .and_then(parse_time_ms)
+                .unwrap_or_else(|| context.received_at.timestamp_millis()),
             None => context.received_at.timestamp_millis(),
         };
 
@@ -464,11 +512,16 @@ impl InboxTemplate for YamlTemplate {
         let mut leftovers = payload;
         for (source, destinations) in &self.field_map {
             if let Some(value) = take(&mut leftovers, source) {
-                let (last, others) = destinations.split_last().expect("at least one destination");
-                for destination in others {
-                    set(&mut event, destination, value.clone());
+                for target in destinations {
+                    let converted = if target.as_time {
+                        parse_time_ms(&value).map(Value::from)
+                    } else {
+                        Some(value.clone())
+                    };
+                    if let Some(converted) = converted {
+                        set(&mut event, &target.path, converted);
+                    }
                 }
-                set(&mut event, last, value);
             }
         }
         for (path, value) in &self.constants {
@@ -477,7 +530,9 @@ impl InboxTemplate for YamlTemplate {
         if let Some(path) = &self.severity_field {
             take(&mut leftovers, path);
         }
-        if let Some(path) = &self.time_field {
+        if let Some(path) = &self.time_field
+            && get(&leftovers, path).and_then(parse_time_ms).is_some()
+        {
             take(&mut leftovers, path);
         }
         // Stamped last, so nothing a template or payload says can replace them.
@@ -510,7 +565,7 @@ impl std::fmt::Debug for TemplateRegistry {
 }
 
 /// The templates shipped in the crate, as `(file name, YAML)`.
-pub const BUNDLED: [(&str, &str); 2] = [
+pub const BUNDLED: [(&str, &str); 11] = [
     (
         "generic-json.yaml",
         include_str!("../templates/generic-json.yaml"),
@@ -518,6 +573,36 @@ pub const BUNDLED: [(&str, &str); 2] = [
     (
         "email-forwarded.yaml",
         include_str!("../templates/email-forwarded.yaml"),
+    ),
+    (
+        "pagerduty.yaml",
+        include_str!("../templates/pagerduty.yaml"),
+    ),
+    ("opsgenie.yaml", include_str!("../templates/opsgenie.yaml")),
+    (
+        "cloudflare-logpush.yaml",
+        include_str!("../templates/cloudflare-logpush.yaml"),
+    ),
+    (
+        "aws-eventbridge.yaml",
+        include_str!("../templates/aws-eventbridge.yaml"),
+    ),
+    ("aws-sns.yaml", include_str!("../templates/aws-sns.yaml")),
+    (
+        "github-security-advisory.yaml",
+        include_str!("../templates/github-security-advisory.yaml"),
+    ),
+    (
+        "microsoft-defender-email.yaml",
+        include_str!("../templates/microsoft-defender-email.yaml"),
+    ),
+    (
+        "cef-syslog.yaml",
+        include_str!("../templates/cef-syslog.yaml"),
+    ),
+    (
+        "splunk-hec.yaml",
+        include_str!("../templates/splunk-hec.yaml"),
     ),
 ];
 
@@ -561,6 +646,11 @@ impl TemplateRegistry {
     /// Adds (or replaces) a template, YAML or code.
     pub fn add(&mut self, template: Arc<dyn InboxTemplate>) {
         self.templates.insert(template.id().to_owned(), template);
+    }
+
+    /// Keeps only the listed template ids: the deployment's allow-list.
+    pub fn allow_only(&mut self, ids: &[&str]) {
+        self.templates.retain(|id, _| ids.contains(&id.as_str()));
     }
 
     /// A template by id.

@@ -57,6 +57,13 @@ pub enum MappingError {
         /// Why it is invalid.
         reason: String,
     },
+    /// The payload is a known non-event (a vendor's connectivity test); acknowledge it, publish
+    /// nothing, and do not count it as malformed.
+    #[error("ignored: {reason}")]
+    Ignored {
+        /// Why.
+        reason: String,
+    },
     /// The payload is not what the template expects at all (not an object, wrong vendor).
     #[error("payload does not fit template '{template}': {reason}")]
     UnexpectedShape {
@@ -106,6 +113,12 @@ pub enum MappingError {
 pub trait InboxTemplate: Send + Sync {
     /// The template id a token is scoped to (`generic-json`, `pagerduty`, …).
     fn id(&self) -> &str;
+
+    /// The envelope payloads arrive in, which the inbox unwraps before mapping (`aws-sns`,
+    /// `github`, `defender-email`); `None` for plain JSON.
+    fn envelope(&self) -> Option<&str> {
+        None
+    }
 
     /// Maps one payload.
     fn map(&self, payload: &Value, context: &IngestContext) -> Result<OcsfEvent, MappingError>;

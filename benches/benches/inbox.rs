@@ -107,5 +107,62 @@ fn pipeline(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, pipeline);
+fn cef_lines(lines: usize) -> Vec<u8> {
+    let mut body = Vec::new();
+    for i in 0..lines {
+        body.extend_from_slice(
+            format!(
+                "Sep 29 08:26:10 fw01 CEF:0|Palo Alto Networks|PAN-OS|10.1|threat|Spyware Detected|8|src=10.0.0.{} dst=198.51.100.7 spt=51514 dpt=443 act=reset-both cs1=corp cs1Label=zone msg=C2 beacon to known bad domain \\= escaped rt=1715158800000\n",
+                i % 250
+            )
+            .as_bytes(),
+        );
+    }
+    body
+}
+
+fn cef(c: &mut Criterion) {
+    let body = cef_lines(1000);
+    let mut group = c.benchmark_group("cef_1000_lines");
+    group.throughput(Throughput::Bytes(body.len() as u64));
+    group.bench_function("aisoc-inbox-parse", |b| {
+        b.iter(|| aisoc_inbox::cef::parse_batch(black_box(&body)))
+    });
+    group.bench_function("byte-scan-floor", |b| {
+        // The least any parser must do: look at every byte once.
+        b.iter(|| {
+            black_box(&body)
+                .iter()
+                .filter(|b| matches!(**b, b'|' | b'=' | b'\\' | b'\n'))
+                .count()
+        })
+    });
+    group.finish();
+}
+
+fn hec(c: &mut Criterion) {
+    let mut body = Vec::new();
+    for i in 0..1000 {
+        body.extend_from_slice(
+            format!(r#"{{"time":"1715158800.{i}","host":"web-{i}","sourcetype":"linux_secure","event":{{"title":"Failed SSH login","message":"Failed password for root","severity":"medium"}}}}"#)
+                .as_bytes(),
+        );
+    }
+    let mut group = c.benchmark_group("hec_1000_events");
+    group.throughput(Throughput::Elements(1000));
+    group.bench_function("aisoc-inbox-split", |b| {
+        b.iter(|| aisoc_inbox::hec::parse_events(black_box(&body)).unwrap())
+    });
+    group.bench_function("serde_json-stream-floor", |b| {
+        b.iter(|| {
+            serde_json::Deserializer::from_slice(black_box(&body))
+                .into_iter::<serde_json::Value>()
+                .collect::<Result<Vec<_>, _>>()
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, pipeline, cef, hec);
 criterion_main!(benches);
