@@ -13,6 +13,7 @@
 //! | [`hec`] | Splunk HEC bodies and replies |
 //! | [`envelope`] | SNS, GitHub and Defender envelopes |
 //! | [`email`] | SES, SendGrid and Postmark relay shapes |
+//! | [`sns`] | Amazon SNS signature verification |
 //! | [`sink`] | [`EventSink`](sink::EventSink): in memory, or NATS JetStream (feature `nats`) |
 //! | [`pipeline`] | [`Inbox`]: the checks in order, each with its HTTP status |
 //! | `router` | `POST /{token}` and `POST /email/{token}` (feature `axum`) |
@@ -39,6 +40,7 @@ pub mod postgres;
 #[cfg(feature = "axum")]
 pub mod router;
 pub mod sink;
+pub mod sns;
 pub mod template;
 pub mod token;
 

@@ -228,6 +228,7 @@ pub struct Inbox {
     sink: Arc<dyn EventSink>,
     config: InboxConfig,
     sns_confirmations: Option<Arc<dyn crate::envelope::SnsSubscriptionHandler>>,
+    sns_verifier: Option<crate::sns::SnsVerifier>,
 }
 
 impl std::fmt::Debug for Inbox {
@@ -263,7 +264,14 @@ impl Inbox {
             sink,
             config,
             sns_confirmations: None,
+            sns_verifier: None,
         }
+    }
+
+    /// Verifies SNS message signatures before unwrapping (recommended for `aws-sns` tokens).
+    pub fn with_sns_verifier(mut self, verifier: crate::sns::SnsVerifier) -> Self {
+        self.sns_verifier = Some(verifier);
+        self
     }
 
     /// Hands SNS subscription confirmation requests to the host.
@@ -465,6 +473,19 @@ impl Inbox {
                 InboxRoute::Email => email::normalize(&payload),
                 _ => payload,
             };
+            if template.envelope() == Some("aws-sns")
+                && let Some(verifier) = &self.sns_verifier
+            {
+                let verified = match payload.as_object() {
+                    Some(message) => verifier.verify(message).await,
+                    None => Err(crate::sns::SnsSignatureError::MissingField("Type")),
+                };
+                if let Err(error) = verified {
+                    dropped += 1;
+                    first_failure.get_or_insert(error.to_string());
+                    continue;
+                }
+            }
             let payload = match crate::envelope::unwrap(template.envelope(), payload, headers) {
                 Ok(crate::envelope::Unwrapped::Event(payload)) => payload,
                 Ok(crate::envelope::Unwrapped::SnsConfirmation {

@@ -1,0 +1,169 @@
+//! Amazon SNS message signatures.
+//!
+//! SNS signs each message with a key whose certificate it publishes at `SigningCertURL`. The
+//! URL must be https on `sns.<region>.amazonaws.com`; the certificate is fetched by the host
+//! (its HTTP client, its proxy, its cache) through [`CertificateFetcher`], checked to be within
+//! its validity period, and its RSA key verifies the signature over SNS's canonical string:
+//! SHA1withRSA for `SignatureVersion` 1, SHA256withRSA for 2.
+
+use std::sync::Arc;
+
+use aisoc_notify_core::async_trait;
+use aws_lc_rs::signature::{
+    RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY, RSA_PKCS1_2048_8192_SHA256, UnparsedPublicKey,
+};
+use base64::Engine as _;
+use serde_json::{Map, Value};
+
+use crate::envelope::is_sns_cert_url;
+
+/// Fetches a signing certificate (PEM) for a URL already checked to be an SNS host.
+#[async_trait]
+pub trait CertificateFetcher: Send + Sync {
+    /// The PEM text at `url`.
+    async fn fetch(&self, url: &str) -> Result<String, String>;
+}
+
+/// Why a message's signature was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnsSignatureError {
+    /// A field the signature covers is missing.
+    #[error("SNS message lacks the signed field {0}")]
+    MissingField(&'static str),
+    /// The certificate URL is not an SNS https URL.
+    #[error("SigningCertURL is not an https URL on sns.<region>.amazonaws.com")]
+    UntrustedCertUrl,
+    /// The certificate could not be fetched.
+    #[error("could not fetch the SNS signing certificate: {0}")]
+    Fetch(String),
+    /// The certificate is not a usable X.509 RSA certificate, or is outside its validity.
+    #[error("the SNS signing certificate is not usable: {0}")]
+    Certificate(&'static str),
+    /// `SignatureVersion` is not 1 or 2.
+    #[error("unsupported SNS SignatureVersion")]
+    UnsupportedVersion,
+    /// The signature does not verify.
+    #[error("SNS signature does not verify")]
+    Mismatch,
+}
+
+/// The string SNS signs for a message.
+pub fn string_to_sign(message: &Map<String, Value>) -> Result<String, SnsSignatureError> {
+    let kind = message
+        .get("Type")
+        .and_then(Value::as_str)
+        .ok_or(SnsSignatureError::MissingField("Type"))?;
+    let keys: &[&'static str] = match kind {
+        "Notification" => &[
+            "Message",
+            "MessageId",
+            "Subject",
+            "Timestamp",
+            "TopicArn",
+            "Type",
+        ],
+        _ => &[
+            "Message",
+            "MessageId",
+            "SubscribeURL",
+            "Timestamp",
+            "Token",
+            "TopicArn",
+            "Type",
+        ],
+    };
+    let mut out = String::new();
+    for key in keys {
+        match message.get(*key).and_then(Value::as_str) {
+            Some(value) => {
+                out.push_str(key);
+                out.push('\n');
+                out.push_str(value);
+                out.push('\n');
+            }
+            // Subject is optional on notifications and then left out of the string.
+            None if *key == "Subject" => {}
+            None => return Err(SnsSignatureError::MissingField(key)),
+        }
+    }
+    Ok(out)
+}
+
+/// Verifies SNS signatures with certificates from a host-provided fetcher.
+#[derive(Clone)]
+pub struct SnsVerifier {
+    fetcher: Arc<dyn CertificateFetcher>,
+    certificates: moka::future::Cache<String, Arc<Vec<u8>>>,
+}
+
+impl std::fmt::Debug for SnsVerifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SnsVerifier").finish_non_exhaustive()
+    }
+}
+
+impl SnsVerifier {
+    /// A verifier fetching certificates through `fetcher` (cached for an hour per URL).
+    pub fn new(fetcher: Arc<dyn CertificateFetcher>) -> Self {
+        Self {
+            fetcher,
+            certificates: moka::future::Cache::builder()
+                .max_capacity(64)
+                .time_to_live(std::time::Duration::from_secs(3600))
+                .build(),
+        }
+    }
+
+    async fn public_key(&self, url: &str) -> Result<Arc<Vec<u8>>, SnsSignatureError> {
+        if let Some(key) = self.certificates.get(url).await {
+            return Ok(key);
+        }
+        let pem = self
+            .fetcher
+            .fetch(url)
+            .await
+            .map_err(SnsSignatureError::Fetch)?;
+        let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+            .map_err(|_| SnsSignatureError::Certificate("not PEM"))?;
+        let certificate = pem
+            .parse_x509()
+            .map_err(|_| SnsSignatureError::Certificate("not X.509"))?;
+        if !certificate.validity().is_valid() {
+            return Err(SnsSignatureError::Certificate(
+                "outside its validity period",
+            ));
+        }
+        let key = Arc::new(certificate.public_key().subject_public_key.data.to_vec());
+        self.certificates
+            .insert(url.to_owned(), Arc::clone(&key))
+            .await;
+        Ok(key)
+    }
+
+    /// Verifies one SNS message object.
+    pub async fn verify(&self, message: &Map<String, Value>) -> Result<(), SnsSignatureError> {
+        let url = message
+            .get("SigningCertURL")
+            .and_then(Value::as_str)
+            .ok_or(SnsSignatureError::MissingField("SigningCertURL"))?;
+        if !is_sns_cert_url(url) {
+            return Err(SnsSignatureError::UntrustedCertUrl);
+        }
+        let signature = message
+            .get("Signature")
+            .and_then(Value::as_str)
+            .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+            .ok_or(SnsSignatureError::MissingField("Signature"))?;
+        let algorithm = match message.get("SignatureVersion").and_then(Value::as_str) {
+            Some("1") => &RSA_PKCS1_2048_8192_SHA1_FOR_LEGACY_USE_ONLY,
+            Some("2") => &RSA_PKCS1_2048_8192_SHA256,
+            _ => return Err(SnsSignatureError::UnsupportedVersion),
+        };
+        let signed = string_to_sign(message)?;
+        let key = self.public_key(url).await?;
+        UnparsedPublicKey::new(algorithm, key.as_slice())
+            .verify(signed.as_bytes(), &signature)
+            .map_err(|_| SnsSignatureError::Mismatch)
+    }
+}
