@@ -387,3 +387,39 @@ fn email_forwarded_keeps_its_two_relay_fixtures() {
         ms("2014-08-01T20:45:32Z"),
     );
 }
+
+#[test]
+fn email_forwarded_ses_relay() {
+    let none = HeaderMap::new();
+    let ses: Value = serde_json::from_str(include_str!("fixtures/ses-notification.json")).unwrap();
+    let e = map("email-forwarded", email::normalize(&ses), &none).unwrap();
+    key_fields(
+        &e,
+        "[Tenable] Critical vulnerability on web-01",
+        "<0123456789@vendor.example>",
+        1,
+        ms("2026-05-08T09:00:00.123Z"),
+    );
+    assert_eq!(e["evidences"][0]["email"]["from"], "alerts@vendor.example");
+}
+
+#[test]
+fn generic_json_two_fixtures() {
+    let none = HeaderMap::new();
+    let e = map(
+        "generic-json",
+        serde_json::from_str(include_str!("fixtures/generic-alert.json")).unwrap(),
+        &none,
+    )
+    .unwrap();
+    key_fields(
+        &e,
+        "Impossible travel for alice@example.com",
+        "alrt-8812",
+        4,
+        ms("2026-05-08T09:00:00Z"),
+    );
+    let second = serde_json::json!({"id": "n-2", "title": "New admin role granted", "severity": "critical", "timestamp": 1_715_158_800});
+    let e = map("generic-json", second, &none).unwrap();
+    key_fields(&e, "New admin role granted", "n-2", 5, 1_715_158_800_000);
+}
