@@ -13,6 +13,7 @@
 //! | [`template`] | strict message templating (`{{ context.host }}`) |
 //! | [`delivery`] | the shared HTTP client: timeouts, capped reads, retries with backoff |
 //! | [`pacing`] | per-destination pacing (Slack: one message per second per channel) |
+//! | [`freshness`] | connector heartbeats: stale / healthy, one notification per change |
 //! | [`routing`] | channels, rules and concurrent fan-out with per-channel outcomes |
 //! | [`markup`] | escaping user text for Markdown (Teams, Mattermost) |
 //! | [`secret`] | secret values and URLs that never print |
@@ -61,6 +62,7 @@ pub mod action;
 pub mod clock;
 pub mod decision;
 pub mod delivery;
+pub mod freshness;
 mod hmac_sha256;
 pub mod inbox_template;
 pub mod markup;

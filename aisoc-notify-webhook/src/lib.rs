@@ -1,0 +1,266 @@
+//! Signed generic webhooks: JSON to a URL, signed so the receiver can trust it.
+//!
+//! - With a secret, the body carries `X-AiSOC-Signature: sha256=<hex>` (HMAC-SHA256 of the exact
+//!   bytes sent).
+//! - With a Standard Webhooks secret (`whsec_…`), the `webhook-id`, `webhook-timestamp` and
+//!   `webhook-signature` headers are added; receivers verify them with any Standard Webhooks
+//!   library or [`aisoc_notify_core::signature::WebhookVerifier`].
+//! - The body is the notification itself, or, as an option, the object-event envelope
+//!   `{type, action, attributes, metadata: {version: 2, created_at, community_uuid, event_id}}`
+//!   for platforms that expect to call back for details.
+//! - An empty URL disables sending without error: the notification is reported delivered to
+//!   nobody (receipt `disabled`), so a host can keep recording events with no receiver set up.
+//!
+//! [`HoneytokenTriggered`] is the typed first-touch payload of a honeytoken, sent with
+//! [`WebhookNotifier::send_json`].
+//!
+//! ```no_run
+//! use aisoc_notify_webhook::{HoneytokenTriggered, WebhookNotifier};
+//!
+//! # async fn run() -> Result<(), aisoc_notify_core::NotifyError> {
+//! let webhook = WebhookNotifier::builder()
+//!     .url("https://hooks.example.com/aisoc")
+//!     .secret("shared-secret")
+//!     .build()?;
+//! webhook
+//!     .send_json(&HoneytokenTriggered::new("ht_1", "acme", "aws_key", "prod-backup-creds", "trg_9", "203.0.113.7"))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+use std::sync::Arc;
+
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, check_destination};
+use aisoc_notify_core::secret::SecretUrl;
+use aisoc_notify_core::signature::{SignatureScheme, WebhookSigner};
+use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+/// The body shape.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Envelope {
+    /// The notification as JSON.
+    #[default]
+    Plain,
+    /// `{type, action, attributes, metadata{version: 2, …}}`.
+    ObjectEvent {
+        /// The receiving community's or tenant's UUID, echoed in `metadata.community_uuid`.
+        community_uuid: String,
+    },
+}
+
+/// The first touch of a honeytoken: what a receiver gets when a decoy credential, file or URL
+/// is used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HoneytokenTriggered {
+    /// Always `honeytoken.triggered`.
+    pub event: &'static str,
+    /// The honeytoken.
+    pub honeytoken_id: String,
+    /// The tenant that planted it.
+    pub tenant_id: String,
+    /// Its kind (`aws_key`, `url`, `document`, …).
+    pub token_type: String,
+    /// Its display name.
+    pub token_name: String,
+    /// This trigger's id.
+    pub trigger_id: String,
+    /// Where the touch came from.
+    pub source_ip: String,
+    /// When.
+    pub triggered_at: DateTime<Utc>,
+}
+
+impl HoneytokenTriggered {
+    /// A trigger happening now.
+    pub fn new(
+        honeytoken_id: impl Into<String>,
+        tenant_id: impl Into<String>,
+        token_type: impl Into<String>,
+        token_name: impl Into<String>,
+        trigger_id: impl Into<String>,
+        source_ip: impl Into<String>,
+    ) -> Self {
+        Self {
+            event: "honeytoken.triggered",
+            honeytoken_id: honeytoken_id.into(),
+            tenant_id: tenant_id.into(),
+            token_type: token_type.into(),
+            token_name: token_name.into(),
+            trigger_id: trigger_id.into(),
+            source_ip: source_ip.into(),
+            triggered_at: Utc::now(),
+        }
+    }
+}
+
+/// Delivers signed JSON webhooks.
+#[derive(Debug, Clone)]
+pub struct WebhookNotifier {
+    url: Option<SecretUrl>,
+    aisoc: Option<Arc<WebhookSigner>>,
+    standard: Option<Arc<WebhookSigner>>,
+    envelope: Envelope,
+    delivery: DeliveryClient,
+}
+
+/// Builds a [`WebhookNotifier`].
+#[derive(Debug, Default)]
+pub struct WebhookNotifierBuilder {
+    url: Option<String>,
+    secret: Option<String>,
+    standard_secret: Option<String>,
+    envelope: Envelope,
+    delivery: Option<DeliveryClient>,
+}
+
+impl WebhookNotifierBuilder {
+    /// The receiver; an empty URL disables sending.
+    pub fn url(mut self, url: impl Into<String>) -> Self {
+        self.url = Some(url.into());
+        self
+    }
+
+    /// Signs with `X-AiSOC-Signature: sha256=<hex>`.
+    pub fn secret(mut self, secret: impl Into<String>) -> Self {
+        self.secret = Some(secret.into()).filter(|s: &String| !s.is_empty());
+        self
+    }
+
+    /// Adds Standard Webhooks headers, signed with a `whsec_…` secret.
+    pub fn standard_webhooks_secret(mut self, secret: impl Into<String>) -> Self {
+        self.standard_secret = Some(secret.into()).filter(|s: &String| !s.is_empty());
+        self
+    }
+
+    /// The body shape.
+    pub fn envelope(mut self, envelope: Envelope) -> Self {
+        self.envelope = envelope;
+        self
+    }
+
+    /// Shares a delivery client.
+    pub fn delivery(mut self, delivery: DeliveryClient) -> Self {
+        self.delivery = Some(delivery);
+        self
+    }
+
+    /// Validates and builds.
+    pub fn build(self) -> Result<WebhookNotifier, NotifyError> {
+        let url = match self.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+            Some(url) => Some(SecretUrl::new(
+                check_destination(url).map_err(|e| NotifyError::Config(e.to_string()))?,
+            )),
+            None => None,
+        };
+        let signer =
+            |scheme, secret: Option<String>| -> Result<Option<Arc<WebhookSigner>>, NotifyError> {
+                secret
+                    .map(|s| {
+                        WebhookSigner::new(scheme, &s)
+                            .map(Arc::new)
+                            .map_err(|e| NotifyError::Config(e.to_string()))
+                    })
+                    .transpose()
+            };
+        Ok(WebhookNotifier {
+            url,
+            aisoc: signer(SignatureScheme::Aisoc, self.secret)?,
+            standard: signer(SignatureScheme::StandardWebhooks, self.standard_secret)?,
+            envelope: self.envelope,
+            delivery: match self.delivery {
+                Some(delivery) => delivery,
+                None => DeliveryClient::new(DeliveryConfig::default())?,
+            },
+        })
+    }
+}
+
+fn message_id() -> String {
+    let mut bytes = [0u8; 12];
+    rand::fill(&mut bytes);
+    format!(
+        "msg_{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    )
+}
+
+impl WebhookNotifier {
+    /// Starts a builder.
+    pub fn builder() -> WebhookNotifierBuilder {
+        WebhookNotifierBuilder::default()
+    }
+
+    /// Whether a URL is configured.
+    pub fn is_enabled(&self) -> bool {
+        self.url.is_some()
+    }
+
+    /// The body for a notification.
+    pub fn payload(&self, notification: &Notification) -> Value {
+        match &self.envelope {
+            Envelope::Plain => serde_json::to_value(notification).unwrap_or(Value::Null),
+            Envelope::ObjectEvent { community_uuid } => json!({
+                "type": "notification",
+                "action": notification.event_type.as_str(),
+                "attributes": {
+                    "tenant_id": notification.tenant_id,
+                    "severity": notification.severity,
+                    "title": notification.title,
+                    "body": notification.body,
+                    "facts": notification.facts,
+                    "links": notification.links,
+                    "dedupe_key": notification.dedupe_key,
+                },
+                "metadata": {
+                    "version": 2,
+                    "created_at": notification.created_at,
+                    "community_uuid": community_uuid,
+                    "event_id": notification.dedupe_key.clone().unwrap_or_else(message_id),
+                },
+            }),
+        }
+    }
+
+    /// Sends any JSON payload, signed as configured.
+    pub async fn send_json(&self, payload: &impl Serialize) -> Result<Delivered, NotifyError> {
+        let Some(url) = &self.url else {
+            tracing::info!("webhook disabled (no URL); nothing sent");
+            return Ok(Delivered::with_receipt("disabled"));
+        };
+        let body = serde_json::to_vec(payload).map_err(|e| NotifyError::Render(e.to_string()))?;
+        let mut builder = self
+            .delivery
+            .http()
+            .post(url.expose().clone())
+            .header(http::header::CONTENT_TYPE, "application/json");
+        let id = message_id();
+        let timestamp = Utc::now().timestamp();
+        for signer in self.aisoc.iter().chain(self.standard.iter()) {
+            for (name, value) in signer.headers(&body, &id, timestamp) {
+                builder = builder.header(name, value);
+            }
+        }
+        let request = builder
+            .body(body)
+            .build()
+            .map_err(|e| NotifyError::Render(e.without_url().to_string()))?;
+        let response = self.delivery.send(request).await?;
+        let attempts = response.attempts;
+        response.error_for_status()?;
+        Ok(Delivered::with_receipt(id).attempts(attempts))
+    }
+}
+
+#[async_trait]
+impl Notifier for WebhookNotifier {
+    fn channel_type(&self) -> &str {
+        "webhook"
+    }
+
+    async fn notify(&self, notification: &Notification) -> Result<Delivered, NotifyError> {
+        self.send_json(&self.payload(notification)).await
+    }
+}
