@@ -419,7 +419,29 @@ impl NotificationRouter {
     ///
     /// Must run inside a tokio runtime with timers enabled.
     pub async fn dispatch(&self, notification: &Notification) -> DispatchReport {
-        let selected = self.select(notification);
+        self.deliver(notification, self.select(notification)).await
+    }
+
+    /// Delivers only to the listed channels among those `notification` would select (a retry of
+    /// the channels that failed, for example).
+    pub async fn dispatch_to(
+        &self,
+        notification: &Notification,
+        channel_ids: &[String],
+    ) -> DispatchReport {
+        let selected = self
+            .select(notification)
+            .into_iter()
+            .filter(|c| channel_ids.contains(&c.id))
+            .collect();
+        self.deliver(notification, selected).await
+    }
+
+    async fn deliver(
+        &self,
+        notification: &Notification,
+        selected: Vec<&Channel>,
+    ) -> DispatchReport {
         let shared = Arc::new(notification.clone());
         let deadline = self.deadline;
         let tasks: Vec<_> = selected

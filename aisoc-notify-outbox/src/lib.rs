@@ -1,0 +1,44 @@
+//! A durable outbox: enqueue a notification, and it is delivered even if the process dies
+//! mid-delivery.
+//!
+//! [`Outbox::enqueue`] returns once the notification is stored. Workers take notifications,
+//! deliver them through a [`NotificationRouter`](aisoc_notify_core::routing::NotificationRouter)
+//! and acknowledge only after an outcome:
+//!
+//! - everything delivered (or refused for good, which retrying cannot fix): done;
+//! - some channels failed in a retryable way: a follow-up for just those channels is queued,
+//!   due after a delay, so channels that worked are not sent the notification twice;
+//! - a worker that dies before acknowledging leaves the notification to be redelivered to
+//!   another worker;
+//! - after the configured number of attempts a notification goes to the dead-letter subject
+//!   with its last error.
+//!
+//! [`MemoryOutbox`](memory::MemoryOutbox) keeps the same rules in one process (not durable);
+//! `NatsOutbox` (feature `nats`) is the durable one: a work-queue stream shared by any number of
+//! workers and processes.
+
+pub mod envelope;
+pub mod memory;
+#[cfg(feature = "nats")]
+pub mod nats;
+
+use aisoc_notify_core::{Notification, async_trait};
+
+/// Why a notification could not be queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutboxError {
+    /// The backing store is unavailable; nothing was queued.
+    #[error("outbox unavailable: {0}")]
+    Unavailable(String),
+    /// The notification could not be encoded.
+    #[error("notification could not be encoded: {0}")]
+    Encoding(String),
+}
+
+/// Queues notifications for delivery.
+#[async_trait]
+pub trait Outbox: Send + Sync {
+    /// Queues a notification; `Ok` means it is stored and will be delivered.
+    async fn enqueue(&self, notification: &Notification) -> Result<(), OutboxError>;
+}
