@@ -1,0 +1,86 @@
+//! The in-app store contract against memory and the real PostgreSQL, and the notifier.
+
+use std::sync::Arc;
+
+use aisoc_notify_core::{EventType, Notification, Notifier, Severity};
+use aisoc_notify_inapp::{
+    FixedRecipients, InAppNotifier, InAppStore, ListQuery, MemoryInAppStore, PgInAppStore,
+    conformance,
+};
+use sqlx::{ConnectOptions, Connection};
+
+async fn pg() -> (PgInAppStore, String) {
+    let name = format!("aisoc_inapp_{:016x}", rand::random::<u64>());
+    let admin: sqlx::postgres::PgConnectOptions = "postgres://postgres@127.0.0.1:5432/postgres"
+        .parse()
+        .unwrap();
+    let mut conn = admin.connect().await.expect("PostgreSQL on 127.0.0.1:5432");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    conn.close().await.unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(3)
+        .connect_with(admin.database(&name))
+        .await
+        .unwrap();
+    (PgInAppStore::new(pool).await.unwrap(), name)
+}
+
+async fn drop_db(name: &str) {
+    let admin: sqlx::postgres::PgConnectOptions = "postgres://postgres@127.0.0.1:5432/postgres"
+        .parse()
+        .unwrap();
+    let mut conn = admin.connect().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+    )))
+    .execute(&mut conn)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn memory_read_state() {
+    conformance::read_state(&MemoryInAppStore::new()).await;
+}
+
+#[tokio::test]
+async fn memory_retention() {
+    conformance::retention(&MemoryInAppStore::new()).await;
+}
+
+#[tokio::test]
+async fn postgres_read_state_and_retention() {
+    let (store, name) = pg().await;
+    conformance::read_state(&store).await;
+    conformance::retention(&store).await;
+    drop_db(&name).await;
+}
+
+#[tokio::test]
+async fn the_notifier_files_one_entry_per_recipient() {
+    let store = Arc::new(MemoryInAppStore::new());
+    let notifier = InAppNotifier::new(
+        store.clone(),
+        Arc::new(FixedRecipients(vec!["alice".into(), "bob".into()])),
+    );
+    let n = Notification::new(
+        "acme",
+        EventType::AgentApproval,
+        Severity::Medium,
+        "Agent wants to isolate web-01",
+    );
+    let delivered = notifier.notify(&n).await.unwrap();
+    assert_eq!(delivered.receipt.as_deref(), Some("2 user(s)"));
+    for user in ["alice", "bob"] {
+        let list = store
+            .list("acme", user, ListQuery::default())
+            .await
+            .unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].notification.title, "Agent wants to isolate web-01");
+        assert_eq!(store.unread_count("acme", user).await.unwrap(), 1);
+    }
+}
