@@ -22,6 +22,18 @@ pub struct GatewayArgs {
     /// Bearer token for the admin routes; generated and printed at start-up when absent.
     #[arg(long, env = "AISOC_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+
+    /// Append every accepted inbox event to this file, one OCSF JSON line each.
+    #[arg(long)]
+    pub events_out: Option<std::path::PathBuf>,
+
+    /// Slack app signing secret; enables /v1/slack/interactions and /v1/slack/commands.
+    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
+    pub slack_signing_secret: Option<String>,
+
+    /// Teams outgoing-webhook security token (base64); enables /v1/teams/interactions.
+    #[arg(long, env = "TEAMS_OUTGOING_WEBHOOK_SECRET", hide_env_values = true)]
+    pub teams_outgoing_webhook_secret: Option<String>,
 }
 
 /// The admin bearer token, and whether it was generated at start-up.

@@ -10,10 +10,17 @@
 //! |---|---|
 //! | `GET /healthz` | liveness |
 //! | `GET /metrics` | Prometheus metrics |
-//! | `POST /v1/notifications` | route one notification to the configured channels (admin bearer token) |
-//!
-//! The adapters (Slack, Teams, Web Push, inbox) mount their routes here as they land.
+//! | `POST /v1/notifications` | route one notification to the configured channels (admin) |
+//! | `POST /v1/inbox/{token}`, `/v1/inbox/email/{token}`, `/v1/inbox/cef`, `/v1/inbox/hec` | inbound capture |
+//! | `/services/collector…` | the Splunk HEC paths |
+//! | `POST /v1/admin/inbox/tokens`, `…/{id}/rotate`, `DELETE …/{id}` | inbox tokens (admin) |
+//! | `GET/POST /v1/approvals`, `GET /v1/approvals/{id}`, `POST /v1/approvals/{id}/decision` | approvals (admin) |
+//! | `GET /v1/audit` | the audit trail (admin) |
+//! | `POST /v1/slack/interactions`, `POST /v1/slack/commands` | Slack, when `SLACK_SIGNING_SECRET` is set |
+//! | `POST /v1/teams/interactions` | Teams, when `TEAMS_OUTGOING_WEBHOOK_SECRET` is set |
 
+pub mod admin;
 pub mod app;
 pub mod config;
 pub mod console;
+pub mod events_file;

@@ -14,10 +14,22 @@ struct Gateway {
 
 impl Gateway {
     async fn start(admin_token: Option<&str>) -> (Self, Option<String>) {
+        Self::start_with(admin_token, &[], &[]).await
+    }
+
+    async fn start_with(
+        admin_token: Option<&str>,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> (Self, Option<String>) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_aisoc-gateway"));
         command
             .args(["--listen", "127.0.0.1:0"])
+            .args(args)
             .env_remove("AISOC_ADMIN_TOKEN")
+            .env_remove("SLACK_SIGNING_SECRET")
+            .env_remove("TEAMS_OUTGOING_WEBHOOK_SECRET")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true);
@@ -225,4 +237,243 @@ async fn without_a_configured_token_one_is_generated_printed_and_enforced() {
         .unwrap();
     assert_eq!(ok.status(), 200);
     gateway.child.kill().await.unwrap();
+}
+
+const SLACK_SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+fn slack_approve(approval_id: &str) -> (String, String, String) {
+    let payload = serde_json::json!({
+        "type": "block_actions",
+        "user": {"id": "U2CERLKJA", "username": "roadrunner", "team_id": "T1DC2JH3J"},
+        "api_app_id": "A123",
+        "trigger_id": "12321423423.333649436676.d8c1bb837935619ccad0f624c448ffb3",
+        "channel": {"id": "CBR2V3XEX", "name": "security-alerts"},
+        "response_url": "http://127.0.0.1:9/slack-response",
+        "actions": [{
+            "action_id": "approve_action", "block_id": "b1", "type": "button",
+            "value": approval_id, "action_ts": "1548426417.840180"
+        }]
+    });
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("payload", &payload.to_string())
+        .finish();
+    let timestamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        .to_string();
+    let signature = aisoc_notify_slack::signature::SlackSignatureVerifier::new(SLACK_SECRET)
+        .sign(&timestamp, body.as_bytes());
+    (body, timestamp, signature)
+}
+
+#[tokio::test]
+async fn inbox_tokens_events_file_approvals_and_slack_decisions_end_to_end() {
+    let events_file = std::env::temp_dir().join(format!(
+        "aisoc-gateway-events-{}-{}.jsonl",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    let events_path = events_file.to_str().unwrap().to_owned();
+    let (gateway, _) = Gateway::start_with(
+        Some("e2e-admin"),
+        &["--events-out", &events_path],
+        &[("SLACK_SIGNING_SECRET", SLACK_SECRET)],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let admin = |request: reqwest::RequestBuilder| request.bearer_auth("e2e-admin");
+
+    // Admin routes refuse callers without the token.
+    let status = http
+        .post(gateway.url("/v1/admin/inbox/tokens"))
+        .json(&serde_json::json!({"tenant_id": "acme", "template": "generic-json"}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 401);
+
+    // An unknown template is a 400 that lists the ones available.
+    let unknown = admin(http.post(gateway.url("/v1/admin/inbox/tokens")))
+        .json(&serde_json::json!({"tenant_id": "acme", "template": "nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 400);
+    let message = unknown.json::<serde_json::Value>().await.unwrap()["error"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.contains("generic-json"), "{message}");
+
+    let mint = |template: &'static str| {
+        let request = admin(http.post(gateway.url("/v1/admin/inbox/tokens")))
+            .json(&serde_json::json!({"tenant_id": "acme", "template": template}));
+        async move {
+            let response = request.send().await.unwrap();
+            assert_eq!(response.status(), 201);
+            response.json::<serde_json::Value>().await.unwrap()
+        }
+    };
+    let webhook = mint("generic-json").await;
+    let webhook_token = webhook["token"].as_str().unwrap().to_owned();
+    let hec = mint("splunk-hec").await;
+    let hec_token = hec["token"].as_str().unwrap().to_owned();
+
+    // Three NDJSON lines, one of them unusable.
+    let ndjson = concat!(
+        r#"{"id":"a-1","title":"Impossible travel","severity":"high"}"#,
+        "\n",
+        "not json\n",
+        r#"{"id":"a-2","title":"Mass download","severity":"critical"}"#,
+        "\n"
+    );
+    let receipt: serde_json::Value = http
+        .post(gateway.url(&format!("/v1/inbox/{webhook_token}")))
+        .header("content-type", "application/x-ndjson")
+        .body(ndjson)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(receipt["accepted"], 2, "{receipt}");
+    assert_eq!(receipt["dropped"], 1, "{receipt}");
+
+    // A Splunk HEC batch on the standard path.
+    let hec_reply = http
+        .post(gateway.url("/services/collector/event"))
+        .header("authorization", format!("Splunk {hec_token}"))
+        .body(r#"{"event":{"title":"From HEC one"}}{"event":"From HEC two","sourcetype":"syslog"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(hec_reply.status(), 200);
+    assert_eq!(
+        hec_reply.json::<serde_json::Value>().await.unwrap(),
+        serde_json::json!({"text": "Success", "code": 0})
+    );
+
+    // Rotation: the old token stops working at once, the new one works.
+    let rotated: serde_json::Value = admin(http.post(gateway.url(&format!(
+        "/v1/admin/inbox/tokens/{}/rotate?tenant_id=acme",
+        webhook["id"].as_str().unwrap()
+    ))))
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let old = http
+        .post(gateway.url(&format!("/v1/inbox/{webhook_token}")))
+        .json(&serde_json::json!({"title": "late"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 401);
+    let new = http
+        .post(gateway.url(&format!("/v1/inbox/{}", rotated["token"].as_str().unwrap())))
+        .json(&serde_json::json!({"id": "a-3", "title": "After rotation"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new.status(), 200, "{:?}", new.text().await);
+
+    // Every accepted event is one OCSF line in the events file, written before the reply.
+    let written = std::fs::read_to_string(&events_file).unwrap();
+    let events: Vec<serde_json::Value> = written
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let titles: Vec<&str> = events
+        .iter()
+        .map(|e| e["finding_info"]["title"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(events.len(), 5, "{written}");
+    assert_eq!(titles[0], "Impossible travel");
+    assert_eq!(titles[1], "Mass download");
+    assert_eq!(titles[4], "After rotation");
+    assert!(events.iter().all(|e| e["class_uid"] == 2004));
+    assert_eq!(events[1]["severity_id"], 5);
+
+    // An approval decided from a signed Slack button press, visible over REST and in the audit.
+    let created = admin(http.post(gateway.url("/v1/approvals")))
+        .json(&serde_json::json!({
+            "tenant_id": "acme",
+            "summary": "Isolate web-01",
+            "requested_action": "isolate_host",
+            "risk_score": 80
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let approval: serde_json::Value = created.json().await.unwrap();
+    let approval_id = approval["id"].as_str().unwrap().to_owned();
+    assert_eq!(approval["status"], "pending");
+
+    let (body, timestamp, signature) = slack_approve(&approval_id);
+    let forged = http
+        .post(gateway.url("/v1/slack/interactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", &timestamp)
+        .header("x-slack-signature", "v0=0000")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 401);
+    let pressed = http
+        .post(gateway.url("/v1/slack/interactions"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-slack-request-timestamp", &timestamp)
+        .header("x-slack-signature", &signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pressed.status(), 200);
+
+    let after: serde_json::Value =
+        admin(http.get(gateway.url(&format!("/v1/approvals/{approval_id}"))))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    assert_eq!(after["status"], "approved", "{after}");
+
+    // A second decision over REST conflicts.
+    let again = admin(http.post(gateway.url(&format!("/v1/approvals/{approval_id}/decision"))))
+        .json(&serde_json::json!({"decision": "deny", "reviewer": "alice"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 409);
+
+    let audit: serde_json::Value = admin(http.get(gateway.url(&format!(
+        "/v1/audit?tenant_id=acme&subject_id={approval_id}"
+    ))))
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let entries = audit.as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{audit}");
+    assert_eq!(entries[0]["action"], "approval.reviewed");
+    assert_eq!(entries[0]["details"]["source"], "slack");
+    assert_eq!(entries[0]["details"]["reviewer_id"], "U2CERLKJA");
+    assert_eq!(entries[0]["details"]["decision"], "approved");
+
+    drop(gateway);
+    let _ = std::fs::remove_file(&events_file);
 }

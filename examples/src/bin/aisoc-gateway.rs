@@ -3,11 +3,26 @@
 use std::io::Write;
 use std::sync::Arc;
 
+use std::num::NonZeroU32;
+
+use aisoc_inbox::limits::{MemoryIdempotencyStore, MemoryRateLimiter};
+use aisoc_inbox::sink::{EventSink, MemorySink};
+use aisoc_inbox::template::TemplateRegistry;
+use aisoc_inbox::token::{MemoryTokenStore, TokenResolver};
+use aisoc_inbox::{Inbox, InboxConfig};
+use aisoc_notify_approvals::memory::{MemoryApprovalStore, MemoryAuditLog};
+use aisoc_notify_approvals::service::ApprovalService;
 use aisoc_notify_core::routing::{Channel, NotificationRouter};
 use aisoc_notify_core::secret::SecretString;
+use aisoc_notify_gateway::admin::{self, AdminState};
 use aisoc_notify_gateway::app::{AppState, app};
 use aisoc_notify_gateway::config::{AdminToken, GatewayArgs};
 use aisoc_notify_gateway::console::ConsoleNotifier;
+use aisoc_notify_gateway::events_file::FileSink;
+use aisoc_notify_slack::routes::SlackRoutes;
+use aisoc_notify_slack::signature::SlackSignatureVerifier;
+use aisoc_notify_teams::hmac::TeamsHmacVerifier;
+use aisoc_notify_teams::routes::{TeamsAuth, TeamsRoutes};
 use clap::Parser;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tracing_subscriber::EnvFilter;
@@ -20,8 +35,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args = GatewayArgs::parse();
-    let admin = AdminToken::from_config(args.admin_token);
+    let mut args = GatewayArgs::parse();
+    let admin = AdminToken::from_config(args.admin_token.take());
     let metrics = PrometheusBuilder::new().install_recorder()?;
     let router = NotificationRouter::builder()
         .channel(
@@ -33,16 +48,68 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let address = listener.local_addr()?;
     print_banner(&address.to_string(), &admin)?;
 
-    let state = AppState {
+    let admin_token = Arc::new(SecretString::from(admin.expose().to_owned()));
+    let inbox = build_inbox(&args).await?;
+    let audit = Arc::new(MemoryAuditLog::new());
+    let approvals = ApprovalService::new(Arc::new(MemoryApprovalStore::new(audit.clone())));
+
+    let mut gateway = app(AppState {
         router: Arc::new(router),
-        admin_token: Arc::new(SecretString::from(admin.expose().to_owned())),
+        admin_token: admin_token.clone(),
         metrics,
-    };
-    axum::serve(listener, app(state))
+    })
+    .merge(admin::router(AdminState {
+        admin_token,
+        inbox: inbox.clone(),
+        approvals: approvals.clone(),
+        audit,
+    }))
+    .nest("/v1/inbox", aisoc_inbox::router::router(inbox.clone()))
+    .merge(aisoc_inbox::router::hec_router(inbox));
+    if let Some(secret) = args.slack_signing_secret.filter(|s| !s.is_empty()) {
+        let routes = SlackRoutes::new(
+            SlackSignatureVerifier::new(secret),
+            Arc::new(approvals.clone()),
+        )?;
+        gateway = gateway.nest("/v1/slack", aisoc_notify_slack::routes::router(routes));
+        tracing::info!("Slack interactions enabled at /v1/slack");
+    }
+    if let Some(secret) = args.teams_outgoing_webhook_secret.filter(|s| !s.is_empty()) {
+        let auth = TeamsAuth::OutgoingWebhookHmac(TeamsHmacVerifier::new(&secret)?);
+        let routes = TeamsRoutes::new(auth, Arc::new(approvals));
+        gateway = gateway.nest("/v1/teams", aisoc_notify_teams::routes::router(routes));
+        tracing::info!("Teams interactions enabled at /v1/teams");
+    }
+
+    axum::serve(listener, gateway)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("aisoc-gateway stopped");
     Ok(())
+}
+
+/// The inbox on embedded defaults: in-memory tokens, limits and idempotency; events to
+/// `--events-out` when given, else kept in memory (and counted in the receipts).
+async fn build_inbox(args: &GatewayArgs) -> Result<Inbox, Box<dyn std::error::Error>> {
+    let config = InboxConfig::from_lookup(|name| std::env::var(name).ok())?;
+    let per_minute =
+        NonZeroU32::new(config.rate_limit_per_minute).ok_or("rate limit must be positive")?;
+    let sink: Arc<dyn EventSink> = match &args.events_out {
+        Some(path) => Arc::new(
+            FileSink::open(path.clone())
+                .await
+                .map_err(|e| format!("cannot open --events-out {}: {e}", path.display()))?,
+        ),
+        None => Arc::new(MemorySink::new()),
+    };
+    Ok(Inbox::new(
+        TokenResolver::new(Arc::new(MemoryTokenStore::new())),
+        Arc::new(TemplateRegistry::bundled()?),
+        Arc::new(MemoryRateLimiter::per_minute(per_minute)),
+        Arc::new(MemoryIdempotencyStore::new(config.idempotency_ttl)),
+        sink,
+        config,
+    ))
 }
 
 fn print_banner(address: &str, admin: &AdminToken) -> std::io::Result<()> {
@@ -64,6 +131,15 @@ fn print_banner(address: &str, admin: &AdminToken) -> std::io::Result<()> {
         "  curl -s -H 'Authorization: Bearer <admin token>' -H 'Content-Type: application/json' \\\n    \
          -d '{{\"tenant_id\":\"acme\",\"event_type\":\"p0_alert\",\"severity\":\"critical\",\"title\":\"Ransomware on web-01\"}}' \\\n    \
          http://{address}/v1/notifications"
+    )?;
+    writeln!(
+        out,
+        "  curl -s -H 'Authorization: Bearer <admin token>' -H 'Content-Type: application/json' \\\n    \
+         -d '{{\"tenant_id\":\"acme\",\"template\":\"generic-json\"}}' http://{address}/v1/admin/inbox/tokens"
+    )?;
+    writeln!(
+        out,
+        "  curl -s -d '{{\"title\":\"Impossible travel\",\"severity\":\"high\"}}' http://{address}/v1/inbox/<inbox token>"
     )?;
     writeln!(out, "  curl -s http://{address}/metrics")?;
     out.flush()

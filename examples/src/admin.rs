@@ -1,0 +1,308 @@
+//! Admin and REST routes: inbox token minting, rotation and revocation; approval requests and
+//! decisions; the audit trail. Every route requires the admin bearer token.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aisoc_inbox::Inbox;
+use aisoc_inbox::token::{TokenStoreError, mint};
+use aisoc_notify_approvals::model::ApprovalStatus;
+use aisoc_notify_approvals::service::ApprovalService;
+use aisoc_notify_approvals::store::AuditLog;
+use aisoc_notify_core::decision::{
+    Decision, DecisionError, DecisionHandler, DecisionRequest, DecisionSource, Reviewer,
+};
+use aisoc_notify_core::secret::{ExposeSecret, SecretString, constant_time_eq};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+/// What the admin routes share.
+#[derive(Clone)]
+pub struct AdminState {
+    /// The admin bearer token.
+    pub admin_token: Arc<SecretString>,
+    /// The inbox (tokens, templates).
+    pub inbox: Inbox,
+    /// Approvals.
+    pub approvals: ApprovalService,
+    /// The audit trail.
+    pub audit: Arc<dyn AuditLog>,
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+async fn require_admin(State(state): State<AdminState>, request: Request, next: Next) -> Response {
+    let authorized = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| {
+            constant_time_eq(
+                token.as_bytes(),
+                state.admin_token.expose_secret().as_bytes(),
+            )
+        });
+    if !authorized {
+        let mut response = error(
+            StatusCode::UNAUTHORIZED,
+            "a valid admin bearer token is required",
+        );
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        return response;
+    }
+    next.run(request).await
+}
+
+/// The admin and REST routes.
+pub fn router(state: AdminState) -> Router {
+    Router::new()
+        .route("/v1/admin/inbox/tokens", post(mint_token))
+        .route("/v1/admin/inbox/tokens/{id}/rotate", post(rotate_token))
+        .route("/v1/admin/inbox/tokens/{id}", delete(revoke_token))
+        .route("/v1/approvals", get(list_approvals).post(create_approval))
+        .route("/v1/approvals/{id}", get(get_approval))
+        .route("/v1/approvals/{id}/decision", post(decide))
+        .route("/v1/audit", get(audit))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
+        .with_state(state)
+}
+
+#[derive(Deserialize)]
+struct MintRequest {
+    tenant_id: String,
+    template: String,
+    #[serde(default)]
+    signing_secret: Option<String>,
+}
+
+fn token_error(failure: TokenStoreError) -> Response {
+    match failure {
+        TokenStoreError::NotFound => error(StatusCode::NOT_FOUND, "token not found"),
+        TokenStoreError::Invalid(message) => error(StatusCode::UNPROCESSABLE_ENTITY, message),
+        other => error(StatusCode::SERVICE_UNAVAILABLE, other.to_string()),
+    }
+}
+
+async fn mint_token(
+    State(state): State<AdminState>,
+    body: Result<Json<MintRequest>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    if state.inbox.templates().get(&request.template).is_none() {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "unknown template '{}' (available: {})",
+                request.template,
+                state.inbox.templates().ids().join(", ")
+            ),
+        );
+    }
+    match mint(
+        state.inbox.resolver().store().as_ref(),
+        &request.tenant_id,
+        &request.template,
+        request.signing_secret,
+    )
+    .await
+    {
+        Ok(minted) => (
+            StatusCode::CREATED,
+            Json(json!({
+                "token": minted.token.expose_secret(),
+                "id": minted.record.id,
+                "tenant_id": minted.record.tenant_id,
+                "template": minted.record.template_id,
+            })),
+        )
+            .into_response(),
+        Err(e) => token_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct TenantQuery {
+    tenant_id: String,
+}
+
+async fn rotate_token(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+    Query(query): Query<TenantQuery>,
+) -> Response {
+    match state.inbox.resolver().rotate(&query.tenant_id, &id).await {
+        Ok(minted) => (
+            StatusCode::CREATED,
+            Json(json!({"token": minted.token.expose_secret(), "id": minted.record.id, "replaces": id})),
+        )
+            .into_response(),
+        Err(e) => token_error(e),
+    }
+}
+
+async fn revoke_token(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+    Query(query): Query<TenantQuery>,
+) -> Response {
+    match state.inbox.resolver().revoke(&query.tenant_id, &id).await {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => token_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+struct NewApprovalRequest {
+    tenant_id: String,
+    summary: String,
+    requested_action: String,
+    #[serde(default)]
+    risk_score: Option<u8>,
+    #[serde(default = "default_ttl")]
+    ttl_seconds: u64,
+}
+
+fn default_ttl() -> u64 {
+    3600
+}
+
+async fn create_approval(
+    State(state): State<AdminState>,
+    body: Result<Json<NewApprovalRequest>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    match state
+        .approvals
+        .request(
+            &request.tenant_id,
+            &request.summary,
+            &request.requested_action,
+            request.risk_score,
+            Duration::from_secs(request.ttl_seconds),
+        )
+        .await
+    {
+        Ok(approval) => (StatusCode::CREATED, Json(approval)).into_response(),
+        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    tenant_id: String,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+async fn list_approvals(
+    State(state): State<AdminState>,
+    Query(query): Query<ListQuery>,
+) -> Response {
+    let status = match query
+        .status
+        .as_deref()
+        .map(str::parse::<ApprovalStatus>)
+        .transpose()
+    {
+        Ok(status) => status,
+        Err(message) => return error(StatusCode::BAD_REQUEST, message),
+    };
+    match state.approvals.store().list(&query.tenant_id, status).await {
+        Ok(list) => Json(list).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+async fn get_approval(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
+    match state.approvals.store().get(&id).await {
+        Ok(Some(approval)) => Json(approval).into_response(),
+        Ok(None) => error(StatusCode::NOT_FOUND, "Approval request not found"),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct DecisionBody {
+    decision: String,
+    reviewer: String,
+}
+
+async fn decide(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+    body: Result<Json<DecisionBody>, JsonRejection>,
+) -> Response {
+    let Json(body) = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    let decision = match body.decision.as_str() {
+        "approve" | "approved" => Decision::Approve,
+        "deny" | "denied" => Decision::Deny,
+        _ => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "decision must be 'approve' or 'deny'",
+            );
+        }
+    };
+    if body.reviewer.trim().is_empty() {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reviewer must not be empty",
+        );
+    }
+    let request = DecisionRequest {
+        approval_id: id,
+        decision,
+        reviewer: Reviewer {
+            id: body.reviewer.clone(),
+            name: body.reviewer,
+        },
+        source: DecisionSource::Api,
+    };
+    match state.approvals.decide(request).await {
+        Ok(recorded) => Json(recorded).into_response(),
+        Err(e @ DecisionError::NotFound) => error(StatusCode::NOT_FOUND, e.to_string()),
+        Err(e @ DecisionError::AlreadyReviewed(_)) => error(StatusCode::CONFLICT, e.to_string()),
+        Err(e @ DecisionError::Expired) => error(StatusCode::GONE, e.to_string()),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    tenant_id: String,
+    #[serde(default)]
+    subject_id: Option<String>,
+}
+
+async fn audit(State(state): State<AdminState>, Query(query): Query<AuditQuery>) -> Response {
+    match state
+        .audit
+        .list(&query.tenant_id, query.subject_id.as_deref())
+        .await
+    {
+        Ok(entries) => Json(entries).into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+    }
+}
