@@ -12,16 +12,18 @@ use aisoc_notify_approvals::store::AuditLog;
 use aisoc_notify_core::decision::{
     Decision, DecisionError, DecisionHandler, DecisionRequest, DecisionSource, Reviewer,
 };
-use aisoc_notify_core::secret::{ExposeSecret, SecretString, constant_time_eq};
+use aisoc_notify_core::secret::{ExposeSecret, SecretString};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
+
+use crate::auth::{error, has_bearer, unauthorized};
 
 /// What the admin routes share.
 #[derive(Clone)]
@@ -36,32 +38,9 @@ pub struct AdminState {
     pub audit: Arc<dyn AuditLog>,
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
-}
-
 async fn require_admin(State(state): State<AdminState>, request: Request, next: Next) -> Response {
-    let authorized = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| {
-            constant_time_eq(
-                token.as_bytes(),
-                state.admin_token.expose_secret().as_bytes(),
-            )
-        });
-    if !authorized {
-        let mut response = error(
-            StatusCode::UNAUTHORIZED,
-            "a valid admin bearer token is required",
-        );
-        response.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        return response;
+    if !has_bearer(request.headers(), &state.admin_token) {
+        return unauthorized();
     }
     next.run(request).await
 }

@@ -3,7 +3,9 @@
 use std::sync::Arc;
 
 use aisoc_notify_core::routing::NotificationRouter;
-use aisoc_notify_core::secret::{ExposeSecret, SecretString, constant_time_eq};
+use aisoc_notify_core::secret::SecretString;
+
+use crate::auth::{error, has_bearer, unauthorized};
 use aisoc_notify_core::{DeliveryOutcome, Notification};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
@@ -55,35 +57,8 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// A JSON error body with a status that tells the caller what to fix.
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
-}
-
-/// Whether the request carries the admin bearer token (compared in constant time).
 fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| {
-            constant_time_eq(
-                token.as_bytes(),
-                state.admin_token.expose_secret().as_bytes(),
-            )
-        })
-}
-
-fn unauthorized() -> Response {
-    let mut response = error(
-        StatusCode::UNAUTHORIZED,
-        "a valid admin bearer token is required",
-    );
-    response.headers_mut().insert(
-        header::WWW_AUTHENTICATE,
-        header::HeaderValue::from_static("Bearer"),
-    );
-    response
+    has_bearer(headers, &state.admin_token)
 }
 
 async fn send_notification(

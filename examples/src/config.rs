@@ -31,6 +31,22 @@ pub struct GatewayArgs {
     #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
     pub slack_signing_secret: Option<String>,
 
+    /// VAPID private key (raw, base64url); generated at start-up when absent.
+    #[arg(long, env = "VAPID_PRIVATE_KEY", hide_env_values = true)]
+    pub vapid_private_key: Option<String>,
+
+    /// VAPID public key; when set it must match the private key.
+    #[arg(long, env = "VAPID_PUBLIC_KEY")]
+    pub vapid_public_key: Option<String>,
+
+    /// VAPID subject: a `mailto:` or `https:` contact for push services.
+    #[arg(
+        long,
+        env = "VAPID_SUBJECT",
+        default_value = "mailto:security@example.com"
+    )]
+    pub vapid_subject: String,
+
     /// Teams outgoing-webhook security token (base64); enables /v1/teams/interactions.
     #[arg(long, env = "TEAMS_OUTGOING_WEBHOOK_SECRET", hide_env_values = true)]
     pub teams_outgoing_webhook_secret: Option<String>,

@@ -21,6 +21,8 @@
 
 pub mod admin;
 pub mod app;
+pub mod auth;
 pub mod config;
 pub mod console;
 pub mod events_file;
+pub mod push;

@@ -268,7 +268,7 @@ fn slack_approve(approval_id: &str) -> (String, String, String) {
 }
 
 #[tokio::test]
-async fn inbox_tokens_events_file_approvals_and_slack_decisions_end_to_end() {
+async fn inbox_events_file_approvals_slack_decisions_and_web_push_end_to_end() {
     let events_file = std::env::temp_dir().join(format!(
         "aisoc-gateway-events-{}-{}.jsonl",
         std::process::id(),
@@ -473,6 +473,62 @@ async fn inbox_tokens_events_file_approvals_and_slack_decisions_end_to_end() {
     assert_eq!(entries[0]["details"]["source"], "slack");
     assert_eq!(entries[0]["details"]["reviewer_id"], "U2CERLKJA");
     assert_eq!(entries[0]["details"]["decision"], "approved");
+
+    // Web Push: the public key is open; subscribing names the user; a test push reaches the
+    // (mock) push service encrypted and VAPID-signed.
+    let push_service = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/push/laptop"))
+        .and(wiremock::matchers::header("content-encoding", "aes128gcm"))
+        .respond_with(wiremock::ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&push_service)
+        .await;
+    let public_key: serde_json::Value = http
+        .get(gateway.url("/api/v1/push/public-key"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let public_key = public_key["publicKey"].as_str().unwrap().to_owned();
+    assert_eq!(public_key.len(), 87, "65 bytes, base64url");
+    let subscription = aisoc_notify_webpush::conformance::browser_subscription(&format!(
+        "{}/push/laptop",
+        push_service.uri()
+    ));
+    let anonymous = http
+        .post(gateway.url("/api/v1/push/subscribe"))
+        .json(&subscription)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+    let subscribed = admin(http.post(gateway.url("/api/v1/push/subscribe")))
+        .header("x-aisoc-tenant", "acme")
+        .header("x-aisoc-user", "alice")
+        .json(&subscription)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(subscribed.status(), 201);
+    let tested: serde_json::Value = admin(http.post(gateway.url("/api/v1/push/test")))
+        .header("x-aisoc-tenant", "acme")
+        .header("x-aisoc-user", "alice")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tested["sent"], 1, "{tested}");
+    let pushed = push_service.received_requests().await.unwrap();
+    let authorization = pushed[0].headers["authorization"].to_str().unwrap();
+    assert!(
+        authorization.ends_with(&format!("k={public_key}")),
+        "{authorization}"
+    );
 
     drop(gateway);
     let _ = std::fs::remove_file(&events_file);

@@ -19,10 +19,16 @@ use aisoc_notify_gateway::app::{AppState, app};
 use aisoc_notify_gateway::config::{AdminToken, GatewayArgs};
 use aisoc_notify_gateway::console::ConsoleNotifier;
 use aisoc_notify_gateway::events_file::FileSink;
+use aisoc_notify_gateway::push;
 use aisoc_notify_slack::routes::SlackRoutes;
 use aisoc_notify_slack::signature::SlackSignatureVerifier;
 use aisoc_notify_teams::hmac::TeamsHmacVerifier;
 use aisoc_notify_teams::routes::{TeamsAuth, TeamsRoutes};
+use aisoc_notify_webpush::keys::VapidKeyPair;
+use aisoc_notify_webpush::manager::{MemoryOnCallStatus, PushManager};
+use aisoc_notify_webpush::send::WebPushSender;
+use aisoc_notify_webpush::store::MemorySubscriptionStore;
+use aisoc_notify_webpush::vapid::VapidSigner;
 use clap::Parser;
 use metrics_exporter_prometheus::PrometheusBuilder;
 use tracing_subscriber::EnvFilter;
@@ -44,12 +50,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .build()?;
 
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let address = listener.local_addr()?;
-    print_banner(&address.to_string(), &admin)?;
-
     let admin_token = Arc::new(SecretString::from(admin.expose().to_owned()));
     let inbox = build_inbox(&args).await?;
+    let (push_manager, vapid_generated) = build_push(&args)?;
+    let vapid_public_key = push_manager.sender().vapid().keys().public_key_base64();
+    let admin_token_for_push = admin_token.clone();
     let audit = Arc::new(MemoryAuditLog::new());
     let approvals = ApprovalService::new(Arc::new(MemoryApprovalStore::new(audit.clone())));
 
@@ -64,6 +69,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         approvals: approvals.clone(),
         audit,
     }))
+    .nest(
+        "/api/v1/push",
+        push::router(push_manager, admin_token_for_push),
+    )
     .nest("/v1/inbox", aisoc_inbox::router::router(inbox.clone()))
     .merge(aisoc_inbox::router::hec_router(inbox));
     if let Some(secret) = args.slack_signing_secret.filter(|s| !s.is_empty()) {
@@ -81,11 +90,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!("Teams interactions enabled at /v1/teams");
     }
 
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let address = listener.local_addr()?;
+    print_banner(
+        &address.to_string(),
+        &admin,
+        vapid_generated.then_some(vapid_public_key.as_str()),
+    )?;
     axum::serve(listener, gateway)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
     tracing::info!("aisoc-gateway stopped");
     Ok(())
+}
+
+/// Web Push with the configured VAPID key, or a generated one; subscriptions in memory.
+fn build_push(args: &GatewayArgs) -> Result<(PushManager, bool), Box<dyn std::error::Error>> {
+    let (keys, generated) = match args.vapid_private_key.as_deref().map(str::trim) {
+        Some(private) if !private.is_empty() => (
+            VapidKeyPair::from_base64(private).map_err(|e| format!("VAPID_PRIVATE_KEY: {e}"))?,
+            false,
+        ),
+        _ => (VapidKeyPair::generate(), true),
+    };
+    if let Some(public) = args.vapid_public_key.as_deref().map(str::trim)
+        && !public.is_empty()
+        && public != keys.public_key_base64()
+    {
+        return Err("VAPID_PUBLIC_KEY does not belong to VAPID_PRIVATE_KEY".into());
+    }
+    let signer = VapidSigner::new(keys, args.vapid_subject.clone())
+        .map_err(|e| format!("VAPID_SUBJECT: {e}"))?;
+    let manager = PushManager::new(
+        Arc::new(MemorySubscriptionStore::new()),
+        WebPushSender::new(signer)?,
+        Arc::new(MemoryOnCallStatus::new()),
+    );
+    Ok((manager, generated))
 }
 
 /// The inbox on embedded defaults: in-memory tokens, limits and idempotency; events to
@@ -112,7 +153,11 @@ async fn build_inbox(args: &GatewayArgs) -> Result<Inbox, Box<dyn std::error::Er
     ))
 }
 
-fn print_banner(address: &str, admin: &AdminToken) -> std::io::Result<()> {
+fn print_banner(
+    address: &str,
+    admin: &AdminToken,
+    generated_vapid_public_key: Option<&str>,
+) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "aisoc-gateway listening on http://{address}")?;
     if admin.generated {
@@ -123,6 +168,12 @@ fn print_banner(address: &str, admin: &AdminToken) -> std::io::Result<()> {
         )?;
     } else {
         writeln!(out, "admin token: from configuration")?;
+    }
+    if let Some(public_key) = generated_vapid_public_key {
+        writeln!(
+            out,
+            "VAPID public key (generated; set VAPID_PRIVATE_KEY to keep one): {public_key}"
+        )?;
     }
     writeln!(out, "try:")?;
     writeln!(out, "  curl -s http://{address}/healthz")?;

@@ -1,0 +1,80 @@
+//! Web Push on the gateway: the `aisoc-notify-webpush` routes under `/api/v1/push`.
+//!
+//! The reference gateway has no user directory, so a caller names itself: the admin bearer
+//! token plus `X-AiSOC-Tenant` and `X-AiSOC-User` headers. A service that embeds the crate uses
+//! its own session check instead (any [`PushUser`] extractor). `GET /public-key` stays open:
+//! a browser needs it before it can subscribe.
+
+use std::sync::Arc;
+
+use aisoc_notify_core::secret::SecretString;
+use aisoc_notify_webpush::manager::PushManager;
+use aisoc_notify_webpush::routes::PushUser;
+use axum::extract::FromRequestParts;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::Response;
+use axum::{Extension, Router};
+
+use crate::auth::{error, has_bearer, unauthorized};
+
+/// The header naming the caller's tenant.
+pub const TENANT_HEADER: &str = "x-aisoc-tenant";
+/// The header naming the caller.
+pub const USER_HEADER: &str = "x-aisoc-user";
+
+/// The admin token the extractor checks, carried as a request extension.
+#[derive(Clone)]
+struct PushAdminToken(Arc<SecretString>);
+
+/// A caller authenticated by the admin token and named by the two headers.
+#[derive(Debug)]
+pub struct GatewayPushUser {
+    tenant_id: String,
+    user_id: String,
+}
+
+impl PushUser for GatewayPushUser {
+    fn tenant_id(&self) -> &str {
+        &self.tenant_id
+    }
+
+    fn user_id(&self) -> &str {
+        &self.user_id
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for GatewayPushUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let Some(PushAdminToken(token)) = parts.extensions.get::<PushAdminToken>() else {
+            return Err(unauthorized());
+        };
+        if !has_bearer(&parts.headers, token) {
+            return Err(unauthorized());
+        }
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        match (header(TENANT_HEADER), header(USER_HEADER)) {
+            (Some(tenant_id), Some(user_id)) => Ok(Self { tenant_id, user_id }),
+            _ => Err(error(
+                StatusCode::BAD_REQUEST,
+                "X-AiSOC-Tenant and X-AiSOC-User headers are required",
+            )),
+        }
+    }
+}
+
+/// The push routes, for `.nest("/api/v1/push", push::router(manager, admin_token))`.
+pub fn router(manager: PushManager, admin_token: Arc<SecretString>) -> Router {
+    aisoc_notify_webpush::routes::router::<GatewayPushUser>(manager)
+        .layer(Extension(PushAdminToken(admin_token)))
+}
