@@ -2,10 +2,10 @@
 
 use std::sync::Arc;
 
-use aisoc_notify_core::routing::NotificationRouter;
 use aisoc_notify_core::secret::SecretString;
 
 use crate::auth::{error, has_bearer, unauthorized};
+use crate::channels::ChannelRegistry;
 use aisoc_notify_core::{DeliveryOutcome, Notification};
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, State};
@@ -22,8 +22,8 @@ pub const MAX_NOTIFICATION_BYTES: usize = 256 * 1024;
 /// Everything the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    /// Routes notifications to channels.
-    pub router: Arc<NotificationRouter>,
+    /// The channels notifications are routed to (console plus those configured at run time).
+    pub channels: Arc<ChannelRegistry>,
     /// The admin bearer token.
     pub admin_token: Arc<SecretString>,
     /// Renders `/metrics`.
@@ -83,7 +83,11 @@ async fn send_notification(
         return error(StatusCode::UNPROCESSABLE_ENTITY, "title must not be empty");
     }
 
-    let report = state.router.dispatch(&notification).await;
+    let router = match state.channels.router() {
+        Ok(router) => router,
+        Err(failure) => return error(StatusCode::INTERNAL_SERVER_ERROR, failure.to_string()),
+    };
+    let report = router.dispatch(&notification).await;
     let channels: Vec<serde_json::Value> = report
         .outcomes
         .iter()

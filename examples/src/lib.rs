@@ -4,7 +4,7 @@
 //! services: deliveries go to a console channel that prints one JSON line per notification,
 //! which is the quickest way to see the routing and delivery machinery work.
 //!
-//! Routes so far:
+//! Routes:
 //!
 //! | route | what |
 //! |---|---|
@@ -16,12 +16,15 @@
 //! | `POST /v1/admin/inbox/tokens`, `…/{id}/rotate`, `DELETE …/{id}` | inbox tokens (admin) |
 //! | `GET/POST /v1/approvals`, `GET /v1/approvals/{id}`, `POST /v1/approvals/{id}/decision` | approvals (admin) |
 //! | `GET /v1/audit` | the audit trail (admin) |
+//! | `GET/POST /v1/settings/notifications`, `PUT/DELETE …/{id}`, `POST …/{id}/test` | notification channels (admin) |
+//! | `GET /api/v1/push/public-key`, `POST /api/v1/push/{subscribe,unsubscribe,test}` | Web Push |
 //! | `POST /v1/slack/interactions`, `POST /v1/slack/commands` | Slack, when `SLACK_SIGNING_SECRET` is set |
 //! | `POST /v1/teams/interactions` | Teams, when `TEAMS_OUTGOING_WEBHOOK_SECRET` is set |
 
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod channels;
 pub mod config;
 pub mod console;
 pub mod events_file;

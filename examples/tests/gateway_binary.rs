@@ -533,3 +533,143 @@ async fn inbox_events_file_approvals_slack_decisions_and_web_push_end_to_end() {
     drop(gateway);
     let _ = std::fs::remove_file(&events_file);
 }
+
+#[tokio::test]
+async fn notification_channels_are_validated_saved_tested_routed_and_removed() {
+    let (gateway, _) = Gateway::start(Some("settings-admin")).await;
+    let http = reqwest::Client::new();
+    let admin = |request: reqwest::RequestBuilder| request.bearer_auth("settings-admin");
+    let slack = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/services/T000/B000/XXXX"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_string("ok"))
+        .mount(&slack)
+        .await;
+    let hook = format!("{}/services/T000/B000/XXXX", slack.uri());
+    let settings = gateway.url("/v1/settings/notifications");
+
+    let anonymous = http.get(&settings).send().await.unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    for (body, message) in [
+        (
+            serde_json::json!({"channel_type": "pager", "name": "x"}),
+            "channel_type must be one of 'slack', 'teams', 'mattermost', 'webhook'",
+        ),
+        (
+            serde_json::json!({"channel_type": "slack", "name": "x", "config": {"bot_token": "xoxb-secret"}}),
+            "Slack channels require either bot_token + channel_id or webhook_url",
+        ),
+        (
+            serde_json::json!({"channel_type": "teams", "name": "x"}),
+            "A webhook_url is required for Teams channels",
+        ),
+        (
+            serde_json::json!({"channel_type": "slack", "name": " ", "config": {"webhook_url": hook}}),
+            "name must not be empty",
+        ),
+    ] {
+        let response = admin(http.post(&settings))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{body}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(answer["error"], message, "{body}");
+        assert!(!answer.to_string().contains("xoxb-secret"));
+    }
+
+    let created = admin(http.post(&settings))
+        .json(&serde_json::json!({
+            "channel_type": "slack",
+            "name": "SOC alerts",
+            "config": {"webhook_url": hook}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let channel: serde_json::Value = created.json().await.unwrap();
+    let id = channel["id"].as_str().unwrap().to_owned();
+    assert_eq!(channel["configured"], serde_json::json!(["webhook_url"]));
+    assert!(
+        !channel.to_string().contains("XXXX"),
+        "the webhook URL is a secret"
+    );
+    let listed: serde_json::Value = admin(http.get(&settings))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+
+    let tested: serde_json::Value = admin(http.post(format!("{settings}/{id}/test")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tested["delivered"], true, "{tested}");
+
+    let routed: serde_json::Value = admin(http.post(gateway.url("/v1/notifications")))
+        .json(&alert())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let outcomes = routed["channels"].as_array().unwrap();
+    assert_eq!(outcomes.len(), 2, "{routed}");
+    assert!(
+        outcomes
+            .iter()
+            .any(|c| c["channel"] == id.as_str() && c["outcome"] == "delivered")
+    );
+    let received = slack.received_requests().await.unwrap();
+    assert_eq!(received.len(), 2, "the test message and the alert");
+    let alert_text = String::from_utf8_lossy(&received[1].body).into_owned();
+    assert!(alert_text.contains("Ransomware on web-01"), "{alert_text}");
+
+    // Narrowed to hand-offs, the channel no longer receives P0 alerts.
+    let updated = admin(http.put(format!("{settings}/{id}")))
+        .json(&serde_json::json!({
+            "channel_type": "slack",
+            "name": "SOC hand-offs",
+            "config": {"webhook_url": hook},
+            "event_types": ["oncall_handoff"]
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(updated.status(), 200);
+    let routed: serde_json::Value = admin(http.post(gateway.url("/v1/notifications")))
+        .json(&alert())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(routed["channels"].as_array().unwrap().len(), 1, "{routed}");
+
+    let deleted = admin(http.delete(format!("{settings}/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 204);
+    let again = admin(http.delete(format!("{settings}/{id}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 404);
+    let test_gone = admin(http.post(format!("{settings}/{id}/test")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(test_gone.status(), 404);
+}

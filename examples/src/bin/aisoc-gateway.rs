@@ -12,10 +12,11 @@ use aisoc_inbox::token::{MemoryTokenStore, TokenResolver};
 use aisoc_inbox::{Inbox, InboxConfig};
 use aisoc_notify_approvals::memory::{MemoryApprovalStore, MemoryAuditLog};
 use aisoc_notify_approvals::service::ApprovalService;
-use aisoc_notify_core::routing::{Channel, NotificationRouter};
+use aisoc_notify_core::routing::Channel;
 use aisoc_notify_core::secret::SecretString;
 use aisoc_notify_gateway::admin::{self, AdminState};
 use aisoc_notify_gateway::app::{AppState, app};
+use aisoc_notify_gateway::channels::{self, ChannelRegistry};
 use aisoc_notify_gateway::config::{AdminToken, GatewayArgs};
 use aisoc_notify_gateway::console::ConsoleNotifier;
 use aisoc_notify_gateway::events_file::FileSink;
@@ -44,11 +45,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = GatewayArgs::parse();
     let admin = AdminToken::from_config(args.admin_token.take());
     let metrics = PrometheusBuilder::new().install_recorder()?;
-    let router = NotificationRouter::builder()
-        .channel(
-            Channel::new("console", Arc::new(ConsoleNotifier)).with_name("Console delivery log"),
-        )
-        .build()?;
+    let channels = Arc::new(ChannelRegistry::new(
+        Channel::new("console", Arc::new(ConsoleNotifier)).with_name("Console delivery log"),
+    )?);
 
     let admin_token = Arc::new(SecretString::from(admin.expose().to_owned()));
     let inbox = build_inbox(&args).await?;
@@ -59,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let approvals = ApprovalService::new(Arc::new(MemoryApprovalStore::new(audit.clone())));
 
     let mut gateway = app(AppState {
-        router: Arc::new(router),
+        channels: channels.clone(),
         admin_token: admin_token.clone(),
         metrics,
     })
@@ -69,6 +68,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         approvals: approvals.clone(),
         audit,
     }))
+    .merge(channels::router(channels, admin_token_for_push.clone()))
     .nest(
         "/api/v1/push",
         push::router(push_manager, admin_token_for_push),

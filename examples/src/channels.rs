@@ -1,0 +1,437 @@
+//! Notification channels managed at run time: `/v1/settings/notifications`.
+//!
+//! Operators add, change, remove and test channels without a restart. Each saved channel is
+//! validated by building its notifier, so a channel that is stored can deliver; the validation
+//! messages are the adapters' own (`Slack channels require either bot_token + channel_id or
+//! webhook_url`, `A webhook_url is required for Teams channels`, …). Responses never echo a
+//! channel's secrets: they list which configuration keys are set.
+//!
+//! `POST /v1/notifications` routes through the console channel plus every enabled channel here.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, RwLock};
+
+use aisoc_notify_core::Notifier;
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
+use aisoc_notify_core::notification::{EventType, Notification, Severity};
+use aisoc_notify_core::notifier::{DeliveryOutcome, NotifyError};
+use aisoc_notify_core::routing::{Channel, EventFilter, NotificationRouter, RoutingError};
+use aisoc_notify_slack::config::SlackChannelConfig;
+use aisoc_notify_slack::mattermost::MattermostWebhookNotifier;
+use aisoc_notify_teams::webhook::{TeamsWebhookNotifier, WebhookFormat};
+use aisoc_notify_webhook::WebhookNotifier;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router, middleware};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::auth::{error, has_bearer, unauthorized};
+
+/// The channel types this gateway can build.
+pub const CHANNEL_TYPES: [&str; 4] = ["slack", "teams", "mattermost", "webhook"];
+
+/// A channel as an operator submits it.
+#[derive(Debug, Deserialize)]
+pub struct ChannelRequest {
+    /// `slack`, `teams`, `mattermost` or `webhook`.
+    pub channel_type: String,
+    /// A display name.
+    pub name: String,
+    /// The type's configuration (URLs, tokens, secrets).
+    #[serde(default)]
+    pub config: serde_json::Map<String, Value>,
+    /// The event types it receives; empty means all.
+    #[serde(default)]
+    pub event_types: Vec<EventType>,
+    /// Whether it receives notifications.
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// A saved channel as the API shows it: no secret values.
+#[derive(Debug, Clone, Serialize)]
+pub struct ChannelView {
+    /// Its id.
+    pub id: String,
+    /// Its type.
+    pub channel_type: String,
+    /// Its name.
+    pub name: String,
+    /// The configuration keys that are set (values are never shown).
+    pub configured: Vec<String>,
+    /// The event types it receives; empty means all.
+    pub event_types: Vec<EventType>,
+    /// Whether it receives notifications.
+    pub enabled: bool,
+}
+
+struct Saved {
+    view: ChannelView,
+    notifier: Arc<dyn Notifier>,
+}
+
+/// The channels, in memory, plus the console channel that is always there.
+pub struct ChannelRegistry {
+    console: Channel,
+    saved: RwLock<BTreeMap<String, Saved>>,
+    delivery: DeliveryClient,
+}
+
+impl std::fmt::Debug for ChannelRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChannelRegistry").finish_non_exhaustive()
+    }
+}
+
+/// Why a channel was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// The submission is invalid; the message says what to fix.
+    #[error("{0}")]
+    Invalid(String),
+    /// No channel has this id.
+    #[error("notification channel not found")]
+    NotFound,
+}
+
+fn config_message(error: NotifyError) -> String {
+    match error {
+        NotifyError::Config(message) => message,
+        other => other.to_string(),
+    }
+}
+
+fn string_field(config: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
+    config
+        .get(key)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned)
+}
+
+impl ChannelRegistry {
+    /// A registry whose routing always includes `console`.
+    pub fn new(console: Channel) -> Result<Self, aisoc_notify_core::delivery::DeliveryError> {
+        Ok(Self {
+            console,
+            saved: RwLock::new(BTreeMap::new()),
+            delivery: DeliveryClient::new(DeliveryConfig::default())?,
+        })
+    }
+
+    /// Builds the notifier a request describes, or says what is wrong with it.
+    fn build(&self, request: &ChannelRequest) -> Result<Arc<dyn Notifier>, ChannelError> {
+        if request.name.trim().is_empty() {
+            return Err(ChannelError::Invalid("name must not be empty".into()));
+        }
+        let config = &request.config;
+        let invalid = ChannelError::Invalid;
+        match request.channel_type.as_str() {
+            "slack" => {
+                let slack: SlackChannelConfig =
+                    serde_json::from_value(Value::Object(config.clone()))
+                        .map_err(|e| invalid(format!("invalid Slack configuration: {e}")))?;
+                slack
+                    .into_notifier(self.delivery.clone())
+                    .map_err(|e| invalid(e.to_string()))
+            }
+            "teams" => {
+                let mut builder = TeamsWebhookNotifier::builder()
+                    .webhook_url(string_field(config, "webhook_url").unwrap_or_default())
+                    .delivery(self.delivery.clone());
+                match string_field(config, "format").as_deref() {
+                    None => {}
+                    Some("workflows") => builder = builder.format(WebhookFormat::Workflows),
+                    Some("connector") => builder = builder.format(WebhookFormat::Connector),
+                    Some(_) => {
+                        return Err(invalid("format must be 'workflows' or 'connector'".into()));
+                    }
+                }
+                Ok(Arc::new(
+                    builder.build().map_err(|e| invalid(config_message(e)))?,
+                ))
+            }
+            "mattermost" => {
+                let url = string_field(config, "webhook_url").ok_or_else(|| {
+                    invalid("A webhook_url is required for Mattermost channels".into())
+                })?;
+                let mut notifier = MattermostWebhookNotifier::new(&url)
+                    .map_err(|e| invalid(e.to_string()))?
+                    .with_delivery(self.delivery.clone());
+                if let Some(channel) = string_field(config, "channel") {
+                    notifier = notifier.with_channel(channel);
+                }
+                Ok(Arc::new(notifier))
+            }
+            "webhook" => {
+                let url = string_field(config, "url")
+                    .ok_or_else(|| invalid("A url is required for webhook channels".into()))?;
+                let mut builder = WebhookNotifier::builder()
+                    .url(url)
+                    .delivery(self.delivery.clone());
+                if let Some(secret) = string_field(config, "secret") {
+                    builder = builder.secret(secret);
+                }
+                if let Some(secret) = string_field(config, "standard_webhooks_secret") {
+                    builder = builder.standard_webhooks_secret(secret);
+                }
+                Ok(Arc::new(
+                    builder.build().map_err(|e| invalid(config_message(e)))?,
+                ))
+            }
+            _ => Err(invalid(format!(
+                "channel_type must be one of {}",
+                CHANNEL_TYPES
+                    .iter()
+                    .map(|t| format!("'{t}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    fn view(id: String, request: &ChannelRequest) -> ChannelView {
+        ChannelView {
+            id,
+            channel_type: request.channel_type.clone(),
+            name: request.name.trim().to_owned(),
+            configured: request
+                .config
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| k.clone())
+                .collect(),
+            event_types: request.event_types.clone(),
+            enabled: request.enabled,
+        }
+    }
+
+    /// Validates and saves a new channel.
+    pub fn create(&self, request: &ChannelRequest) -> Result<ChannelView, ChannelError> {
+        let notifier = self.build(request)?;
+        let mut bytes = [0u8; 9];
+        rand::fill(&mut bytes);
+        let id = format!(
+            "ch_{}",
+            data_encoding::BASE32_NOPAD.encode(&bytes).to_lowercase()
+        );
+        let view = Self::view(id.clone(), request);
+        self.saved.write().expect("channel lock").insert(
+            id,
+            Saved {
+                view: view.clone(),
+                notifier,
+            },
+        );
+        Ok(view)
+    }
+
+    /// Validates and replaces channel `id`.
+    pub fn update(&self, id: &str, request: &ChannelRequest) -> Result<ChannelView, ChannelError> {
+        if !self.saved.read().expect("channel lock").contains_key(id) {
+            return Err(ChannelError::NotFound);
+        }
+        let notifier = self.build(request)?;
+        let view = Self::view(id.to_owned(), request);
+        let mut saved = self.saved.write().expect("channel lock");
+        match saved.get_mut(id) {
+            Some(entry) => {
+                *entry = Saved {
+                    view: view.clone(),
+                    notifier,
+                };
+                Ok(view)
+            }
+            None => Err(ChannelError::NotFound),
+        }
+    }
+
+    /// Removes channel `id`.
+    pub fn delete(&self, id: &str) -> Result<(), ChannelError> {
+        self.saved
+            .write()
+            .expect("channel lock")
+            .remove(id)
+            .map(|_| ())
+            .ok_or(ChannelError::NotFound)
+    }
+
+    /// Every saved channel.
+    pub fn list(&self) -> Vec<ChannelView> {
+        self.saved
+            .read()
+            .expect("channel lock")
+            .values()
+            .map(|s| s.view.clone())
+            .collect()
+    }
+
+    /// The router over the console channel and every saved channel.
+    pub fn router(&self) -> Result<NotificationRouter, RoutingError> {
+        let saved = self.saved.read().expect("channel lock");
+        let mut builder = NotificationRouter::builder().channel(self.console.clone());
+        for entry in saved.values() {
+            let events = if entry.view.event_types.is_empty() {
+                EventFilter::all()
+            } else {
+                EventFilter::only(entry.view.event_types.iter().cloned())
+            };
+            builder = builder.channel(
+                Channel::new(entry.view.id.clone(), entry.notifier.clone())
+                    .with_name(entry.view.name.clone())
+                    .with_events(events)
+                    .with_enabled(entry.view.enabled),
+            );
+        }
+        builder.build()
+    }
+
+    /// Sends a test message through channel `id`.
+    pub async fn test(&self, id: &str, tenant_id: &str) -> Result<DeliveryOutcome, ChannelError> {
+        let (notifier, name) = {
+            let saved = self.saved.read().expect("channel lock");
+            let entry = saved.get(id).ok_or(ChannelError::NotFound)?;
+            (entry.notifier.clone(), entry.view.name.clone())
+        };
+        let notification = Notification::new(
+            tenant_id,
+            EventType::from("channel_test"),
+            Severity::Info,
+            format!("Test message for {name}"),
+        )
+        .with_body("If you can read this, the channel is configured correctly.");
+        Ok(DeliveryOutcome::from(&notifier.notify(&notification).await))
+    }
+}
+
+#[derive(Clone)]
+struct SettingsState {
+    admin_token: Arc<aisoc_notify_core::secret::SecretString>,
+    channels: Arc<ChannelRegistry>,
+}
+
+/// The settings routes (admin).
+pub fn router(
+    channels: Arc<ChannelRegistry>,
+    admin_token: Arc<aisoc_notify_core::secret::SecretString>,
+) -> Router {
+    let state = SettingsState {
+        admin_token,
+        channels,
+    };
+    Router::new()
+        .route(
+            "/v1/settings/notifications",
+            get(list_channels).post(create_channel),
+        )
+        .route(
+            "/v1/settings/notifications/{id}",
+            axum::routing::put(update_channel).delete(delete_channel),
+        )
+        .route("/v1/settings/notifications/{id}/test", post(test_channel))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            |State(state): State<SettingsState>,
+             request: axum::extract::Request,
+             next: middleware::Next| async move {
+                if has_bearer(request.headers(), &state.admin_token) {
+                    next.run(request).await
+                } else {
+                    unauthorized()
+                }
+            },
+        ))
+        .with_state(state)
+}
+
+fn channel_error(failure: ChannelError) -> Response {
+    match failure {
+        ChannelError::Invalid(message) => error(StatusCode::UNPROCESSABLE_ENTITY, message),
+        ChannelError::NotFound => error(StatusCode::NOT_FOUND, failure.to_string()),
+    }
+}
+
+async fn list_channels(State(state): State<SettingsState>) -> Json<Vec<ChannelView>> {
+    Json(state.channels.list())
+}
+
+async fn create_channel(
+    State(state): State<SettingsState>,
+    body: Result<Json<ChannelRequest>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    match state.channels.create(&request) {
+        Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
+        Err(failure) => channel_error(failure),
+    }
+}
+
+async fn update_channel(
+    State(state): State<SettingsState>,
+    Path(id): Path<String>,
+    body: Result<Json<ChannelRequest>, JsonRejection>,
+) -> Response {
+    let Json(request) = match body {
+        Ok(body) => body,
+        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+    };
+    match state.channels.update(&id, &request) {
+        Ok(view) => Json(view).into_response(),
+        Err(failure) => channel_error(failure),
+    }
+}
+
+async fn delete_channel(State(state): State<SettingsState>, Path(id): Path<String>) -> Response {
+    match state.channels.delete(&id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(failure) => channel_error(failure),
+    }
+}
+
+#[derive(Deserialize)]
+struct TestRequest {
+    #[serde(default = "default_tenant")]
+    tenant_id: String,
+}
+
+fn default_tenant() -> String {
+    "gateway".into()
+}
+
+async fn test_channel(
+    State(state): State<SettingsState>,
+    Path(id): Path<String>,
+    body: Option<Json<TestRequest>>,
+) -> Response {
+    let tenant_id = body.map_or_else(default_tenant, |Json(b)| b.tenant_id);
+    match state.channels.test(&id, &tenant_id).await {
+        Ok(DeliveryOutcome::Delivered(delivered)) => Json(json!({
+            "delivered": true,
+            "attempts": delivered.attempts,
+        }))
+        .into_response(),
+        Ok(DeliveryOutcome::Rejected { reason }) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({"delivered": false, "retryable": false, "error": reason})),
+        )
+            .into_response(),
+        Ok(DeliveryOutcome::RetryableFailure { reason, .. }) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({"delivered": false, "retryable": true, "error": reason})),
+        )
+            .into_response(),
+        Err(failure) => channel_error(failure),
+    }
+}
