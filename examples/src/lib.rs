@@ -16,11 +16,14 @@
 //! | `POST /v1/admin/inbox/tokens`, `…/{id}/rotate`, `DELETE …/{id}` | inbox tokens (admin) |
 //! | `GET/POST /v1/approvals`, `GET /v1/approvals/{id}`, `POST /v1/approvals/{id}/decision` | approvals (admin) |
 //! | `GET /v1/audit` | the audit trail (admin) |
+//! | `POST /v1/actions` | run a playbook action (`chatops.verify`) (admin) |
+//! | `GET /v1/chatops/verify/{token}` | the verification answer page |
 //! | `GET/POST /v1/settings/notifications`, `PUT/DELETE …/{id}`, `POST …/{id}/test` | notification channels (admin) |
 //! | `GET /api/v1/push/public-key`, `POST /api/v1/push/{subscribe,unsubscribe,test}` | Web Push |
 //! | `POST /v1/slack/interactions`, `POST /v1/slack/commands` | Slack, when `SLACK_SIGNING_SECRET` is set |
 //! | `POST /v1/teams/interactions` | Teams, when `TEAMS_OUTGOING_WEBHOOK_SECRET` is set |
 
+pub mod actions;
 pub mod admin;
 pub mod app;
 pub mod auth;

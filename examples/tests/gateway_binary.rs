@@ -29,6 +29,13 @@ impl Gateway {
             .env_remove("AISOC_ADMIN_TOKEN")
             .env_remove("SLACK_SIGNING_SECRET")
             .env_remove("TEAMS_OUTGOING_WEBHOOK_SECRET")
+            .env_remove("SLACK_BOT_TOKEN")
+            .env_remove("AISOC_TEAMS_WEBHOOK_URL")
+            .env_remove("AISOC_FEATURE_CHATOPS_VERIFY")
+            .env_remove("AISOC_ACTIONS_PUBLIC_URL")
+            .env_remove("AISOC_CHATOPS_HMAC_SECRET")
+            .env_remove("AISOC_PLAYBOOK_RESUME_URL")
+            .env_remove("VAPID_PRIVATE_KEY")
             .envs(envs.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -672,4 +679,132 @@ async fn notification_channels_are_validated_saved_tested_routed_and_removed() {
         .await
         .unwrap();
     assert_eq!(test_gone.status(), 404);
+}
+
+#[tokio::test]
+async fn chatops_verify_prompts_on_slack_and_the_answer_link_records_and_resumes() {
+    let peer = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/api/chat.postMessage"))
+        .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"ok": true, "channel": "D0ALICE", "ts": "1700000000.000100"}),
+        ))
+        .mount(&peer)
+        .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/orchestrator/resume"))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&peer)
+        .await;
+    let api_base = format!("{}/api/", peer.uri());
+    let resume_url = format!("{}/orchestrator/resume", peer.uri());
+    let (gateway, _) = Gateway::start_with(
+        Some("verify-admin"),
+        &[],
+        &[
+            ("AISOC_FEATURE_CHATOPS_VERIFY", "1"),
+            ("SLACK_BOT_TOKEN", "xoxb-e2e"),
+            ("SLACK_API_BASE", &api_base),
+            ("AISOC_PLAYBOOK_RESUME_URL", &resume_url),
+            (
+                "AISOC_CHATOPS_HMAC_SECRET",
+                "an-hmac-secret-of-at-least-32-bytes!",
+            ),
+        ],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let admin = |request: reqwest::RequestBuilder| request.bearer_auth("verify-admin");
+
+    let unknown = admin(http.post(gateway.url("/v1/actions")))
+        .json(
+            &serde_json::json!({"action_type": "launch_missiles", "tenant_id": "acme",
+            "parameters": {}, "context": {}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404);
+
+    let started = admin(http.post(gateway.url("/v1/actions")))
+        .json(&serde_json::json!({
+            "action_type": "chatops.verify",
+            "tenant_id": "acme",
+            "case_id": "case-9",
+            "run_id": "run-9",
+            "parameters": {"user": "U0ALICE", "message": "Someone signed in as you from Lisbon. Was this you?"},
+            "context": {}
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(started.status(), 202, "{:?}", started.text().await);
+
+    let posted = peer.received_requests().await.unwrap();
+    assert_eq!(posted[0].headers["authorization"], "Bearer xoxb-e2e");
+    let message: serde_json::Value = serde_json::from_slice(&posted[0].body).unwrap();
+    let blocks = message["attachments"][0]["blocks"].as_array().unwrap();
+    let actions = blocks.iter().find(|b| b["type"] == "actions").unwrap();
+    let urls: Vec<String> = actions["elements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["url"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(urls.len(), 3);
+    let prefix = gateway.url("/v1/chatops/verify/");
+    assert!(urls.iter().all(|u| u.starts_with(&prefix)), "{urls:?}");
+
+    let answered = http.get(&urls[0]).send().await.unwrap();
+    assert_eq!(answered.status(), 200);
+    assert!(answered.text().await.unwrap().contains("Answer recorded"));
+    let other = http.get(&urls[1]).send().await.unwrap();
+    assert!(other.status().is_client_error(), "{}", other.status());
+    let forged = http
+        .get(format!("{prefix}v1.chatops.not-a-token"))
+        .send()
+        .await
+        .unwrap();
+    assert!(forged.status().is_client_error());
+
+    let resumed: Vec<_> = peer
+        .received_requests()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.url.path() == "/orchestrator/resume")
+        .collect();
+    assert_eq!(resumed.len(), 1);
+    let body: serde_json::Value = serde_json::from_slice(&resumed[0].body).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({"run_id": "run-9", "branch": "acknowledge"})
+    );
+    let signature = resumed[0].headers["x-aisoc-signature"].to_str().unwrap();
+    assert_eq!(
+        signature,
+        format!(
+            "sha256={}",
+            aisoc_notify_core::signature::hmac_sha256_hex(
+                b"an-hmac-secret-of-at-least-32-bytes!",
+                &resumed[0].body
+            )
+        )
+    );
+
+    let timeline: serde_json::Value =
+        admin(http.get(gateway.url("/v1/audit?tenant_id=acme&subject_id=case-9")))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    let kinds: Vec<&str> = timeline
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(kinds.contains(&"chatops.verify.acknowledge"), "{timeline}");
 }

@@ -12,8 +12,13 @@ use aisoc_inbox::token::{MemoryTokenStore, TokenResolver};
 use aisoc_inbox::{Inbox, InboxConfig};
 use aisoc_notify_approvals::memory::{MemoryApprovalStore, MemoryAuditLog};
 use aisoc_notify_approvals::service::ApprovalService;
+use aisoc_notify_approvals::verify::{
+    self, ChatopsVerifyConfig, ChatopsVerifyExecutor, MemoryVerificationStore, VerifyCallback,
+};
+use aisoc_notify_core::action::ExecutorRegistry;
 use aisoc_notify_core::routing::Channel;
 use aisoc_notify_core::secret::SecretString;
+use aisoc_notify_gateway::actions::{self, AuditTimeline, EnvCredentials, WebhookResumer};
 use aisoc_notify_gateway::admin::{self, AdminState};
 use aisoc_notify_gateway::app::{AppState, app};
 use aisoc_notify_gateway::channels::{self, ChannelRegistry};
@@ -30,8 +35,11 @@ use aisoc_notify_webpush::manager::{MemoryOnCallStatus, PushManager};
 use aisoc_notify_webpush::send::WebPushSender;
 use aisoc_notify_webpush::store::MemorySubscriptionStore;
 use aisoc_notify_webpush::vapid::VapidSigner;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
 use metrics_exporter_prometheus::PrometheusBuilder;
+use std::net::SocketAddr;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -54,7 +62,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (push_manager, vapid_generated) = build_push(&args)?;
     let vapid_public_key = push_manager.sender().vapid().keys().public_key_base64();
     let admin_token_for_push = admin_token.clone();
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let address = listener.local_addr()?;
     let audit = Arc::new(MemoryAuditLog::new());
+    let (actions_registry, verify_callback) = build_chatops_verify(address, audit.clone())?;
     let approvals = ApprovalService::new(Arc::new(MemoryApprovalStore::new(audit.clone())));
 
     let mut gateway = app(AppState {
@@ -68,6 +79,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         approvals: approvals.clone(),
         audit,
     }))
+    .merge(actions::router(
+        actions_registry,
+        admin_token_for_push.clone(),
+    ))
+    .nest(
+        "/v1",
+        aisoc_notify_approvals::routes::router(verify_callback),
+    )
     .merge(channels::router(channels, admin_token_for_push.clone()))
     .nest(
         "/api/v1/push",
@@ -90,8 +109,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         tracing::info!("Teams interactions enabled at /v1/teams");
     }
 
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
-    let address = listener.local_addr()?;
     print_banner(
         &address.to_string(),
         &admin,
@@ -102,6 +119,46 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     tracing::info!("aisoc-gateway stopped");
     Ok(())
+}
+
+/// `chatops.verify` and its answer page. Without configuration the button links point at this
+/// gateway's own address and are signed with a key generated at start-up; the feature flag
+/// `AISOC_FEATURE_CHATOPS_VERIFY` still decides whether prompts are sent.
+fn build_chatops_verify(
+    address: SocketAddr,
+    audit: Arc<MemoryAuditLog>,
+) -> Result<(Arc<ExecutorRegistry>, VerifyCallback), Box<dyn std::error::Error>> {
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let mut generated = [0u8; 32];
+    rand::fill(&mut generated);
+    let generated = URL_SAFE_NO_PAD.encode(generated);
+    let config = ChatopsVerifyConfig::from_lookup(|name| {
+        env(name).or_else(|| match name {
+            "AISOC_ACTIONS_PUBLIC_URL" => Some(format!("http://{address}")),
+            "AISOC_CHATOPS_HMAC_SECRET" => Some(generated.clone()),
+            _ => None,
+        })
+    })?;
+    let store = Arc::new(MemoryVerificationStore::new());
+    let timeline = Arc::new(AuditTimeline(audit));
+    let executor = ChatopsVerifyExecutor::new(
+        config.clone(),
+        Arc::new(EnvCredentials::from_lookup(env)),
+        timeline.clone(),
+        store.clone(),
+    )?;
+    let registry = ExecutorRegistry::new();
+    registry.register(verify::ACTION_TYPE, Arc::new(executor));
+    let callback = VerifyCallback::new(
+        Arc::new(config.signer()?),
+        store,
+        timeline,
+        Arc::new(WebhookResumer::new(
+            env("AISOC_PLAYBOOK_RESUME_URL").as_deref(),
+            &config.hmac_secret,
+        )?),
+    );
+    Ok((Arc::new(registry), callback))
 }
 
 /// Web Push with the configured VAPID key, or a generated one; subscriptions in memory.
