@@ -27,6 +27,7 @@ pub mod actions;
 pub mod admin;
 pub mod app;
 pub mod auth;
+pub mod backends;
 pub mod channels;
 pub mod config;
 pub mod console;

@@ -808,3 +808,135 @@ async fn chatops_verify_prompts_on_slack_and_the_answer_link_records_and_resumes
         .collect();
     assert!(kinds.contains(&"chatops.verify.acknowledge"), "{timeline}");
 }
+
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[tokio::test]
+async fn with_postgres_redis_and_nats_configured_state_survives_a_restart_and_events_reach_jetstream()
+ {
+    use sqlx::Connection as _;
+    let database = format!("aisoc_gateway_{:016x}", rand::random::<u64>());
+    let mut admin_db = sqlx::PgConnection::connect(POSTGRES)
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432 (run ./scripts/services)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {database}")))
+        .execute(&mut admin_db)
+        .await
+        .unwrap();
+    let database_url = format!("postgres://postgres@127.0.0.1:5432/{database}");
+    let env = [
+        ("DATABASE_URL", database_url.as_str()),
+        ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ("NATS_URL", "nats://127.0.0.1:4222"),
+    ];
+    let tenant = format!("tenant{:08x}", rand::random::<u32>());
+    let nats = async_nats::connect("nats://127.0.0.1:4222")
+        .await
+        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
+    let mut published = nats
+        .subscribe(format!("aisoc.inbox.{tenant}.>"))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    let http = reqwest::Client::new();
+
+    let (mut first, _) = Gateway::start_with(Some("backend-admin"), &[], &env).await;
+    let storage = loop {
+        let line = first.stdout.next_line().await.unwrap().unwrap();
+        if let Some(storage) = line.strip_prefix("storage: ") {
+            break storage.to_owned();
+        }
+    };
+    assert_eq!(storage, "PostgreSQL, Redis, NATS JetStream");
+    let minted: serde_json::Value = http
+        .post(first.url("/v1/admin/inbox/tokens"))
+        .bearer_auth("backend-admin")
+        .json(&serde_json::json!({"tenant_id": tenant, "template": "generic-json"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = minted["token"].as_str().unwrap().to_owned();
+    let receipt: serde_json::Value = http
+        .post(first.url(&format!("/v1/inbox/{token}")))
+        .header("content-type", "application/x-ndjson")
+        .header("x-aisoc-idempotency-key", format!("{tenant}-batch-1"))
+        .body("{\"title\":\"one\"}\n{\"title\":\"two\"}\n")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(receipt["accepted"], 2, "{receipt}");
+    let approval: serde_json::Value = http
+        .post(first.url("/v1/approvals"))
+        .bearer_auth("backend-admin")
+        .json(&serde_json::json!({"tenant_id": tenant, "summary": "Disable user", "requested_action": "disable_user"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let approval_id = approval["id"].as_str().unwrap().to_owned();
+
+    let mut titles = Vec::new();
+    for _ in 0..2 {
+        let message = tokio::time::timeout(
+            Duration::from_secs(10),
+            futures::StreamExt::next(&mut published),
+        )
+        .await
+        .expect("event on NATS")
+        .expect("subscription open");
+        let event: serde_json::Value = serde_json::from_slice(&message.payload).unwrap();
+        titles.push(event["finding_info"]["title"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(titles, ["one", "two"]);
+    drop(first);
+
+    // A second gateway on the same backends: the token, the approval and the idempotency key
+    // are still there.
+    let (second, _) = Gateway::start_with(Some("backend-admin"), &[], &env).await;
+    let replay: serde_json::Value = http
+        .post(second.url(&format!("/v1/inbox/{token}")))
+        .header("content-type", "application/x-ndjson")
+        .header("x-aisoc-idempotency-key", format!("{tenant}-batch-1"))
+        .body("{\"title\":\"one\"}\n{\"title\":\"two\"}\n")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(replay["duplicate"], true, "{replay}");
+    let fresh = http
+        .post(second.url(&format!("/v1/inbox/{token}")))
+        .json(&serde_json::json!({"title": "three"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
+    let stored = http
+        .get(second.url(&format!("/v1/approvals/{approval_id}")))
+        .bearer_auth("backend-admin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stored.status(), 200);
+    assert_eq!(
+        stored.json::<serde_json::Value>().await.unwrap()["status"],
+        "pending"
+    );
+    drop(second);
+
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {database} WITH (FORCE)"
+    )))
+    .execute(&mut admin_db)
+    .await
+    .unwrap();
+}

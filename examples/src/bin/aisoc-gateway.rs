@@ -5,15 +5,15 @@ use std::sync::Arc;
 
 use std::num::NonZeroU32;
 
-use aisoc_inbox::limits::{MemoryIdempotencyStore, MemoryRateLimiter};
 use aisoc_inbox::sink::{EventSink, MemorySink};
 use aisoc_inbox::template::TemplateRegistry;
-use aisoc_inbox::token::{MemoryTokenStore, TokenResolver};
+use aisoc_inbox::token::TokenResolver;
 use aisoc_inbox::{Inbox, InboxConfig};
-use aisoc_notify_approvals::memory::{MemoryApprovalStore, MemoryAuditLog};
 use aisoc_notify_approvals::service::ApprovalService;
+use aisoc_notify_approvals::store::AuditLog;
+use aisoc_notify_approvals::verify::VerificationStore;
 use aisoc_notify_approvals::verify::{
-    self, ChatopsVerifyConfig, ChatopsVerifyExecutor, MemoryVerificationStore, VerifyCallback,
+    self, ChatopsVerifyConfig, ChatopsVerifyExecutor, VerifyCallback,
 };
 use aisoc_notify_core::action::ExecutorRegistry;
 use aisoc_notify_core::routing::Channel;
@@ -21,6 +21,7 @@ use aisoc_notify_core::secret::SecretString;
 use aisoc_notify_gateway::actions::{self, AuditTimeline, EnvCredentials, WebhookResumer};
 use aisoc_notify_gateway::admin::{self, AdminState};
 use aisoc_notify_gateway::app::{AppState, app};
+use aisoc_notify_gateway::backends::Backends;
 use aisoc_notify_gateway::channels::{self, ChannelRegistry};
 use aisoc_notify_gateway::config::{AdminToken, GatewayArgs};
 use aisoc_notify_gateway::console::ConsoleNotifier;
@@ -33,7 +34,6 @@ use aisoc_notify_teams::routes::{TeamsAuth, TeamsRoutes};
 use aisoc_notify_webpush::keys::VapidKeyPair;
 use aisoc_notify_webpush::manager::{MemoryOnCallStatus, PushManager};
 use aisoc_notify_webpush::send::WebPushSender;
-use aisoc_notify_webpush::store::MemorySubscriptionStore;
 use aisoc_notify_webpush::vapid::VapidSigner;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -58,15 +58,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?);
 
     let admin_token = Arc::new(SecretString::from(admin.expose().to_owned()));
-    let inbox = build_inbox(&args).await?;
-    let (push_manager, vapid_generated) = build_push(&args)?;
+    let backends = Backends::connect(|name| std::env::var(name).ok()).await?;
+    let inbox = build_inbox(&args, &backends).await?;
+    let (push_manager, vapid_generated) = build_push(&args, &backends)?;
     let vapid_public_key = push_manager.sender().vapid().keys().public_key_base64();
     let admin_token_for_push = admin_token.clone();
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
     let address = listener.local_addr()?;
-    let audit = Arc::new(MemoryAuditLog::new());
-    let (actions_registry, verify_callback) = build_chatops_verify(address, audit.clone())?;
-    let approvals = ApprovalService::new(Arc::new(MemoryApprovalStore::new(audit.clone())));
+    let (approval_store, audit) = backends.approvals().await?;
+    let approvals = ApprovalService::new(approval_store);
+    let (actions_registry, verify_callback) =
+        build_chatops_verify(address, audit.clone(), backends.verification_store().await?)?;
 
     let mut gateway = app(AppState {
         channels: channels.clone(),
@@ -112,6 +114,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     print_banner(
         &address.to_string(),
         &admin,
+        &backends.describe(),
         vapid_generated.then_some(vapid_public_key.as_str()),
     )?;
     axum::serve(listener, gateway)
@@ -126,7 +129,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// `AISOC_FEATURE_CHATOPS_VERIFY` still decides whether prompts are sent.
 fn build_chatops_verify(
     address: SocketAddr,
-    audit: Arc<MemoryAuditLog>,
+    audit: Arc<dyn AuditLog>,
+    store: Arc<dyn VerificationStore>,
 ) -> Result<(Arc<ExecutorRegistry>, VerifyCallback), Box<dyn std::error::Error>> {
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
     let mut generated = [0u8; 32];
@@ -139,7 +143,6 @@ fn build_chatops_verify(
             _ => None,
         })
     })?;
-    let store = Arc::new(MemoryVerificationStore::new());
     let timeline = Arc::new(AuditTimeline(audit));
     let executor = ChatopsVerifyExecutor::new(
         config.clone(),
@@ -162,7 +165,10 @@ fn build_chatops_verify(
 }
 
 /// Web Push with the configured VAPID key, or a generated one; subscriptions in memory.
-fn build_push(args: &GatewayArgs) -> Result<(PushManager, bool), Box<dyn std::error::Error>> {
+fn build_push(
+    args: &GatewayArgs,
+    backends: &Backends,
+) -> Result<(PushManager, bool), Box<dyn std::error::Error>> {
     let (keys, generated) = match args.vapid_private_key.as_deref().map(str::trim) {
         Some(private) if !private.is_empty() => (
             VapidKeyPair::from_base64(private).map_err(|e| format!("VAPID_PRIVATE_KEY: {e}"))?,
@@ -179,7 +185,7 @@ fn build_push(args: &GatewayArgs) -> Result<(PushManager, bool), Box<dyn std::er
     let signer = VapidSigner::new(keys, args.vapid_subject.clone())
         .map_err(|e| format!("VAPID_SUBJECT: {e}"))?;
     let manager = PushManager::new(
-        Arc::new(MemorySubscriptionStore::new()),
+        backends.subscriptions(),
         WebPushSender::new(signer)?,
         Arc::new(MemoryOnCallStatus::new()),
     );
@@ -188,7 +194,10 @@ fn build_push(args: &GatewayArgs) -> Result<(PushManager, bool), Box<dyn std::er
 
 /// The inbox on embedded defaults: in-memory tokens, limits and idempotency; events to
 /// `--events-out` when given, else kept in memory (and counted in the receipts).
-async fn build_inbox(args: &GatewayArgs) -> Result<Inbox, Box<dyn std::error::Error>> {
+async fn build_inbox(
+    args: &GatewayArgs,
+    backends: &Backends,
+) -> Result<Inbox, Box<dyn std::error::Error>> {
     let config = InboxConfig::from_lookup(|name| std::env::var(name).ok())?;
     let per_minute =
         NonZeroU32::new(config.rate_limit_per_minute).ok_or("rate limit must be positive")?;
@@ -198,13 +207,16 @@ async fn build_inbox(args: &GatewayArgs) -> Result<Inbox, Box<dyn std::error::Er
                 .await
                 .map_err(|e| format!("cannot open --events-out {}: {e}", path.display()))?,
         ),
-        None => Arc::new(MemorySink::new()),
+        None => match backends.nats_sink().await? {
+            Some(sink) => sink,
+            None => Arc::new(MemorySink::new()),
+        },
     };
     Ok(Inbox::new(
-        TokenResolver::new(Arc::new(MemoryTokenStore::new())),
+        TokenResolver::new(backends.token_store().await?),
         Arc::new(TemplateRegistry::bundled()?),
-        Arc::new(MemoryRateLimiter::per_minute(per_minute)),
-        Arc::new(MemoryIdempotencyStore::new(config.idempotency_ttl)),
+        backends.rate_limiter(per_minute),
+        backends.idempotency(config.idempotency_ttl),
         sink,
         config,
     ))
@@ -213,6 +225,7 @@ async fn build_inbox(args: &GatewayArgs) -> Result<Inbox, Box<dyn std::error::Er
 fn print_banner(
     address: &str,
     admin: &AdminToken,
+    backends: &str,
     generated_vapid_public_key: Option<&str>,
 ) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
@@ -226,6 +239,7 @@ fn print_banner(
     } else {
         writeln!(out, "admin token: from configuration")?;
     }
+    writeln!(out, "storage: {backends}")?;
     if let Some(public_key) = generated_vapid_public_key {
         writeln!(
             out,

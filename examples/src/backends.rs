@@ -1,0 +1,194 @@
+//! Real backends, switched on by configuration: `DATABASE_URL` (PostgreSQL), `REDIS_URL`,
+//! `NATS_URL`. Each one left unset keeps the embedded in-memory default, so the gateway runs with
+//! no services and an operator turns them on one at a time.
+//!
+//! | variable | what moves there |
+//! |---|---|
+//! | `DATABASE_URL` | inbox tokens (row-level security), approvals and the audit trail, `chatops.verify` prompts |
+//! | `REDIS_URL` | inbox rate limits and idempotency keys, Web Push subscriptions |
+//! | `NATS_URL` | accepted inbox events, to the JetStream stream `AISOC_INBOX` (unless `--events-out`) |
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aisoc_inbox::limits::{
+    IdempotencyStore, MemoryIdempotencyStore, MemoryRateLimiter, RateLimiter,
+    RedisIdempotencyStore, RedisRateLimiter,
+};
+use aisoc_inbox::postgres::PgTokenStore;
+use aisoc_inbox::sink::{EventSink, NatsSink, NatsSinkConfig};
+use aisoc_inbox::token::{MemoryTokenStore, TokenStore};
+use aisoc_notify_approvals::memory::{MemoryApprovalStore, MemoryAuditLog};
+use aisoc_notify_approvals::postgres::{PgApprovalStore, PgAuditLog, PgVerificationStore};
+use aisoc_notify_approvals::store::{ApprovalStore, AuditLog};
+use aisoc_notify_approvals::verify::{MemoryVerificationStore, VerificationStore};
+use aisoc_notify_webpush::redis_store::RedisSubscriptionStore;
+use aisoc_notify_webpush::store::{MemorySubscriptionStore, SubscriptionStore};
+use redis::aio::ConnectionManager;
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// How long start-up waits for each backend.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A backend that is configured but unusable, named after its variable.
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {reason}")]
+pub struct BackendError {
+    /// The variable to fix.
+    pub variable: &'static str,
+    /// What went wrong (never the URL, which may hold a password).
+    pub reason: String,
+}
+
+fn failed(variable: &'static str) -> impl Fn(&dyn std::fmt::Display) -> BackendError {
+    move |reason| BackendError {
+        variable,
+        reason: reason.to_string(),
+    }
+}
+
+/// The connected backends.
+#[derive(Clone, Default)]
+pub struct Backends {
+    postgres: Option<PgPool>,
+    redis: Option<ConnectionManager>,
+    nats: Option<async_nats::Client>,
+}
+
+impl std::fmt::Debug for Backends {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.describe())
+    }
+}
+
+impl Backends {
+    /// Connects to every backend whose variable `lookup` returns.
+    pub async fn connect(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, BackendError> {
+        let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let mut backends = Self::default();
+        if let Some(url) = set("DATABASE_URL") {
+            let pool = PgPoolOptions::new()
+                .max_connections(10)
+                .acquire_timeout(CONNECT_TIMEOUT)
+                .connect(url.trim())
+                .await
+                .map_err(|e| failed("DATABASE_URL")(&e))?;
+            backends.postgres = Some(pool);
+        }
+        if let Some(url) = set("REDIS_URL") {
+            let client = redis::Client::open(url.trim()).map_err(|e| failed("REDIS_URL")(&e))?;
+            let manager = tokio::time::timeout(CONNECT_TIMEOUT, client.get_connection_manager())
+                .await
+                .map_err(|e| failed("REDIS_URL")(&e))?
+                .map_err(|e| failed("REDIS_URL")(&e))?;
+            backends.redis = Some(manager);
+        }
+        if let Some(url) = set("NATS_URL") {
+            let client = tokio::time::timeout(CONNECT_TIMEOUT, async_nats::connect(url.trim()))
+                .await
+                .map_err(|e| failed("NATS_URL")(&e))?
+                .map_err(|e| failed("NATS_URL")(&e))?;
+            backends.nats = Some(client);
+        }
+        Ok(backends)
+    }
+
+    /// Which backends are in use, for the start-up banner.
+    pub fn describe(&self) -> String {
+        let used: Vec<&str> = [
+            self.postgres.as_ref().map(|_| "PostgreSQL"),
+            self.redis.as_ref().map(|_| "Redis"),
+            self.nats.as_ref().map(|_| "NATS JetStream"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if used.is_empty() {
+            "in-memory (set DATABASE_URL, REDIS_URL, NATS_URL to persist)".into()
+        } else {
+            used.join(", ")
+        }
+    }
+
+    /// Inbox tokens.
+    pub async fn token_store(&self) -> Result<Arc<dyn TokenStore>, BackendError> {
+        Ok(match &self.postgres {
+            Some(pool) => Arc::new(
+                PgTokenStore::new(pool.clone())
+                    .await
+                    .map_err(|e| failed("DATABASE_URL")(&e))?,
+            ),
+            None => Arc::new(MemoryTokenStore::new()),
+        })
+    }
+
+    /// The inbox rate limiter.
+    pub fn rate_limiter(&self, per_minute: std::num::NonZeroU32) -> Arc<dyn RateLimiter> {
+        match &self.redis {
+            Some(redis) => Arc::new(RedisRateLimiter::new(redis.clone(), per_minute.get())),
+            None => Arc::new(MemoryRateLimiter::per_minute(per_minute)),
+        }
+    }
+
+    /// Inbox idempotency keys.
+    pub fn idempotency(&self, ttl: Duration) -> Arc<dyn IdempotencyStore> {
+        match &self.redis {
+            Some(redis) => Arc::new(RedisIdempotencyStore::new(redis.clone())),
+            None => Arc::new(MemoryIdempotencyStore::new(ttl)),
+        }
+    }
+
+    /// The JetStream sink, when NATS is configured.
+    pub async fn nats_sink(&self) -> Result<Option<Arc<dyn EventSink>>, BackendError> {
+        match &self.nats {
+            Some(client) => {
+                let sink = NatsSink::new(client.clone(), NatsSinkConfig::default())
+                    .await
+                    .map_err(|e| failed("NATS_URL")(&e))?;
+                Ok(Some(Arc::new(sink)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Approvals and the audit trail.
+    pub async fn approvals(
+        &self,
+    ) -> Result<(Arc<dyn ApprovalStore>, Arc<dyn AuditLog>), BackendError> {
+        match &self.postgres {
+            Some(pool) => {
+                let pg = failed("DATABASE_URL");
+                let store = PgApprovalStore::new(pool.clone())
+                    .await
+                    .map_err(|e| pg(&e))?;
+                let audit = PgAuditLog::new(pool.clone()).await.map_err(|e| pg(&e))?;
+                Ok((Arc::new(store), Arc::new(audit)))
+            }
+            None => {
+                let audit = Arc::new(MemoryAuditLog::new());
+                Ok((Arc::new(MemoryApprovalStore::new(audit.clone())), audit))
+            }
+        }
+    }
+
+    /// `chatops.verify` prompts.
+    pub async fn verification_store(&self) -> Result<Arc<dyn VerificationStore>, BackendError> {
+        Ok(match &self.postgres {
+            Some(pool) => Arc::new(
+                PgVerificationStore::new(pool.clone())
+                    .await
+                    .map_err(|e| failed("DATABASE_URL")(&e))?,
+            ),
+            None => Arc::new(MemoryVerificationStore::new()),
+        })
+    }
+
+    /// Web Push subscriptions.
+    pub fn subscriptions(&self) -> Arc<dyn SubscriptionStore> {
+        match &self.redis {
+            Some(redis) => Arc::new(RedisSubscriptionStore::new(redis.clone())),
+            None => Arc::new(MemorySubscriptionStore::new()),
+        }
+    }
+}
