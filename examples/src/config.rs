@@ -15,16 +15,20 @@ use clap::Parser;
     about = "The reference aisoc-notify gateway"
 )]
 pub struct GatewayArgs {
-    /// Address to listen on (`127.0.0.1:0` picks a free port).
-    #[arg(long, env = "AISOC_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
+    /// TOML configuration file (see README); environment variables and flags win over it.
+    #[arg(long, env = "AISOC_CONFIG")]
+    pub config: Option<std::path::PathBuf>,
+
+    /// Address to listen on (`127.0.0.1:0` picks a free port) [default: 127.0.0.1:8080].
+    #[arg(long, env = "AISOC_LISTEN")]
+    pub listen: Option<SocketAddr>,
 
     /// Bearer token for the admin routes; generated and printed at start-up when absent.
     #[arg(long, env = "AISOC_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
     /// Append every accepted inbox event to this file, one OCSF JSON line each.
-    #[arg(long)]
+    #[arg(long, env = "AISOC_EVENTS_OUT")]
     pub events_out: Option<std::path::PathBuf>,
 
     /// Slack app signing secret; enables /v1/slack/interactions and /v1/slack/commands.
@@ -39,17 +43,56 @@ pub struct GatewayArgs {
     #[arg(long, env = "VAPID_PUBLIC_KEY")]
     pub vapid_public_key: Option<String>,
 
-    /// VAPID subject: a `mailto:` or `https:` contact for push services.
-    #[arg(
-        long,
-        env = "VAPID_SUBJECT",
-        default_value = "mailto:security@example.com"
-    )]
-    pub vapid_subject: String,
+    /// VAPID subject: a `mailto:` or `https:` contact for push services
+    /// [default: mailto:security@example.com].
+    #[arg(long, env = "VAPID_SUBJECT")]
+    pub vapid_subject: Option<String>,
 
     /// Teams outgoing-webhook security token (base64); enables /v1/teams/interactions.
     #[arg(long, env = "TEAMS_OUTGOING_WEBHOOK_SECRET", hide_env_values = true)]
     pub teams_outgoing_webhook_secret: Option<String>,
+}
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default VAPID subject.
+pub const DEFAULT_VAPID_SUBJECT: &str = "mailto:security@example.com";
+
+impl GatewayArgs {
+    /// Fills every setting left unset by flags and environment from `file`, then the defaults.
+    pub fn merge_file(&mut self, file: &FileConfig) -> Result<(), String> {
+        fn fill(slot: &mut Option<String>, file: &FileConfig, name: &str) {
+            if slot.as_deref().is_none_or(|v| v.trim().is_empty()) {
+                *slot = file.get(name);
+            }
+        }
+        if self.listen.is_none() {
+            let raw = file
+                .get("AISOC_LISTEN")
+                .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+            self.listen =
+                Some(raw.parse().map_err(|_| {
+                    format!("listen: '{raw}' is not an address like 127.0.0.1:8080")
+                })?);
+        }
+        if self.events_out.is_none() {
+            self.events_out = file.get("AISOC_EVENTS_OUT").map(Into::into);
+        }
+        fill(&mut self.admin_token, file, "AISOC_ADMIN_TOKEN");
+        fill(&mut self.slack_signing_secret, file, "SLACK_SIGNING_SECRET");
+        fill(
+            &mut self.teams_outgoing_webhook_secret,
+            file,
+            "TEAMS_OUTGOING_WEBHOOK_SECRET",
+        );
+        fill(&mut self.vapid_private_key, file, "VAPID_PRIVATE_KEY");
+        fill(&mut self.vapid_public_key, file, "VAPID_PUBLIC_KEY");
+        fill(&mut self.vapid_subject, file, "VAPID_SUBJECT");
+        if self.vapid_subject.is_none() {
+            self.vapid_subject = Some(DEFAULT_VAPID_SUBJECT.to_owned());
+        }
+        Ok(())
+    }
 }
 
 /// The admin bearer token, and whether it was generated at start-up.
@@ -86,5 +129,166 @@ impl AdminToken {
     /// The token text, for printing once at start-up.
     pub fn expose(&self) -> &str {
         self.token.expose_secret()
+    }
+}
+
+/// Where each key of the TOML configuration file goes: the environment variable it stands for.
+/// A variable set in the environment wins over the file.
+pub const FILE_KEYS: &[(&str, &str)] = &[
+    ("listen", "AISOC_LISTEN"),
+    ("admin_token", "AISOC_ADMIN_TOKEN"),
+    ("events_out", "AISOC_EVENTS_OUT"),
+    ("slack.signing_secret", "SLACK_SIGNING_SECRET"),
+    ("slack.bot_token", "SLACK_BOT_TOKEN"),
+    ("slack.api_base", "SLACK_API_BASE"),
+    (
+        "teams.outgoing_webhook_secret",
+        "TEAMS_OUTGOING_WEBHOOK_SECRET",
+    ),
+    ("teams.webhook_url", "AISOC_TEAMS_WEBHOOK_URL"),
+    ("vapid.private_key", "VAPID_PRIVATE_KEY"),
+    ("vapid.public_key", "VAPID_PUBLIC_KEY"),
+    ("vapid.subject", "VAPID_SUBJECT"),
+    ("inbox.max_body_bytes", "AISOC_INBOX_MAX_BODY_BYTES"),
+    ("inbox.rate_limit_per_min", "AISOC_INBOX_RATE_LIMIT_PER_MIN"),
+    ("chatops.verify_enabled", "AISOC_FEATURE_CHATOPS_VERIFY"),
+    ("chatops.public_url", "AISOC_ACTIONS_PUBLIC_URL"),
+    ("chatops.hmac_secret", "AISOC_CHATOPS_HMAC_SECRET"),
+    ("chatops.timeout_seconds", "AISOC_CHATOPS_TIMEOUT_SECONDS"),
+    ("chatops.playbook_resume_url", "AISOC_PLAYBOOK_RESUME_URL"),
+    ("backends.database_url", "DATABASE_URL"),
+    ("backends.redis_url", "REDIS_URL"),
+    ("backends.nats_url", "NATS_URL"),
+];
+
+/// Why the configuration file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFileError {
+    /// It could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It is not TOML.
+    #[error("{path} is not valid TOML: {message}")]
+    Syntax {
+        /// The file.
+        path: String,
+        /// The parser's explanation (line and column).
+        message: String,
+    },
+    /// A key the gateway does not know (a typo would otherwise be silently ignored).
+    #[error("{path}: unknown key '{key}' (known keys: {known})")]
+    UnknownKey {
+        /// The file.
+        path: String,
+        /// The key, dotted.
+        key: String,
+        /// Every known key.
+        known: String,
+    },
+    /// A value that is not a string, number or boolean.
+    #[error("{path}: '{key}' must be a string, number or boolean")]
+    Type {
+        /// The file.
+        path: String,
+        /// The key, dotted.
+        key: String,
+    },
+}
+
+/// Values from the TOML configuration file, by environment-variable name.
+///
+/// ```
+/// use aisoc_notify_gateway::config::FileConfig;
+///
+/// let file = FileConfig::parse("gateway.toml", r#"
+///     listen = "127.0.0.1:9000"
+///     [backends]
+///     redis_url = "redis://127.0.0.1:6379"
+///     [inbox]
+///     rate_limit_per_min = 120
+/// "#).unwrap();
+/// assert_eq!(file.get("REDIS_URL").as_deref(), Some("redis://127.0.0.1:6379"));
+/// assert_eq!(file.get("AISOC_INBOX_RATE_LIMIT_PER_MIN").as_deref(), Some("120"));
+///
+/// let typo = FileConfig::parse("gateway.toml", "[backends]\nredis = \"x\"").unwrap_err();
+/// assert!(typo.to_string().contains("unknown key 'backends.redis'"));
+/// ```
+#[derive(Default)]
+pub struct FileConfig {
+    values: std::collections::HashMap<&'static str, String>,
+}
+
+impl std::fmt::Debug for FileConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut keys: Vec<&&str> = self.values.keys().collect();
+        keys.sort();
+        f.debug_struct("FileConfig").field("set", &keys).finish()
+    }
+}
+
+impl FileConfig {
+    /// Reads and checks `path`.
+    pub fn load(path: &std::path::Path) -> Result<Self, ConfigFileError> {
+        let shown = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigFileError::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        Self::parse(&shown, &text)
+    }
+
+    /// Checks `text`; `path` is only for messages.
+    pub fn parse(path: &str, text: &str) -> Result<Self, ConfigFileError> {
+        let table: toml::Table = toml::from_str(text).map_err(|e| ConfigFileError::Syntax {
+            path: path.to_owned(),
+            message: e.message().to_owned(),
+        })?;
+        let mut flat = Vec::new();
+        for (key, value) in table {
+            match value {
+                toml::Value::Table(section) => {
+                    flat.extend(section.into_iter().map(|(k, v)| (format!("{key}.{k}"), v)));
+                }
+                other => flat.push((key, other)),
+            }
+        }
+        let mut values = std::collections::HashMap::new();
+        for (key, value) in flat {
+            let Some((_, variable)) = FILE_KEYS.iter().find(|(k, _)| *k == key) else {
+                return Err(ConfigFileError::UnknownKey {
+                    path: path.to_owned(),
+                    key,
+                    known: FILE_KEYS
+                        .iter()
+                        .map(|(k, _)| *k)
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                });
+            };
+            let text = match value {
+                toml::Value::String(s) => s,
+                toml::Value::Integer(n) => n.to_string(),
+                toml::Value::Float(n) => n.to_string(),
+                toml::Value::Boolean(b) => b.to_string(),
+                _ => {
+                    return Err(ConfigFileError::Type {
+                        path: path.to_owned(),
+                        key,
+                    });
+                }
+            };
+            values.insert(*variable, text);
+        }
+        Ok(Self { values })
+    }
+
+    /// The file's value for environment variable `name`.
+    pub fn get(&self, name: &str) -> Option<String> {
+        self.values.get(name).cloned()
     }
 }

@@ -940,3 +940,95 @@ async fn with_postgres_redis_and_nats_configured_state_survives_a_restart_and_ev
     .await
     .unwrap();
 }
+
+#[tokio::test]
+async fn a_toml_file_configures_the_gateway_and_a_typo_in_it_stops_start_up() {
+    let dir = std::env::temp_dir().join(format!(
+        "aisoc-gateway-config-{}-{:08x}",
+        std::process::id(),
+        rand::random::<u32>()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let events = dir.join("events.jsonl");
+    let config = dir.join("gateway.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "listen = \"127.0.0.1:0\"\nadmin_token = \"from-the-file\"\nevents_out = {:?}\n\n\
+             [inbox]\nrate_limit_per_min = 1\n",
+            events.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_aisoc-gateway"))
+        .args(["--config", config.to_str().unwrap()])
+        .env_remove("AISOC_ADMIN_TOKEN")
+        .env_remove("AISOC_LISTEN")
+        .env_remove("AISOC_INBOX_RATE_LIMIT_PER_MIN")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut base = None;
+    let mut admin_line = None;
+    while base.is_none() || admin_line.is_none() {
+        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("banner")
+            .unwrap()
+            .expect("banner before exit");
+        if let Some(address) = line.strip_prefix("aisoc-gateway listening on ") {
+            base = Some(address.to_owned());
+        }
+        if line.starts_with("admin token") {
+            admin_line = Some(line);
+        }
+    }
+    let base = base.unwrap();
+    assert_eq!(admin_line.unwrap(), "admin token: from configuration");
+    let http = reqwest::Client::new();
+    let minted: serde_json::Value = http
+        .post(format!("{base}/v1/admin/inbox/tokens"))
+        .bearer_auth("from-the-file")
+        .json(&serde_json::json!({"tenant_id": "acme", "template": "generic-json"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let inbox = format!("{base}/v1/inbox/{}", minted["token"].as_str().unwrap());
+    let first = http
+        .post(&inbox)
+        .json(&serde_json::json!({"title": "from file"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let second = http
+        .post(&inbox)
+        .json(&serde_json::json!({"title": "too fast"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(second.status(), 429, "rate_limit_per_min = 1 from the file");
+    assert!(
+        std::fs::read_to_string(&events)
+            .unwrap()
+            .contains("from file")
+    );
+    drop(child);
+
+    std::fs::write(&config, "[backends]\nredis = \"redis://127.0.0.1:6379\"\n").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_aisoc-gateway"))
+        .args(["--config", config.to_str().unwrap()])
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("unknown key 'backends.redis'"), "{stderr}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}

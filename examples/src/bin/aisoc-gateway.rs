@@ -23,7 +23,7 @@ use aisoc_notify_gateway::admin::{self, AdminState};
 use aisoc_notify_gateway::app::{AppState, app};
 use aisoc_notify_gateway::backends::Backends;
 use aisoc_notify_gateway::channels::{self, ChannelRegistry};
-use aisoc_notify_gateway::config::{AdminToken, GatewayArgs};
+use aisoc_notify_gateway::config::{AdminToken, DEFAULT_VAPID_SUBJECT, FileConfig, GatewayArgs};
 use aisoc_notify_gateway::console::ConsoleNotifier;
 use aisoc_notify_gateway::events_file::FileSink;
 use aisoc_notify_gateway::push;
@@ -43,7 +43,18 @@ use std::net::SocketAddr;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            // Configuration and start-up errors, in words an operator can act on.
+            let _ = writeln!(std::io::stderr(), "aisoc-gateway: {error}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -51,6 +62,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_writer(std::io::stderr)
         .init();
     let mut args = GatewayArgs::parse();
+    let file = match &args.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    args.merge_file(&file)?;
+    // Environment first, then the file: every setting read below goes through this.
+    let lookup = move |name: &str| {
+        std::env::var(name)
+            .ok()
+            .filter(|v| !v.trim().is_empty())
+            .or_else(|| file.get(name))
+    };
     let admin = AdminToken::from_config(args.admin_token.take());
     let metrics = PrometheusBuilder::new().install_recorder()?;
     let channels = Arc::new(ChannelRegistry::new(
@@ -58,17 +81,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     )?);
 
     let admin_token = Arc::new(SecretString::from(admin.expose().to_owned()));
-    let backends = Backends::connect(|name| std::env::var(name).ok()).await?;
-    let inbox = build_inbox(&args, &backends).await?;
+    let backends = Backends::connect(&lookup).await?;
+    let inbox = build_inbox(&args, &backends, &lookup).await?;
     let (push_manager, vapid_generated) = build_push(&args, &backends)?;
     let vapid_public_key = push_manager.sender().vapid().keys().public_key_base64();
     let admin_token_for_push = admin_token.clone();
-    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    let listener =
+        tokio::net::TcpListener::bind(args.listen.unwrap_or(([127, 0, 0, 1], 8080).into())).await?;
     let address = listener.local_addr()?;
     let (approval_store, audit) = backends.approvals().await?;
     let approvals = ApprovalService::new(approval_store);
-    let (actions_registry, verify_callback) =
-        build_chatops_verify(address, audit.clone(), backends.verification_store().await?)?;
+    let (actions_registry, verify_callback) = build_chatops_verify(
+        address,
+        audit.clone(),
+        backends.verification_store().await?,
+        &lookup,
+    )?;
 
     let mut gateway = app(AppState {
         channels: channels.clone(),
@@ -131,8 +159,9 @@ fn build_chatops_verify(
     address: SocketAddr,
     audit: Arc<dyn AuditLog>,
     store: Arc<dyn VerificationStore>,
+    lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Arc<ExecutorRegistry>, VerifyCallback), Box<dyn std::error::Error>> {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+    let env = |name: &str| lookup(name);
     let mut generated = [0u8; 32];
     rand::fill(&mut generated);
     let generated = URL_SAFE_NO_PAD.encode(generated);
@@ -182,8 +211,13 @@ fn build_push(
     {
         return Err("VAPID_PUBLIC_KEY does not belong to VAPID_PRIVATE_KEY".into());
     }
-    let signer = VapidSigner::new(keys, args.vapid_subject.clone())
-        .map_err(|e| format!("VAPID_SUBJECT: {e}"))?;
+    let signer = VapidSigner::new(
+        keys,
+        args.vapid_subject
+            .clone()
+            .unwrap_or_else(|| DEFAULT_VAPID_SUBJECT.to_owned()),
+    )
+    .map_err(|e| format!("VAPID_SUBJECT: {e}"))?;
     let manager = PushManager::new(
         backends.subscriptions(),
         WebPushSender::new(signer)?,
@@ -197,8 +231,9 @@ fn build_push(
 async fn build_inbox(
     args: &GatewayArgs,
     backends: &Backends,
+    lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Inbox, Box<dyn std::error::Error>> {
-    let config = InboxConfig::from_lookup(|name| std::env::var(name).ok())?;
+    let config = InboxConfig::from_lookup(lookup)?;
     let per_minute =
         NonZeroU32::new(config.rate_limit_per_minute).ok_or("rate limit must be positive")?;
     let sink: Arc<dyn EventSink> = match &args.events_out {
