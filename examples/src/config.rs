@@ -19,7 +19,7 @@ pub struct GatewayArgs {
     #[arg(long, env = "AISOC_CONFIG")]
     pub config: Option<std::path::PathBuf>,
 
-    /// Address to listen on (`127.0.0.1:0` picks a free port) [default: 127.0.0.1:8080].
+    /// Address to listen on (`127.0.0.1:0` picks a free port) (default: 127.0.0.1:8080).
     #[arg(long, env = "AISOC_LISTEN")]
     pub listen: Option<SocketAddr>,
 
@@ -44,7 +44,7 @@ pub struct GatewayArgs {
     pub vapid_public_key: Option<String>,
 
     /// VAPID subject: a `mailto:` or `https:` contact for push services
-    /// [default: mailto:security@example.com].
+    /// (default: mailto:security@example.com).
     #[arg(long, env = "VAPID_SUBJECT")]
     pub vapid_subject: Option<String>,
 
