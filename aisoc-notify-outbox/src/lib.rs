@@ -22,7 +22,26 @@ pub mod memory;
 #[cfg(feature = "nats")]
 pub mod nats;
 
+use std::sync::Arc;
+
+use aisoc_notify_core::routing::NotificationRouter;
 use aisoc_notify_core::{Notification, async_trait};
+
+/// Where a worker finds the router for each delivery attempt.
+///
+/// A fixed `Arc<NotificationRouter>` is one; a host whose channels change at run time implements
+/// it to hand out the current router, so queued notifications reach channels added after they
+/// were queued and skip channels removed since.
+pub trait RouterSource: Send + Sync {
+    /// The router to deliver through now.
+    fn current(&self) -> Arc<NotificationRouter>;
+}
+
+impl RouterSource for Arc<NotificationRouter> {
+    fn current(&self) -> Arc<NotificationRouter> {
+        Arc::clone(self)
+    }
+}
 
 /// Why a notification could not be queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -3,12 +3,11 @@
 
 use std::sync::{Arc, Mutex};
 
-use aisoc_notify_core::routing::NotificationRouter;
 use aisoc_notify_core::{Notification, async_trait};
 use tokio::sync::mpsc;
 
 use crate::envelope::{DeadLetter, Next, Queued, RetrySettings, attempt};
-use crate::{Outbox, OutboxError};
+use crate::{Outbox, OutboxError, RouterSource};
 
 /// An in-memory outbox and its worker.
 #[derive(Debug, Clone)]
@@ -18,8 +17,9 @@ pub struct MemoryOutbox {
 }
 
 impl MemoryOutbox {
-    /// Starts the outbox and one worker delivering through `router` on the current runtime.
-    pub fn start(router: Arc<NotificationRouter>, settings: RetrySettings) -> Self {
+    /// Starts the outbox and one worker delivering through `router` (a fixed
+    /// `Arc<NotificationRouter>` or any [`RouterSource`]) on the current runtime.
+    pub fn start(router: impl RouterSource + 'static, settings: RetrySettings) -> Self {
         let (sender, mut receiver) = mpsc::unbounded_channel::<Queued>();
         let dead = Arc::new(Mutex::new(Vec::new()));
         let retry = sender.clone();
@@ -39,7 +39,7 @@ impl MemoryOutbox {
                     });
                     continue;
                 }
-                match attempt(&router, &queued, &settings).await {
+                match attempt(&router.current(), &queued, &settings).await {
                     Next::Done => {}
                     Next::Retry(next) => {
                         let _ = retry.send(next);

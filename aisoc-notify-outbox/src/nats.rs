@@ -5,10 +5,8 @@
 //! confirm) only after the outcome is settled; one that dies before that leaves the message to
 //! be redelivered after `ack_wait`. Dead letters go to a separate stream with their last error.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use aisoc_notify_core::routing::NotificationRouter;
 use aisoc_notify_core::{Notification, async_trait};
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::AckKind;
@@ -16,7 +14,7 @@ use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
 
 use crate::envelope::{Next, Queued, RetrySettings, attempt};
-use crate::{Outbox, OutboxError};
+use crate::{Outbox, OutboxError, RouterSource};
 
 /// Names and timings of the NATS outbox.
 #[derive(Debug, Clone)]
@@ -138,15 +136,16 @@ impl NatsOutbox {
         Ok(())
     }
 
-    /// A worker delivering through `router`.
+    /// A worker delivering through `router` (a fixed `Arc<NotificationRouter>` or any
+    /// [`RouterSource`]).
     pub async fn worker(
         &self,
-        router: Arc<NotificationRouter>,
+        router: impl RouterSource + 'static,
     ) -> Result<NatsOutboxWorker, OutboxError> {
         Ok(NatsOutboxWorker {
             outbox: self.clone(),
             consumer: self.consumer().await?,
-            router,
+            router: Box::new(router),
         })
     }
 
@@ -179,7 +178,7 @@ impl Outbox for NatsOutbox {
 pub struct NatsOutboxWorker {
     outbox: NatsOutbox,
     consumer: PullConsumer,
-    router: Arc<NotificationRouter>,
+    router: Box<dyn RouterSource>,
 }
 
 impl std::fmt::Debug for NatsOutboxWorker {
@@ -232,7 +231,7 @@ impl NatsOutboxWorker {
                 .await
                 .map_err(unavailable);
         }
-        match attempt(&self.router, &queued, &self.outbox.config.retry).await {
+        match attempt(&self.router.current(), &queued, &self.outbox.config.retry).await {
             Next::Done => {}
             Next::Retry(next) => {
                 let body =

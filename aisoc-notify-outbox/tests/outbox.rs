@@ -289,3 +289,47 @@ async fn the_memory_outbox_retries_then_dead_letters() {
     assert_eq!(dead.len(), 1);
     assert_eq!(dead[0].attempts, 3);
 }
+
+/// A router that the host swaps as its channels change.
+struct Swappable(Mutex<Arc<NotificationRouter>>);
+
+impl aisoc_notify_outbox::RouterSource for Swappable {
+    fn current(&self) -> Arc<NotificationRouter> {
+        Arc::clone(&self.0.lock().unwrap())
+    }
+}
+
+#[tokio::test]
+async fn a_retry_goes_through_the_router_current_at_that_time() {
+    // The first attempt meets a channel that is down; before the retry the host replaces that
+    // channel (same id) with a working one, and the retry reaches the replacement.
+    let down = Arc::new(Counting {
+        always_fail: true,
+        ..Counting::default()
+    });
+    let replacement = Arc::new(Counting::default());
+    let source = Arc::new(Swappable(Mutex::new(router(down.clone()))));
+    struct Shared(Arc<Swappable>);
+    impl aisoc_notify_outbox::RouterSource for Shared {
+        fn current(&self) -> Arc<NotificationRouter> {
+            self.0.current()
+        }
+    }
+    let outbox = MemoryOutbox::start(
+        Shared(source.clone()),
+        RetrySettings {
+            max_attempts: 5,
+            retry_delay: Duration::from_millis(200),
+        },
+    );
+    outbox.enqueue(&notification("swapped")).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    *source.0.lock().unwrap() = router(replacement.clone());
+    let started = Instant::now();
+    while replacement.total() == 0 && started.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(replacement.total(), 1);
+    assert_eq!(down.total(), 0);
+    assert!(outbox.dead_letters().is_empty());
+}

@@ -7,8 +7,9 @@ use aisoc_notify_core::secret::SecretString;
 use crate::auth::{error, has_bearer, unauthorized};
 use crate::channels::ChannelRegistry;
 use aisoc_notify_core::{DeliveryOutcome, Notification};
+use aisoc_notify_outbox::Outbox;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -24,6 +25,8 @@ pub const MAX_NOTIFICATION_BYTES: usize = 256 * 1024;
 pub struct AppState {
     /// The channels notifications are routed to (console plus those configured at run time).
     pub channels: Arc<ChannelRegistry>,
+    /// Queued delivery (`?delivery=queued`): retried, dead-lettered, durable on NATS.
+    pub outbox: Arc<dyn Outbox>,
     /// The admin bearer token.
     pub admin_token: Arc<SecretString>,
     /// Renders `/metrics`.
@@ -61,8 +64,17 @@ fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
     has_bearer(headers, &state.admin_token)
 }
 
+/// `POST /v1/notifications` query.
+#[derive(Debug, Default, serde::Deserialize)]
+struct DeliveryMode {
+    /// `queued`: answer 202 once stored in the outbox; absent: deliver now and report.
+    #[serde(default)]
+    delivery: Option<String>,
+}
+
 async fn send_notification(
     State(state): State<AppState>,
+    Query(mode): Query<DeliveryMode>,
     headers: HeaderMap,
     body: Result<Json<Notification>, JsonRejection>,
 ) -> Response {
@@ -83,6 +95,21 @@ async fn send_notification(
         return error(StatusCode::UNPROCESSABLE_ENTITY, "title must not be empty");
     }
 
+    match mode.delivery.as_deref() {
+        None | Some("now") => {}
+        Some("queued") => {
+            return match state.outbox.enqueue(&notification).await {
+                Ok(()) => (StatusCode::ACCEPTED, Json(json!({"queued": true}))).into_response(),
+                Err(failure) => error(StatusCode::SERVICE_UNAVAILABLE, failure.to_string()),
+            };
+        }
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                format!("delivery must be 'now' or 'queued', not '{other}'"),
+            );
+        }
+    }
     let router = match state.channels.router() {
         Ok(router) => router,
         Err(failure) => return error(StatusCode::INTERNAL_SERVER_ERROR, failure.to_string()),

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `DATABASE_URL` | inbox tokens (row-level security), approvals and the audit trail, `chatops.verify` prompts |
 //! | `REDIS_URL` | inbox rate limits and idempotency keys, Web Push subscriptions |
-//! | `NATS_URL` | accepted inbox events, to the JetStream stream `AISOC_INBOX` (unless `--events-out`) |
+//! | `NATS_URL` | accepted inbox events, to the JetStream stream `AISOC_INBOX` (unless `--events-out`); queued notifications, to the work-queue stream `AISOC_OUTBOX` |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,10 @@ use aisoc_notify_approvals::memory::{MemoryApprovalStore, MemoryAuditLog};
 use aisoc_notify_approvals::postgres::{PgApprovalStore, PgAuditLog, PgVerificationStore};
 use aisoc_notify_approvals::store::{ApprovalStore, AuditLog};
 use aisoc_notify_approvals::verify::{MemoryVerificationStore, VerificationStore};
+use aisoc_notify_outbox::envelope::RetrySettings;
+use aisoc_notify_outbox::memory::MemoryOutbox;
+use aisoc_notify_outbox::nats::{NatsOutbox, NatsOutboxConfig};
+use aisoc_notify_outbox::{Outbox, RouterSource};
 use aisoc_notify_webpush::redis_store::RedisSubscriptionStore;
 use aisoc_notify_webpush::store::{MemorySubscriptionStore, SubscriptionStore};
 use redis::aio::ConnectionManager;
@@ -182,6 +186,33 @@ impl Backends {
             ),
             None => Arc::new(MemoryVerificationStore::new()),
         })
+    }
+
+    /// The outbox: durable on NATS (with a worker on this node), else in memory.
+    pub async fn outbox(
+        &self,
+        router: impl RouterSource + 'static,
+    ) -> Result<Arc<dyn Outbox>, BackendError> {
+        let Some(client) = &self.nats else {
+            return Ok(Arc::new(MemoryOutbox::start(
+                router,
+                RetrySettings::default(),
+            )));
+        };
+        let nats = failed("NATS_URL");
+        let outbox = NatsOutbox::new(client.clone(), NatsOutboxConfig::default())
+            .await
+            .map_err(|e| nats(&e))?;
+        let worker = outbox.worker(router).await.map_err(|e| nats(&e))?;
+        tokio::spawn(async move {
+            loop {
+                if let Err(failure) = worker.run().await {
+                    tracing::error!(%failure, "outbox worker stopped; restarting in 1 s");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        });
+        Ok(Arc::new(outbox))
     }
 
     /// Web Push subscriptions.

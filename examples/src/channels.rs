@@ -16,6 +16,7 @@ use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
 use aisoc_notify_core::notification::{EventType, Notification, Severity};
 use aisoc_notify_core::notifier::{DeliveryOutcome, NotifyError};
 use aisoc_notify_core::routing::{Channel, EventFilter, NotificationRouter, RoutingError};
+use aisoc_notify_outbox::RouterSource;
 use aisoc_notify_slack::config::SlackChannelConfig;
 use aisoc_notify_slack::mattermost::MattermostWebhookNotifier;
 use aisoc_notify_teams::webhook::{TeamsWebhookNotifier, WebhookFormat};
@@ -310,6 +311,27 @@ impl ChannelRegistry {
         )
         .with_body("If you can read this, the channel is configured correctly.");
         Ok(DeliveryOutcome::from(&notifier.notify(&notification).await))
+    }
+}
+
+/// The registry as the outbox's [`RouterSource`]: each queued notification is delivered
+/// through the channels as they are at that moment.
+pub struct CurrentChannels(pub Arc<ChannelRegistry>);
+
+impl RouterSource for CurrentChannels {
+    fn current(&self) -> Arc<NotificationRouter> {
+        match self.0.router() {
+            Ok(router) => Arc::new(router),
+            Err(failure) => {
+                // Ids are unique by construction, so this is a bug; keep the console working.
+                tracing::error!(%failure, "channel routing could not be built; console only");
+                let console = NotificationRouter::builder()
+                    .channel(self.0.console.clone())
+                    .build()
+                    .expect("a single channel always builds");
+                Arc::new(console)
+            }
+        }
     }
 }
 

@@ -10,7 +10,7 @@
 //! |---|---|
 //! | `GET /healthz` | liveness |
 //! | `GET /metrics` | Prometheus metrics |
-//! | `POST /v1/notifications` | route one notification to the configured channels (admin) |
+//! | `POST /v1/notifications[?delivery=queued]` | route one notification now, or queue it in the outbox (admin) |
 //! | `POST /v1/inbox/{token}`, `/v1/inbox/email/{token}`, `/v1/inbox/cef`, `/v1/inbox/hec` | inbound capture |
 //! | `/services/collector…` | the Splunk HEC paths |
 //! | `POST /v1/admin/inbox/tokens`, `…/{id}/rotate`, `DELETE …/{id}` | inbox tokens (admin) |

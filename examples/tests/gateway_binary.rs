@@ -447,14 +447,22 @@ async fn inbox_events_file_approvals_slack_decisions_and_web_push_end_to_end() {
         .unwrap();
     assert_eq!(pressed.status(), 200);
 
-    let after: serde_json::Value =
-        admin(http.get(gateway.url(&format!("/v1/approvals/{approval_id}"))))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+    // Slack is answered at once; the decision is recorded just after, off the request path.
+    let started = std::time::Instant::now();
+    let after = loop {
+        let current: serde_json::Value =
+            admin(http.get(gateway.url(&format!("/v1/approvals/{approval_id}"))))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+        if current["status"] != "pending" || started.elapsed() > Duration::from_secs(10) {
+            break current;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert_eq!(after["status"], "approved", "{after}");
 
     // A second decision over REST conflicts.
@@ -641,6 +649,32 @@ async fn notification_channels_are_validated_saved_tested_routed_and_removed() {
     assert_eq!(received.len(), 2, "the test message and the alert");
     let alert_text = String::from_utf8_lossy(&received[1].body).into_owned();
     assert!(alert_text.contains("Ransomware on web-01"), "{alert_text}");
+
+    // Queued: answered once stored, delivered by the outbox worker through the same channels.
+    let mut queued_alert = alert();
+    queued_alert["title"] = serde_json::json!("Queued: beaconing from db-02");
+    let queued = admin(http.post(gateway.url("/v1/notifications?delivery=queued")))
+        .json(&queued_alert)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(queued.status(), 202);
+    let started = std::time::Instant::now();
+    let delivered_later = loop {
+        let received = slack.received_requests().await.unwrap();
+        if received.len() == 3 || started.elapsed() > Duration::from_secs(10) {
+            break received;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(delivered_later.len(), 3, "the queued alert reached Slack");
+    assert!(String::from_utf8_lossy(&delivered_later[2].body).contains("beaconing from db-02"));
+    let bad_mode = admin(http.post(gateway.url("/v1/notifications?delivery=someday")))
+        .json(&alert())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad_mode.status(), 400);
 
     // Narrowed to hand-offs, the channel no longer receives P0 alerts.
     let updated = admin(http.put(format!("{settings}/{id}")))

@@ -22,7 +22,7 @@ use aisoc_notify_gateway::actions::{self, AuditTimeline, EnvCredentials, Webhook
 use aisoc_notify_gateway::admin::{self, AdminState};
 use aisoc_notify_gateway::app::{AppState, app};
 use aisoc_notify_gateway::backends::Backends;
-use aisoc_notify_gateway::channels::{self, ChannelRegistry};
+use aisoc_notify_gateway::channels::{self, ChannelRegistry, CurrentChannels};
 use aisoc_notify_gateway::config::{AdminToken, DEFAULT_VAPID_SUBJECT, FileConfig, GatewayArgs};
 use aisoc_notify_gateway::console::ConsoleNotifier;
 use aisoc_notify_gateway::events_file::FileSink;
@@ -100,6 +100,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut gateway = app(AppState {
         channels: channels.clone(),
+        outbox: backends.outbox(CurrentChannels(channels.clone())).await?,
         admin_token: admin_token.clone(),
         metrics,
     })
