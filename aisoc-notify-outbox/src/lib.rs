@@ -2,7 +2,7 @@
 //! mid-delivery.
 //!
 //! [`Outbox::enqueue`] returns once the notification is stored. Workers take notifications,
-//! deliver them through a [`NotificationRouter`](aisoc_notify_core::routing::NotificationRouter)
+//! deliver them through a [`NotificationRouter`]
 //! and acknowledge only after an outcome:
 //!
 //! - everything delivered (or refused for good, which retrying cannot fix): done;
