@@ -27,7 +27,7 @@ use axum::routing::post;
 use axum::{Json, Router, middleware};
 use serde_json::json;
 
-use crate::auth::{error, has_bearer, unauthorized};
+use crate::auth::{error, require_admin};
 
 /// One chat transport for every tenant, from the environment.
 #[derive(Debug)]
@@ -161,16 +161,8 @@ pub fn router(registry: Arc<ExecutorRegistry>, admin_token: Arc<SecretString>) -
     Router::new()
         .route("/v1/actions", post(run_action))
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            |State(state): State<ActionsState>,
-             request: axum::extract::Request,
-             next: middleware::Next| async move {
-                if has_bearer(request.headers(), &state.admin_token) {
-                    next.run(request).await
-                } else {
-                    unauthorized()
-                }
-            },
+            state.admin_token.clone(),
+            require_admin,
         ))
         .with_state(state)
 }

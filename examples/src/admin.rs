@@ -14,16 +14,16 @@ use aisoc_notify_core::decision::{
 };
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, Request, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{error, has_bearer, unauthorized};
+use crate::auth::{error, require_admin};
 
 /// What the admin routes share.
 #[derive(Clone)]
@@ -38,13 +38,6 @@ pub struct AdminState {
     pub audit: Arc<dyn AuditLog>,
 }
 
-async fn require_admin(State(state): State<AdminState>, request: Request, next: Next) -> Response {
-    if !has_bearer(request.headers(), &state.admin_token) {
-        return unauthorized();
-    }
-    next.run(request).await
-}
-
 /// The admin and REST routes.
 pub fn router(state: AdminState) -> Router {
     Router::new()
@@ -55,7 +48,10 @@ pub fn router(state: AdminState) -> Router {
         .route("/v1/approvals/{id}", get(get_approval))
         .route("/v1/approvals/{id}/decision", post(decide))
         .route("/v1/audit", get(audit))
-        .route_layer(middleware::from_fn_with_state(state.clone(), require_admin))
+        .route_layer(middleware::from_fn_with_state(
+            state.admin_token.clone(),
+            require_admin,
+        ))
         .with_state(state)
 }
 

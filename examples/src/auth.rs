@@ -1,8 +1,12 @@
 //! The admin bearer check every protected gateway route shares.
 
+use std::sync::Arc;
+
 use aisoc_notify_core::secret::{ExposeSecret, SecretString, constant_time_eq};
 use axum::Json;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -18,6 +22,20 @@ pub fn has_bearer(headers: &HeaderMap, token: &SecretString) -> bool {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .is_some_and(|given| constant_time_eq(given.as_bytes(), token.expose_secret().as_bytes()))
+}
+
+/// Middleware for routes that need the admin token:
+/// `.route_layer(middleware::from_fn_with_state(token, require_admin))`.
+pub async fn require_admin(
+    State(token): State<Arc<SecretString>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if has_bearer(request.headers(), &token) {
+        next.run(request).await
+    } else {
+        unauthorized()
+    }
 }
 
 /// 401 with `WWW-Authenticate: Bearer`.

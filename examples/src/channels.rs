@@ -30,7 +30,7 @@ use axum::{Json, Router, middleware};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::auth::{error, has_bearer, unauthorized};
+use crate::auth::{error, require_admin};
 
 /// The channel types this gateway can build.
 pub const CHANNEL_TYPES: [&str; 4] = ["slack", "teams", "mattermost", "webhook"];
@@ -361,16 +361,8 @@ pub fn router(
         )
         .route("/v1/settings/notifications/{id}/test", post(test_channel))
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            |State(state): State<SettingsState>,
-             request: axum::extract::Request,
-             next: middleware::Next| async move {
-                if has_bearer(request.headers(), &state.admin_token) {
-                    next.run(request).await
-                } else {
-                    unauthorized()
-                }
-            },
+            state.admin_token.clone(),
+            require_admin,
         ))
         .with_state(state)
 }
