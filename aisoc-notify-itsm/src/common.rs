@@ -2,7 +2,9 @@
 
 use std::sync::{Arc, Weak};
 
-use aisoc_notify_core::delivery::{DeliveryClient, HttpResponse};
+use aisoc_notify_core::delivery::{
+    DeliveryClient, DeliveryConfig, HttpResponse, check_destination,
+};
 use aisoc_notify_core::{
     ActionExecutor, ActionRequest, ActionResult, ExecutorRegistry, async_trait,
 };
@@ -40,6 +42,13 @@ impl TicketSeverity {
             )),
         }
     }
+}
+
+/// Checks the configured API address (named `field` in the error) and makes the executor's
+/// delivery client.
+pub(crate) fn checked_client(url: &url::Url, field: &str) -> Result<DeliveryClient, String> {
+    check_destination(url.as_str()).map_err(|e| format!("{field}: {e}"))?;
+    DeliveryClient::new(DeliveryConfig::default()).map_err(|e| e.to_string())
 }
 
 /// The rendered, checked parameters of one ticket.

@@ -1,12 +1,12 @@
 //! Jira Cloud: `POST /rest/api/3/issue`, basic auth with an account e-mail and API token, the
 //! description as Atlassian Document Format.
 
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, check_destination};
+use aisoc_notify_core::delivery::DeliveryClient;
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
 use aisoc_notify_core::{ActionExecutor, ActionRequest, ActionResult, async_trait};
 use serde_json::{Map, Value, json};
 
-use crate::common::{Created, Ticket, TicketSeverity, finish, send};
+use crate::common::{Created, Ticket, TicketSeverity, checked_client, finish, send};
 
 /// Jira Cloud settings.
 #[derive(Clone)]
@@ -63,11 +63,8 @@ pub(crate) fn adf(text: &str) -> Value {
 impl JiraExecutor {
     /// An executor for `config`.
     pub fn new(config: JiraConfig) -> Result<Self, String> {
-        check_destination(config.site_url.as_str()).map_err(|e| format!("site_url: {e}"))?;
-        Ok(Self {
-            config,
-            delivery: DeliveryClient::new(DeliveryConfig::default()).map_err(|e| e.to_string())?,
-        })
+        let delivery = checked_client(&config.site_url, "site_url")?;
+        Ok(Self { config, delivery })
     }
 
     /// Shares a delivery client.

@@ -15,7 +15,7 @@
 //! Every executor makes the real REST call and returns the ticket `key` and, where the API
 //! gives one, its `url`; the vendor's error bodies become readable `Failed` results. The
 //! [`CreateTicket`] dispatcher, registered as the `create_ticket` action, routes on `system` and
-//! fails loudly for a system nobody registered. There is no simulated ticket anywhere.
+//! fails loudly for a system nobody registered.
 //!
 //! ```no_run
 //! use std::sync::Arc;

@@ -1,12 +1,12 @@
 //! Opsgenie: `POST /v2/alerts` with `Authorization: GenieKey …`, `alias` for deduplication, on
 //! the US or EU API.
 
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, check_destination};
+use aisoc_notify_core::delivery::DeliveryClient;
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
 use aisoc_notify_core::{ActionExecutor, ActionRequest, ActionResult, async_trait};
 use serde_json::{Map, Value, json};
 
-use crate::common::{Created, Ticket, TicketSeverity, finish, send};
+use crate::common::{Created, Ticket, TicketSeverity, checked_client, finish, send};
 
 /// Which Opsgenie API an account lives on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,11 +65,8 @@ fn priority(severity: TicketSeverity) -> &'static str {
 impl OpsgenieExecutor {
     /// An executor for `config`.
     pub fn new(config: OpsgenieConfig) -> Result<Self, String> {
-        check_destination(config.base_url.as_str()).map_err(|e| format!("base_url: {e}"))?;
-        Ok(Self {
-            config,
-            delivery: DeliveryClient::new(DeliveryConfig::default()).map_err(|e| e.to_string())?,
-        })
+        let delivery = checked_client(&config.base_url, "base_url")?;
+        Ok(Self { config, delivery })
     }
 
     /// Shares a delivery client.

@@ -1,11 +1,11 @@
 //! PagerDuty Events API v2: `POST /v2/enqueue` with a `trigger` event and a `dedup_key`.
 
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, check_destination};
+use aisoc_notify_core::delivery::DeliveryClient;
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
 use aisoc_notify_core::{ActionExecutor, ActionRequest, ActionResult, async_trait};
 use serde_json::{Map, Value, json};
 
-use crate::common::{Created, Ticket, TicketSeverity, finish, send};
+use crate::common::{Created, Ticket, TicketSeverity, checked_client, finish, send};
 
 /// PagerDuty Events API settings.
 #[derive(Clone)]
@@ -45,11 +45,8 @@ fn severity(severity: TicketSeverity) -> &'static str {
 impl PagerDutyExecutor {
     /// An executor for `config`.
     pub fn new(config: PagerDutyConfig) -> Result<Self, String> {
-        check_destination(config.events_url.as_str()).map_err(|e| format!("events_url: {e}"))?;
-        Ok(Self {
-            config,
-            delivery: DeliveryClient::new(DeliveryConfig::default()).map_err(|e| e.to_string())?,
-        })
+        let delivery = checked_client(&config.events_url, "events_url")?;
+        Ok(Self { config, delivery })
     }
 
     /// Shares a delivery client.

@@ -1,11 +1,11 @@
 //! ServiceNow: Table API `POST /api/now/table/incident`, basic auth or an OAuth bearer token.
 
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, check_destination};
+use aisoc_notify_core::delivery::DeliveryClient;
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
 use aisoc_notify_core::{ActionExecutor, ActionRequest, ActionResult, async_trait};
 use serde_json::{Map, Value, json};
 
-use crate::common::{Created, Ticket, TicketSeverity, finish, send};
+use crate::common::{Created, Ticket, TicketSeverity, checked_client, finish, send};
 
 /// How to authenticate to ServiceNow.
 #[derive(Clone)]
@@ -59,12 +59,8 @@ fn urgency(severity: TicketSeverity) -> &'static str {
 impl ServiceNowExecutor {
     /// An executor for `config`.
     pub fn new(config: ServiceNowConfig) -> Result<Self, String> {
-        check_destination(config.instance_url.as_str())
-            .map_err(|e| format!("instance_url: {e}"))?;
-        Ok(Self {
-            config,
-            delivery: DeliveryClient::new(DeliveryConfig::default()).map_err(|e| e.to_string())?,
-        })
+        let delivery = checked_client(&config.instance_url, "instance_url")?;
+        Ok(Self { config, delivery })
     }
 
     /// Shares a delivery client.
