@@ -4,16 +4,16 @@ use std::sync::Arc;
 
 use aisoc_notify_core::secret::SecretString;
 
-use crate::auth::{error, has_bearer, unauthorized};
+use crate::auth::{error, require_admin};
 use crate::channels::ChannelRegistry;
 use aisoc_notify_core::{DeliveryOutcome, Notification};
 use aisoc_notify_outbox::Outbox;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Json, Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
 
@@ -40,7 +40,12 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(render_metrics))
         .route(
             "/v1/notifications",
-            post(send_notification).layer(DefaultBodyLimit::max(MAX_NOTIFICATION_BYTES)),
+            post(send_notification)
+                .layer(DefaultBodyLimit::max(MAX_NOTIFICATION_BYTES))
+                .route_layer(middleware::from_fn_with_state(
+                    state.admin_token.clone(),
+                    require_admin,
+                )),
         )
         .with_state(state)
 }
@@ -60,10 +65,6 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-fn is_admin(state: &AppState, headers: &HeaderMap) -> bool {
-    has_bearer(headers, &state.admin_token)
-}
-
 /// `POST /v1/notifications` query.
 #[derive(Debug, Default, serde::Deserialize)]
 struct DeliveryMode {
@@ -75,12 +76,8 @@ struct DeliveryMode {
 async fn send_notification(
     State(state): State<AppState>,
     Query(mode): Query<DeliveryMode>,
-    headers: HeaderMap,
     body: Result<Json<Notification>, JsonRejection>,
 ) -> Response {
-    if !is_admin(&state, &headers) {
-        return unauthorized();
-    }
     let notification = match body {
         Ok(Json(notification)) => notification,
         Err(rejection) => return error(rejection.status(), rejection.body_text()),

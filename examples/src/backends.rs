@@ -45,8 +45,8 @@ pub struct BackendError {
     pub reason: String,
 }
 
-fn failed(variable: &'static str) -> impl Fn(&dyn std::fmt::Display) -> BackendError {
-    move |reason| BackendError {
+fn failed(variable: &'static str, reason: impl std::fmt::Display) -> BackendError {
+    BackendError {
         variable,
         reason: reason.to_string(),
     }
@@ -77,22 +77,22 @@ impl Backends {
                 .acquire_timeout(CONNECT_TIMEOUT)
                 .connect(url.trim())
                 .await
-                .map_err(|e| failed("DATABASE_URL")(&e))?;
+                .map_err(|e| failed("DATABASE_URL", e))?;
             backends.postgres = Some(pool);
         }
         if let Some(url) = set("REDIS_URL") {
-            let client = redis::Client::open(url.trim()).map_err(|e| failed("REDIS_URL")(&e))?;
+            let client = redis::Client::open(url.trim()).map_err(|e| failed("REDIS_URL", e))?;
             let manager = tokio::time::timeout(CONNECT_TIMEOUT, client.get_connection_manager())
                 .await
-                .map_err(|e| failed("REDIS_URL")(&e))?
-                .map_err(|e| failed("REDIS_URL")(&e))?;
+                .map_err(|e| failed("REDIS_URL", e))?
+                .map_err(|e| failed("REDIS_URL", e))?;
             backends.redis = Some(manager);
         }
         if let Some(url) = set("NATS_URL") {
             let client = tokio::time::timeout(CONNECT_TIMEOUT, async_nats::connect(url.trim()))
                 .await
-                .map_err(|e| failed("NATS_URL")(&e))?
-                .map_err(|e| failed("NATS_URL")(&e))?;
+                .map_err(|e| failed("NATS_URL", e))?
+                .map_err(|e| failed("NATS_URL", e))?;
             backends.nats = Some(client);
         }
         Ok(backends)
@@ -121,7 +121,7 @@ impl Backends {
             Some(pool) => Arc::new(
                 PgTokenStore::new(pool.clone())
                     .await
-                    .map_err(|e| failed("DATABASE_URL")(&e))?,
+                    .map_err(|e| failed("DATABASE_URL", e))?,
             ),
             None => Arc::new(MemoryTokenStore::new()),
         })
@@ -149,7 +149,7 @@ impl Backends {
             Some(client) => {
                 let sink = NatsSink::new(client.clone(), NatsSinkConfig::default())
                     .await
-                    .map_err(|e| failed("NATS_URL")(&e))?;
+                    .map_err(|e| failed("NATS_URL", e))?;
                 Ok(Some(Arc::new(sink)))
             }
             None => Ok(None),
@@ -162,11 +162,12 @@ impl Backends {
     ) -> Result<(Arc<dyn ApprovalStore>, Arc<dyn AuditLog>), BackendError> {
         match &self.postgres {
             Some(pool) => {
-                let pg = failed("DATABASE_URL");
                 let store = PgApprovalStore::new(pool.clone())
                     .await
-                    .map_err(|e| pg(&e))?;
-                let audit = PgAuditLog::new(pool.clone()).await.map_err(|e| pg(&e))?;
+                    .map_err(|e| failed("DATABASE_URL", e))?;
+                let audit = PgAuditLog::new(pool.clone())
+                    .await
+                    .map_err(|e| failed("DATABASE_URL", e))?;
                 Ok((Arc::new(store), Arc::new(audit)))
             }
             None => {
@@ -182,7 +183,7 @@ impl Backends {
             Some(pool) => Arc::new(
                 PgVerificationStore::new(pool.clone())
                     .await
-                    .map_err(|e| failed("DATABASE_URL")(&e))?,
+                    .map_err(|e| failed("DATABASE_URL", e))?,
             ),
             None => Arc::new(MemoryVerificationStore::new()),
         })
@@ -199,11 +200,13 @@ impl Backends {
                 RetrySettings::default(),
             )));
         };
-        let nats = failed("NATS_URL");
         let outbox = NatsOutbox::new(client.clone(), NatsOutboxConfig::default())
             .await
-            .map_err(|e| nats(&e))?;
-        let worker = outbox.worker(router).await.map_err(|e| nats(&e))?;
+            .map_err(|e| failed("NATS_URL", e))?;
+        let worker = outbox
+            .worker(router)
+            .await
+            .map_err(|e| failed("NATS_URL", e))?;
         tokio::spawn(async move {
             loop {
                 if let Err(failure) = worker.run().await {

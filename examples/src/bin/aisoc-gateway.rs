@@ -85,7 +85,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let inbox = build_inbox(&args, &backends, &lookup).await?;
     let (push_manager, vapid_generated) = build_push(&args, &backends)?;
     let vapid_public_key = push_manager.sender().vapid().keys().public_key_base64();
-    let admin_token_for_push = admin_token.clone();
     let listener =
         tokio::net::TcpListener::bind(args.listen.unwrap_or(([127, 0, 0, 1], 8080).into())).await?;
     let address = listener.local_addr()?;
@@ -105,23 +104,20 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         metrics,
     })
     .merge(admin::router(AdminState {
-        admin_token,
+        admin_token: admin_token.clone(),
         inbox: inbox.clone(),
         approvals: approvals.clone(),
         audit,
     }))
-    .merge(actions::router(
-        actions_registry,
-        admin_token_for_push.clone(),
-    ))
+    .merge(actions::router(actions_registry, admin_token.clone()))
     .nest(
         "/v1",
         aisoc_notify_approvals::routes::router(verify_callback),
     )
-    .merge(channels::router(channels, admin_token_for_push.clone()))
+    .merge(channels::router(channels, admin_token.clone()))
     .nest(
         "/api/v1/push",
-        push::router(push_manager, admin_token_for_push),
+        push::router(push_manager, admin_token.clone()),
     )
     .nest("/v1/inbox", aisoc_inbox::router::router(inbox.clone()))
     .merge(aisoc_inbox::router::hec_router(inbox));
@@ -162,12 +158,11 @@ fn build_chatops_verify(
     store: Arc<dyn VerificationStore>,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Arc<ExecutorRegistry>, VerifyCallback), Box<dyn std::error::Error>> {
-    let env = |name: &str| lookup(name);
     let mut generated = [0u8; 32];
     rand::fill(&mut generated);
     let generated = URL_SAFE_NO_PAD.encode(generated);
     let config = ChatopsVerifyConfig::from_lookup(|name| {
-        env(name).or_else(|| match name {
+        lookup(name).or_else(|| match name {
             "AISOC_ACTIONS_PUBLIC_URL" => Some(format!("http://{address}")),
             "AISOC_CHATOPS_HMAC_SECRET" => Some(generated.clone()),
             _ => None,
@@ -176,7 +171,7 @@ fn build_chatops_verify(
     let timeline = Arc::new(AuditTimeline(audit));
     let executor = ChatopsVerifyExecutor::new(
         config.clone(),
-        Arc::new(EnvCredentials::from_lookup(env)),
+        Arc::new(EnvCredentials::from_lookup(lookup)),
         timeline.clone(),
         store.clone(),
     )?;
@@ -187,7 +182,7 @@ fn build_chatops_verify(
         store,
         timeline,
         Arc::new(WebhookResumer::new(
-            env("AISOC_PLAYBOOK_RESUME_URL").as_deref(),
+            lookup("AISOC_PLAYBOOK_RESUME_URL").as_deref(),
             &config.hmac_secret,
         )?),
     );

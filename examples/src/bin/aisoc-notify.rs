@@ -497,7 +497,7 @@ async fn inbox(command: InboxCommand) -> Result<(), Failure> {
             template,
             signing_secret,
         } => {
-            let url = endpoint(&connection, "/v1/admin/inbox/tokens", &[])?;
+            let url = endpoint(&connection, &[], &[])?;
             let body = serde_json::json!({
                 "tenant_id": tenant,
                 "template": template,
@@ -511,8 +511,7 @@ async fn inbox(command: InboxCommand) -> Result<(), Failure> {
             tenant,
             id,
         } => {
-            let path = format!("/v1/admin/inbox/tokens/{}/rotate", encode_segment(&id));
-            let url = endpoint(&connection, &path, &[("tenant_id", &tenant)])?;
+            let url = endpoint(&connection, &[&id, "rotate"], &[("tenant_id", &tenant)])?;
             (connection, http.post(url))
         }
         InboxCommand::Revoke {
@@ -520,8 +519,7 @@ async fn inbox(command: InboxCommand) -> Result<(), Failure> {
             tenant,
             id,
         } => {
-            let path = format!("/v1/admin/inbox/tokens/{}", encode_segment(&id));
-            let url = endpoint(&connection, &path, &[("tenant_id", &tenant)])?;
+            let url = endpoint(&connection, &[&id], &[("tenant_id", &tenant)])?;
             (connection, http.delete(url))
         }
     };
@@ -545,18 +543,19 @@ async fn inbox(command: InboxCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-fn encode_segment(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
-}
-
+/// `<gateway>/v1/admin/inbox/tokens[/<segments>…][?query]`, each segment percent-encoded.
 fn endpoint(
     connection: &GatewayConnection,
-    path: &str,
+    segments: &[&str],
     query: &[(&str, &str)],
 ) -> Result<url::Url, Failure> {
-    let mut url = url::Url::parse(connection.gateway.trim_end_matches('/'))
-        .and_then(|base| base.join(path))
+    let mut url = url::Url::parse(&connection.gateway)
         .map_err(|e| Failure::input(format!("--gateway is not a URL: {e}")))?;
+    url.path_segments_mut()
+        .map_err(|()| Failure::input("--gateway is not a base URL"))?
+        .pop_if_empty()
+        .extend(["v1", "admin", "inbox", "tokens"])
+        .extend(segments);
     if !query.is_empty() {
         url.query_pairs_mut().extend_pairs(query);
     }
