@@ -9,10 +9,13 @@ use aisoc_notify_webpush::keys::VapidKeyPair;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+mod support;
+use support::Gateway;
 
 struct Output {
     code: i32,
@@ -554,25 +557,8 @@ async fn webhook_verify_exits_zero_for_valid_one_for_invalid_two_for_malformed_i
 
 #[tokio::test]
 async fn inbox_mint_rotate_and_revoke_against_a_running_gateway() {
-    let mut gateway = Command::new(env!("CARGO_BIN_EXE_aisoc-gateway"))
-        .args(["--listen", "127.0.0.1:0"])
-        .env("AISOC_ADMIN_TOKEN", "cli-admin")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(gateway.stdout.take().unwrap()).lines();
-    let base = loop {
-        let line = tokio::time::timeout(Duration::from_secs(30), lines.next_line())
-            .await
-            .expect("banner")
-            .unwrap()
-            .expect("banner before exit");
-        if let Some(address) = line.strip_prefix("aisoc-gateway listening on ") {
-            break address.to_owned();
-        }
-    };
+    let (gateway, _) = Gateway::start(Some("cli-admin")).await;
+    let base = gateway.base.clone();
     let connection = ["--gateway", base.as_str(), "--admin-token", "cli-admin"];
     let with = |args: &[&'static str], extra: &[&str]| -> Vec<String> {
         args.iter()

@@ -3,82 +3,11 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::Command;
 
-struct Gateway {
-    child: Child,
-    base: String,
-    stdout: Lines<BufReader<ChildStdout>>,
-}
-
-impl Gateway {
-    async fn start(admin_token: Option<&str>) -> (Self, Option<String>) {
-        Self::start_with(admin_token, &[], &[]).await
-    }
-
-    async fn start_with(
-        admin_token: Option<&str>,
-        args: &[&str],
-        envs: &[(&str, &str)],
-    ) -> (Self, Option<String>) {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_aisoc-gateway"));
-        command
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env_remove("AISOC_ADMIN_TOKEN")
-            .env_remove("SLACK_SIGNING_SECRET")
-            .env_remove("TEAMS_OUTGOING_WEBHOOK_SECRET")
-            .env_remove("SLACK_BOT_TOKEN")
-            .env_remove("AISOC_TEAMS_WEBHOOK_URL")
-            .env_remove("AISOC_FEATURE_CHATOPS_VERIFY")
-            .env_remove("AISOC_ACTIONS_PUBLIC_URL")
-            .env_remove("AISOC_CHATOPS_HMAC_SECRET")
-            .env_remove("AISOC_PLAYBOOK_RESUME_URL")
-            .env_remove("VAPID_PRIVATE_KEY")
-            .envs(envs.iter().copied())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .kill_on_drop(true);
-        if let Some(token) = admin_token {
-            command.env("AISOC_ADMIN_TOKEN", token);
-        }
-        let mut child = command.spawn().expect("gateway starts");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-        let mut base = None;
-        let mut printed_token = None;
-        while base.is_none() || (admin_token.is_none() && printed_token.is_none()) {
-            let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line())
-                .await
-                .expect("banner within 30 s")
-                .unwrap()
-                .expect("banner before exit");
-            if let Some(address) = line.strip_prefix("aisoc-gateway listening on ") {
-                base = Some(address.to_owned());
-            }
-            if let Some((_, token)) =
-                line.split_once("(generated; set AISOC_ADMIN_TOKEN to choose one): ")
-            {
-                printed_token = Some(token.to_owned());
-            }
-            if line.starts_with("admin token: from configuration") {
-                assert!(admin_token.is_some());
-            }
-        }
-        (
-            Self {
-                child,
-                base: base.unwrap(),
-                stdout,
-            },
-            printed_token,
-        )
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
-    }
-}
+mod support;
+use support::{Gateway, JsonReply};
 
 fn alert() -> serde_json::Value {
     serde_json::json!({
@@ -95,14 +24,7 @@ async fn health_notification_delivery_and_metrics_over_http() {
     let (mut gateway, _) = Gateway::start(Some("test-admin-token")).await;
     let http = reqwest::Client::new();
 
-    let health: serde_json::Value = http
-        .get(gateway.url("/healthz"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health: serde_json::Value = http.get(gateway.url("/healthz")).json_reply().await;
     assert_eq!(health, serde_json::json!({"status": "ok"}));
 
     let response = http
@@ -343,12 +265,8 @@ async fn inbox_events_file_approvals_slack_decisions_and_web_push_end_to_end() {
         .post(gateway.url(&format!("/v1/inbox/{webhook_token}")))
         .header("content-type", "application/x-ndjson")
         .body(ndjson)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_reply()
+        .await;
     assert_eq!(receipt["accepted"], 2, "{receipt}");
     assert_eq!(receipt["dropped"], 1, "{receipt}");
 
@@ -371,12 +289,8 @@ async fn inbox_events_file_approvals_slack_decisions_and_web_push_end_to_end() {
         "/v1/admin/inbox/tokens/{}/rotate?tenant_id=acme",
         webhook["id"].as_str().unwrap()
     ))))
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .json_reply()
+    .await;
     let old = http
         .post(gateway.url(&format!("/v1/inbox/{webhook_token}")))
         .json(&serde_json::json!({"title": "late"}))
@@ -452,12 +366,8 @@ async fn inbox_events_file_approvals_slack_decisions_and_web_push_end_to_end() {
     let after = loop {
         let current: serde_json::Value =
             admin(http.get(gateway.url(&format!("/v1/approvals/{approval_id}"))))
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+                .json_reply()
+                .await;
         if current["status"] != "pending" || started.elapsed() > Duration::from_secs(10) {
             break current;
         }
@@ -476,12 +386,8 @@ async fn inbox_events_file_approvals_slack_decisions_and_web_push_end_to_end() {
     let audit: serde_json::Value = admin(http.get(gateway.url(&format!(
         "/v1/audit?tenant_id=acme&subject_id={approval_id}"
     ))))
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    .json_reply()
+    .await;
     let entries = audit.as_array().unwrap();
     assert_eq!(entries.len(), 1, "{audit}");
     assert_eq!(entries[0]["action"], "approval.reviewed");
@@ -501,12 +407,8 @@ async fn inbox_events_file_approvals_slack_decisions_and_web_push_end_to_end() {
         .await;
     let public_key: serde_json::Value = http
         .get(gateway.url("/api/v1/push/public-key"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_reply()
+        .await;
     let public_key = public_key["publicKey"].as_str().unwrap().to_owned();
     assert_eq!(public_key.len(), 87, "65 bytes, base64url");
     let subscription = aisoc_notify_webpush::conformance::browser_subscription(&format!(
@@ -531,12 +433,8 @@ async fn inbox_events_file_approvals_slack_decisions_and_web_push_end_to_end() {
     let tested: serde_json::Value = admin(http.post(gateway.url("/api/v1/push/test")))
         .header("x-aisoc-tenant", "acme")
         .header("x-aisoc-user", "alice")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_reply()
+        .await;
     assert_eq!(tested["sent"], 1, "{tested}");
     let pushed = push_service.received_requests().await.unwrap();
     let authorization = pushed[0].headers["authorization"].to_str().unwrap();
@@ -612,32 +510,18 @@ async fn notification_channels_are_validated_saved_tested_routed_and_removed() {
         !channel.to_string().contains("XXXX"),
         "the webhook URL is a secret"
     );
-    let listed: serde_json::Value = admin(http.get(&settings))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed: serde_json::Value = admin(http.get(&settings)).json_reply().await;
     assert_eq!(listed.as_array().unwrap().len(), 1);
 
     let tested: serde_json::Value = admin(http.post(format!("{settings}/{id}/test")))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_reply()
+        .await;
     assert_eq!(tested["delivered"], true, "{tested}");
 
     let routed: serde_json::Value = admin(http.post(gateway.url("/v1/notifications")))
         .json(&alert())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_reply()
+        .await;
     let outcomes = routed["channels"].as_array().unwrap();
     assert_eq!(outcomes.len(), 2, "{routed}");
     assert!(
@@ -690,12 +574,8 @@ async fn notification_channels_are_validated_saved_tested_routed_and_removed() {
     assert_eq!(updated.status(), 200);
     let routed: serde_json::Value = admin(http.post(gateway.url("/v1/notifications")))
         .json(&alert())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_reply()
+        .await;
     assert_eq!(routed["channels"].as_array().unwrap().len(), 1, "{routed}");
 
     let deleted = admin(http.delete(format!("{settings}/{id}")))
@@ -828,12 +708,8 @@ async fn chatops_verify_prompts_on_slack_and_the_answer_link_records_and_resumes
 
     let timeline: serde_json::Value =
         admin(http.get(gateway.url("/v1/audit?tenant_id=acme&subject_id=case-9")))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+            .json_reply()
+            .await;
     let kinds: Vec<&str> = timeline
         .as_array()
         .unwrap()
@@ -886,35 +762,22 @@ async fn with_postgres_redis_and_nats_configured_state_survives_a_restart_and_ev
         .post(first.url("/v1/admin/inbox/tokens"))
         .bearer_auth("backend-admin")
         .json(&serde_json::json!({"tenant_id": tenant, "template": "generic-json"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_reply()
+        .await;
     let token = minted["token"].as_str().unwrap().to_owned();
     let receipt: serde_json::Value = http
         .post(first.url(&format!("/v1/inbox/{token}")))
         .header("content-type", "application/x-ndjson")
         .header("x-aisoc-idempotency-key", format!("{tenant}-batch-1"))
         .body("{\"title\":\"one\"}\n{\"title\":\"two\"}\n")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_reply()
+        .await;
     assert_eq!(receipt["accepted"], 2, "{receipt}");
     let approval: serde_json::Value = http
         .post(first.url("/v1/approvals"))
         .bearer_auth("backend-admin")
         .json(&serde_json::json!({"tenant_id": tenant, "summary": "Disable user", "requested_action": "disable_user"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_reply().await;
     let approval_id = approval["id"].as_str().unwrap().to_owned();
 
     let mut titles = Vec::new();
@@ -940,12 +803,8 @@ async fn with_postgres_redis_and_nats_configured_state_survives_a_restart_and_ev
         .header("content-type", "application/x-ndjson")
         .header("x-aisoc-idempotency-key", format!("{tenant}-batch-1"))
         .body("{\"title\":\"one\"}\n{\"title\":\"two\"}\n")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_reply()
+        .await;
     assert_eq!(replay["duplicate"], true, "{replay}");
     let fresh = http
         .post(second.url(&format!("/v1/inbox/{token}")))
@@ -1027,12 +886,8 @@ async fn a_toml_file_configures_the_gateway_and_a_typo_in_it_stops_start_up() {
         .post(format!("{base}/v1/admin/inbox/tokens"))
         .bearer_auth("from-the-file")
         .json(&serde_json::json!({"tenant_id": "acme", "template": "generic-json"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .json_reply()
+        .await;
     let inbox = format!("{base}/v1/inbox/{}", minted["token"].as_str().unwrap());
     let first = http
         .post(&inbox)
