@@ -20,14 +20,13 @@ use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, check_destinat
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
 use aisoc_notify_core::signature::{SignatureScheme, WebhookSigner};
 use axum::extract::State;
-use axum::extract::rejection::JsonRejection;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router, middleware};
 use serde_json::json;
 
-use crate::auth::{error, require_admin};
+use crate::auth::{ApiJson, error, require_admin};
 
 /// One chat transport for every tenant, from the environment.
 #[derive(Debug)]
@@ -169,12 +168,8 @@ pub fn router(registry: Arc<ExecutorRegistry>, admin_token: Arc<SecretString>) -
 
 async fn run_action(
     State(state): State<ActionsState>,
-    body: Result<Json<ActionRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<ActionRequest>,
 ) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
     let Some(executor) = state.registry.resolve(&request.action_type) else {
         return error(
             StatusCode::NOT_FOUND,

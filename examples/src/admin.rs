@@ -13,7 +13,6 @@ use aisoc_notify_core::decision::{
     Decision, DecisionError, DecisionHandler, DecisionRequest, DecisionSource, Reviewer,
 };
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::middleware;
@@ -23,7 +22,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{error, require_admin};
+use crate::auth::{ApiJson, error, require_admin};
 
 /// What the admin routes share.
 #[derive(Clone)]
@@ -73,12 +72,8 @@ fn token_error(failure: TokenStoreError) -> Response {
 
 async fn mint_token(
     State(state): State<AdminState>,
-    body: Result<Json<MintRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<MintRequest>,
 ) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
     if state.inbox.templates().get(&request.template).is_none() {
         return error(
             StatusCode::BAD_REQUEST,
@@ -159,12 +154,8 @@ fn default_ttl() -> u64 {
 
 async fn create_approval(
     State(state): State<AdminState>,
-    body: Result<Json<NewApprovalRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<NewApprovalRequest>,
 ) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
     match state
         .approvals
         .request(
@@ -224,12 +215,8 @@ struct DecisionBody {
 async fn decide(
     State(state): State<AdminState>,
     Path(id): Path<String>,
-    body: Result<Json<DecisionBody>, JsonRejection>,
+    ApiJson(body): ApiJson<DecisionBody>,
 ) -> Response {
-    let Json(body) = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
     let decision = match body.decision.as_str() {
         "approve" | "approved" => Decision::Approve,
         "deny" | "denied" => Decision::Deny,

@@ -4,11 +4,10 @@ use std::sync::Arc;
 
 use aisoc_notify_core::secret::SecretString;
 
-use crate::auth::{error, require_admin};
+use crate::auth::{ApiJson, error, require_admin};
 use crate::channels::ChannelRegistry;
 use aisoc_notify_core::{DeliveryOutcome, Notification};
 use aisoc_notify_outbox::Outbox;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -76,12 +75,8 @@ struct DeliveryMode {
 async fn send_notification(
     State(state): State<AppState>,
     Query(mode): Query<DeliveryMode>,
-    body: Result<Json<Notification>, JsonRejection>,
+    ApiJson(notification): ApiJson<Notification>,
 ) -> Response {
-    let notification = match body {
-        Ok(Json(notification)) => notification,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
     if notification.tenant_id.trim().is_empty() {
         return error(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -1,10 +1,10 @@
-//! The admin bearer check every protected gateway route shares.
+//! What every gateway route shares: the admin bearer check, JSON errors and JSON bodies.
 
 use std::sync::Arc;
 
 use aisoc_notify_core::secret::{ExposeSecret, SecretString, constant_time_eq};
 use axum::Json;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -48,4 +48,19 @@ pub fn unauthorized() -> Response {
         .headers_mut()
         .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
     response
+}
+
+/// A JSON request body whose rejection is answered in the gateway's error shape, with the status
+/// axum chose (400 malformed, 413 too large, 415 not JSON, 422 wrong fields).
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(error(rejection.status(), rejection.body_text())),
+        }
+    }
 }

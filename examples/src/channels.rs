@@ -21,7 +21,6 @@ use aisoc_notify_slack::config::SlackChannelConfig;
 use aisoc_notify_slack::mattermost::MattermostWebhookNotifier;
 use aisoc_notify_teams::webhook::{TeamsWebhookNotifier, WebhookFormat};
 use aisoc_notify_webhook::WebhookNotifier;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -30,7 +29,7 @@ use axum::{Json, Router, middleware};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::auth::{error, require_admin};
+use crate::auth::{ApiJson, error, require_admin};
 
 /// The channel types this gateway can build.
 pub const CHANNEL_TYPES: [&str; 4] = ["slack", "teams", "mattermost", "webhook"];
@@ -380,12 +379,8 @@ async fn list_channels(State(state): State<SettingsState>) -> Json<Vec<ChannelVi
 
 async fn create_channel(
     State(state): State<SettingsState>,
-    body: Result<Json<ChannelRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<ChannelRequest>,
 ) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
     match state.channels.create(&request) {
         Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
         Err(failure) => channel_error(failure),
@@ -395,12 +390,8 @@ async fn create_channel(
 async fn update_channel(
     State(state): State<SettingsState>,
     Path(id): Path<String>,
-    body: Result<Json<ChannelRequest>, JsonRejection>,
+    ApiJson(request): ApiJson<ChannelRequest>,
 ) -> Response {
-    let Json(request) = match body {
-        Ok(body) => body,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
-    };
     match state.channels.update(&id, &request) {
         Ok(view) => Json(view).into_response(),
         Err(failure) => channel_error(failure),
