@@ -5,14 +5,24 @@
 //! plugins provide, by `(vendor_id, capability)` such as `("jira", "create_ticket")`. An action
 //! nobody registered is a [`ActionStatus::Failed`] result naming what was missing: a playbook
 //! must never believe a ticket was opened when nothing ran.
+//!
+//! Executors fail in a typed way: [`ActionExecutor::execute`] returns
+//! `Result<ActionOutput, ActionError>`, and [`ActionError::retry_class`] tells a Jira 429
+//! (throttled) from a bad project key (not retryable). Only the [`ExecutorRegistry`] turns that
+//! into the [`ActionResult`] a playbook engine stores and branches on.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::config::ConfigError;
+use crate::delivery::DeliveryError;
+use crate::notifier::NotifyError;
+use crate::retry::RetryClass;
 use crate::template::{TemplateEngine, TemplateError};
 
 /// One action to run, as a playbook step describes it.
@@ -167,7 +177,7 @@ pub enum ActionStatus {
     Running,
 }
 
-/// The result of one action.
+/// The result of one action, as a playbook engine stores it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionResult {
     /// Where the action ended up.
@@ -178,6 +188,13 @@ pub struct ActionResult {
     /// Why it failed, for `Failed`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The failure's retry class label (`non_retryable`, `retryable`, `throttled`, `gone`), for
+    /// `Failed`; a playbook can branch on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_class: Option<String>,
+    /// How long the target asked to wait, in seconds, when it was throttling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
 }
 
 impl ActionResult {
@@ -187,6 +204,8 @@ impl ActionResult {
             status: ActionStatus::Succeeded,
             output,
             error: None,
+            error_class: None,
+            retry_after_seconds: None,
         }
     }
 
@@ -196,6 +215,8 @@ impl ActionResult {
             status: ActionStatus::Failed,
             output: Map::new(),
             error: Some(error.into()),
+            error_class: Some(RetryClass::NonRetryable.label().to_owned()),
+            retry_after_seconds: None,
         }
     }
 
@@ -205,6 +226,8 @@ impl ActionResult {
             status: ActionStatus::Running,
             output,
             error: None,
+            error_class: None,
+            retry_after_seconds: None,
         }
     }
 
@@ -214,34 +237,209 @@ impl ActionResult {
     }
 }
 
+impl From<Result<ActionOutput, ActionError>> for ActionResult {
+    fn from(result: Result<ActionOutput, ActionError>) -> Self {
+        match result {
+            Ok(output) if output.awaiting_human => ActionResult::running(output.data),
+            Ok(output) => ActionResult::succeeded(output.data),
+            Err(error) => {
+                let class = error.retry_class();
+                Self {
+                    status: ActionStatus::Failed,
+                    output: Map::new(),
+                    error: Some(error.to_string()),
+                    error_class: Some(class.label().to_owned()),
+                    retry_after_seconds: class.retry_after().map(|wait| wait.as_secs()),
+                }
+            }
+        }
+    }
+}
+
+/// What an action produced: output data, and whether it now waits on a human.
+#[derive(Debug, Clone, Default, PartialEq)]
+#[non_exhaustive]
+pub struct ActionOutput {
+    /// Output data for later steps (a ticket key, a message id…).
+    pub data: Map<String, Value>,
+    /// The action posted a prompt and waits for a human's answer (`Running`).
+    pub awaiting_human: bool,
+}
+
+impl ActionOutput {
+    /// Done, with output data.
+    pub fn succeeded(data: Map<String, Value>) -> Self {
+        Self {
+            data,
+            awaiting_human: false,
+        }
+    }
+
+    /// Waiting on a human (an approval, a verification prompt); resumed later by a callback.
+    pub fn running(data: Map<String, Value>) -> Self {
+        Self {
+            data,
+            awaiting_human: true,
+        }
+    }
+
+    /// Adds one output value.
+    pub fn with(mut self, key: impl Into<String>, value: impl Into<Value>) -> Self {
+        self.data.insert(key.into(), value.into());
+        self
+    }
+}
+
+/// Why an action did not happen.
+///
+/// Vendor errors carry the vendor's short code, never its whole answer, a URL path or a
+/// credential.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ActionError {
+    /// A parameter is missing or does not render.
+    #[error(transparent)]
+    Parameter(#[from] ActionParameterError),
+    /// The action, system or capability is not available here (unknown action type, unknown
+    /// ticketing system, a feature switched off).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The executor's configuration is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The target refused the action; the same request will fail again.
+    #[error("{service} rejected the action ({code}): {message}")]
+    Rejected {
+        /// The target (`jira`, `servicenow`, …).
+        service: String,
+        /// The target's short error code (an HTTP status, a vendor code).
+        code: String,
+        /// What to fix.
+        message: String,
+    },
+    /// The target no longer exists (a removed webhook, a deleted project).
+    #[error("{service} target is gone ({code})")]
+    Gone {
+        /// The target.
+        service: String,
+        /// The target's short error code.
+        code: String,
+    },
+    /// The target is temporarily unable to act; trying again later can succeed.
+    #[error("{service} is temporarily unavailable ({code}): {message}")]
+    Unavailable {
+        /// The target.
+        service: String,
+        /// The target's short error code.
+        code: String,
+        /// What happened.
+        message: String,
+    },
+    /// The target is throttling us.
+    #[error("{service} is rate limiting; retry after {retry_after:?}")]
+    RateLimited {
+        /// The target.
+        service: String,
+        /// How long it asked us to wait, when it said.
+        retry_after: Option<Duration>,
+    },
+    /// The HTTP exchange failed.
+    #[error(transparent)]
+    Delivery(#[from] DeliveryError),
+    /// A notification the action sends failed.
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+    /// A hook the host provides (a timeline, a playbook resumer, a credential lookup) failed.
+    #[error("{hook} failed: {reason}")]
+    Host {
+        /// Which hook (`timeline`, `resume`, `credentials`).
+        hook: &'static str,
+        /// What it reported.
+        reason: String,
+        /// Whether trying again can succeed.
+        retryable: bool,
+    },
+}
+
+impl ActionError {
+    /// Whether, and when, trying the action again can succeed.
+    pub fn retry_class(&self) -> RetryClass {
+        match self {
+            ActionError::Unavailable { .. } => RetryClass::Retryable,
+            ActionError::RateLimited { retry_after, .. } => RetryClass::throttled(*retry_after),
+            ActionError::Gone { .. } => RetryClass::Gone,
+            ActionError::Delivery(err) => err.retry_class(),
+            ActionError::Notify(err) => err.retry_class(),
+            ActionError::Host { retryable, .. } => {
+                if *retryable {
+                    RetryClass::Retryable
+                } else {
+                    RetryClass::NonRetryable
+                }
+            }
+            ActionError::Parameter(_)
+            | ActionError::Unsupported(_)
+            | ActionError::Config(_)
+            | ActionError::Rejected { .. } => RetryClass::NonRetryable,
+        }
+    }
+
+    /// The typed error for a target's HTTP answer that is not a success: the status picks the
+    /// class ([`RetryClass::for_status`]), `message` says what to fix.
+    pub fn from_status(
+        service: impl Into<String>,
+        status: u16,
+        retry_after: Option<Duration>,
+        message: impl Into<String>,
+    ) -> Self {
+        let service = service.into();
+        let code = status.to_string();
+        match RetryClass::for_status(status, retry_after) {
+            RetryClass::Throttled(wait) => ActionError::RateLimited {
+                service,
+                retry_after: Some(wait),
+            },
+            RetryClass::Retryable if status == 429 => ActionError::RateLimited {
+                service,
+                retry_after: None,
+            },
+            RetryClass::Retryable => ActionError::Unavailable {
+                service,
+                code,
+                message: message.into(),
+            },
+            RetryClass::Gone => ActionError::Gone { service, code },
+            _ => ActionError::Rejected {
+                service,
+                code,
+                message: message.into(),
+            },
+        }
+    }
+}
+
 /// Runs one kind of playbook action.
 ///
-/// Executors turn every problem into [`ActionResult::failed`] with a message a playbook author
+/// Executors return a typed [`ActionError`] for every problem, with a message a playbook author
 /// can act on; they do not panic and do not return success for work that did not happen.
 ///
 /// ```
-/// use aisoc_notify_core::{async_trait, ActionExecutor, ActionRequest, ActionResult};
+/// use aisoc_notify_core::{async_trait, ActionError, ActionExecutor, ActionOutput, ActionRequest};
 ///
 /// struct Echo;
 ///
 /// #[async_trait]
 /// impl ActionExecutor for Echo {
-///     async fn execute(&self, request: &ActionRequest) -> ActionResult {
-///         match request.require_parameter("message") {
-///             Ok(message) => {
-///                 let mut output = serde_json::Map::new();
-///                 output.insert("echo".into(), message.into());
-///                 ActionResult::succeeded(output)
-///             }
-///             Err(err) => ActionResult::failed(err.to_string()),
-///         }
+///     async fn execute(&self, request: &ActionRequest) -> Result<ActionOutput, ActionError> {
+///         let message = request.require_parameter("message")?;
+///         Ok(ActionOutput::default().with("echo", message))
 ///     }
 /// }
 /// ```
 #[async_trait]
 pub trait ActionExecutor: Send + Sync {
     /// Runs the action.
-    async fn execute(&self, request: &ActionRequest) -> ActionResult;
+    async fn execute(&self, request: &ActionRequest) -> Result<ActionOutput, ActionError>;
 }
 
 type LiveKey = (String, String);
@@ -253,13 +451,13 @@ type LiveKey = (String, String);
 ///
 /// ```
 /// use std::sync::Arc;
-/// use aisoc_notify_core::{async_trait, ActionExecutor, ActionRequest, ActionResult, ActionStatus, ExecutorRegistry};
+/// use aisoc_notify_core::{async_trait, ActionError, ActionExecutor, ActionOutput, ActionRequest, ActionStatus, ExecutorRegistry};
 ///
 /// struct Noop;
 /// #[async_trait]
 /// impl ActionExecutor for Noop {
-///     async fn execute(&self, _: &ActionRequest) -> ActionResult {
-///         ActionResult::succeeded(Default::default())
+///     async fn execute(&self, _: &ActionRequest) -> Result<ActionOutput, ActionError> {
+///         Ok(ActionOutput::default())
 ///     }
 /// }
 ///
@@ -344,26 +542,44 @@ impl ExecutorRegistry {
     }
 
     /// Runs `request` on the executor for its action type; unknown types fail.
-    pub async fn execute(&self, request: &ActionRequest) -> ActionResult {
+    pub async fn run(&self, request: &ActionRequest) -> Result<ActionOutput, ActionError> {
         match self.resolve(&request.action_type) {
             Some(executor) => executor.execute(request).await,
-            None => ActionResult::failed(format!("unknown action type '{}'", request.action_type)),
+            None => Err(ActionError::Unsupported(format!(
+                "unknown action type '{}'",
+                request.action_type
+            ))),
         }
     }
 
     /// Runs `request` on the live executor for `(vendor_id, capability)`; unknown pairs fail.
+    pub async fn run_live(
+        &self,
+        vendor_id: &str,
+        capability: &str,
+        request: &ActionRequest,
+    ) -> Result<ActionOutput, ActionError> {
+        match self.resolve_live(vendor_id, capability) {
+            Some(executor) => executor.execute(request).await,
+            None => Err(ActionError::Unsupported(format!(
+                "no live executor registered for vendor '{vendor_id}' and capability '{capability}'"
+            ))),
+        }
+    }
+
+    /// Runs `request` and reports it as the [`ActionResult`] a playbook engine stores.
+    pub async fn execute(&self, request: &ActionRequest) -> ActionResult {
+        self.run(request).await.into()
+    }
+
+    /// Runs `request` on a live executor and reports it as an [`ActionResult`].
     pub async fn execute_live(
         &self,
         vendor_id: &str,
         capability: &str,
         request: &ActionRequest,
     ) -> ActionResult {
-        match self.resolve_live(vendor_id, capability) {
-            Some(executor) => executor.execute(request).await,
-            None => ActionResult::failed(format!(
-                "no live executor registered for vendor '{vendor_id}' and capability '{capability}'"
-            )),
-        }
+        self.run_live(vendor_id, capability, request).await.into()
     }
 }
 
@@ -387,11 +603,41 @@ mod tests {
 
     #[async_trait]
     impl ActionExecutor for Fixed {
-        async fn execute(&self, _: &ActionRequest) -> ActionResult {
-            let mut output = Map::new();
-            output.insert("by".into(), self.0.into());
-            ActionResult::succeeded(output)
+        async fn execute(&self, _: &ActionRequest) -> Result<ActionOutput, ActionError> {
+            Ok(ActionOutput::default().with("by", self.0))
         }
+    }
+
+    struct Throttled;
+
+    #[async_trait]
+    impl ActionExecutor for Throttled {
+        async fn execute(&self, _: &ActionRequest) -> Result<ActionOutput, ActionError> {
+            Err(ActionError::from_status(
+                "jira",
+                429,
+                Some(Duration::from_secs(30)),
+                "slow down",
+            ))
+        }
+    }
+
+    #[tokio::test]
+    async fn the_registry_reports_a_typed_failure_with_its_class() {
+        let registry = ExecutorRegistry::new();
+        registry.register("create_ticket", Arc::new(Throttled));
+        let result = registry
+            .execute(&ActionRequest::new("create_ticket", "acme"))
+            .await;
+        assert_eq!(result.status, ActionStatus::Failed);
+        assert_eq!(result.error_class.as_deref(), Some("throttled"));
+        assert_eq!(result.retry_after_seconds, Some(30));
+        let bad_key = ActionError::from_status("jira", 400, None, "project: no such project");
+        assert_eq!(bad_key.retry_class(), RetryClass::NonRetryable);
+        assert_eq!(
+            bad_key.to_string(),
+            "jira rejected the action (400): project: no such project"
+        );
     }
 
     #[tokio::test]

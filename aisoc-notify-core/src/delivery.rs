@@ -31,59 +31,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use chrono::{DateTime, Utc};
 use http::{HeaderMap, StatusCode};
 
 use crate::clock::{Clock, SystemClock};
-
-/// How often and how patiently to retry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RetryPolicy {
-    /// Attempts in total, the first included; at least 1.
-    pub max_attempts: u32,
-    /// The wait before the first retry, before jitter.
-    pub initial_backoff: Duration,
-    /// The longest computed wait between attempts.
-    pub max_backoff: Duration,
-    /// The longest `Retry-After` the layer sleeps through; longer requests end the loop and
-    /// are reported in the error.
-    pub max_retry_after: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        Self {
-            max_attempts: 4,
-            initial_backoff: Duration::from_millis(250),
-            max_backoff: Duration::from_secs(10),
-            max_retry_after: Duration::from_secs(60),
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// A policy that makes exactly one attempt.
-    pub fn no_retries() -> Self {
-        Self {
-            max_attempts: 1,
-            ..Self::default()
-        }
-    }
-
-    /// The wait before retry number `retry` (1 for the first retry): exponential growth capped
-    /// at `max_backoff`, then "equal jitter" (a uniform pick in the upper half), so that many
-    /// clients failing together do not retry in lockstep.
-    pub fn backoff(&self, retry: u32) -> Duration {
-        let exponent = retry.saturating_sub(1).min(31);
-        let base = self
-            .initial_backoff
-            .saturating_mul(1u32 << exponent)
-            .min(self.max_backoff);
-        let half = base / 2;
-        let jitter_nanos = u64::try_from(half.as_nanos()).unwrap_or(u64::MAX);
-        half + Duration::from_nanos(rand::random_range(0..=jitter_nanos))
-    }
-}
+use crate::destination::{
+    DestinationPolicy, ForbiddenDestination, GuardedResolver, HostLookup, SystemLookup,
+    find_refusal,
+};
+pub use crate::retry::{RetryClass, RetryPolicy, parse_retry_after};
 
 /// Settings for a [`DeliveryClient`].
 #[derive(Debug, Clone)]
@@ -99,6 +54,12 @@ pub struct DeliveryConfig {
     pub retry: RetryPolicy,
     /// The `User-Agent` header.
     pub user_agent: String,
+    /// Which addresses may be reached and whether redirects are followed; the default refuses
+    /// private, loopback, link-local and the other ranges in
+    /// [`destination`](crate::destination), and follows no redirect.
+    pub destinations: DestinationPolicy,
+    /// How host names are resolved (the system resolver unless a host or a test supplies one).
+    pub lookup: Arc<dyn HostLookup>,
 }
 
 impl Default for DeliveryConfig {
@@ -109,6 +70,8 @@ impl Default for DeliveryConfig {
             max_response_bytes: 256 * 1024,
             retry: RetryPolicy::default(),
             user_agent: concat!("aisoc-notify/", env!("CARGO_PKG_VERSION")).to_owned(),
+            destinations: DestinationPolicy::default(),
+            lookup: Arc::new(SystemLookup),
         }
     }
 }
@@ -137,19 +100,29 @@ pub enum DeliveryError {
         attempts: u32,
     },
     /// The destination answered with a status that is not a success.
-    #[error("{host} answered HTTP {status} after {attempts} attempt(s): {body}")]
+    #[error("{host} answered HTTP {status} after {attempts} attempt(s)")]
     Status {
         /// The destination host.
         host: String,
         /// The HTTP status.
         status: u16,
-        /// The start of the response body, for diagnosis.
-        body: String,
         /// The destination's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
         /// Attempts made.
         attempts: u32,
     },
+    /// The destination answered with a redirect, which deliveries do not follow (or a redirect
+    /// the policy refused to follow).
+    #[error("{host} answered HTTP {status} (a redirect, which is not followed)")]
+    Redirected {
+        /// The destination host.
+        host: String,
+        /// The 3xx status.
+        status: u16,
+    },
+    /// The destination (or every address its name resolves to) is in a forbidden range.
+    #[error(transparent)]
+    Forbidden(#[from] ForbiddenDestination),
     /// The request failed for another reason (it could not be sent, the body stream broke).
     #[error("request to {host} failed: {reason}")]
     Request {
@@ -169,15 +142,27 @@ pub enum DeliveryError {
 }
 
 impl DeliveryError {
-    /// Whether trying again later can succeed.
-    pub fn is_retryable(&self) -> bool {
+    /// Whether, and when, trying again can succeed.
+    pub fn retry_class(&self) -> RetryClass {
         match self {
-            DeliveryError::Connect { .. } | DeliveryError::Timeout { .. } => true,
-            DeliveryError::Status { status, .. } => is_retryable_status(*status),
+            DeliveryError::Connect { .. } | DeliveryError::Timeout { .. } => RetryClass::Retryable,
+            DeliveryError::Status {
+                status,
+                retry_after,
+                ..
+            } => RetryClass::for_status(*status, *retry_after),
             DeliveryError::Client(_)
+            | DeliveryError::Redirected { .. }
+            | DeliveryError::Forbidden(_)
             | DeliveryError::Request { .. }
-            | DeliveryError::InvalidResponse { .. } => false,
+            | DeliveryError::InvalidResponse { .. } => RetryClass::NonRetryable,
         }
+    }
+
+    /// Whether trying again later can succeed; shorthand for
+    /// `self.retry_class().is_retryable()`.
+    pub fn is_retryable(&self) -> bool {
+        self.retry_class().is_retryable()
     }
 
     /// The destination's `Retry-After`, when it sent one.
@@ -191,40 +176,17 @@ impl DeliveryError {
     /// The HTTP status, when the destination answered.
     pub fn status(&self) -> Option<u16> {
         match self {
-            DeliveryError::Status { status, .. } => Some(*status),
+            DeliveryError::Status { status, .. } | DeliveryError::Redirected { status, .. } => {
+                Some(*status)
+            }
             _ => None,
         }
     }
 }
 
-/// Whether a status is worth retrying: 408, 429 and every 5xx.
+/// Whether a status is worth retrying: 408, 425, 429 and every 5xx.
 pub fn is_retryable_status(status: u16) -> bool {
-    status == 408 || status == 429 || (500..=599).contains(&status)
-}
-
-/// Parses a `Retry-After` value: delay-seconds or an HTTP date, relative to `now`. A date in the
-/// past means "now" (zero); anything unparseable is ignored.
-///
-/// ```
-/// use aisoc_notify_core::delivery::parse_retry_after;
-/// use chrono::{TimeZone, Utc};
-/// use std::time::Duration;
-///
-/// let now = Utc.with_ymd_and_hms(2015, 10, 21, 7, 28, 0).unwrap();
-/// assert_eq!(parse_retry_after("120", now), Some(Duration::from_secs(120)));
-/// assert_eq!(
-///     parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", now),
-///     Some(Duration::from_secs(30))
-/// );
-/// assert_eq!(parse_retry_after("soon", now), None);
-/// ```
-pub fn parse_retry_after(value: &str, now: DateTime<Utc>) -> Option<Duration> {
-    let value = value.trim();
-    if let Ok(seconds) = value.parse::<u64>() {
-        return Some(Duration::from_secs(seconds));
-    }
-    let at: DateTime<Utc> = httpdate::parse_http_date(value).ok()?.into();
-    Some((at - now).to_std().unwrap_or(Duration::ZERO))
+    RetryClass::for_status(status, None).is_retryable()
 }
 
 /// Why a destination URL is refused before anything is sent.
@@ -308,18 +270,28 @@ impl HttpResponse {
         serde_json::from_slice(&self.body).map_err(|e| self.invalid(&format!("invalid JSON: {e}")))
     }
 
-    /// `Ok(self)` for 2xx; otherwise a [`DeliveryError::Status`] with the start of the body.
+    /// `Ok(self)` for 2xx; otherwise a [`DeliveryError::Status`] (the body is not carried: a
+    /// peer's answer is not echoed to whoever reads the error).
     pub fn error_for_status(self) -> Result<Self, DeliveryError> {
         if self.is_success() {
             return Ok(self);
         }
-        Err(DeliveryError::Status {
+        Err(self.status_error())
+    }
+
+    /// The [`DeliveryError::Status`] for this response, whatever its status.
+    pub fn status_error(&self) -> DeliveryError {
+        DeliveryError::Status {
             status: self.status.as_u16(),
-            body: snippet(&self.text(), 512),
             retry_after: self.retry_after,
             attempts: self.attempts,
-            host: self.host,
-        })
+            host: self.host.clone(),
+        }
+    }
+
+    /// The retry class of this response's status and `Retry-After`.
+    pub fn retry_class(&self) -> RetryClass {
+        RetryClass::for_status(self.status.as_u16(), self.retry_after)
     }
 
     fn invalid(&self, reason: &str) -> DeliveryError {
@@ -330,15 +302,19 @@ impl HttpResponse {
     }
 }
 
-/// The first `max_chars` characters of `text`, cut on a character boundary.
-fn snippet(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
-    }
+/// Whether a request may be sent again after an answer that leaves its effect unknown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// Sending twice is harmless (a webhook post, a lookup, a create with a dedupe key):
+    /// retry everything retryable.
+    Idempotent,
+    /// Sending twice could do the work twice (a create without a dedupe key): retry only when
+    /// the request certainly was not processed (no connection, or an explicit 429).
+    OnlyUnprocessed,
 }
 
-/// The shared HTTP client with timeouts, capped reads and retries. Cheap to clone.
+/// The shared HTTP client with timeouts, capped reads, retries and the outbound guard. Cheap to
+/// clone.
 #[derive(Debug, Clone)]
 pub struct DeliveryClient {
     http: reqwest::Client,
@@ -347,13 +323,25 @@ pub struct DeliveryClient {
 }
 
 impl DeliveryClient {
-    /// Builds the pooled client.
+    /// Builds the pooled client. Names resolve through the guard, proxies from the environment
+    /// are ignored (a proxy would resolve names where the guard cannot see), and redirects are
+    /// followed only as the [`DestinationPolicy`] allows.
     pub fn new(config: DeliveryConfig) -> Result<Self, DeliveryError> {
-        let http = reqwest::Client::builder()
+        let policy = Arc::new(config.destinations.clone());
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .user_agent(config.user_agent.clone())
             .pool_idle_timeout(Duration::from_secs(90))
+            .no_proxy()
+            .redirect(redirect_policy(Arc::clone(&policy)));
+        if !policy.is_unrestricted() {
+            builder = builder.dns_resolver(Arc::new(GuardedResolver::new(
+                Arc::clone(&policy),
+                Arc::clone(&config.lookup),
+            )));
+        }
+        let http = builder
             .build()
             .map_err(|e| DeliveryError::Client(e.without_url().to_string()))?;
         Ok(Self {
@@ -369,7 +357,8 @@ impl DeliveryClient {
         self
     }
 
-    /// The underlying client, for building requests.
+    /// The underlying client, for building requests. Send them with [`send`](Self::send):
+    /// executing them on this client directly skips the IP-literal check and the retries.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
@@ -379,16 +368,38 @@ impl DeliveryClient {
         &self.config
     }
 
-    /// Sends `request`, retrying what is retryable, and returns the final response whatever its
-    /// status; call [`HttpResponse::error_for_status`] or map the status yourself.
+    /// Sends `request`, retrying what is retryable, and returns the final response for any
+    /// status but a redirect; call [`HttpResponse::error_for_status`] or map the status
+    /// yourself. A 3xx that was not followed is [`DeliveryError::Redirected`]; a destination
+    /// in a forbidden range is [`DeliveryError::Forbidden`], refused before connecting.
     ///
     /// A request whose body cannot be replayed (a stream) gets exactly one attempt.
     pub async fn send(&self, request: reqwest::Request) -> Result<HttpResponse, DeliveryError> {
+        self.send_with(request, Replay::Idempotent).await
+    }
+
+    /// Like [`send`](Self::send) for a request that must not be processed twice (creating a
+    /// ticket where the target cannot dedupe): retried only when it certainly was not
+    /// processed (the connection failed, or the peer answered 429). A timeout or a 5xx comes
+    /// back at once, so the caller can look for the record before creating it again.
+    pub async fn send_once(
+        &self,
+        request: reqwest::Request,
+    ) -> Result<HttpResponse, DeliveryError> {
+        self.send_with(request, Replay::OnlyUnprocessed).await
+    }
+
+    async fn send_with(
+        &self,
+        request: reqwest::Request,
+        replay: Replay,
+    ) -> Result<HttpResponse, DeliveryError> {
         let host = request
             .url()
             .host_str()
             .unwrap_or("unknown-host")
             .to_owned();
+        self.config.destinations.check_url(request.url())?;
         let policy = &self.config.retry;
         let max_attempts = if request.try_clone().is_some() {
             policy.max_attempts.max(1)
@@ -412,7 +423,12 @@ impl DeliveryClient {
             match self.http.execute(current).await {
                 Err(err) => {
                     let failure = classify_transport_error(err, &host, attempt);
-                    if last || !failure.is_retryable() {
+                    let unprocessed = matches!(failure, DeliveryError::Connect { .. });
+                    let may_retry = match replay {
+                        Replay::Idempotent => failure.is_retryable(),
+                        Replay::OnlyUnprocessed => unprocessed,
+                    };
+                    if last || !may_retry {
                         return Err(failure);
                     }
                     let wait = policy.backoff(attempt);
@@ -421,15 +437,34 @@ impl DeliveryClient {
                 }
                 Ok(response) => {
                     let status = response.status();
-                    let retry_after = response
-                        .headers()
-                        .get(http::header::RETRY_AFTER)
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| parse_retry_after(v, self.clock.now()));
-                    let retry_allowed =
-                        retry_after.is_none_or(|wait| wait <= policy.max_retry_after);
-                    if !last && is_retryable_status(status.as_u16()) && retry_allowed {
-                        let wait = retry_after.unwrap_or_else(|| policy.backoff(attempt));
+                    if status.is_redirection() {
+                        return Err(DeliveryError::Redirected {
+                            host,
+                            status: status.as_u16(),
+                        });
+                    }
+                    let retry_after =
+                        crate::retry::retry_after_header(response.headers(), self.clock.now());
+                    let class = if status.is_success() {
+                        RetryClass::NonRetryable
+                    } else {
+                        RetryClass::for_status(status.as_u16(), retry_after)
+                    };
+                    let wait = match (class, replay) {
+                        (RetryClass::Throttled(asked), _) if asked <= policy.max_retry_after => {
+                            Some(asked)
+                        }
+                        (RetryClass::Retryable, Replay::Idempotent) => {
+                            Some(policy.backoff(attempt))
+                        }
+                        (RetryClass::Retryable, Replay::OnlyUnprocessed)
+                            if status == StatusCode::TOO_MANY_REQUESTS =>
+                        {
+                            Some(policy.backoff(attempt))
+                        }
+                        _ => None,
+                    };
+                    if let Some(wait) = wait.filter(|_| !last) {
                         tracing::debug!(%host, attempt, status = status.as_u16(), ?wait, "retrying after status");
                         drop(response);
                         tokio::time::sleep(wait).await;
@@ -455,7 +490,32 @@ impl DeliveryClient {
     }
 }
 
+/// Follows redirects only as far as the policy allows, never from https to http, and never to
+/// an IP literal in a forbidden range (names are judged by the resolver when connecting).
+fn redirect_policy(policy: Arc<DestinationPolicy>) -> reqwest::redirect::Policy {
+    if policy.max_redirects() == 0 {
+        return reqwest::redirect::Policy::none();
+    }
+    reqwest::redirect::Policy::custom(move |attempt| {
+        if attempt.previous().len() > policy.max_redirects() {
+            return attempt.stop();
+        }
+        let downgrade = attempt.url().scheme() == "http"
+            && attempt.previous().iter().any(|url| url.scheme() == "https");
+        if downgrade {
+            return attempt.stop();
+        }
+        match policy.check_url(attempt.url()) {
+            Ok(()) => attempt.follow(),
+            Err(refusal) => attempt.error(refusal),
+        }
+    })
+}
+
 fn classify_transport_error(err: reqwest::Error, host: &str, attempts: u32) -> DeliveryError {
+    if let Some(refusal) = find_refusal(&err) {
+        return DeliveryError::Forbidden(refusal.clone());
+    }
     let host = host.to_owned();
     if err.is_timeout() {
         DeliveryError::Timeout { host, attempts }
@@ -494,53 +554,4 @@ async fn read_capped(
         body.extend_from_slice(&chunk);
     }
     Ok((body.freeze(), false))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_exponentially_within_its_jitter_band_and_caps() {
-        let policy = RetryPolicy {
-            initial_backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_millis(1_000),
-            ..RetryPolicy::default()
-        };
-        for _ in 0..200 {
-            let first = policy.backoff(1);
-            assert!((Duration::from_millis(50)..=Duration::from_millis(100)).contains(&first));
-            let third = policy.backoff(3);
-            assert!((Duration::from_millis(200)..=Duration::from_millis(400)).contains(&third));
-            let capped = policy.backoff(30);
-            assert!((Duration::from_millis(500)..=Duration::from_millis(1_000)).contains(&capped));
-        }
-    }
-
-    #[test]
-    fn retryable_statuses_are_408_429_and_5xx_only() {
-        for status in [408, 429, 500, 502, 503, 504, 599] {
-            assert!(is_retryable_status(status), "{status}");
-        }
-        for status in [200, 301, 400, 401, 403, 404, 410, 413, 422] {
-            assert!(!is_retryable_status(status), "{status}");
-        }
-    }
-
-    #[test]
-    fn retry_after_in_the_past_means_now() {
-        let now = DateTime::from_timestamp(1_700_000_000, 0).unwrap();
-        assert_eq!(
-            parse_retry_after("Thu, 01 Jan 1970 00:00:00 GMT", now),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after(" 7 ", now), Some(Duration::from_secs(7)));
-        assert_eq!(parse_retry_after("-3", now), None);
-    }
-
-    #[test]
-    fn snippets_cut_on_character_boundaries() {
-        assert_eq!(snippet("héllo", 2), "hé…");
-        assert_eq!(snippet("ok", 10), "ok");
-    }
 }

@@ -11,13 +11,16 @@
 //! | [`inbox_template`] | the [`InboxTemplate`] trait: vendor payload to OCSF |
 //! | [`decision`] | the [`DecisionHandler`] trait: one decision path for Slack, Teams and REST |
 //! | [`template`] | strict message templating (`{{ context.host }}`) |
+//! | [`retry`] | [`RetryClass`]: one classification of every failure; [`RetryPolicy`] backoff with jitter |
 //! | [`delivery`] | the shared HTTP client: timeouts, capped reads, retries with backoff |
+//! | [`destination`] | the outbound guard: no private, loopback or metadata addresses unless allowed |
 //! | [`pacing`] | per-destination pacing (Slack: one message per second per channel) |
 //! | [`freshness`] | connector heartbeats: stale / healthy, one notification per change |
 //! | [`routing`] | channels, rules and concurrent fan-out with per-channel outcomes |
 //! | [`markup`] | escaping user text for Markdown (Teams, Mattermost) |
 //! | [`secret`] | secret values and URLs that never print |
 //! | [`clock`] | time as a dependency, for expiry and replay windows |
+//! | [`config`] | [`ConfigError`]: configuration errors that name the field |
 //!
 //! The crate depends on no adapter; adapters depend on it only. Its traits are object safe
 //! (`Arc<dyn Notifier>`) and use `async-trait`, so host code can mock them with `mockall`.
@@ -56,12 +59,19 @@
 //! ```
 //!
 //! ## Features
-//! None yet: the default build is the whole crate, on rustls (no OpenSSL).
+//! - `test-util`: [`conformance`], the HTTP contract every adapter passes, and stub/recording
+//!   notifiers and executors for host code's tests.
+//!
+//! The default build is the whole runtime crate, on rustls (no OpenSSL).
 
 pub mod action;
 pub mod clock;
+pub mod config;
+#[cfg(feature = "test-util")]
+pub mod conformance;
 pub mod decision;
 pub mod delivery;
+pub mod destination;
 pub mod freshness;
 mod hmac_sha256;
 pub mod inbox_template;
@@ -69,16 +79,23 @@ pub mod markup;
 pub mod notification;
 pub mod notifier;
 pub mod pacing;
+pub mod retry;
 pub mod routing;
 pub mod secret;
 pub mod signature;
 pub mod template;
 pub mod token;
 
-pub use action::{ActionExecutor, ActionRequest, ActionResult, ActionStatus, ExecutorRegistry};
+pub use action::{
+    ActionError, ActionExecutor, ActionOutput, ActionRequest, ActionResult, ActionStatus,
+    ExecutorRegistry,
+};
+pub use config::ConfigError;
 pub use async_trait::async_trait;
 pub use decision::{Decision, DecisionError, DecisionHandler, DecisionRequest, DecisionSource};
-pub use delivery::{DeliveryClient, DeliveryConfig, DeliveryError, RetryPolicy};
+pub use delivery::{DeliveryClient, DeliveryConfig, DeliveryError};
+pub use destination::DestinationPolicy;
+pub use retry::{RetryClass, RetryPolicy, classify_http};
 pub use inbox_template::{InboxTemplate, OcsfEvent};
 pub use notification::{EventType, Notification, Severity, Target};
 pub use notifier::{Delivered, DeliveryOutcome, Notifier, NotifyError};

@@ -1,14 +1,16 @@
 //! The [`Notifier`] trait and its typed outcomes.
 //!
 //! A notifier delivers one [`Notification`] to one configured destination. It answers with
-//! [`Delivered`] or a [`NotifyError`] whose [`is_retryable`](NotifyError::is_retryable) tells a
-//! caller (the router, the durable outbox) whether trying again later can help.
+//! [`Delivered`] or a [`NotifyError`] whose [`retry_class`](NotifyError::retry_class) tells a
+//! caller (the router, the durable outbox) whether and when trying again can help; it is the
+//! only thing they read.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 
 use crate::delivery::DeliveryError;
+use crate::retry::RetryClass;
 use crate::notification::Notification;
 use crate::template::TemplateError;
 
@@ -140,21 +142,29 @@ pub enum NotifyError {
 }
 
 impl NotifyError {
-    /// Whether trying again later can succeed.
-    pub fn is_retryable(&self) -> bool {
+    /// Whether, and when, trying again can succeed: the one classification the router and the
+    /// outbox act on.
+    pub fn retry_class(&self) -> RetryClass {
         match self {
-            NotifyError::RateLimited { .. }
-            | NotifyError::Unavailable { .. }
-            | NotifyError::DeadlineExceeded(_) => true,
-            NotifyError::Delivery(err) => err.is_retryable(),
+            NotifyError::RateLimited { retry_after, .. } => RetryClass::throttled(*retry_after),
+            NotifyError::Unavailable { .. } | NotifyError::DeadlineExceeded(_) => {
+                RetryClass::Retryable
+            }
+            NotifyError::Delivery(err) => err.retry_class(),
+            NotifyError::Gone { .. } => RetryClass::Gone,
             NotifyError::Config(_)
             | NotifyError::Render(_)
             | NotifyError::Template(_)
             | NotifyError::PayloadTooLarge { .. }
             | NotifyError::Rejected { .. }
-            | NotifyError::Gone { .. }
-            | NotifyError::Internal(_) => false,
+            | NotifyError::Internal(_) => RetryClass::NonRetryable,
         }
+    }
+
+    /// Whether trying again later can succeed; shorthand for
+    /// `self.retry_class().is_retryable()`.
+    pub fn is_retryable(&self) -> bool {
+        self.retry_class().is_retryable()
     }
 
     /// How long the destination asked us to wait before trying again, when it said.
@@ -169,30 +179,38 @@ impl NotifyError {
 
 /// The outcome of one delivery as a value: what a report or a metric shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DeliveryOutcome {
     /// Delivered.
     Delivered(Delivered),
-    /// Refused for good; `reason` says why.
-    Rejected {
+    /// Not delivered; `class` says whether and when trying again can help.
+    Failed {
         /// Why.
         reason: String,
-    },
-    /// Failed in a way that may succeed later.
-    RetryableFailure {
-        /// Why.
-        reason: String,
-        /// How long to wait, when the destination said.
-        retry_after: Option<Duration>,
+        /// The failure's retry class.
+        class: RetryClass,
     },
 }
 
 impl DeliveryOutcome {
-    /// A short label for metrics and logs: `delivered`, `rejected` or `retryable`.
+    /// A short label for metrics and logs: `delivered`, `rejected` (not retryable), `gone` or
+    /// `retryable` (retryable or throttled).
     pub fn label(&self) -> &'static str {
         match self {
             DeliveryOutcome::Delivered(_) => "delivered",
-            DeliveryOutcome::Rejected { .. } => "rejected",
-            DeliveryOutcome::RetryableFailure { .. } => "retryable",
+            DeliveryOutcome::Failed { class, .. } => match class {
+                RetryClass::Gone => "gone",
+                class if class.is_retryable() => "retryable",
+                _ => "rejected",
+            },
+        }
+    }
+
+    /// The failure's retry class; `None` when delivered.
+    pub fn retry_class(&self) -> Option<RetryClass> {
+        match self {
+            DeliveryOutcome::Delivered(_) => None,
+            DeliveryOutcome::Failed { class, .. } => Some(*class),
         }
     }
 }
@@ -201,12 +219,9 @@ impl From<&Result<Delivered, NotifyError>> for DeliveryOutcome {
     fn from(result: &Result<Delivered, NotifyError>) -> Self {
         match result {
             Ok(delivered) => DeliveryOutcome::Delivered(delivered.clone()),
-            Err(err) if err.is_retryable() => DeliveryOutcome::RetryableFailure {
+            Err(err) => DeliveryOutcome::Failed {
                 reason: err.to_string(),
-                retry_after: err.retry_after(),
-            },
-            Err(err) => DeliveryOutcome::Rejected {
-                reason: err.to_string(),
+                class: err.retry_class(),
             },
         }
     }
@@ -222,27 +237,40 @@ mod tests {
             service: "slack",
             retry_after: Some(Duration::from_secs(3)),
         };
-        assert!(limited.is_retryable());
-        assert_eq!(limited.retry_after(), Some(Duration::from_secs(3)));
+        assert_eq!(
+            limited.retry_class(),
+            RetryClass::Throttled(Duration::from_secs(3))
+        );
+        let unsaid = NotifyError::RateLimited {
+            service: "slack",
+            retry_after: None,
+        };
+        assert_eq!(unsaid.retry_class(), RetryClass::Retryable);
 
         let rejected = NotifyError::Rejected {
             service: "slack",
             code: "channel_not_found".into(),
             message: "the channel does not exist".into(),
         };
-        assert!(!rejected.is_retryable());
+        assert_eq!(rejected.retry_class(), RetryClass::NonRetryable);
         assert_eq!(
             DeliveryOutcome::from(&Err(rejected)).label(),
             "rejected",
             "a permanent refusal is not retried"
         );
+        let gone = NotifyError::Gone {
+            service: "teams",
+            code: "410".into(),
+        };
+        assert_eq!(DeliveryOutcome::from(&Err(gone)).label(), "gone");
         let outcome = DeliveryOutcome::from(&Err(limited));
         assert_eq!(
             outcome,
-            DeliveryOutcome::RetryableFailure {
+            DeliveryOutcome::Failed {
                 reason: "slack is rate limiting; retry after Some(3s)".into(),
-                retry_after: Some(Duration::from_secs(3)),
+                class: RetryClass::Throttled(Duration::from_secs(3)),
             }
         );
+        assert_eq!(outcome.label(), "retryable");
     }
 }
