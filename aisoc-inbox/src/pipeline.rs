@@ -55,7 +55,10 @@ impl Default for InboxConfig {
 
 impl InboxConfig {
     /// Reads `AISOC_INBOX_MAX_BODY_BYTES` and `AISOC_INBOX_RATE_LIMIT_PER_MIN` through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, aisoc_notify_core::ConfigError> {
+        use aisoc_notify_core::ConfigError;
         let mut config = Self::default();
         if let Some(raw) = lookup("AISOC_INBOX_MAX_BODY_BYTES") {
             config.max_body_bytes = raw
@@ -63,7 +66,12 @@ impl InboxConfig {
                 .parse::<usize>()
                 .ok()
                 .filter(|n| *n > 0)
-                .ok_or("AISOC_INBOX_MAX_BODY_BYTES must be a positive number of bytes")?;
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "AISOC_INBOX_MAX_BODY_BYTES",
+                        "must be a positive number of bytes",
+                    )
+                })?;
         }
         if let Some(raw) = lookup("AISOC_INBOX_RATE_LIMIT_PER_MIN") {
             config.rate_limit_per_minute = raw
@@ -71,7 +79,12 @@ impl InboxConfig {
                 .parse::<u32>()
                 .ok()
                 .filter(|n| *n > 0)
-                .ok_or("AISOC_INBOX_RATE_LIMIT_PER_MIN must be a positive number")?;
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "AISOC_INBOX_RATE_LIMIT_PER_MIN",
+                        "must be a positive number",
+                    )
+                })?;
         }
         Ok(config)
     }

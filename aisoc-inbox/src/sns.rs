@@ -17,11 +17,14 @@ use serde_json::{Map, Value};
 
 use crate::envelope::is_sns_cert_url;
 
+/// An error a [`CertificateFetcher`] reports (the host's HTTP client's own error type).
+pub type FetchError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Fetches a signing certificate (PEM) for a URL already checked to be an SNS host.
 #[async_trait]
 pub trait CertificateFetcher: Send + Sync {
     /// The PEM text at `url`.
-    async fn fetch(&self, url: &str) -> Result<String, String>;
+    async fn fetch(&self, url: &str) -> Result<String, FetchError>;
 }
 
 /// Why a message's signature was not accepted.
@@ -123,7 +126,7 @@ impl SnsVerifier {
             .fetcher
             .fetch(url)
             .await
-            .map_err(SnsSignatureError::Fetch)?;
+            .map_err(|e| SnsSignatureError::Fetch(e.to_string()))?;
         let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
             .map_err(|_| SnsSignatureError::Certificate("not PEM"))?;
         let certificate = pem

@@ -52,7 +52,7 @@ struct Fixed {
 
 #[async_trait]
 impl CertificateFetcher for Fixed {
-    async fn fetch(&self, url: &str) -> Result<String, String> {
+    async fn fetch(&self, url: &str) -> Result<String, aisoc_inbox::sns::FetchError> {
         self.fetched.lock().unwrap().push(url.to_owned());
         Ok(self.pem.clone())
     }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use aisoc_notify_core::decision::{Decision, DecisionRequest, DecisionSource, Reviewer};
+use aisoc_notify_core::prompt::PromptReceipt;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::model::{APPROVAL_REVIEWED, ApprovalStatus, NewApproval, new_id};
@@ -268,21 +269,32 @@ pub async fn audit_append_and_list(audit: &dyn AuditLog) {
     assert_eq!(audit.list(&tenant, Some("s1")).await.unwrap().len(), 1);
 }
 
-/// A prompt records its first answer only.
+/// A prompt records its first answer only, and the answer comes back with where the prompt
+/// was posted.
 pub async fn verification_answers_once(store: &dyn VerificationStore) {
-    let prompt = PendingPrompt {
+    let mut prompt = PendingPrompt {
         prompt_id: new_id("vfy"),
         tenant_id: "acme".into(),
         case_id: "case-1".into(),
         run_id: Some("run-1".into()),
         user_ref: "alice".into(),
         expires_at: now() + Duration::minutes(30),
+        receipt: None,
     };
     store.create_prompt(&prompt, now()).await.unwrap();
     assert!(matches!(
         store.create_prompt(&prompt, now()).await,
         Err(StoreError::Conflict(_))
     ));
+    let receipt = PromptReceipt::message("slack", "D0ALICE", "1700000000.000100");
+    assert!(
+        store
+            .attach_receipt(&prompt.prompt_id, &receipt)
+            .await
+            .unwrap()
+    );
+    assert!(!store.attach_receipt("vfy_missing", &receipt).await.unwrap());
+    prompt.receipt = Some(receipt);
     assert_eq!(
         store
             .answer(&prompt.prompt_id, "deny", "t1", now())

@@ -8,9 +8,14 @@
 //! | [`memory`] | in-memory stores (the default) |
 //! | `postgres` | PostgreSQL stores with migrations (feature `postgres`) |
 //! | [`service`] | [`ApprovalService`](service::ApprovalService): the one decision function, a [`DecisionHandler`](aisoc_notify_core::decision::DecisionHandler) for Slack, Teams and REST |
-//! | [`verify`] | the `chatops.verify` executor and its callback handler |
+//! | [`verify`] | the `chatops.verify` executor, its callback handler and the host's hooks |
 //! | `routes` | the axum callback route (feature `axum`) |
 //! | `conformance` | store contracts every backend passes (feature `test-util`) |
+//!
+//! Chat is reached through core's [`PromptTransport`](aisoc_notify_core::prompt::PromptTransport)
+//! (`Arc<dyn …>`, one per tenant, from the host), which the Slack and Teams crates implement:
+//! this crate depends on `aisoc-notify-core` only. [`ApprovalRequest::ask`](model::ApprovalRequest::ask)
+//! turns a request into the prompt a transport posts.
 //!
 //! The decision rule: a request that does not exist is "not found"; one already decided is
 //! "Already approved" / "Already denied"; one past its expiry is marked `expired` and refused;

@@ -3,7 +3,9 @@
 use std::fmt;
 use std::str::FromStr;
 
-use aisoc_notify_core::decision::{Decision, DecisionSource};
+use aisoc_notify_core::decision::{ApprovalPrompt, Decision, DecisionSource};
+use aisoc_notify_core::notification::{Fact, Severity};
+use aisoc_notify_core::prompt::ApprovalAsk;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -123,6 +125,39 @@ pub struct ApprovalRequest {
     pub reviewed_at: Option<DateTime<Utc>>,
 }
 
+impl ApprovalRequest {
+    /// The request as a chat prompt asks it: its id, tenant, summary, notes (or the action),
+    /// risk score and deadline, for any [`PromptTransport`](aisoc_notify_core::prompt::PromptTransport)'s
+    /// `send_approval`. The severity follows the risk score: 90 and up critical, 70 high, 40
+    /// medium, below that low; medium when unknown.
+    pub fn ask(&self) -> ApprovalAsk {
+        let severity = match self.risk_score {
+            Some(90..) => Severity::Critical,
+            Some(70..=89) => Severity::High,
+            Some(40..=69) | None => Severity::Medium,
+            Some(_) => Severity::Low,
+        };
+        let prompt = ApprovalPrompt {
+            approval_id: self.id.clone(),
+            tenant_id: self.tenant_id.clone(),
+            title: self.summary.clone(),
+            summary: self
+                .notes
+                .clone()
+                .unwrap_or_else(|| format!("Requested action: {}", self.requested_action)),
+            risk_score: self.risk_score,
+            severity,
+            requested_by: None,
+            facts: vec![Fact {
+                label: "Action".into(),
+                value: self.requested_action.clone(),
+            }],
+            console_url: None,
+        };
+        ApprovalAsk::new(prompt, self.expires_at)
+    }
+}
+
 /// The audit action recorded for a decision.
 pub const APPROVAL_REVIEWED: &str = "approval.reviewed";
 
@@ -191,4 +226,51 @@ pub fn new_id(prefix: &str) -> String {
         "{prefix}_{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(risk_score: Option<u8>, notes: Option<&str>) -> ApprovalRequest {
+        ApprovalRequest {
+            id: "apr_1".into(),
+            tenant_id: "acme".into(),
+            summary: "Isolate host web-01".into(),
+            risk_score,
+            requested_action: "isolate_host".into(),
+            status: ApprovalStatus::Pending,
+            reviewer: None,
+            source: None,
+            notes: notes.map(str::to_owned),
+            created_at: "2026-11-23T10:00:00Z".parse().unwrap(),
+            expires_at: "2026-11-23T10:30:00Z".parse().unwrap(),
+            reviewed_at: None,
+        }
+    }
+
+    #[test]
+    fn a_request_asks_with_its_id_tenant_summary_risk_and_deadline() {
+        let ask = request(Some(82), Some("C2 beaconing from web-01")).ask();
+        assert_eq!(ask.prompt.approval_id, "apr_1");
+        assert_eq!(ask.prompt.tenant_id, "acme");
+        assert_eq!(ask.prompt.title, "Isolate host web-01");
+        assert_eq!(ask.prompt.summary, "C2 beaconing from web-01");
+        assert_eq!(ask.prompt.risk_score, Some(82));
+        assert_eq!(ask.prompt.severity, Severity::High);
+        assert_eq!(ask.expires_at, request(None, None).expires_at);
+        assert_eq!(ask.recipient, None);
+    }
+
+    #[test]
+    fn without_notes_the_prompt_says_which_action_waits() {
+        let ask = request(None, None).ask();
+        assert_eq!(ask.prompt.summary, "Requested action: isolate_host");
+        assert_eq!(ask.prompt.severity, Severity::Medium);
+        assert_eq!(
+            request(Some(95), None).ask().prompt.severity,
+            Severity::Critical
+        );
+        assert_eq!(request(Some(10), None).ask().prompt.severity, Severity::Low);
+    }
 }

@@ -8,8 +8,10 @@
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::decision::{DecisionRequest, DecisionSource};
+use aisoc_notify_core::prompt::PromptReceipt;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgRow};
+use sqlx::types::Json;
 use sqlx::{Row, Transaction};
 
 use crate::model::{
@@ -320,8 +322,8 @@ impl VerificationStore for PgVerificationStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let inserted = sqlx::query(
-            "INSERT INTO aisoc_chatops_verify_prompts (prompt_id, tenant_id, case_id, run_id, user_ref, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (prompt_id) DO NOTHING",
+            "INSERT INTO aisoc_chatops_verify_prompts (prompt_id, tenant_id, case_id, run_id, user_ref, created_at, expires_at, receipt)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (prompt_id) DO NOTHING",
         )
         .bind(&prompt.prompt_id)
         .bind(&prompt.tenant_id)
@@ -330,6 +332,7 @@ impl VerificationStore for PgVerificationStore {
         .bind(&prompt.user_ref)
         .bind(now)
         .bind(prompt.expires_at)
+        .bind(prompt.receipt.as_ref().map(Json))
         .execute(&self.pool)
         .await
         .map_err(backend)?;
@@ -340,6 +343,22 @@ impl VerificationStore for PgVerificationStore {
             )));
         }
         Ok(())
+    }
+
+    async fn attach_receipt(
+        &self,
+        prompt_id: &str,
+        receipt: &PromptReceipt,
+    ) -> Result<bool, StoreError> {
+        let updated = sqlx::query(
+            "UPDATE aisoc_chatops_verify_prompts SET receipt = $2 WHERE prompt_id = $1",
+        )
+        .bind(prompt_id)
+        .bind(Json(receipt))
+        .execute(&self.pool)
+        .await
+        .map_err(backend)?;
+        Ok(updated.rows_affected() > 0)
     }
 
     async fn answer(
@@ -353,7 +372,7 @@ impl VerificationStore for PgVerificationStore {
             "UPDATE aisoc_chatops_verify_prompts
              SET answered_choice = $2, answered_token = $3, answered_at = $4
              WHERE prompt_id = $1 AND answered_choice IS NULL
-             RETURNING prompt_id, tenant_id, case_id, run_id, user_ref, expires_at",
+             RETURNING prompt_id, tenant_id, case_id, run_id, user_ref, expires_at, receipt",
         )
         .bind(prompt_id)
         .bind(choice)
@@ -370,6 +389,10 @@ impl VerificationStore for PgVerificationStore {
                 run_id: row.try_get("run_id").map_err(backend)?,
                 user_ref: row.try_get("user_ref").map_err(backend)?,
                 expires_at: row.try_get("expires_at").map_err(backend)?,
+                receipt: row
+                    .try_get::<Option<Json<PromptReceipt>>, _>("receipt")
+                    .map_err(backend)?
+                    .map(|Json(receipt)| receipt),
             }));
         }
         let existing = sqlx::query(

@@ -1,47 +1,45 @@
-//! chatops.verify end to end: the prompt goes out through mock Slack and Teams, the buttons
-//! carry valid tokens, and clicking them through the callback route records one answer and
-//! resumes the playbook once.
+//! chatops.verify end to end through a recording prompt transport: the prompt is posted once
+//! with three valid links, clicking them through the callback route records one answer,
+//! resumes the playbook once and updates the posted prompt; failures come back typed.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aisoc_notify_approvals::routes::router;
 use aisoc_notify_approvals::verify::{
-    CaseTimeline, ChatTransport, ChatopsVerifyConfig, ChatopsVerifyExecutor, CredentialProvider,
+    CaseTimeline, ChatopsVerifyConfig, ChatopsVerifyExecutor, CredentialProvider, HookError,
     MemoryVerificationStore, PlaybookResumer, TimelineEvent, VerificationStore, VerifyCallback,
 };
 use aisoc_notify_core::clock::{Clock, ManualClock};
-use aisoc_notify_core::secret::SecretString;
+use aisoc_notify_core::prompt::stub::{PostedPrompt, RecordingPromptTransport};
+use aisoc_notify_core::prompt::{PromptError, PromptOutcome, PromptReceipt, PromptTransport};
 use aisoc_notify_core::token::CallbackTokenSigner;
-use aisoc_notify_core::{ActionExecutor, ActionRequest, ActionStatus, async_trait};
+use aisoc_notify_core::{
+    ActionError, ActionExecutor, ActionRequest, ActionStatus, ExecutorRegistry, NotifyError,
+    RetryClass, async_trait,
+};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 use tower::ServiceExt;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SECRET: &str = "chatops-verify-test-secret-0123456789";
 const BASE: &str = "https://aisoc.example.com/v1/chatops/verify/";
 
-struct Credentials {
-    slack_api: String,
-    teams_webhook: String,
-}
+/// `acme` chats through the recording transport, `initech` has no chat, `globex`'s vault is down.
+struct Credentials(Arc<RecordingPromptTransport>);
 
 #[async_trait]
 impl CredentialProvider for Credentials {
-    async fn chat_transport(&self, tenant_id: &str) -> Result<Option<ChatTransport>, String> {
-        Ok(match tenant_id {
-            "acme" => Some(ChatTransport::Slack {
-                bot_token: SecretString::from("xoxb-acme".to_owned()),
-                api_base: Some(self.slack_api.clone()),
-            }),
-            "contoso" => Some(ChatTransport::Teams {
-                webhook_url: SecretString::from(self.teams_webhook.clone()),
-            }),
-            _ => None,
-        })
+    async fn prompt_transport(
+        &self,
+        tenant_id: &str,
+    ) -> Result<Option<Arc<dyn PromptTransport>>, HookError> {
+        match tenant_id {
+            "acme" => Ok(Some(self.0.clone())),
+            "globex" => Err(HookError::retryable("the vault is unavailable")),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -49,11 +47,15 @@ impl CredentialProvider for Credentials {
 struct Recorder {
     timeline: Mutex<Vec<TimelineEvent>>,
     resumed: Mutex<Vec<(String, String)>>,
+    timeline_down: bool,
 }
 
 #[async_trait]
 impl CaseTimeline for Recorder {
-    async fn record(&self, event: TimelineEvent) -> Result<(), String> {
+    async fn record(&self, event: TimelineEvent) -> Result<(), HookError> {
+        if self.timeline_down {
+            return Err(HookError::retryable("the case service is unavailable"));
+        }
         self.timeline.lock().unwrap().push(event);
         Ok(())
     }
@@ -61,7 +63,7 @@ impl CaseTimeline for Recorder {
 
 #[async_trait]
 impl PlaybookResumer for Recorder {
-    async fn resume(&self, run_id: &str, branch: &str) -> Result<(), String> {
+    async fn resume(&self, run_id: &str, branch: &str) -> Result<(), HookError> {
         self.resumed
             .lock()
             .unwrap()
@@ -81,47 +83,34 @@ fn config(enabled: bool) -> ChatopsVerifyConfig {
 }
 
 struct Harness {
-    slack: MockServer,
-    teams: MockServer,
+    transport: Arc<RecordingPromptTransport>,
     recorder: Arc<Recorder>,
     store: Arc<MemoryVerificationStore>,
     clock: Arc<ManualClock>,
 }
 
 impl Harness {
-    async fn new() -> Self {
-        let slack = MockServer::start().await;
-        Mock::given(method("POST"))
-            .and(path("/api/chat.postMessage"))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(
-                    json!({"ok": true, "channel": "D0USER", "ts": "1700000000.000100"}),
-                ),
-            )
-            .mount(&slack)
-            .await;
-        let teams = MockServer::start().await;
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(202))
-            .mount(&teams)
-            .await;
+    fn new() -> Self {
+        Self::with(RecordingPromptTransport::new("chat"), Recorder::default())
+    }
+
+    fn with(transport: RecordingPromptTransport, recorder: Recorder) -> Self {
         Self {
-            slack,
-            teams,
-            recorder: Arc::new(Recorder::default()),
+            transport: Arc::new(transport),
+            recorder: Arc::new(recorder),
             store: Arc::new(MemoryVerificationStore::new()),
             clock: Arc::new(ManualClock::new(chrono::Utc::now())),
         }
     }
 
+    fn credentials(&self) -> Arc<Credentials> {
+        Arc::new(Credentials(self.transport.clone()))
+    }
+
     fn executor(&self, enabled: bool) -> ChatopsVerifyExecutor {
-        let credentials = Credentials {
-            slack_api: format!("{}/api/", self.slack.uri()),
-            teams_webhook: format!("{}/workflows/hook", self.teams.uri()),
-        };
         ChatopsVerifyExecutor::new(
             config(enabled),
-            Arc::new(credentials),
+            self.credentials(),
             self.recorder.clone(),
             self.store.clone(),
         )
@@ -134,12 +123,25 @@ impl Harness {
         let signer: Arc<dyn CallbackTokenSigner> =
             Arc::new(config(true).signer().unwrap().with_clock(clock));
         let store: Arc<dyn VerificationStore> = self.store.clone();
-        router(VerifyCallback::new(
-            signer,
-            store,
-            self.recorder.clone(),
-            self.recorder.clone(),
-        ))
+        router(
+            VerifyCallback::new(signer, store, self.recorder.clone(), self.recorder.clone())
+                .with_prompt_updates(self.credentials()),
+        )
+    }
+
+    /// The links of the one verification prompt posted.
+    fn links(&self) -> Vec<String> {
+        match &self.transport.posted()[..] {
+            [PostedPrompt::Verification { links, .. }] => {
+                links.iter().map(|(_, url)| url.to_string()).collect()
+            }
+            other => panic!("one verification prompt, got {other:?}"),
+        }
+    }
+
+    fn timeline(&self) -> Vec<String> {
+        let timeline = self.recorder.timeline.lock().unwrap();
+        timeline.iter().map(|e| e.kind.clone()).collect()
     }
 }
 
@@ -176,50 +178,38 @@ async fn click(app: &axum::Router, url: &str) -> (StatusCode, String) {
     (status, String::from_utf8(body.to_vec()).unwrap())
 }
 
-fn slack_button_urls(body: &Value) -> Vec<String> {
-    let blocks = body["attachments"][0]["blocks"].as_array().unwrap();
-    let actions = blocks.iter().find(|b| b["type"] == "actions").unwrap();
-    actions["elements"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["url"].as_str().unwrap().to_owned())
-        .collect()
-}
-
 #[tokio::test]
-async fn slack_prompt_click_once_then_every_other_click_fails_distinctly() {
-    let h = Harness::new().await;
-    let result = h.executor(true).execute(&request("acme")).await;
+async fn a_prompt_is_posted_once_and_its_first_click_records_resumes_and_updates_it() {
+    let h = Harness::new();
+    let registry = ExecutorRegistry::new();
+    registry.register("chatops.verify", Arc::new(h.executor(true)));
+    let result = registry.execute(&request("acme")).await;
     assert_eq!(result.status, ActionStatus::Running, "{result:?}");
-    assert_eq!(result.output["transport"], "slack");
+    assert_eq!(result.output["transport"], "chat");
+    let receipt: PromptReceipt = serde_json::from_value(result.output["receipt"].clone()).unwrap();
+    assert_eq!(receipt.channel.as_deref(), Some("U0ALICE"));
 
-    let posted = &h.slack.received_requests().await.unwrap()[0];
-    assert_eq!(posted.headers["authorization"], "Bearer xoxb-acme");
-    let body: Value = serde_json::from_slice(&posted.body).unwrap();
+    let [PostedPrompt::Verification { prompt, .. }] = &h.transport.posted()[..] else {
+        panic!("one verification prompt");
+    };
+    assert_eq!(prompt.user_ref, "U0ALICE");
+    assert_eq!(prompt.title, "Sign-in from Portugal");
     assert_eq!(
-        body["channel"], "U0ALICE",
-        "a direct message to the affected user"
+        prompt.message,
+        "Someone signed in as you from Lisbon. Was this you?"
     );
-    assert!(body.to_string().contains("Sign-in from Portugal"));
-    let urls = slack_button_urls(&body);
-    assert_eq!(urls.len(), 3);
+    assert_eq!(result.output["prompt_id"], prompt.prompt_id.as_str());
+    let urls = h.links();
     let signer = config(true).signer().unwrap();
-    let prompt_id = result.output["prompt_id"].as_str().unwrap();
     for (url, choice) in urls.iter().zip(["acknowledge", "deny", "escalate"]) {
         let claims = signer.verify(url.strip_prefix(BASE).unwrap()).unwrap();
         assert_eq!(claims.choice, choice);
         assert_eq!(claims.case_id, "case-7");
         assert_eq!(claims.user_ref, "U0ALICE");
-        assert_eq!(claims.prompt_id.as_deref(), Some(prompt_id));
+        assert_eq!(claims.prompt_id.as_deref(), Some(prompt.prompt_id.as_str()));
         assert_eq!(claims.expires_at - claims.issued_at, 1800);
     }
-    {
-        let timeline = h.recorder.timeline.lock().unwrap();
-        assert_eq!(timeline.len(), 1);
-        assert_eq!(timeline[0].kind, "chatops.verify.prompted");
-        assert_eq!(timeline[0].case_id, "case-7");
-    }
+    assert_eq!(h.timeline(), ["chatops.verify.prompted"]);
 
     let app = h.callback_app(h.clock.clone());
     let (status, page) = click(&app, &urls[1]).await;
@@ -236,28 +226,18 @@ async fn slack_prompt_click_once_then_every_other_click_fails_distinctly() {
 
     let mut forged = urls[0].clone();
     let len = forged.len();
-    forged.replace_range(
-        len - 3..len,
-        if forged.ends_with("AAA") {
-            "BBB"
-        } else {
-            "AAA"
-        },
-    );
+    let replacement = if forged.ends_with("AAA") {
+        "BBB"
+    } else {
+        "AAA"
+    };
+    forged.replace_range(len - 3..len, replacement);
     let (status, page) = click(&app, &forged).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
     assert!(page.contains("This link is not valid."), "{page}");
 
-    let timeline: Vec<String> = h
-        .recorder
-        .timeline
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|e| e.kind.clone())
-        .collect();
     assert_eq!(
-        timeline,
+        h.timeline(),
         ["chatops.verify.prompted", "chatops.verify.deny"],
         "recorded exactly once"
     );
@@ -266,16 +246,23 @@ async fn slack_prompt_click_once_then_every_other_click_fails_distinctly() {
         [("run-1".to_owned(), "deny".to_owned())],
         "resumed once"
     );
+    assert_eq!(
+        h.transport.updates(),
+        [(
+            receipt,
+            PromptOutcome::Answered {
+                choice: "deny".into()
+            }
+        )],
+        "the posted prompt shows the answer, once"
+    );
 }
 
 #[tokio::test]
 async fn an_expired_link_is_refused_as_expired() {
-    let h = Harness::new().await;
-    let result = h.executor(true).execute(&request("acme")).await;
-    assert_eq!(result.status, ActionStatus::Running);
-    let body: Value =
-        serde_json::from_slice(&h.slack.received_requests().await.unwrap()[0].body).unwrap();
-    let urls = slack_button_urls(&body);
+    let h = Harness::new();
+    h.executor(true).execute(&request("acme")).await.unwrap();
+    let urls = h.links();
 
     let later = Arc::new(ManualClock::new(h.clock.now()));
     later.advance(Duration::from_secs(1801));
@@ -283,61 +270,153 @@ async fn an_expired_link_is_refused_as_expired() {
     assert_eq!(status, StatusCode::GONE);
     assert!(page.contains("This link has expired"), "{page}");
     assert!(h.recorder.resumed.lock().unwrap().is_empty());
+    assert!(h.transport.updates().is_empty());
 }
 
 #[tokio::test]
-async fn teams_prompt_is_a_card_with_three_signed_links() {
-    let h = Harness::new().await;
-    let result = h.executor(true).execute(&request("contoso")).await;
-    assert_eq!(result.status, ActionStatus::Running, "{result:?}");
-    assert_eq!(result.output["transport"], "teams");
-    let body: Value =
-        serde_json::from_slice(&h.teams.received_requests().await.unwrap()[0].body).unwrap();
-    let card = &body["attachments"][0]["content"];
-    assert_eq!(card["type"], "AdaptiveCard");
-    let actions = card["actions"].as_array().unwrap();
-    assert_eq!(actions.len(), 3);
-    let signer = config(true).signer().unwrap();
-    for (action, choice) in actions.iter().zip(["acknowledge", "deny", "escalate"]) {
-        assert_eq!(action["type"], "Action.OpenUrl");
-        let token = action["url"].as_str().unwrap().strip_prefix(BASE).unwrap();
-        assert_eq!(signer.verify(token).unwrap().choice, choice);
-    }
-    let (status, _) = click(
-        &h.callback_app(h.clock.clone()),
-        actions[2]["url"].as_str().unwrap(),
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+async fn a_transport_that_cannot_edit_its_prompt_still_records_and_resumes() {
+    let h = Harness::with(
+        RecordingPromptTransport::new("chat")
+            .then_succeed()
+            .then_fail(PromptError::Unsupported {
+                transport: "teams",
+                operation: "update a card posted through an incoming webhook",
+            }),
+        Recorder::default(),
+    );
+    h.executor(true).execute(&request("acme")).await.unwrap();
+    let (status, page) = click(&h.callback_app(h.clock.clone()), &h.links()[2]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
     assert_eq!(
         *h.recorder.resumed.lock().unwrap(),
         [("run-1".to_owned(), "escalate".to_owned())]
     );
+    assert_eq!(h.transport.updates().len(), 1, "tried once, not retried");
 }
 
 #[tokio::test]
-async fn with_the_flag_off_or_no_credentials_the_action_fails_loudly() {
-    let h = Harness::new().await;
-    let off = h.executor(false).execute(&request("acme")).await;
-    assert_eq!(off.status, ActionStatus::Failed);
-    assert_eq!(off.error.as_deref(), Some("chatops.verify is disabled"));
-
-    let unknown = h.executor(true).execute(&request("initech")).await;
-    assert_eq!(unknown.status, ActionStatus::Failed);
+async fn with_the_flag_off_the_action_is_unsupported_and_nothing_is_posted() {
+    let h = Harness::new();
+    let err = h
+        .executor(false)
+        .execute(&request("acme"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ActionError::Unsupported(_)), "{err:?}");
     assert!(
-        unknown
-            .error
-            .unwrap()
-            .contains("no Slack or Teams credentials")
+        err.to_string().contains("chatops.verify is disabled"),
+        "{err}"
     );
-    assert!(h.slack.received_requests().await.unwrap().is_empty());
-    assert!(h.recorder.timeline.lock().unwrap().is_empty());
+    assert_eq!(err.retry_class(), RetryClass::NonRetryable);
+    assert!(h.transport.posted().is_empty());
+    assert!(h.timeline().is_empty());
+}
+
+#[tokio::test]
+async fn a_tenant_without_chat_is_unsupported_and_an_unreadable_vault_is_retryable() {
+    let h = Harness::new();
+    let none = h
+        .executor(true)
+        .execute(&request("initech"))
+        .await
+        .unwrap_err();
+    assert!(matches!(none, ActionError::Unsupported(_)), "{none:?}");
+    assert!(
+        none.to_string().contains("no Slack or Teams credentials"),
+        "{none}"
+    );
+
+    let vault = h
+        .executor(true)
+        .execute(&request("globex"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            vault,
+            ActionError::Host {
+                hook: "credentials",
+                retryable: true,
+                ..
+            }
+        ),
+        "{vault:?}"
+    );
+    assert_eq!(vault.retry_class(), RetryClass::Retryable);
+    assert!(h.transport.posted().is_empty());
+    assert!(h.timeline().is_empty());
+}
+
+#[tokio::test]
+async fn a_throttled_transport_keeps_its_wait_and_leaves_the_timeline_alone() {
+    let h = Harness::with(
+        RecordingPromptTransport::new("chat").then_fail(
+            NotifyError::RateLimited {
+                service: "slack",
+                retry_after: Some(Duration::from_secs(30)),
+            }
+            .into(),
+        ),
+        Recorder::default(),
+    );
+    let err = h
+        .executor(true)
+        .execute(&request("acme"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.retry_class(),
+        RetryClass::Throttled(Duration::from_secs(30))
+    );
+    assert!(h.timeline().is_empty());
+}
+
+#[tokio::test]
+async fn a_timeline_failure_after_posting_is_a_retryable_host_error_saying_so() {
+    let h = Harness::with(
+        RecordingPromptTransport::new("chat"),
+        Recorder {
+            timeline_down: true,
+            ..Recorder::default()
+        },
+    );
+    let err = h
+        .executor(true)
+        .execute(&request("acme"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ActionError::Host {
+                hook: "timeline",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("prompt posted"), "{err}");
+    assert_eq!(err.retry_class(), RetryClass::Retryable);
+}
+
+#[tokio::test]
+async fn a_bad_severity_is_a_parameter_error() {
+    let h = Harness::new();
+    let err = h
+        .executor(true)
+        .execute(&request("acme").with_parameter("severity", "apocalyptic"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ActionError::Parameter(_)), "{err:?}");
+    assert!(err.to_string().contains("severity"), "{err}");
+    assert!(h.transport.posted().is_empty());
 }
 
 #[test]
 fn configuration_errors_name_the_variable() {
     let err = ChatopsVerifyConfig::from_lookup(|_| None).unwrap_err();
-    assert_eq!(err.to_string(), "AISOC_ACTIONS_PUBLIC_URL is not set");
+    assert_eq!(err.field(), "AISOC_ACTIONS_PUBLIC_URL");
+    assert_eq!(err.to_string(), "AISOC_ACTIONS_PUBLIC_URL: is not set");
     let err = ChatopsVerifyConfig::from_lookup(|name| match name {
         "AISOC_ACTIONS_PUBLIC_URL" => Some("https://x.example".into()),
         "AISOC_CHATOPS_HMAC_SECRET" => Some("short".into()),
@@ -348,6 +427,13 @@ fn configuration_errors_name_the_variable() {
         err.to_string(),
         "AISOC_CHATOPS_HMAC_SECRET: must be at least 32 bytes"
     );
+    let err = ChatopsVerifyConfig::from_lookup(|name| match name {
+        "AISOC_ACTIONS_PUBLIC_URL" => Some("http://aisoc.example.com".into()),
+        _ => None,
+    })
+    .unwrap_err();
+    assert_eq!(err.field(), "AISOC_ACTIONS_PUBLIC_URL");
+    assert!(err.reason().contains("https"), "{err}");
     let config = config(true);
     assert_eq!(config.callback_base.as_str(), BASE);
     assert_eq!(config.timeout, Duration::from_secs(1800));

@@ -163,6 +163,15 @@ pub enum ActionParameterError {
         /// The template failure.
         source: TemplateError,
     },
+    /// The parameter rendered to a value the action does not accept (a severity that is not
+    /// one of the known levels).
+    #[error("parameter '{name}' {reason}")]
+    Invalid {
+        /// The parameter.
+        name: String,
+        /// What is accepted, e.g. `must be critical, high, medium, low or info`.
+        reason: String,
+    },
 }
 
 /// Where an action ended up.

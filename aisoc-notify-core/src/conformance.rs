@@ -16,7 +16,7 @@
 //!
 //! | scenario | expected class | requests |
 //! |---|---|---|
-//! | 2xx (the adapter's own success answer) | delivered | 1 |
+//! | 2xx (the adapter's own success answer) | delivered | 1 (2 with a lookup before the create) |
 //! | 400, 401, 403, 413 | `NonRetryable` | 1 |
 //! | 404, 410 | `Gone` | 1 |
 //! | 429 `Retry-After: 1` | `Throttled(1s)` | 2, at least 1 s apart |
@@ -28,7 +28,11 @@
 //!
 //! Adapters whose creates cannot be deduplicated by the target (Jira, ServiceNow) look the
 //! record up instead of sending the create again; [`HttpContract::ambiguous_requests`] tells the
-//! suite how many requests that makes.
+//! suite how many requests that makes. Those that also look it up before the first create (so
+//! that a step run again does not open a second ticket) declare it with
+//! [`HttpContract::lookup_before_create`]: in the 2xx scenario their `GET` lookup is answered
+//! with the peer's "nothing found", and the suite expects the lookup and the create. In every
+//! other scenario the lookup gets the scenario's answer like any request.
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -53,7 +57,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use futures::future::join_all;
-use wiremock::matchers::any;
+use wiremock::matchers::{any, method};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::action::{ActionExecutor, ActionRequest};
@@ -68,7 +72,10 @@ pub const PEER_BODY_MARKER: &str = "PEER-BODY-MARKER-7f3a";
 
 const PATH_SECRET: &str = "path-secret-c0ffee42";
 const MAX_ATTEMPTS: u32 = 2;
-const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+/// Long enough that a mock server starved of CPU (a loaded two-core CI runner, several contract
+/// runs at once) still answers inside it: at 500 ms, answers of an ordinary 2xx scenario timed
+/// out and were retried, and the request counts flaked.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Where the adapter under test sends, and the client it sends with.
 #[derive(Debug, Clone)]
@@ -78,7 +85,7 @@ pub struct Endpoint {
     /// The mock's root (`http://127.0.0.1:<port>/`), for adapters configured with a base URL.
     pub base: url::Url,
     /// A delivery client with the guard on (only `127.0.0.1` allowed), two attempts, short
-    /// backoff, a 500 ms request timeout and 2 s of `Retry-After` patience.
+    /// backoff, a 2 s request timeout and 2 s of `Retry-After` patience.
     pub delivery: DeliveryClient,
 }
 
@@ -144,6 +151,8 @@ struct Scenario {
 
 #[derive(Debug, Clone, Copy)]
 enum Requests {
+    /// The create, after the lookup when the adapter looks the record up first.
+    Delivery,
     Exactly(usize),
     /// Every attempt, or what the adapter declared for answers that leave a create's effect
     /// unknown.
@@ -156,13 +165,48 @@ fn scenarios() -> Vec<Scenario> {
     use Requests::*;
     let class = Expect::Class;
     vec![
-        Scenario { name: "2xx", answer: Success, expect: Delivered, requests: Exactly(1) },
-        Scenario { name: "400", answer: Status(400), expect: class(RetryClass::NonRetryable), requests: Exactly(1) },
-        Scenario { name: "401", answer: Status(401), expect: class(RetryClass::NonRetryable), requests: Exactly(1) },
-        Scenario { name: "403", answer: Status(403), expect: class(RetryClass::NonRetryable), requests: Exactly(1) },
-        Scenario { name: "404", answer: Status(404), expect: class(RetryClass::Gone), requests: Exactly(1) },
-        Scenario { name: "410", answer: Status(410), expect: class(RetryClass::Gone), requests: Exactly(1) },
-        Scenario { name: "413", answer: Status(413), expect: class(RetryClass::NonRetryable), requests: Exactly(1) },
+        Scenario {
+            name: "2xx",
+            answer: Success,
+            expect: Delivered,
+            requests: Delivery,
+        },
+        Scenario {
+            name: "400",
+            answer: Status(400),
+            expect: class(RetryClass::NonRetryable),
+            requests: Exactly(1),
+        },
+        Scenario {
+            name: "401",
+            answer: Status(401),
+            expect: class(RetryClass::NonRetryable),
+            requests: Exactly(1),
+        },
+        Scenario {
+            name: "403",
+            answer: Status(403),
+            expect: class(RetryClass::NonRetryable),
+            requests: Exactly(1),
+        },
+        Scenario {
+            name: "404",
+            answer: Status(404),
+            expect: class(RetryClass::Gone),
+            requests: Exactly(1),
+        },
+        Scenario {
+            name: "410",
+            answer: Status(410),
+            expect: class(RetryClass::Gone),
+            requests: Exactly(1),
+        },
+        Scenario {
+            name: "413",
+            answer: Status(413),
+            expect: class(RetryClass::NonRetryable),
+            requests: Exactly(1),
+        },
         Scenario {
             name: "429 Retry-After seconds",
             answer: RetryAfterSeconds,
@@ -175,11 +219,36 @@ fn scenarios() -> Vec<Scenario> {
             expect: ThrottledAbout(Duration::from_secs(120)),
             requests: Exactly(1),
         },
-        Scenario { name: "500", answer: Status(500), expect: class(RetryClass::Retryable), requests: Ambiguous },
-        Scenario { name: "503", answer: Status(503), expect: class(RetryClass::Retryable), requests: Ambiguous },
-        Scenario { name: "302", answer: Redirect, expect: class(RetryClass::NonRetryable), requests: Exactly(1) },
-        Scenario { name: "connection refused", answer: Refused, expect: class(RetryClass::Retryable), requests: Exactly(0) },
-        Scenario { name: "slower than the timeout", answer: Slow, expect: class(RetryClass::Retryable), requests: Ambiguous },
+        Scenario {
+            name: "500",
+            answer: Status(500),
+            expect: class(RetryClass::Retryable),
+            requests: Ambiguous,
+        },
+        Scenario {
+            name: "503",
+            answer: Status(503),
+            expect: class(RetryClass::Retryable),
+            requests: Ambiguous,
+        },
+        Scenario {
+            name: "302",
+            answer: Redirect,
+            expect: class(RetryClass::NonRetryable),
+            requests: Exactly(1),
+        },
+        Scenario {
+            name: "connection refused",
+            answer: Refused,
+            expect: class(RetryClass::Retryable),
+            requests: Exactly(0),
+        },
+        Scenario {
+            name: "slower than the timeout",
+            answer: Slow,
+            expect: class(RetryClass::Retryable),
+            requests: Ambiguous,
+        },
     ]
 }
 
@@ -190,6 +259,7 @@ pub struct HttpContract {
     success: ResponseTemplate,
     secrets: Vec<String>,
     ambiguous_requests: usize,
+    lookup_not_found: Option<ResponseTemplate>,
 }
 
 impl HttpContract {
@@ -201,6 +271,7 @@ impl HttpContract {
             success: ResponseTemplate::new(200).set_body_string("ok"),
             secrets: Vec::new(),
             ambiguous_requests: MAX_ATTEMPTS as usize,
+            lookup_not_found: None,
         }
     }
 
@@ -222,6 +293,14 @@ impl HttpContract {
     /// before sending again makes the create and one lookup, also 2.
     pub fn ambiguous_requests(mut self, requests: usize) -> Self {
         self.ambiguous_requests = requests;
+        self
+    }
+
+    /// The adapter looks the record up with a `GET` before creating it; `not_found` is the
+    /// peer's answer when there is none (Jira's `{"issues":[]}`, ServiceNow's
+    /// `{"result":[]}`). The 2xx scenario answers `GET`s with it and expects 2 requests.
+    pub fn lookup_before_create(mut self, not_found: ResponseTemplate) -> Self {
+        self.lookup_not_found = Some(not_found);
         self
     }
 
@@ -277,122 +356,167 @@ impl HttpContract {
     }
 
     /// Runs the contract for any operation: `make` builds it for one scenario's endpoint.
-    /// Every scenario runs concurrently against its own mock server; the first broken promise
-    /// panics with the adapter's name and the scenario.
+    /// Every scenario is set up first (mock servers, the adapter), then all run concurrently
+    /// against their own mock server, so one scenario's set-up never stalls another's request
+    /// past its timeout; the first broken promise panics with the adapter's name and the
+    /// scenario.
     pub async fn check<F>(&self, make: F)
     where
         F: Fn(&Endpoint) -> Result<Subject, FactoryError>,
     {
-        let runs = scenarios()
-            .into_iter()
-            .map(|scenario| {
-                let stage = self.stage(scenario, &make);
-                async move { stage.await.unwrap_or_else(|e| panic!("{e}")) }
-            })
-            .collect::<Vec<_>>();
-        join_all(runs).await;
-        self.check_forbidden_destination(&make).await;
+        let delivery = contract_delivery();
+        let mut staged = Vec::new();
+        for scenario in scenarios() {
+            let stage = self
+                .prepare(scenario, &make, &delivery)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            staged.push(stage);
+        }
+        let runs = staged.into_iter().map(|stage| async move {
+            let started = Instant::now();
+            let outcome = (stage.subject)().await;
+            (
+                stage.label,
+                stage.scenario,
+                stage.server,
+                stage.elsewhere,
+                outcome,
+                started.elapsed(),
+            )
+        });
+        for (label, scenario, server, elsewhere, outcome, elapsed) in join_all(runs).await {
+            self.verify(&label, scenario, &server, &elsewhere, outcome, elapsed)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        self.check_forbidden_destination(&make, &delivery).await;
     }
 
-    fn stage<'a, F>(
-        &'a self,
+    async fn prepare<F>(
+        &self,
         scenario: Scenario,
-        make: &'a F,
-    ) -> impl Future<Output = Result<(), String>> + 'a
+        make: &F,
+        delivery: &DeliveryClient,
+    ) -> Result<Stage, String>
     where
         F: Fn(&Endpoint) -> Result<Subject, FactoryError>,
     {
-        async move {
-            let label = format!("{} / {}", self.name, scenario.name);
-            let server = MockServer::start().await;
-            let elsewhere = redirect_target().await;
-            let (base, refused_guard) = match scenario.answer {
-                Answer::Refused => {
-                    let (url, listener) = refused_base();
-                    (url, Some(listener))
-                }
-                _ => (server.uri().parse::<url::Url>().expect("mock URI"), None),
-            };
-            drop(refused_guard);
-            Mock::given(any())
-                .respond_with(self.answer(scenario.answer, &elsewhere.uri()))
+        let label = format!("{} / {}", self.name, scenario.name);
+        let server = MockServer::start().await;
+        let elsewhere = redirect_target().await;
+        let base = match scenario.answer {
+            // The port was bound, then released: nothing listens there.
+            Answer::Refused => refused_base(),
+            _ => server.uri().parse::<url::Url>().expect("mock URI"),
+        };
+        if let (Answer::Success, Some(not_found)) = (scenario.answer, &self.lookup_not_found) {
+            Mock::given(method("GET"))
+                .respond_with(not_found.clone())
+                .with_priority(1)
                 .mount(&server)
                 .await;
-            let endpoint = endpoint(&base);
-            let subject = make(&endpoint).map_err(|e| format!("{label}: factory failed: {e}"))?;
-            let started = Instant::now();
-            let outcome = subject().await;
-            let elapsed = started.elapsed();
-            let requests = server.received_requests().await.unwrap_or_default().len();
-            let requests = if matches!(scenario.answer, Answer::Refused) {
-                0
-            } else {
-                requests
-            };
-            let expected_requests = match scenario.requests {
-                Requests::Exactly(n) => n,
-                Requests::Ambiguous => self.ambiguous_requests,
-            };
-            if requests != expected_requests {
-                return Err(format!(
-                    "{label}: {requests} request(s) reached the peer, expected {expected_requests} (outcome {outcome:?})"
-                ));
+        }
+        Mock::given(any())
+            .respond_with(self.answer(scenario.answer, &elsewhere.uri()))
+            .mount(&server)
+            .await;
+        let endpoint = endpoint(&base, delivery);
+        let subject = make(&endpoint).map_err(|e| format!("{label}: factory failed: {e}"))?;
+        Ok(Stage {
+            label,
+            scenario,
+            server,
+            elsewhere,
+            subject,
+        })
+    }
+
+    async fn verify(
+        &self,
+        label: &str,
+        scenario: Scenario,
+        server: &MockServer,
+        elsewhere: &MockServer,
+        outcome: Result<(), Failure>,
+        elapsed: Duration,
+    ) -> Result<(), String> {
+        let requests = match scenario.answer {
+            Answer::Refused => 0,
+            _ => server.received_requests().await.unwrap_or_default().len(),
+        };
+        let expected_requests = match scenario.requests {
+            Requests::Delivery => 1 + usize::from(self.lookup_not_found.is_some()),
+            Requests::Exactly(n) => n,
+            Requests::Ambiguous => self.ambiguous_requests,
+        };
+        if requests != expected_requests {
+            return Err(format!(
+                "{label}: {requests} request(s) reached the peer, expected {expected_requests} (outcome {outcome:?})"
+            ));
+        }
+        let redirected = elsewhere
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .len();
+        if redirected != 0 {
+            return Err(format!("{label}: the redirect target was requested"));
+        }
+        match (scenario.expect, outcome) {
+            (Expect::Delivered, Ok(())) => Ok(()),
+            (Expect::Delivered, Err(failure)) => {
+                Err(format!("{label}: expected delivery, got {failure:?}"))
             }
-            let redirected = elsewhere.received_requests().await.unwrap_or_default().len();
-            if redirected != 0 {
-                return Err(format!("{label}: the redirect target was requested"));
+            (_, Ok(())) => Err(format!("{label}: expected a failure, got success")),
+            (Expect::Class(class), Err(failure)) => {
+                if failure.class != class {
+                    return Err(format!(
+                        "{label}: expected {class:?}, got {:?} ({})",
+                        failure.class, failure.display
+                    ));
+                }
+                if let RetryClass::Throttled(wait) = class
+                    && elapsed < wait
+                {
+                    return Err(format!(
+                        "{label}: retried after {elapsed:?}, before the {wait:?} asked for"
+                    ));
+                }
+                self.check_printing(label, &failure)
             }
-            match (scenario.expect, outcome) {
-                (Expect::Delivered, Ok(())) => Ok(()),
-                (Expect::Delivered, Err(failure)) => {
-                    Err(format!("{label}: expected delivery, got {failure:?}"))
+            (Expect::ThrottledAbout(about), Err(failure)) => {
+                let RetryClass::Throttled(wait) = failure.class else {
+                    return Err(format!(
+                        "{label}: expected Throttled(~{about:?}), got {:?}",
+                        failure.class
+                    ));
+                };
+                let floor = about.saturating_sub(Duration::from_secs(5));
+                if wait < floor || wait > about {
+                    return Err(format!(
+                        "{label}: expected Throttled(~{about:?}), got {wait:?}"
+                    ));
                 }
-                (_, Ok(())) => Err(format!("{label}: expected a failure, got success")),
-                (Expect::Class(class), Err(failure)) => {
-                    if failure.class != class {
-                        return Err(format!(
-                            "{label}: expected {class:?}, got {:?} ({})",
-                            failure.class, failure.display
-                        ));
-                    }
-                    if let RetryClass::Throttled(wait) = class
-                        && elapsed < wait
-                    {
-                        return Err(format!(
-                            "{label}: retried after {elapsed:?}, before the {wait:?} asked for"
-                        ));
-                    }
-                    self.check_printing(&label, &failure)
+                if elapsed >= Duration::from_secs(5) {
+                    return Err(format!(
+                        "{label}: slept {elapsed:?} through a long Retry-After"
+                    ));
                 }
-                (Expect::ThrottledAbout(about), Err(failure)) => {
-                    let RetryClass::Throttled(wait) = failure.class else {
-                        return Err(format!(
-                            "{label}: expected Throttled(~{about:?}), got {:?}",
-                            failure.class
-                        ));
-                    };
-                    let floor = about.saturating_sub(Duration::from_secs(5));
-                    if wait < floor || wait > about {
-                        return Err(format!("{label}: expected Throttled(~{about:?}), got {wait:?}"));
-                    }
-                    if elapsed >= Duration::from_secs(5) {
-                        return Err(format!("{label}: slept {elapsed:?} through a long Retry-After"));
-                    }
-                    self.check_printing(&label, &failure)
-                }
+                self.check_printing(label, &failure)
             }
         }
     }
 
     /// A destination the guard forbids (the metadata address) is refused before any request:
     /// by the factory (a builder that validates) or as a `NonRetryable` failure.
-    async fn check_forbidden_destination<F>(&self, make: &F)
+    async fn check_forbidden_destination<F>(&self, make: &F, delivery: &DeliveryClient)
     where
         F: Fn(&Endpoint) -> Result<Subject, FactoryError>,
     {
         let label = format!("{} / forbidden destination", self.name);
         let base: url::Url = "https://169.254.169.254/".parse().expect("static URL");
-        let endpoint = endpoint(&base);
+        let endpoint = endpoint(&base, delivery);
         let Ok(subject) = make(&endpoint) else {
             return;
         };
@@ -469,14 +593,14 @@ pub fn contract_delivery() -> DeliveryClient {
     .expect("the contract's delivery client builds")
 }
 
-fn endpoint(base: &url::Url) -> Endpoint {
+fn endpoint(base: &url::Url, delivery: &DeliveryClient) -> Endpoint {
     let url = base
         .join(&format!("hooks/T0/{PATH_SECRET}"))
         .expect("a joinable base");
     Endpoint {
         url,
         base: base.clone(),
-        delivery: contract_delivery(),
+        delivery: delivery.clone(),
     }
 }
 
@@ -493,13 +617,23 @@ async fn redirect_target() -> MockServer {
 }
 
 /// A base URL where nothing listens: the port was bound, then released.
-fn refused_base() -> (url::Url, TcpListener) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    let port = listener.local_addr().expect("bound address").port();
-    let url = format!("http://127.0.0.1:{port}/")
+fn refused_base() -> url::Url {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind a free port")
+        .port();
+    format!("http://127.0.0.1:{port}/")
         .parse()
-        .expect("a valid URL");
-    (url, listener)
+        .expect("a valid URL")
+}
+
+/// One scenario, set up and ready to run.
+struct Stage {
+    label: String,
+    scenario: Scenario,
+    server: MockServer,
+    elsewhere: MockServer,
+    subject: Subject,
 }
 
 /// Stub and recording implementations of the core traits, for host code's tests.
@@ -580,7 +714,8 @@ pub mod stub {
         }
     }
 
-    type ExecutorAnswer = Box<dyn Fn(&ActionRequest) -> Result<ActionOutput, ActionError> + Send + Sync>;
+    type ExecutorAnswer =
+        Box<dyn Fn(&ActionRequest) -> Result<ActionOutput, ActionError> + Send + Sync>;
 
     /// An [`ActionExecutor`] that records every request and answers with a function of it.
     ///
@@ -618,10 +753,7 @@ pub mod stub {
 
         /// An executor that answers each request with `answer`.
         pub fn answering(
-            answer: impl Fn(&ActionRequest) -> Result<ActionOutput, ActionError>
-            + Send
-            + Sync
-            + 'static,
+            answer: impl Fn(&ActionRequest) -> Result<ActionOutput, ActionError> + Send + Sync + 'static,
         ) -> Self {
             Self {
                 answer: Box::new(answer),
@@ -644,6 +776,8 @@ pub mod stub {
     }
 
     fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-        mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        mutex
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }

@@ -260,14 +260,14 @@ impl DestinationPolicy {
     /// to may be reached.
     pub fn allows_host(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        self.allowed_hosts.iter().any(|allowed| {
-            match allowed.strip_prefix("*.") {
+        self.allowed_hosts
+            .iter()
+            .any(|allowed| match allowed.strip_prefix("*.") {
                 Some(suffix) => host
                     .strip_suffix(suffix)
                     .is_some_and(|rest| rest.ends_with('.')),
                 None => *allowed == host,
-            }
-        })
+            })
     }
 
     /// `Ok` when `ip` may be connected to; otherwise the range that forbids it.
@@ -278,7 +278,10 @@ impl DestinationPolicy {
         // An allowed IPv4 range also allows the IPv6 forms that embed its addresses.
         if let IpAddr::V6(v6) = ip
             && let Some(v4) = embedded_v4(v6)
-            && self.allowed_nets.iter().any(|net| net.contains(&IpAddr::V4(v4)))
+            && self
+                .allowed_nets
+                .iter()
+                .any(|net| net.contains(&IpAddr::V4(v4)))
         {
             return Ok(());
         }
@@ -381,8 +384,7 @@ impl ForbiddenDestination {
 }
 
 /// A boxed future of addresses, as [`HostLookup`] returns it.
-pub type LookupFuture<'a> =
-    Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>>;
+pub type LookupFuture<'a> = Pin<Box<dyn Future<Output = std::io::Result<Vec<IpAddr>>> + Send + 'a>>;
 
 /// Resolves host names to addresses. The system resolver is the default; tests and hosts with
 /// their own DNS supply another.
@@ -609,7 +611,10 @@ mod tests {
             .with("internal.example", ["10.0.0.5".parse().unwrap()])
             .with(
                 "mixed.example",
-                ["169.254.169.254".parse().unwrap(), "8.8.8.8".parse().unwrap()],
+                [
+                    "169.254.169.254".parse().unwrap(),
+                    "8.8.8.8".parse().unwrap(),
+                ],
             );
         let policy = DestinationPolicy::default();
         let url = url::Url::parse("https://internal.example/hook/secret").unwrap();
@@ -618,7 +623,10 @@ mod tests {
         assert!(!refusal.to_string().contains("secret"));
         assert_eq!(
             policy
-                .permitted("mixed.example", lookup.lookup("mixed.example").await.unwrap())
+                .permitted(
+                    "mixed.example",
+                    lookup.lookup("mixed.example").await.unwrap()
+                )
                 .unwrap(),
             vec!["8.8.8.8".parse::<IpAddr>().unwrap()]
         );

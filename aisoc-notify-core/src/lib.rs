@@ -10,6 +10,7 @@
 //! | [`signature`] | webhook signing and the one verifier for every header scheme |
 //! | [`inbox_template`] | the [`InboxTemplate`] trait: vendor payload to OCSF |
 //! | [`decision`] | the [`DecisionHandler`] trait: one decision path for Slack, Teams and REST |
+//! | [`prompt`] | the [`PromptTransport`] trait: post an approval or verification prompt, update it once answered |
 //! | [`template`] | strict message templating (`{{ context.host }}`) |
 //! | [`retry`] | [`RetryClass`]: one classification of every failure; [`RetryPolicy`] backoff with jitter |
 //! | [`delivery`] | the shared HTTP client: timeouts, capped reads, retries with backoff |
@@ -79,6 +80,7 @@ pub mod markup;
 pub mod notification;
 pub mod notifier;
 pub mod pacing;
+pub mod prompt;
 pub mod retry;
 pub mod routing;
 pub mod secret;
@@ -90,15 +92,16 @@ pub use action::{
     ActionError, ActionExecutor, ActionOutput, ActionRequest, ActionResult, ActionStatus,
     ExecutorRegistry,
 };
-pub use config::ConfigError;
 pub use async_trait::async_trait;
+pub use config::ConfigError;
 pub use decision::{Decision, DecisionError, DecisionHandler, DecisionRequest, DecisionSource};
 pub use delivery::{DeliveryClient, DeliveryConfig, DeliveryError};
 pub use destination::DestinationPolicy;
-pub use retry::{RetryClass, RetryPolicy, classify_http};
 pub use inbox_template::{InboxTemplate, OcsfEvent};
 pub use notification::{EventType, Notification, Severity, Target};
 pub use notifier::{Delivered, DeliveryOutcome, Notifier, NotifyError};
+pub use prompt::{PromptError, PromptOutcome, PromptReceipt, PromptTransport};
+pub use retry::{RetryClass, RetryPolicy, classify_http};
 pub use signature::{SignatureError, SignatureScheme, WebhookSigner, WebhookVerifier};
 pub use template::{TemplateEngine, TemplateError};
 pub use token::{CallbackTokenSigner, HmacCallbackTokenSigner, TokenError};

@@ -10,8 +10,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use crate::delivery::DeliveryError;
-use crate::retry::RetryClass;
 use crate::notification::Notification;
+use crate::retry::RetryClass;
 use crate::template::TemplateError;
 
 /// Delivers notifications to one destination (a Slack channel, a Teams webhook, a mailbox…).
@@ -142,6 +142,47 @@ pub enum NotifyError {
 }
 
 impl NotifyError {
+    /// The error for a destination's refusal that an adapter has classified (from the
+    /// vendor's code, or the HTTP status): `Throttled` becomes `RateLimited`, `Retryable`
+    /// `Unavailable`, `Gone` `Gone`, anything else `Rejected`, so that
+    /// [`retry_class`](Self::retry_class) gives back `class`. `code` is the vendor's short
+    /// code; `message` is the adapter's own words, never the peer's body.
+    ///
+    /// ```
+    /// use aisoc_notify_core::{NotifyError, RetryClass};
+    ///
+    /// let err = NotifyError::refused("slack", RetryClass::Gone, "channel_is_archived", "archived");
+    /// assert_eq!(err.retry_class(), RetryClass::Gone);
+    /// assert_eq!(err.to_string(), "slack destination is gone (channel_is_archived)");
+    /// ```
+    pub fn refused(
+        service: &'static str,
+        class: RetryClass,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        match class {
+            RetryClass::Throttled(wait) => NotifyError::RateLimited {
+                service,
+                retry_after: Some(wait),
+            },
+            RetryClass::Retryable => NotifyError::Unavailable {
+                service,
+                code: code.into(),
+                message: message.into(),
+            },
+            RetryClass::Gone => NotifyError::Gone {
+                service,
+                code: code.into(),
+            },
+            _ => NotifyError::Rejected {
+                service,
+                code: code.into(),
+                message: message.into(),
+            },
+        }
+    }
+
     /// Whether, and when, trying again can succeed: the one classification the router and the
     /// outbox act on.
     pub fn retry_class(&self) -> RetryClass {
@@ -165,6 +206,49 @@ impl NotifyError {
     /// `self.retry_class().is_retryable()`.
     pub fn is_retryable(&self) -> bool {
         self.retry_class().is_retryable()
+    }
+
+    /// The typed error for a destination's HTTP answer that is not a success, for services
+    /// without codes of their own: the status picks the variant through
+    /// [`RetryClass::for_status`]; `message` is a short explanation (never the peer's body).
+    ///
+    /// ```
+    /// use aisoc_notify_core::{NotifyError, RetryClass};
+    /// use std::time::Duration;
+    ///
+    /// let gone = NotifyError::from_status("ntfy", 410, None, "topic removed");
+    /// assert_eq!(gone.retry_class(), RetryClass::Gone);
+    /// let slow = NotifyError::from_status("ntfy", 429, Some(Duration::from_secs(9)), "slow down");
+    /// assert_eq!(slow.retry_class(), RetryClass::Throttled(Duration::from_secs(9)));
+    /// ```
+    pub fn from_status(
+        service: &'static str,
+        status: u16,
+        retry_after: Option<Duration>,
+        message: impl Into<String>,
+    ) -> Self {
+        let code = status.to_string();
+        match RetryClass::for_status(status, retry_after) {
+            RetryClass::Throttled(wait) => NotifyError::RateLimited {
+                service,
+                retry_after: Some(wait),
+            },
+            RetryClass::Retryable if status == 429 => NotifyError::RateLimited {
+                service,
+                retry_after: None,
+            },
+            RetryClass::Retryable => NotifyError::Unavailable {
+                service,
+                code,
+                message: message.into(),
+            },
+            RetryClass::Gone => NotifyError::Gone { service, code },
+            _ => NotifyError::Rejected {
+                service,
+                code,
+                message: message.into(),
+            },
+        }
     }
 
     /// How long the destination asked us to wait before trying again, when it said.

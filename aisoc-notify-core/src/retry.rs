@@ -241,7 +241,11 @@ mod tests {
         let policy = RetryPolicy::default();
         let waits: std::collections::HashSet<Duration> =
             (0..50).map(|_| policy.backoff(3)).collect();
-        assert!(waits.len() > 10, "50 draws gave {} distinct waits", waits.len());
+        assert!(
+            waits.len() > 10,
+            "50 draws gave {} distinct waits",
+            waits.len()
+        );
     }
 
     #[test]
@@ -267,7 +271,11 @@ mod tests {
             (599, None, RetryClass::Retryable),
         ];
         for (status, retry_after, class) in cases {
-            assert_eq!(RetryClass::for_status(status, retry_after), class, "{status}");
+            assert_eq!(
+                RetryClass::for_status(status, retry_after),
+                class,
+                "{status}"
+            );
         }
     }
 
@@ -275,7 +283,10 @@ mod tests {
     fn throttled_waits_at_least_as_asked() {
         let policy = RetryPolicy::default();
         let asked = Duration::from_secs(120);
-        assert_eq!(policy.wait_for(RetryClass::Throttled(asked), 1), Some(asked));
+        assert_eq!(
+            policy.wait_for(RetryClass::Throttled(asked), 1),
+            Some(asked)
+        );
         assert_eq!(policy.wait_for(RetryClass::Gone, 1), None);
         assert_eq!(policy.wait_for(RetryClass::NonRetryable, 1), None);
         assert!(policy.wait_for(RetryClass::Retryable, 1).unwrap() <= policy.initial_backoff);

@@ -5,8 +5,15 @@ use std::time::{Duration, Instant};
 
 use aisoc_notify_core::clock::ManualClock;
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, DeliveryError, RetryPolicy};
+use aisoc_notify_core::destination::DestinationPolicy;
+use aisoc_notify_core::retry::RetryClass;
 use wiremock::matchers::{body_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// The guard refuses loopback by default; these tests talk to a mock on 127.0.0.1.
+fn loopback() -> DestinationPolicy {
+    DestinationPolicy::guarded().allow("127.0.0.1/32").unwrap()
+}
 
 fn client(max_attempts: u32) -> DeliveryClient {
     DeliveryClient::new(DeliveryConfig {
@@ -16,6 +23,7 @@ fn client(max_attempts: u32) -> DeliveryClient {
             max_backoff: Duration::from_millis(50),
             max_retry_after: Duration::from_secs(5),
         },
+        destinations: loopback(),
         ..DeliveryConfig::default()
     })
     .unwrap()
@@ -131,8 +139,10 @@ async fn a_retry_after_beyond_the_cap_is_reported_not_slept_through() {
         .error_for_status()
         .unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(5));
-    assert!(err.is_retryable());
-    assert_eq!(err.retry_after(), Some(Duration::from_secs(3600)));
+    assert_eq!(
+        err.retry_class(),
+        RetryClass::Throttled(Duration::from_secs(3600))
+    );
     assert_eq!(err.status(), Some(429));
 }
 
@@ -140,7 +150,7 @@ async fn a_retry_after_beyond_the_cap_is_reported_not_slept_through() {
 async fn a_400_is_not_retried() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(400).set_body_string("invalid_payload"))
+        .respond_with(ResponseTemplate::new(400).set_body_string("invalid_payload: <echo>"))
         .expect(1)
         .mount(&server)
         .await;
@@ -149,14 +159,16 @@ async fn a_400_is_not_retried() {
     let response = client.send(post(&client, &server.uri())).await.unwrap();
     assert_eq!(response.attempts, 1);
     let err = response.error_for_status().unwrap_err();
-    assert!(!err.is_retryable());
-    match err {
-        DeliveryError::Status { status, body, .. } => {
-            assert_eq!(status, 400);
-            assert_eq!(body, "invalid_payload");
-        }
-        other => panic!("unexpected {other:?}"),
-    }
+    assert_eq!(err.retry_class(), RetryClass::NonRetryable);
+    assert!(
+        matches!(err, DeliveryError::Status { status: 400, .. }),
+        "{err:?}"
+    );
+    let shown = format!("{err} {err:?}");
+    assert!(
+        !shown.contains("<echo>"),
+        "the peer's body is not echoed: {shown}"
+    );
 }
 
 #[tokio::test]
@@ -207,6 +219,7 @@ async fn slow_responses_time_out_and_are_retryable() {
     let client = DeliveryClient::new(DeliveryConfig {
         request_timeout: Duration::from_millis(200),
         retry: RetryPolicy::no_retries(),
+        destinations: loopback(),
         ..DeliveryConfig::default()
     })
     .unwrap();
@@ -227,6 +240,7 @@ async fn response_bodies_are_read_only_up_to_the_cap() {
         .await;
     let client = DeliveryClient::new(DeliveryConfig {
         max_response_bytes: 1024,
+        destinations: loopback(),
         ..DeliveryConfig::default()
     })
     .unwrap();

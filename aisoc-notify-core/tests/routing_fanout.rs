@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use aisoc_notify_core::routing::{Channel, EventFilter, NotificationRouter, RoutingError, Rule};
 use aisoc_notify_core::{
-    Delivered, DeliveryOutcome, EventType, Notification, Notifier, NotifyError, Severity,
-    async_trait,
+    Delivered, DeliveryOutcome, EventType, Notification, Notifier, NotifyError, RetryClass,
+    Severity, async_trait,
 };
 use mockall::mock;
 
@@ -78,7 +78,7 @@ async fn one_failing_channel_does_not_stop_the_others() {
     let failure = report.get("slack").unwrap();
     assert_eq!(failure.channel_type, "slack");
     assert!(
-        matches!(failure.outcome(), DeliveryOutcome::Rejected { reason } if reason.contains("channel_not_found"))
+        matches!(failure.outcome(), DeliveryOutcome::Failed { reason, class: RetryClass::NonRetryable } if reason.contains("channel_not_found"))
     );
     assert_eq!(report.failures().count(), 1);
 }

@@ -5,6 +5,20 @@
 //! carries the notification's facts and links as well as its text. The subject is
 //! `[SEVERITY] title`, so mail filters can route by severity.
 //!
+//! ## Failures
+//!
+//! SMTP replies are classified by their code ([`classify_smtp_reply`]) into the
+//! [`RetryClass`] the router and the outbox act on, and reported as a [`NotifyError`] carrying
+//! the reply code and a fixed description of it, never the server's text:
+//!
+//! | failure | error | class |
+//! |---|---|---|
+//! | 4xx reply (421 closing, 450 mailbox busy, 451 local error, 452 out of storage, …) | [`NotifyError::Unavailable`] | `Retryable` |
+//! | 535 authentication failed, 530 authentication required | [`NotifyError::Rejected`] | `NonRetryable` |
+//! | other 5xx (550 mailbox unavailable, 552, 553, 554, …) | [`NotifyError::Rejected`] | `NonRetryable` |
+//! | connection refused or lost, TLS handshake, timeout, an unreadable reply | [`NotifyError::Unavailable`] | `Retryable` |
+//! | the client could not proceed (no shared authentication mechanism, no STARTTLS) | [`NotifyError::Rejected`] | `NonRetryable` |
+//!
 //! ```no_run
 //! use aisoc_notify_email::{EmailNotifier, SmtpConfig, SmtpSecurity};
 //!
@@ -20,6 +34,7 @@
 //! .unwrap();
 //! ```
 
+use aisoc_notify_core::retry::RetryClass;
 use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
@@ -233,22 +248,128 @@ impl Notifier for EmailNotifier {
         let message = self.message(notification)?;
         match self.transport.send(message).await {
             Ok(response) => Ok(Delivered::with_receipt(response.code().to_string())),
-            Err(error) if error.is_permanent() => Err(NotifyError::Rejected {
-                service: "email",
-                code: error
-                    .status()
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "permanent".into()),
-                message: error.to_string(),
-            }),
-            Err(error) => Err(NotifyError::Unavailable {
-                service: "email",
-                code: error
-                    .status()
-                    .map(|c| c.to_string())
-                    .unwrap_or_else(|| "transient".into()),
-                message: error.to_string(),
-            }),
+            Err(error) => Err(smtp_failure(&error)),
         }
+    }
+}
+
+const SERVICE: &str = "email";
+
+/// The retry class of an SMTP reply code that is not a success: 4xx replies are transient
+/// (`Retryable`), 5xx replies permanent (`NonRetryable`): RFC 5321 §4.2.1 says a client may
+/// repeat a 4xx command and should not repeat a 5xx one unchanged. That includes 535
+/// (authentication failed: the credentials must change) and 550 (the mailbox does not exist or
+/// refuses mail: sending again will not make it accept).
+///
+/// ```
+/// use aisoc_notify_core::RetryClass;
+/// use aisoc_notify_email::classify_smtp_reply;
+///
+/// assert_eq!(classify_smtp_reply(451), RetryClass::Retryable);
+/// assert_eq!(classify_smtp_reply(550), RetryClass::NonRetryable);
+/// assert_eq!(classify_smtp_reply(535), RetryClass::NonRetryable);
+/// ```
+pub fn classify_smtp_reply(code: u16) -> RetryClass {
+    match code {
+        400..=499 => RetryClass::Retryable,
+        _ => RetryClass::NonRetryable,
+    }
+}
+
+/// A fixed description of an SMTP reply code, so that errors say what happened without
+/// repeating the server's own text.
+fn describe_reply(code: u16) -> &'static str {
+    match code {
+        421 => "the server is closing the connection (service not available)",
+        450 => "the mailbox is temporarily unavailable",
+        451 => "the server aborted the transaction because of a local error",
+        452 => "the server has insufficient storage",
+        454 => "temporary authentication failure",
+        530 => "the server requires authentication",
+        534 | 535 => "authentication failed: check the SMTP credentials",
+        550 => "the mailbox is unavailable (it does not exist or refuses mail)",
+        551 => "the recipient is not local to the server",
+        552 => "the message exceeds the server's storage allocation",
+        553 => "the mailbox name is not allowed",
+        554 => "the server refused the transaction",
+        400..=499 => "the server reported a temporary failure",
+        _ => "the server refused the message",
+    }
+}
+
+/// The typed error for a failed SMTP conversation (see the module docs for the table).
+fn smtp_failure(error: &lettre::transport::smtp::Error) -> NotifyError {
+    if let Some(code) = error.status() {
+        let code = u16::from(code);
+        return NotifyError::refused(
+            SERVICE,
+            classify_smtp_reply(code),
+            code.to_string(),
+            describe_reply(code),
+        );
+    }
+    let (class, code, message) = if error.is_client() {
+        (
+            RetryClass::NonRetryable,
+            "client",
+            "no authentication mechanism or TLS support in common with the SMTP server",
+        )
+    } else if error.is_tls() {
+        (
+            RetryClass::Retryable,
+            "tls",
+            "the TLS handshake with the SMTP server failed",
+        )
+    } else if error.is_timeout() {
+        (
+            RetryClass::Retryable,
+            "timeout",
+            "the SMTP server did not answer in time",
+        )
+    } else if error.is_response() {
+        (
+            RetryClass::Retryable,
+            "response",
+            "the SMTP server's reply could not be read",
+        )
+    } else {
+        (
+            RetryClass::Retryable,
+            "connection",
+            "could not connect to the SMTP server, or the connection was lost",
+        )
+    };
+    NotifyError::refused(SERVICE, class, code, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transient_replies_are_retryable_and_permanent_ones_are_not() {
+        for code in [421, 450, 451, 452, 454] {
+            assert_eq!(classify_smtp_reply(code), RetryClass::Retryable, "{code}");
+        }
+        for code in [530, 535, 550, 551, 552, 553, 554] {
+            assert_eq!(
+                classify_smtp_reply(code),
+                RetryClass::NonRetryable,
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn every_reply_is_described_without_the_servers_text() {
+        assert_eq!(
+            describe_reply(535),
+            "authentication failed: check the SMTP credentials"
+        );
+        assert_eq!(
+            describe_reply(471),
+            "the server reported a temporary failure"
+        );
+        assert_eq!(describe_reply(599), "the server refused the message");
     }
 }

@@ -3,7 +3,7 @@
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use aisoc_notify_core::{EventType, Notification, Notifier, NotifyError, Severity};
+use aisoc_notify_core::{EventType, Notification, Notifier, NotifyError, RetryClass, Severity};
 use aisoc_notify_email::{EmailConfigError, EmailNotifier, SmtpConfig, SmtpSecurity};
 use mailin_embedded::{Handler, Response, Server, response};
 
@@ -14,10 +14,27 @@ struct Inbox {
     recipients: Arc<Mutex<Vec<String>>>,
 }
 
+/// Text a server puts in its replies; it must never reach an error message.
+const SERVER_TEXT: &str = "relay-internal-detail-9b2e";
+
 impl Handler for Inbox {
+    fn mail(&mut self, _ip: std::net::IpAddr, _domain: &str, from: &str) -> Response {
+        if from.contains("anonymous") {
+            return response::AUTHENTICATION_REQUIRED;
+        }
+        response::OK
+    }
+
     fn rcpt(&mut self, to: &str) -> Response {
-        if to.contains("nobody") {
-            return response::NO_MAILBOX;
+        let mailbox = to.split('@').next().unwrap_or_default();
+        match mailbox.trim_start_matches('<') {
+            "nobody" => return response::NO_MAILBOX,
+            "greylisted" => return Response::custom(450, format!("greylisted {SERVER_TEXT}")),
+            "broken" => return response::INTERNAL_ERROR,
+            "full" => return response::OUT_OF_SPACE,
+            "closing" => return response::NO_SERVICE,
+            "banned" => return Response::custom(554, format!("refused {SERVER_TEXT}")),
+            _ => {}
         }
         self.recipients.lock().unwrap().push(to.to_owned());
         response::OK
@@ -123,7 +140,80 @@ async fn a_refused_recipient_is_a_permanent_rejection() {
         matches!(&err, NotifyError::Rejected { service: "email", code, .. } if code == "550"),
         "{err:?}"
     );
-    assert!(!err.is_retryable());
+    assert_eq!(err.retry_class(), RetryClass::NonRetryable);
+    assert_eq!(
+        err.to_string(),
+        "email rejected the notification (550): \
+         the mailbox is unavailable (it does not exist or refuses mail)"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_replies_are_retryable_and_permanent_ones_are_not() {
+    let (inbox, port) = smtp_server();
+    for (to, code, class) in [
+        ("greylisted@example.com", "450", RetryClass::Retryable),
+        ("broken@example.com", "451", RetryClass::Retryable),
+        ("full@example.com", "452", RetryClass::Retryable),
+        ("closing@example.com", "421", RetryClass::Retryable),
+        ("banned@example.com", "554", RetryClass::NonRetryable),
+    ] {
+        let email = EmailNotifier::new(config(port, to, true)).unwrap();
+        let err = email.notify(&alert()).await.unwrap_err();
+        assert_eq!(err.retry_class(), class, "{to}: {err:?}");
+        match &err {
+            NotifyError::Unavailable {
+                service: "email",
+                code: c,
+                ..
+            }
+            | NotifyError::Rejected {
+                service: "email",
+                code: c,
+                ..
+            } => assert_eq!(c, code, "{to}"),
+            other => panic!("{to}: {other:?}"),
+        }
+        let shown = format!("{err} {err:?}");
+        assert!(
+            !shown.contains(SERVER_TEXT),
+            "the server's text leaked: {shown}"
+        );
+    }
+    assert!(inbox.messages.lock().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_requires_authentication_is_a_permanent_rejection() {
+    let (_inbox, port) = smtp_server();
+    let mut anonymous = config(port, "soc@example.com", true);
+    anonymous.from = "anonymous@example.com".into();
+    let err = EmailNotifier::new(anonymous)
+        .unwrap()
+        .notify(&alert())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, NotifyError::Rejected { code, .. } if code == "530"),
+        "{err:?}"
+    );
+    assert_eq!(err.retry_class(), RetryClass::NonRetryable);
+
+    // This server offers no AUTH on a plain connection, so configured credentials cannot be
+    // used: a configuration problem, not something a retry fixes.
+    let mut with_credentials = config(port, "soc@example.com", true);
+    with_credentials.credentials = Some(("soc-bot".into(), "app-password-77".into()));
+    let err = EmailNotifier::new(with_credentials)
+        .unwrap()
+        .notify(&alert())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, NotifyError::Rejected { code, .. } if code == "client"),
+        "{err:?}"
+    );
+    assert_eq!(err.retry_class(), RetryClass::NonRetryable);
+    assert!(!format!("{err} {err:?}").contains("app-password-77"));
 }
 
 #[tokio::test]
@@ -134,7 +224,12 @@ async fn an_unreachable_server_is_retryable_and_bad_configurations_are_refused()
         .unwrap()
         .port();
     let email = EmailNotifier::new(config(port, "soc@example.com", true)).unwrap();
-    assert!(email.notify(&alert()).await.unwrap_err().is_retryable());
+    let err = email.notify(&alert()).await.unwrap_err();
+    assert!(
+        matches!(&err, NotifyError::Unavailable { code, .. } if code == "connection"),
+        "{err:?}"
+    );
+    assert_eq!(err.retry_class(), RetryClass::Retryable);
 
     let mut insecure = config(25, "soc@example.com", true);
     insecure.host = "smtp.example.com".into();

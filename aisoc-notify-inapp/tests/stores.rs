@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use aisoc_notify_core::{EventType, Notification, Notifier, Severity};
+use aisoc_notify_core::{EventType, Notification, Notifier, NotifyError, RetryClass, Severity};
 use aisoc_notify_inapp::{
     FixedRecipients, InAppNotifier, InAppStore, ListQuery, MemoryInAppStore, PgInAppStore,
     conformance,
@@ -83,4 +83,27 @@ async fn the_notifier_files_one_entry_per_recipient() {
         assert_eq!(list[0].notification.title, "Agent wants to isolate web-01");
         assert_eq!(store.unread_count("acme", user).await.unwrap(), 1);
     }
+}
+
+#[tokio::test]
+async fn a_store_that_fails_leaves_the_notification_retryable() {
+    let (store, name) = pg().await;
+    drop_db(&name).await;
+    let notifier = InAppNotifier::new(
+        Arc::new(store),
+        Arc::new(FixedRecipients(vec!["alice".into()])),
+    );
+    let n = Notification::new("acme", EventType::P0Alert, Severity::High, "Disk full");
+    let err = notifier.notify(&n).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            NotifyError::Unavailable {
+                service: "inapp",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.retry_class(), RetryClass::Retryable);
 }

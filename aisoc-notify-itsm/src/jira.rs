@@ -1,12 +1,35 @@
 //! Jira Cloud: `POST /rest/api/3/issue`, basic auth with an account e-mail and API token, the
 //! description as Atlassian Document Format.
+//!
+//! Jira cannot deduplicate creates, so every issue carries a correlation label
+//! (`aisoc-<key>`, spaces in the key become `-`; labels cannot hold spaces), and the executor
+//! searches for it (`GET /rest/api/3/search/jql`, the enhanced search that replaces
+//! `/rest/api/3/search`) before creating, and again after a create whose outcome is unknown
+//! (see [`create_once`](crate::create_once)). The account needs the Browse Projects permission
+//! for the search to see the issue.
 
 use aisoc_notify_core::delivery::DeliveryClient;
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
-use aisoc_notify_core::{ActionExecutor, ActionRequest, ActionResult, async_trait};
-use serde_json::{Map, Value, json};
+use aisoc_notify_core::{
+    ActionError, ActionExecutor, ActionOutput, ActionRequest, ConfigError, RetryPolicy, async_trait,
+};
+use serde_json::{Value, json};
 
-use crate::common::{Created, Ticket, TicketSeverity, checked_client, finish, send};
+use crate::answers::{self, Hints};
+use crate::create_once::{CreateFailure, LookupThenCreate, find_or_create};
+use crate::endpoint::{api_base, default_client, required, required_secret};
+use crate::ticket::{Created, Ticket, TicketSeverity};
+
+const SERVICE: &str = "jira";
+
+/// Jira labels hold at most 255 characters.
+const LABEL_CHARS: usize = 255;
+const LABEL_PREFIX: &str = "aisoc-";
+
+const HINTS: Hints = Hints {
+    unauthorized: "authentication failed (check the account e-mail and API token)",
+    forbidden: "the account may not create or browse issues in this project",
+};
 
 /// Jira Cloud settings.
 #[derive(Clone)]
@@ -51,7 +74,7 @@ fn priority(severity: TicketSeverity) -> &'static str {
 }
 
 /// A plain-text description as an Atlassian Document Format document, one paragraph per line.
-pub(crate) fn adf(text: &str) -> Value {
+fn adf(text: &str) -> Value {
     let paragraphs: Vec<Value> = text
         .lines()
         .filter(|line| !line.trim().is_empty())
@@ -60,99 +83,205 @@ pub(crate) fn adf(text: &str) -> Value {
     json!({"type": "doc", "version": 1, "content": paragraphs})
 }
 
+/// The ticket's correlation label: `aisoc-` and the key with whitespace as `-`, or the key's
+/// hash when it would not fit.
+fn correlation_label(ticket: &Ticket) -> String {
+    let dashed = Ticket {
+        correlation: ticket
+            .correlation
+            .chars()
+            .map(|c| if c.is_whitespace() { '-' } else { c })
+            .collect(),
+        ..ticket.clone()
+    };
+    let key = dashed.correlation_within(LABEL_CHARS - LABEL_PREFIX.len(), |_| true);
+    format!("{LABEL_PREFIX}{key}")
+}
+
+/// A JQL string literal: quoted, with `"` and `\` escaped.
+fn jql_string(value: &str) -> String {
+    let escaped = value.replace('\\', "\\\\").replace('"', "\\\"");
+    format!("\"{escaped}\"")
+}
+
+/// Jira's error body: `errorMessages` and the per-field `errors`.
+fn details(body: &Value) -> Vec<String> {
+    let mut details = answers::strings(&body["errorMessages"]);
+    details.extend(answers::field_messages(&body["errors"]));
+    details
+}
+
 impl JiraExecutor {
-    /// An executor for `config`.
-    pub fn new(config: JiraConfig) -> Result<Self, String> {
-        let delivery = checked_client(&config.site_url, "site_url")?;
-        Ok(Self { config, delivery })
+    /// An executor for `config`; fails naming the setting that is unusable.
+    pub fn new(config: JiraConfig) -> Result<Self, ConfigError> {
+        let site_url = api_base(&config.site_url, "site_url")?;
+        required("email", &config.email)?;
+        required_secret("api_token", &config.api_token)?;
+        required("default_project", &config.default_project)?;
+        required("default_issue_type", &config.default_issue_type)?;
+        Ok(Self {
+            config: JiraConfig { site_url, ..config },
+            delivery: default_client()?,
+        })
     }
 
-    /// Shares a delivery client.
+    /// Sends through `delivery` (a shared client, or one whose outbound guard allows an
+    /// on-prem address).
     pub fn with_delivery(mut self, delivery: DeliveryClient) -> Self {
         self.delivery = delivery;
         self
     }
 
-    async fn create(&self, ticket: Ticket) -> Result<Created, String> {
-        let mut fields = json!({
-            "project": {"key": ticket.project.unwrap_or_else(|| self.config.default_project.clone())},
-            "issuetype": {"name": ticket.issue_type.unwrap_or_else(|| self.config.default_issue_type.clone())},
-            "summary": ticket.summary.chars().take(255).collect::<String>(),
-            "description": adf(&ticket.description),
-            "priority": {"name": priority(ticket.severity)},
-        });
-        if let Some(key) = ticket.dedup_key {
-            fields["labels"] = json!([format!("aisoc-{}", key.replace(' ', "-"))]);
-        }
-        let url = self
-            .config
+    fn host(&self) -> &str {
+        self.config.site_url.host_str().unwrap_or("jira")
+    }
+
+    fn endpoint(&self, path: &str) -> Result<url::Url, ActionError> {
+        self.config
             .site_url
-            .join("rest/api/3/issue")
-            .map_err(|e| e.to_string())?;
-        let request = self
-            .delivery
-            .http()
-            .post(url)
+            .join(path)
+            .map_err(|e| ActionError::Config(ConfigError::new("site_url", e)))
+    }
+
+    fn browse_url(&self, key: &str) -> Option<String> {
+        self.config
+            .site_url
+            .join(&format!("browse/{key}"))
+            .map(|u| u.to_string())
+            .ok()
+    }
+
+    fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        builder
             .basic_auth(
                 &self.config.email,
                 Some(self.config.api_token.expose_secret()),
             )
-            .json(&json!({"fields": fields}))
-            .build()
-            .map_err(|e| e.without_url().to_string())?;
-        let response = send(&self.delivery, request, "Jira").await?;
-        let body: Value = response.json().unwrap_or(Value::Null);
-        if response.is_success() {
-            let key = body["key"]
-                .as_str()
-                .ok_or("Jira answered without an issue key")?
-                .to_owned();
-            let browse = self
-                .config
-                .site_url
-                .join(&format!("browse/{key}"))
-                .map(|u| u.to_string())
-                .ok();
-            let mut extra = Map::new();
-            extra.insert("id".into(), body["id"].clone());
-            return Ok(Created {
-                key,
-                url: browse,
-                extra,
-            });
+            .header("Accept", "application/json")
+    }
+}
+
+impl LookupThenCreate for JiraExecutor {
+    async fn find(&self, ticket: &Ticket) -> Result<Option<Created>, ActionError> {
+        let label = correlation_label(ticket);
+        let mut url = self.endpoint("rest/api/3/search/jql")?;
+        url.query_pairs_mut()
+            .append_pair("jql", &format!("labels = {}", jql_string(&label)))
+            .append_pair("maxResults", "1")
+            .append_pair("fields", "labels");
+        let request = answers::build(self.authorized(self.delivery.http().get(url)), self.host())?;
+        let response = self.delivery.send(request).await?;
+        if !response.is_success() {
+            let body = answers::error_body(&response);
+            return Err(answers::refusal(SERVICE, &response, &details(&body), HINTS));
         }
-        let mut reasons: Vec<String> = body["errorMessages"]
-            .as_array()
-            .map(|m| {
-                m.iter()
-                    .filter_map(Value::as_str)
-                    .map(str::to_owned)
-                    .collect()
-            })
-            .unwrap_or_default();
-        if let Some(errors) = body["errors"].as_object() {
-            reasons.extend(errors.iter().map(|(field, message)| {
-                format!("{field}: {}", message.as_str().unwrap_or_default())
-            }));
-        }
-        let status = response.status.as_u16();
-        let reason = match status {
-            401 => "authentication failed (check the e-mail and API token)".to_owned(),
-            403 => "the account may not create issues in this project".to_owned(),
-            _ if reasons.is_empty() => response.text().chars().take(300).collect(),
-            _ => reasons.join("; "),
+        let body: Value = response.json()?;
+        let Some(issues) = body["issues"].as_array() else {
+            return Err(answers::unreadable(
+                &response,
+                "the issue search answered without an issues list",
+            ));
         };
-        Err(format!("Jira rejected the issue (HTTP {status}): {reason}"))
+        // Only an issue that carries the label counts: a search that ignored the query must
+        // not return someone else's issue.
+        let found = issues.iter().find(|issue| {
+            issue["fields"]["labels"]
+                .as_array()
+                .is_some_and(|labels| labels.iter().any(|l| l.as_str() == Some(label.as_str())))
+        });
+        Ok(found.and_then(|issue| {
+            let key = answers::text(&issue["key"])?;
+            Some(Created::new(key.clone(), self.browse_url(&key)).with("id", issue["id"].clone()))
+        }))
+    }
+
+    async fn create(&self, ticket: &Ticket) -> Result<Created, CreateFailure> {
+        let project = ticket
+            .project
+            .clone()
+            .unwrap_or_else(|| self.config.default_project.clone());
+        let issue_type = ticket
+            .issue_type
+            .clone()
+            .unwrap_or_else(|| self.config.default_issue_type.clone());
+        let fields = json!({
+            "project": {"key": project},
+            "issuetype": {"name": issue_type},
+            "summary": ticket.summary.chars().take(255).collect::<String>(),
+            "description": adf(&ticket.description),
+            "priority": {"name": priority(ticket.severity)},
+            "labels": [correlation_label(ticket)],
+        });
+        let url = self
+            .endpoint("rest/api/3/issue")
+            .map_err(CreateFailure::NotCreated)?;
+        let builder = self
+            .authorized(self.delivery.http().post(url))
+            .json(&json!({"fields": fields}));
+        let request = answers::build(builder, self.host()).map_err(CreateFailure::NotCreated)?;
+        let response = self
+            .delivery
+            .send_once(request)
+            .await
+            .map_err(CreateFailure::from_delivery)?;
+        if !response.is_success() {
+            let body = answers::error_body(&response);
+            let error = answers::refusal(SERVICE, &response, &details(&body), HINTS);
+            return Err(CreateFailure::from_answer(&response, error));
+        }
+        let body: Value = response
+            .json()
+            .map_err(|e| CreateFailure::Unknown(e.into()))?;
+        let Some(key) = answers::text(&body["key"]) else {
+            return Err(CreateFailure::Unknown(answers::unreadable(
+                &response,
+                "Jira answered without an issue key",
+            )));
+        };
+        Ok(Created::new(key.clone(), self.browse_url(&key)).with("id", body["id"].clone()))
+    }
+
+    fn retry_policy(&self) -> &RetryPolicy {
+        &self.delivery.config().retry
     }
 }
 
 #[async_trait]
 impl ActionExecutor for JiraExecutor {
-    async fn execute(&self, request: &ActionRequest) -> ActionResult {
-        let result = match Ticket::from_request(request) {
-            Ok(ticket) => self.create(ticket).await,
-            Err(error) => Err(error),
+    async fn execute(&self, request: &ActionRequest) -> Result<ActionOutput, ActionError> {
+        let ticket = Ticket::from_request(request)?;
+        let created = find_or_create(self, &ticket).await?;
+        Ok(created.into_output(SERVICE))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_hold_no_spaces_and_jql_strings_are_escaped() {
+        let ticket = Ticket {
+            summary: "s".into(),
+            description: String::new(),
+            severity: TicketSeverity::High,
+            correlation: "case 42".into(),
+            project: None,
+            issue_type: None,
         };
-        finish("jira", result)
+        assert_eq!(correlation_label(&ticket), "aisoc-case-42");
+        let long = Ticket {
+            correlation: "k".repeat(300),
+            ..ticket
+        };
+        assert_eq!(correlation_label(&long).len(), LABEL_PREFIX.len() + 32);
+        assert_eq!(jql_string(r#"a"b\c"#), r#""a\"b\\c""#);
+    }
+
+    #[test]
+    fn descriptions_become_one_paragraph_per_line() {
+        let doc = adf("first\n\n second ");
+        assert_eq!(doc["content"].as_array().unwrap().len(), 2);
+        assert_eq!(doc["content"][1]["content"][0]["text"], " second ");
     }
 }

@@ -1,12 +1,29 @@
-//! Opsgenie: `POST /v2/alerts` with `Authorization: GenieKey …`, `alias` for deduplication, on
-//! the US or EU API.
+//! Opsgenie: `POST /v2/alerts` with `Authorization: GenieKey …`, on the US or EU API.
+//!
+//! Every alert carries an `alias` (the ticket's correlation key): Opsgenie folds an alert with
+//! the alias of an open one into it, so the delivery client's ordinary retries after a timeout
+//! or a 5xx cannot open a second alert.
 
 use aisoc_notify_core::delivery::DeliveryClient;
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
-use aisoc_notify_core::{ActionExecutor, ActionRequest, ActionResult, async_trait};
-use serde_json::{Map, Value, json};
+use aisoc_notify_core::{
+    ActionError, ActionExecutor, ActionOutput, ActionRequest, ConfigError, async_trait,
+};
+use serde_json::{Value, json};
 
-use crate::common::{Created, Ticket, TicketSeverity, checked_client, finish, send};
+use crate::answers::{self, Hints};
+use crate::endpoint::{api_base, default_client, required_secret};
+use crate::ticket::{Created, Ticket, TicketSeverity};
+
+const SERVICE: &str = "opsgenie";
+
+/// Opsgenie takes an `alias` of at most 512 characters.
+const ALIAS_CHARS: usize = 512;
+
+const HINTS: Hints = Hints {
+    unauthorized: "authentication failed (check the API key)",
+    forbidden: "the API key may not create alerts (check the integration's access rights)",
+};
 
 /// Which Opsgenie API an account lives on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -62,36 +79,51 @@ fn priority(severity: TicketSeverity) -> &'static str {
     }
 }
 
+/// Opsgenie's error body: `{"message": …, "errors": {"field": "…"}}`.
+fn details(body: &Value) -> Vec<String> {
+    let fields = answers::field_messages(&body["errors"]);
+    match answers::text(&body["message"]) {
+        Some(message) if fields.is_empty() => vec![message],
+        Some(message) => vec![format!("{message} ({})", fields.join("; "))],
+        None => fields,
+    }
+}
+
 impl OpsgenieExecutor {
-    /// An executor for `config`.
-    pub fn new(config: OpsgenieConfig) -> Result<Self, String> {
-        let delivery = checked_client(&config.base_url, "base_url")?;
-        Ok(Self { config, delivery })
+    /// An executor for `config`; fails naming the setting that is unusable.
+    pub fn new(config: OpsgenieConfig) -> Result<Self, ConfigError> {
+        let base_url = api_base(&config.base_url, "base_url")?;
+        required_secret("api_key", &config.api_key)?;
+        Ok(Self {
+            config: OpsgenieConfig { base_url, ..config },
+            delivery: default_client()?,
+        })
     }
 
-    /// Shares a delivery client.
+    /// Sends through `delivery` (a shared client, or one whose outbound guard allows a proxy
+    /// on the LAN).
     pub fn with_delivery(mut self, delivery: DeliveryClient) -> Self {
         self.delivery = delivery;
         self
     }
 
-    async fn create(&self, ticket: Ticket) -> Result<Created, String> {
-        let mut alert = json!({
+    async fn create_alert(&self, ticket: Ticket) -> Result<Created, ActionError> {
+        let alias = ticket.correlation_within(ALIAS_CHARS, |_| true);
+        let alert = json!({
             "message": ticket.summary.chars().take(130).collect::<String>(),
             "description": ticket.description.chars().take(15_000).collect::<String>(),
             "priority": priority(ticket.severity),
             "source": "aisoc-notify",
             "tags": ["aisoc"],
+            "alias": alias,
         });
-        if let Some(alias) = &ticket.dedup_key {
-            alert["alias"] = json!(alias.chars().take(512).collect::<String>());
-        }
         let url = self
             .config
             .base_url
             .join("v2/alerts")
-            .map_err(|e| e.to_string())?;
-        let request = self
+            .map_err(|e| ActionError::Config(ConfigError::new("base_url", e)))?;
+        let host = self.config.base_url.host_str().unwrap_or(SERVICE);
+        let builder = self
             .delivery
             .http()
             .post(url)
@@ -99,60 +131,37 @@ impl OpsgenieExecutor {
                 "Authorization",
                 format!("GenieKey {}", self.config.api_key.expose_secret()),
             )
-            .json(&alert)
-            .build()
-            .map_err(|e| e.without_url().to_string())?;
-        let response = send(&self.delivery, request, "Opsgenie").await?;
-        let reply: Value = response.json().unwrap_or(Value::Null);
-        if response.is_success() {
-            let request_id = reply["requestId"]
-                .as_str()
-                .ok_or("Opsgenie answered without a requestId")?
-                .to_owned();
-            let mut extra = Map::new();
-            extra.insert("request_id".into(), json!(request_id));
-            extra.insert(
-                "alias".into(),
-                alert.get("alias").cloned().unwrap_or(Value::Null),
-            );
-            // Alert creation is asynchronous: the request id is the handle until it is processed.
-            return Ok(Created {
-                key: ticket.dedup_key.unwrap_or(request_id),
-                url: None,
-                extra,
-            });
+            .json(&alert);
+        let request = answers::build(builder, host)?;
+        // Safe to retry: the alias makes a repeated create the same alert.
+        let response = self.delivery.send(request).await?;
+        let reply = answers::error_body(&response);
+        if !response.is_success() {
+            return Err(answers::refusal(
+                SERVICE,
+                &response,
+                &details(&reply),
+                HINTS,
+            ));
         }
-        let status = response.status.as_u16();
-        let message = reply["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| response.text().chars().take(300).collect());
-        let details: Vec<String> = reply["errors"]
-            .as_object()
-            .map(|e| {
-                e.iter()
-                    .map(|(k, v)| format!("{k}: {}", v.as_str().unwrap_or_default()))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let reason = if details.is_empty() {
-            message
-        } else {
-            format!("{message} ({})", details.join("; "))
+        let Some(request_id) = answers::text(&reply["requestId"]) else {
+            return Err(answers::unreadable(
+                &response,
+                "Opsgenie answered without a requestId",
+            ));
         };
-        Err(format!(
-            "Opsgenie rejected the alert (HTTP {status}): {reason}"
-        ))
+        // Alert creation is asynchronous: the alias names the alert, the request id tracks the
+        // creation.
+        Ok(Created::new(alias.clone(), None)
+            .with("request_id", json!(request_id))
+            .with("alias", json!(alias)))
     }
 }
 
 #[async_trait]
 impl ActionExecutor for OpsgenieExecutor {
-    async fn execute(&self, request: &ActionRequest) -> ActionResult {
-        let result = match Ticket::from_request(request) {
-            Ok(ticket) => self.create(ticket).await,
-            Err(error) => Err(error),
-        };
-        finish("opsgenie", result)
+    async fn execute(&self, request: &ActionRequest) -> Result<ActionOutput, ActionError> {
+        let ticket = Ticket::from_request(request)?;
+        Ok(self.create_alert(ticket).await?.into_output(SERVICE))
     }
 }

@@ -1,11 +1,29 @@
-//! PagerDuty Events API v2: `POST /v2/enqueue` with a `trigger` event and a `dedup_key`.
+//! PagerDuty Events API v2: `POST /v2/enqueue` with a `trigger` event.
+//!
+//! Every event carries a `dedup_key` (the ticket's correlation key): PagerDuty folds a trigger
+//! with the key of an open incident into that incident, so the delivery client's ordinary
+//! retries after a timeout or a 5xx cannot open a second one.
 
 use aisoc_notify_core::delivery::DeliveryClient;
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
-use aisoc_notify_core::{ActionExecutor, ActionRequest, ActionResult, async_trait};
-use serde_json::{Map, Value, json};
+use aisoc_notify_core::{
+    ActionError, ActionExecutor, ActionOutput, ActionRequest, ConfigError, async_trait,
+};
+use serde_json::{Value, json};
 
-use crate::common::{Created, Ticket, TicketSeverity, checked_client, finish, send};
+use crate::answers::{self, Hints};
+use crate::endpoint::{api_base, default_client, required, required_secret};
+use crate::ticket::{Created, Ticket, TicketSeverity};
+
+const SERVICE: &str = "pagerduty";
+
+/// The Events API takes a `dedup_key` of at most 255 characters.
+const DEDUP_KEY_CHARS: usize = 255;
+
+const HINTS: Hints = Hints {
+    unauthorized: "the routing key was refused (check the integration's routing key)",
+    forbidden: "the routing key may not send events to this service",
+};
 
 /// PagerDuty Events API settings.
 #[derive(Clone)]
@@ -22,6 +40,7 @@ impl std::fmt::Debug for PagerDutyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PagerDutyConfig")
             .field("events_url", &self.events_url.as_str())
+            .field("source", &self.source)
             .finish_non_exhaustive()
     }
 }
@@ -42,23 +61,44 @@ fn severity(severity: TicketSeverity) -> &'static str {
     }
 }
 
+/// PagerDuty's error body: `{"message": …, "errors": [...]}`.
+fn details(body: &Value) -> Vec<String> {
+    let errors = answers::strings(&body["errors"]);
+    match answers::text(&body["message"]) {
+        Some(message) if errors.is_empty() => vec![message],
+        Some(message) => vec![format!("{message}: {}", errors.join("; "))],
+        None => errors,
+    }
+}
+
 impl PagerDutyExecutor {
-    /// An executor for `config`.
-    pub fn new(config: PagerDutyConfig) -> Result<Self, String> {
-        let delivery = checked_client(&config.events_url, "events_url")?;
-        Ok(Self { config, delivery })
+    /// An executor for `config`; fails naming the setting that is unusable.
+    pub fn new(config: PagerDutyConfig) -> Result<Self, ConfigError> {
+        let events_url = api_base(&config.events_url, "events_url")?;
+        required_secret("routing_key", &config.routing_key)?;
+        required("source", &config.source)?;
+        Ok(Self {
+            config: PagerDutyConfig {
+                events_url,
+                ..config
+            },
+            delivery: default_client()?,
+        })
     }
 
-    /// Shares a delivery client.
+    /// Sends through `delivery` (a shared client, or one whose outbound guard allows a relay
+    /// on the LAN).
     pub fn with_delivery(mut self, delivery: DeliveryClient) -> Self {
         self.delivery = delivery;
         self
     }
 
-    async fn create(&self, ticket: Ticket) -> Result<Created, String> {
-        let mut event = json!({
+    async fn trigger(&self, ticket: Ticket) -> Result<Created, ActionError> {
+        let dedup_key = ticket.correlation_within(DEDUP_KEY_CHARS, |_| true);
+        let event = json!({
             "routing_key": self.config.routing_key.expose_secret(),
             "event_action": "trigger",
+            "dedup_key": dedup_key,
             "payload": {
                 "summary": ticket.summary.chars().take(1024).collect::<String>(),
                 "source": self.config.source,
@@ -66,61 +106,40 @@ impl PagerDutyExecutor {
                 "custom_details": {"description": ticket.description},
             },
         });
-        if let Some(key) = &ticket.dedup_key {
-            event["dedup_key"] = json!(key);
-        }
         let url = self
             .config
             .events_url
             .join("v2/enqueue")
-            .map_err(|e| e.to_string())?;
-        let request = self
-            .delivery
-            .http()
-            .post(url)
-            .json(&event)
-            .build()
-            .map_err(|e| e.without_url().to_string())?;
-        let response = send(&self.delivery, request, "PagerDuty").await?;
-        let reply: Value = response.json().unwrap_or(Value::Null);
-        if response.is_success() && reply["status"] == "success" {
-            let key = reply["dedup_key"]
-                .as_str()
-                .ok_or("PagerDuty answered without a dedup_key")?
-                .to_owned();
-            let mut extra = Map::new();
-            extra.insert("message".into(), reply["message"].clone());
-            // The Events API queues the event; the incident URL is known only to the REST API.
-            return Ok(Created {
-                key,
-                url: None,
-                extra,
-            });
+            .map_err(|e| ActionError::Config(ConfigError::new("events_url", e)))?;
+        let host = self.config.events_url.host_str().unwrap_or(SERVICE);
+        let request = answers::build(self.delivery.http().post(url).json(&event), host)?;
+        // Safe to retry: the dedup_key makes a repeated trigger the same incident.
+        let response = self.delivery.send(request).await?;
+        let reply = answers::error_body(&response);
+        if !response.is_success() {
+            return Err(answers::refusal(
+                SERVICE,
+                &response,
+                &details(&reply),
+                HINTS,
+            ));
         }
-        let status = response.status.as_u16();
-        let errors: Vec<&str> = reply["errors"]
-            .as_array()
-            .map(|e| e.iter().filter_map(Value::as_str).collect())
-            .unwrap_or_default();
-        let message = reply["message"].as_str().unwrap_or("no message");
-        let reason = if errors.is_empty() {
-            message.to_owned()
-        } else {
-            format!("{message}: {}", errors.join("; "))
-        };
-        Err(format!(
-            "PagerDuty rejected the event (HTTP {status}): {reason}"
-        ))
+        if reply["status"] != "success" {
+            return Err(answers::unreadable(
+                &response,
+                "PagerDuty accepted the event without reporting success",
+            ));
+        }
+        // The Events API queues the event; the incident URL is known only to the REST API.
+        let key = answers::text(&reply["dedup_key"]).unwrap_or(dedup_key);
+        Ok(Created::new(key, None).with("message", reply["message"].clone()))
     }
 }
 
 #[async_trait]
 impl ActionExecutor for PagerDutyExecutor {
-    async fn execute(&self, request: &ActionRequest) -> ActionResult {
-        let result = match Ticket::from_request(request) {
-            Ok(ticket) => self.create(ticket).await,
-            Err(error) => Err(error),
-        };
-        finish("pagerduty", result)
+    async fn execute(&self, request: &ActionRequest) -> Result<ActionOutput, ActionError> {
+        let ticket = Ticket::from_request(request)?;
+        Ok(self.trigger(ticket).await?.into_output(SERVICE))
     }
 }

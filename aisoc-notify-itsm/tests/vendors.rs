@@ -1,109 +1,53 @@
-//! Every vendor's request shape (method, path, auth, JSON body) and error bodies against mock
-//! servers, and the dispatcher's handling of unknown systems.
+//! Every vendor's request shape (method, path, auth, JSON body), its error answers as typed
+//! errors with their retry class, and the dispatcher's handling of unknown systems.
 
-use std::sync::Arc;
+mod support;
 
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, RetryPolicy};
-use aisoc_notify_core::{ActionRequest, ActionStatus, ExecutorRegistry};
+use aisoc_notify_core::{ActionError, ActionRequest, ActionStatus, ConfigError, RetryClass};
 use aisoc_notify_itsm::{
-    CreateTicket, JiraConfig, JiraExecutor, OpsgenieConfig, OpsgenieExecutor, PagerDutyConfig,
-    PagerDutyExecutor, ServiceNowAuth, ServiceNowConfig, ServiceNowExecutor,
+    JiraConfig, JiraExecutor, OpsgenieConfig, OpsgenieExecutor, PagerDutyConfig, PagerDutyExecutor,
+    ServiceNowAuth, ServiceNowConfig, ServiceNowExecutor,
 };
-use serde_json::{Value, json};
-use wiremock::matchers::{body_partial_json, header, method, path};
+use serde_json::json;
+use support::{bodies, registry, step};
+use wiremock::matchers::{body_partial_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn delivery() -> DeliveryClient {
-    DeliveryClient::new(DeliveryConfig {
-        retry: RetryPolicy::no_retries(),
-        ..DeliveryConfig::default()
-    })
-    .unwrap()
-}
-
-async fn registry(server: &MockServer) -> Arc<ExecutorRegistry> {
-    let base: url::Url = format!("{}/", server.uri()).parse().unwrap();
-    let registry = Arc::new(ExecutorRegistry::new());
-    registry.register_live(
-        "jira",
-        "create_ticket",
-        Arc::new(
-            JiraExecutor::new(JiraConfig {
-                site_url: base.join("jira/").unwrap(),
-                email: "bot@acme.com".into(),
-                api_token: "jira-token".to_owned().into(),
-                default_project: "SEC".into(),
-                default_issue_type: "Task".into(),
-            })
-            .unwrap()
-            .with_delivery(delivery()),
-        ),
-    );
-    registry.register_live(
-        "servicenow",
-        "create_ticket",
-        Arc::new(
-            ServiceNowExecutor::new(ServiceNowConfig {
-                instance_url: base.join("snow/").unwrap(),
-                auth: ServiceNowAuth::Basic {
-                    user: "admin".into(),
-                    password: "pw".to_owned().into(),
-                },
-                assignment_group: Some("SOC".into()),
-            })
-            .unwrap()
-            .with_delivery(delivery()),
-        ),
-    );
-    registry.register_live(
-        "pagerduty",
-        "create_ticket",
-        Arc::new(
-            PagerDutyExecutor::new(PagerDutyConfig {
-                routing_key: "R0UT1NGKEY".to_owned().into(),
-                events_url: base.join("pd/").unwrap(),
-                source: "aisoc".into(),
-            })
-            .unwrap()
-            .with_delivery(delivery()),
-        ),
-    );
-    registry.register_live(
-        "opsgenie",
-        "create_ticket",
-        Arc::new(
-            OpsgenieExecutor::new(OpsgenieConfig {
-                api_key: "genie-key".to_owned().into(),
-                base_url: base.join("og/").unwrap(),
-            })
-            .unwrap()
-            .with_delivery(delivery()),
-        ),
-    );
-    CreateTicket::register(&registry);
-    registry
-}
-
-fn ticket(system: &str) -> ActionRequest {
-    ActionRequest::new("create_ticket", "acme")
-        .with_parameter("system", system)
-        .with_parameter("summary", "{{ context.alert.title }} on {{ context.host }}")
-        .with_parameter(
-            "description",
-            "Detected at {{ context.alert.time }}\nSee the case.",
+async fn jira_finds_nothing(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/jira/rest/api/3/search/jql"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"issues": [], "isLast": true})),
         )
-        .with_parameter("severity", "critical")
-        .with_parameter("dedup_key", "case-42")
-        .with_context(json!({"host": "web-01", "alert": {"title": "Ransomware", "time": "09:00"}}))
+        .mount(server)
+        .await;
 }
 
-fn body(server_requests: &[wiremock::Request]) -> Value {
-    serde_json::from_slice(&server_requests[0].body).unwrap()
+async fn servicenow_finds_nothing(server: &MockServer) {
+    Mock::given(method("GET"))
+        .and(path("/snow/api/now/table/incident"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"result": []})))
+        .mount(server)
+        .await;
 }
 
 #[tokio::test]
-async fn jira_issue_create() {
+async fn a_jira_issue_is_created_with_its_fields_and_correlation_label() {
     let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/jira/rest/api/3/search/jql"))
+        .and(query_param("jql", "labels = \"aisoc-case-42\""))
+        .and(query_param("maxResults", "1"))
+        .and(header(
+            "authorization",
+            "Basic Ym90QGFjbWUuY29tOmppcmEtdG9rZW4=",
+        ))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"issues": [], "isLast": true})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path("/jira/rest/api/3/issue"))
         .and(header("authorization", "Basic Ym90QGFjbWUuY29tOmppcmEtdG9rZW4="))
@@ -111,66 +55,97 @@ async fn jira_issue_create() {
         .expect(1)
         .mount(&server)
         .await;
-    let result = registry(&server).await.execute(&ticket("jira")).await;
+    let result = registry(&server).execute(&step("jira")).await;
     assert_eq!(result.status, ActionStatus::Succeeded, "{result:?}");
     assert_eq!(result.output["key"], "SEC-24");
+    assert_eq!(result.output["id"], "10000");
+    assert_eq!(result.output["existing"], false);
     assert_eq!(
         result.output["url"],
         format!("{}/jira/browse/SEC-24", server.uri())
     );
-    let sent = body(&server.received_requests().await.unwrap());
-    assert_eq!(sent["fields"]["project"]["key"], "SEC");
-    assert_eq!(sent["fields"]["issuetype"]["name"], "Task");
-    assert_eq!(sent["fields"]["summary"], "Ransomware on web-01");
-    assert_eq!(sent["fields"]["priority"]["name"], "Highest");
-    assert_eq!(sent["fields"]["description"]["type"], "doc");
+    let sent = &bodies(&server, "POST").await[0]["fields"];
+    assert_eq!(sent["project"]["key"], "SEC");
+    assert_eq!(sent["issuetype"]["name"], "Task");
+    assert_eq!(sent["summary"], "Ransomware on web-01");
+    assert_eq!(sent["priority"]["name"], "Highest");
+    assert_eq!(sent["labels"], json!(["aisoc-case-42"]));
+    assert_eq!(sent["description"]["type"], "doc");
     assert_eq!(
-        sent["fields"]["description"]["content"][0]["content"][0]["text"],
+        sent["description"]["content"][0]["content"][0]["text"],
         "Detected at 09:00"
     );
-    assert_eq!(
-        sent["fields"]["description"]["content"]
-            .as_array()
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(sent["description"]["content"].as_array().unwrap().len(), 2);
 }
 
 #[tokio::test]
-async fn jira_errors_are_readable() {
+async fn jira_field_errors_are_shown_and_not_retried() {
     let server = MockServer::start().await;
+    jira_finds_nothing(&server).await;
     Mock::given(method("POST"))
         .and(path("/jira/rest/api/3/issue"))
         .respond_with(ResponseTemplate::new(400).set_body_json(
             json!({"errorMessages": [], "errors": {"project": "valid project is required"}}),
         ))
+        .expect(1)
         .mount(&server)
         .await;
-    let result = registry(&server).await.execute(&ticket("jira")).await;
-    assert_eq!(result.status, ActionStatus::Failed);
+    let error = registry(&server).run(&step("jira")).await.unwrap_err();
+    assert_eq!(error.retry_class(), RetryClass::NonRetryable);
     assert_eq!(
-        result.error.as_deref(),
-        Some("Jira rejected the issue (HTTP 400): project: valid project is required")
+        error.to_string(),
+        "jira rejected the action (400): project: valid project is required"
     );
-    assert!(!format!("{result:?}").contains("jira-token"));
+    assert!(!format!("{error:?}").contains("jira-token"));
 }
 
 #[tokio::test]
-async fn servicenow_incident_insert() {
+async fn a_body_that_is_not_json_is_never_echoed() {
     let server = MockServer::start().await;
+    jira_finds_nothing(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400)
+                .set_body_string("<html><body>internal proxy page 10.0.0.7</body></html>"),
+        )
+        .mount(&server)
+        .await;
+    let error = registry(&server).run(&step("jira")).await.unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "jira rejected the action (400): no details given"
+    );
+    assert!(!format!("{error:?}").contains("proxy"));
+}
+
+#[tokio::test]
+async fn a_servicenow_incident_is_inserted_with_its_correlation_id() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/snow/api/now/table/incident"))
+        .and(query_param("sysparm_query", "correlation_id=case-42"))
+        .and(query_param("sysparm_limit", "1"))
+        .and(header(
+            "authorization",
+            "Basic YWRtaW46c25vdy1wYXNzd29yZA==",
+        ))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"result": []})))
+        .expect(1)
+        .mount(&server)
+        .await;
     Mock::given(method("POST"))
         .and(path("/snow/api/now/table/incident"))
-        .and(header("authorization", "Basic YWRtaW46cHc="))
+        .and(header("authorization", "Basic YWRtaW46c25vdy1wYXNzd29yZA=="))
         .and(header("accept", "application/json"))
         .and(body_partial_json(json!({"short_description": "Ransomware on web-01", "urgency": "1", "impact": "1", "assignment_group": "SOC", "correlation_id": "case-42"})))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"result": {"sys_id": "9d385017c611228701d22104cc95c371", "number": "INC0010001"}})))
         .expect(1)
         .mount(&server)
         .await;
-    let result = registry(&server).await.execute(&ticket("servicenow")).await;
+    let result = registry(&server).execute(&step("servicenow")).await;
     assert_eq!(result.status, ActionStatus::Succeeded, "{result:?}");
     assert_eq!(result.output["key"], "INC0010001");
+    assert_eq!(result.output["sys_id"], "9d385017c611228701d22104cc95c371");
     assert!(
         result.output["url"]
             .as_str()
@@ -180,23 +155,46 @@ async fn servicenow_incident_insert() {
 }
 
 #[tokio::test]
-async fn servicenow_errors_are_readable() {
+async fn servicenow_refusing_the_credentials_says_which_to_check() {
     let server = MockServer::start().await;
-    Mock::given(method("POST"))
+    Mock::given(method("GET"))
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({"error": {"message": "User Not Authenticated", "detail": "Required to provide Auth information"}, "status": "failure"})))
         .mount(&server)
         .await;
-    let result = registry(&server).await.execute(&ticket("servicenow")).await;
+    let error = registry(&server)
+        .run(&step("servicenow"))
+        .await
+        .unwrap_err();
+    assert_eq!(error.retry_class(), RetryClass::NonRetryable);
     assert_eq!(
-        result.error.as_deref(),
-        Some(
-            "ServiceNow rejected the incident (HTTP 401): User Not Authenticated: Required to provide Auth information"
-        )
+        error.to_string(),
+        "servicenow rejected the action (401): authentication failed (check the user and password, or the OAuth token): User Not Authenticated: Required to provide Auth information"
+    );
+    assert!(!format!("{error:?}").contains("snow-password"));
+    assert_eq!(support::count(&server, "POST").await, 0, "nothing created");
+}
+
+#[tokio::test]
+async fn servicenow_validation_errors_show_the_vendor_message() {
+    let server = MockServer::start().await;
+    servicenow_finds_nothing(&server).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(json!({"error": {"message": "Invalid value for urgency", "detail": null}, "status": "failure"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let error = registry(&server)
+        .run(&step("servicenow"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "servicenow rejected the action (400): Invalid value for urgency"
     );
 }
 
 #[tokio::test]
-async fn pagerduty_trigger_with_dedup_key() {
+async fn a_pagerduty_trigger_carries_the_dedup_key() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/pd/v2/enqueue"))
@@ -210,29 +208,37 @@ async fn pagerduty_trigger_with_dedup_key() {
         .expect(1)
         .mount(&server)
         .await;
-    let result = registry(&server).await.execute(&ticket("pagerduty")).await;
+    let result = registry(&server).execute(&step("pagerduty")).await;
     assert_eq!(result.status, ActionStatus::Succeeded, "{result:?}");
     assert_eq!(result.output["key"], "case-42");
+    assert_eq!(result.output["message"], "Event processed");
 }
 
 #[tokio::test]
-async fn pagerduty_errors_are_readable() {
+async fn pagerduty_event_errors_are_shown_and_throttling_is_typed() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(400).set_body_json(json!({"status": "invalid event", "message": "Event object is invalid", "errors": ["'routing_key' is invalid"]})))
+        .up_to_n_times(1)
         .mount(&server)
         .await;
-    let result = registry(&server).await.execute(&ticket("pagerduty")).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "90"))
+        .mount(&server)
+        .await;
+    let registry = registry(&server);
+    let invalid = registry.run(&step("pagerduty")).await.unwrap_err();
     assert_eq!(
-        result.error.as_deref(),
-        Some(
-            "PagerDuty rejected the event (HTTP 400): Event object is invalid: 'routing_key' is invalid"
-        )
+        invalid.to_string(),
+        "pagerduty rejected the action (400): Event object is invalid: 'routing_key' is invalid"
     );
+    let throttled = registry.execute(&step("pagerduty")).await;
+    assert_eq!(throttled.error_class.as_deref(), Some("throttled"));
+    assert_eq!(throttled.retry_after_seconds, Some(90));
 }
 
 #[tokio::test]
-async fn opsgenie_alert_with_alias() {
+async fn an_opsgenie_alert_carries_the_alias() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .and(path("/og/v2/alerts"))
@@ -242,7 +248,7 @@ async fn opsgenie_alert_with_alias() {
         .expect(1)
         .mount(&server)
         .await;
-    let result = registry(&server).await.execute(&ticket("opsgenie")).await;
+    let result = registry(&server).execute(&step("opsgenie")).await;
     assert_eq!(result.status, ActionStatus::Succeeded, "{result:?}");
     assert_eq!(result.output["key"], "case-42");
     assert_eq!(
@@ -252,49 +258,108 @@ async fn opsgenie_alert_with_alias() {
 }
 
 #[tokio::test]
-async fn opsgenie_errors_are_readable() {
+async fn opsgenie_errors_are_shown_and_a_missing_integration_is_gone() {
     let server = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(422).set_body_json(json!({"message": "Request body is not processable.", "errors": {"message": "Message can not be empty."}, "took": 0.01, "requestId": "x"})))
+        .up_to_n_times(1)
         .mount(&server)
         .await;
-    let result = registry(&server).await.execute(&ticket("opsgenie")).await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(
+            json!({"message": "Integration not found", "took": 0.0, "requestId": "y"}),
+        ))
+        .mount(&server)
+        .await;
+    let registry = registry(&server);
+    let invalid = registry.run(&step("opsgenie")).await.unwrap_err();
     assert_eq!(
-        result.error.as_deref(),
-        Some(
-            "Opsgenie rejected the alert (HTTP 422): Request body is not processable. (message: Message can not be empty.)"
-        )
+        invalid.to_string(),
+        "opsgenie rejected the action (422): Request body is not processable. (message: Message can not be empty.)"
     );
+    let gone = registry.run(&step("opsgenie")).await.unwrap_err();
+    assert_eq!(gone.retry_class(), RetryClass::Gone);
 }
 
 #[tokio::test]
-async fn unknown_systems_and_missing_parameters_fail_loudly() {
+async fn unknown_systems_and_bad_parameters_fail_before_anything_is_sent() {
     let server = MockServer::start().await;
-    let registry = registry(&server).await;
-    let result = registry.execute(&ticket("remedy")).await;
-    assert_eq!(result.status, ActionStatus::Failed);
+    let registry = registry(&server);
+    let unknown = registry.run(&step("remedy")).await.unwrap_err();
+    assert!(
+        matches!(unknown, ActionError::Unsupported(_)),
+        "{unknown:?}"
+    );
     assert_eq!(
-        result.error.as_deref(),
-        Some(
-            "unknown ticketing system 'remedy' (configured: jira, opsgenie, pagerduty, servicenow)"
-        )
+        unknown.to_string(),
+        "unknown ticketing system 'remedy' (configured: jira, opsgenie, pagerduty, servicenow)"
     );
     let no_summary = ActionRequest::new("create_ticket", "acme").with_parameter("system", "jira");
-    assert_eq!(
-        registry.execute(&no_summary).await.error.as_deref(),
-        Some("parameter 'summary' is required")
-    );
-    let bad_severity = ticket("jira").with_parameter("severity", "apocalyptic");
-    assert!(
-        registry
-            .execute(&bad_severity)
-            .await
-            .error
-            .unwrap()
-            .starts_with("severity must be")
-    );
+    let missing = registry.run(&no_summary).await.unwrap_err();
+    assert!(matches!(missing, ActionError::Parameter(_)), "{missing:?}");
+    assert_eq!(missing.to_string(), "parameter 'summary' is required");
+    let bad_severity = step("jira").with_parameter("severity", "apocalyptic");
+    let invalid = registry.run(&bad_severity).await.unwrap_err();
+    assert!(matches!(invalid, ActionError::Parameter(_)), "{invalid:?}");
+    assert_eq!(invalid.retry_class(), RetryClass::NonRetryable);
     assert!(
         server.received_requests().await.unwrap().is_empty(),
         "nothing was sent"
+    );
+}
+
+#[test]
+fn constructors_name_the_setting_to_fix() {
+    fn field<T>(result: Result<T, ConfigError>) -> String {
+        match result {
+            Ok(_) => panic!("the configuration was accepted"),
+            Err(error) => error.field().to_owned(),
+        }
+    }
+    let jira = |site: &str, email: &str| {
+        JiraExecutor::new(JiraConfig {
+            site_url: site.parse().unwrap(),
+            email: email.into(),
+            api_token: "t".to_owned().into(),
+            default_project: "SEC".into(),
+            default_issue_type: "Task".into(),
+        })
+    };
+    assert_eq!(
+        field(jira("http://jira.example", "bot@acme.com")),
+        "site_url"
+    );
+    assert_eq!(field(jira("https://acme.atlassian.net", " ")), "email");
+    assert!(jira("https://acme.atlassian.net", "bot@acme.com").is_ok());
+    assert_eq!(
+        field(ServiceNowExecutor::new(ServiceNowConfig {
+            instance_url: "ftp://acme.service-now.com".parse().unwrap(),
+            auth: ServiceNowAuth::Bearer("token".to_owned().into()),
+            assignment_group: None,
+        })),
+        "instance_url"
+    );
+    assert_eq!(
+        field(ServiceNowExecutor::new(ServiceNowConfig {
+            instance_url: "https://acme.service-now.com".parse().unwrap(),
+            auth: ServiceNowAuth::Bearer(String::new().into()),
+            assignment_group: None,
+        })),
+        "auth.token"
+    );
+    assert_eq!(
+        field(PagerDutyExecutor::new(PagerDutyConfig {
+            routing_key: String::new().into(),
+            events_url: "https://events.pagerduty.com".parse().unwrap(),
+            source: "aisoc".into(),
+        })),
+        "routing_key"
+    );
+    assert_eq!(
+        field(OpsgenieExecutor::new(OpsgenieConfig {
+            api_key: "k".to_owned().into(),
+            base_url: "https://user:pw@api.opsgenie.com".parse().unwrap(),
+        })),
+        "base_url"
     );
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use aisoc_notify_core::Notification;
+use aisoc_notify_core::retry::{RetryClass, RetryPolicy};
 use aisoc_notify_core::routing::{DispatchReport, NotificationRouter};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -23,17 +24,21 @@ pub struct Queued {
     pub not_before: Option<DateTime<Utc>>,
 }
 
-/// A notification that could not be delivered.
+/// A notification that could not be delivered to some channels, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
     /// The notification.
     pub notification: Notification,
-    /// The channels still failing.
+    /// The channels it was not delivered to.
     pub channels: Vec<String>,
     /// Attempts made.
     pub attempts: u32,
-    /// The last error.
+    /// The last error, per channel (`<channel>: <error>`).
     pub last_error: String,
+    /// Why it stopped: `gone` (the destination no longer exists), `non_retryable` (refused
+    /// for good) or `retryable`/`throttled` (attempts exhausted).
+    #[serde(default)]
+    pub class: String,
 }
 
 /// Retry settings shared by the outboxes.
@@ -41,8 +46,11 @@ pub struct DeadLetter {
 pub struct RetrySettings {
     /// Attempts before dead-lettering.
     pub max_attempts: u32,
-    /// Delay before retrying failed channels (doubles each attempt).
+    /// Delay before the first retry; later retries grow exponentially, with jitter.
     pub retry_delay: Duration,
+    /// The longest computed delay between retries (a destination's `Retry-After` may ask for
+    /// longer, and is honoured).
+    pub max_delay: Duration,
 }
 
 impl Default for RetrySettings {
@@ -50,22 +58,47 @@ impl Default for RetrySettings {
         Self {
             max_attempts: 5,
             retry_delay: Duration::from_secs(10),
+            max_delay: Duration::from_secs(600),
         }
     }
 }
 
-/// What to do after an attempt.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Next {
-    /// Finished (delivered, or refused for good).
-    Done,
-    /// Retry these channels later.
-    Retry(Queued),
-    /// Give up.
-    Dead(DeadLetter),
+impl RetrySettings {
+    /// The core backoff policy these settings stand for.
+    pub fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: self.max_attempts,
+            initial_backoff: self.retry_delay,
+            max_backoff: self.max_delay.max(self.retry_delay),
+            max_retry_after: Duration::MAX,
+        }
+    }
 }
 
-/// Delivers one queued notification and decides what follows.
+/// What to do after an attempt: a follow-up for the channels worth retrying, and dead letters
+/// for the channels that will never take it or ran out of attempts.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Next {
+    /// Retry these channels later.
+    pub retry: Option<Queued>,
+    /// Give up on these channels, with the reason.
+    pub dead: Vec<DeadLetter>,
+}
+
+impl Next {
+    /// Whether nothing follows (everything delivered).
+    pub fn is_done(&self) -> bool {
+        self.retry.is_none() && self.dead.is_empty()
+    }
+}
+
+/// Delivers one queued notification and decides what follows, reading only each failure's
+/// [`RetryClass`]:
+///
+/// - `Gone` and `NonRetryable`: a dead letter with the reason, at once;
+/// - `Throttled`: retried no earlier than the destination asked;
+/// - `Retryable`: retried after the policy's backoff (exponential, with jitter);
+/// - retryable failures on the last attempt: a dead letter.
 pub async fn attempt(
     router: &NotificationRouter,
     queued: &Queued,
@@ -75,55 +108,55 @@ pub async fn attempt(
         Some(channels) => router.dispatch_to(&queued.notification, channels).await,
         None => router.dispatch(&queued.notification).await,
     };
-    let failed: Vec<_> = report
-        .outcomes
-        .iter()
-        .filter(|o| o.result.as_ref().is_err_and(|e| e.is_retryable()))
-        .collect();
-    for refused in report
-        .outcomes
-        .iter()
-        .filter(|o| o.result.as_ref().is_err_and(|e| !e.is_retryable()))
-    {
-        tracing::warn!(channel = %refused.channel_id, "notification refused for good; not retried");
-    }
-    if failed.is_empty() {
-        return Next::Done;
-    }
-    let channels: Vec<String> = failed.iter().map(|o| o.channel_id.clone()).collect();
-    let last_error = failed
-        .iter()
-        .filter_map(|o| {
-            o.result
-                .as_ref()
-                .err()
-                .map(|e| format!("{}: {e}", o.channel_id))
-        })
-        .collect::<Vec<_>>()
-        .join("; ");
     let attempts = queued.attempt + 1;
-    if attempts >= settings.max_attempts {
-        return Next::Dead(DeadLetter {
-            notification: queued.notification.clone(),
-            channels,
-            attempts,
-            last_error,
-        });
+    let policy = settings.policy();
+    let last = attempts >= policy.max_attempts;
+    let mut next = Next::default();
+    let mut retryable: Vec<(String, RetryClass)> = Vec::new();
+    for outcome in &report.outcomes {
+        let Err(error) = &outcome.result else {
+            continue;
+        };
+        let class = error.retry_class();
+        if class.is_retryable() && !last {
+            retryable.push((outcome.channel_id.clone(), class));
+            continue;
+        }
+        // One dead letter per class: the channels that are gone, those refused for good,
+        // those out of attempts.
+        let reason = format!("{}: {error}", outcome.channel_id);
+        match next.dead.iter_mut().find(|l| l.class == class.label()) {
+            Some(letter) => {
+                letter.channels.push(outcome.channel_id.clone());
+                letter.last_error = format!("{}; {reason}", letter.last_error);
+            }
+            None => next.dead.push(DeadLetter {
+                notification: queued.notification.clone(),
+                channels: vec![outcome.channel_id.clone()],
+                attempts,
+                last_error: reason,
+                class: class.label().to_owned(),
+            }),
+        }
     }
-    let delay = settings
-        .retry_delay
-        .saturating_mul(1 << queued.attempt.min(10));
-    let retry_after = failed
+    for letter in &next.dead {
+        tracing::warn!(channels = ?letter.channels, class = %letter.class, "notification dead-lettered");
+    }
+    if retryable.is_empty() {
+        return next;
+    }
+    let delay = retryable
         .iter()
-        .filter_map(|o| o.result.as_ref().err().and_then(|e| e.retry_after()))
-        .max();
-    let delay = retry_after.map_or(delay, |d| d.max(delay));
-    Next::Retry(Queued {
+        .filter_map(|(_, class)| policy.wait_for(*class, attempts))
+        .max()
+        .unwrap_or(settings.retry_delay);
+    next.retry = Some(Queued {
         notification: queued.notification.clone(),
-        channels: Some(channels),
+        channels: Some(retryable.into_iter().map(|(id, _)| id).collect()),
         attempt: attempts,
         not_before: Some(
             Utc::now() + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX),
         ),
-    })
+    });
+    next
 }

@@ -5,9 +5,13 @@
 //! deliver them through a [`NotificationRouter`]
 //! and acknowledge only after an outcome:
 //!
-//! - everything delivered (or refused for good, which retrying cannot fix): done;
+//! - everything delivered: done;
+//! - a channel refused it for good or is gone (its failure's
+//!   [`RetryClass`](aisoc_notify_core::RetryClass) is `NonRetryable` or `Gone`): a dead letter
+//!   with the reason, at once;
 //! - some channels failed in a retryable way: a follow-up for just those channels is queued,
-//!   due after a delay, so channels that worked are not sent the notification twice;
+//!   due after the core backoff (exponential, with jitter) or the destination's `Retry-After`,
+//!   whichever is longer, so channels that worked are not sent the notification twice;
 //! - a worker that dies before acknowledging leaves the notification to be redelivered to
 //!   another worker;
 //! - after the configured number of attempts a notification goes to the dead-letter subject

@@ -39,25 +39,21 @@ impl MemoryOutbox {
                     });
                     continue;
                 }
-                match attempt(&router.current(), &queued, &settings).await {
-                    Next::Done => {}
-                    Next::Retry(next) => {
-                        let _ = retry.send(next);
-                    }
-                    Next::Dead(letter) => {
-                        tracing::warn!(error = %letter.last_error, "notification dead-lettered");
-                        dead_letters
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .push(letter);
-                    }
+                let Next { retry: again, dead } =
+                    attempt(&router.current(), &queued, &settings).await;
+                if let Some(next) = again {
+                    let _ = retry.send(next);
                 }
+                dead_letters
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .extend(dead);
             }
         });
         Self { sender, dead }
     }
 
-    /// Notifications that exhausted their attempts.
+    /// Notifications (per group of channels) refused for good or out of attempts.
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
         self.dead.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }

@@ -231,23 +231,21 @@ impl NatsOutboxWorker {
                 .await
                 .map_err(unavailable);
         }
-        match attempt(&self.router.current(), &queued, &self.outbox.config.retry).await {
-            Next::Done => {}
-            Next::Retry(next) => {
-                let body =
-                    serde_json::to_vec(&next).map_err(|e| OutboxError::Encoding(e.to_string()))?;
-                self.outbox
-                    .publish(&self.outbox.config.subject, body, None)
-                    .await?;
-            }
-            Next::Dead(letter) => {
-                tracing::warn!(error = %letter.last_error, attempts = letter.attempts, "notification dead-lettered");
-                let body = serde_json::to_vec(&letter)
-                    .map_err(|e| OutboxError::Encoding(e.to_string()))?;
-                self.outbox
-                    .publish(&self.outbox.config.dead_subject, body, None)
-                    .await?;
-            }
+        let Next { retry, dead } =
+            attempt(&self.router.current(), &queued, &self.outbox.config.retry).await;
+        if let Some(next) = retry {
+            let body =
+                serde_json::to_vec(&next).map_err(|e| OutboxError::Encoding(e.to_string()))?;
+            self.outbox
+                .publish(&self.outbox.config.subject, body, None)
+                .await?;
+        }
+        for letter in dead {
+            let body =
+                serde_json::to_vec(&letter).map_err(|e| OutboxError::Encoding(e.to_string()))?;
+            self.outbox
+                .publish(&self.outbox.config.dead_subject, body, None)
+                .await?;
         }
         message.double_ack().await.map_err(unavailable)
     }

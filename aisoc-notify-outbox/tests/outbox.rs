@@ -146,6 +146,7 @@ async fn a_destination_that_keeps_failing_ends_in_the_dead_letter_stream() {
     let retry = RetrySettings {
         max_attempts: 3,
         retry_delay: Duration::from_millis(50),
+        ..RetrySettings::default()
     };
     let config = config(Duration::from_secs(30), retry);
     let outbox = NatsOutbox::new(client.clone(), config.clone())
@@ -256,6 +257,7 @@ async fn the_memory_outbox_retries_then_dead_letters() {
     let settings = RetrySettings {
         max_attempts: 5,
         retry_delay: Duration::from_millis(10),
+        ..RetrySettings::default()
     };
     let outbox = MemoryOutbox::start(router(flaky.clone()), settings.clone());
     outbox.enqueue(&notification("flaky")).await.unwrap();
@@ -320,6 +322,7 @@ async fn a_retry_goes_through_the_router_current_at_that_time() {
         RetrySettings {
             max_attempts: 5,
             retry_delay: Duration::from_millis(200),
+            ..RetrySettings::default()
         },
     );
     outbox.enqueue(&notification("swapped")).await.unwrap();

@@ -53,7 +53,7 @@ impl SlackChannelConfig {
         if bot || webhook {
             Ok(())
         } else {
-            Err(SlackError::Config(MISSING_DESTINATION.into()))
+            Err(SlackError::MissingDestination)
         }
     }
 

@@ -1,76 +1,154 @@
-//! Slack's errors, typed, and how they map to the core's retry classification.
+//! Slack's and Mattermost's errors, typed, and how they map to the core's [`RetryClass`].
+//!
+//! Slack says what went wrong with a short code: the Web API in `{"ok": false, "error": code}`
+//! (usually with HTTP 200), incoming webhooks as the plain-text body (`invalid_payload`,
+//! `channel_is_archived`, …); Mattermost as the `id` of a JSON error. A code this crate
+//! recognises decides the class; any other answer is classified by its HTTP status
+//! ([`RetryClass::for_status`]), so a webhook 404 is `Gone` and a Web API `ok: false` with an
+//! unknown code (HTTP 200) is `NonRetryable`.
+//!
+//! | Slack code | class |
+//! |---|---|
+//! | `ratelimited`, `rate_limited`, `message_limit_exceeded` | `Throttled` for the `Retry-After` (else `Retryable`) |
+//! | `internal_error`, `fatal_error`, `service_unavailable`, `request_timeout`, `rollup_error`, `team_added_to_org` | `Retryable` |
+//! | `channel_is_archived`, `is_archived`, `no_service`, `no_team`, `team_disabled`, `account_inactive`, `token_revoked`, `token_expired`, `invalid_token`, `app_uninstalled` | `Gone` |
+//! | anything else (`channel_not_found`, `invalid_auth`, `invalid_payload`, …) | by HTTP status |
+//!
+//! | Mattermost `id` | class |
+//! |---|---|
+//! | `web.incoming_webhook.invalid.app_error` | `Gone` |
+//! | `web.incoming_webhook.disabled.app_error` | `NonRetryable` (the server switched webhooks off) |
+//! | anything else | by HTTP status |
+//!
+//! Errors carry the code and the status, never the peer's body: a webhook's answer could be
+//! anything, and error messages end up in API responses and logs.
 
 use std::time::Duration;
 
-use aisoc_notify_core::delivery::{DeliveryError, DestinationError};
+use aisoc_notify_core::ConfigError;
+use aisoc_notify_core::action::ActionError;
+use aisoc_notify_core::delivery::DeliveryError;
 use aisoc_notify_core::notifier::NotifyError;
+use aisoc_notify_core::retry::RetryClass;
 
 use crate::blocks::BlockKitError;
 
-/// How a Slack error code should be treated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ErrorClass {
-    /// Permanent for this request (bad payload, missing scope, unknown channel).
-    Rejected,
-    /// The destination no longer exists (archived channel, removed webhook, revoked token).
-    Gone,
-    /// Throttled; retry after the indicated wait.
-    RateLimited,
-    /// Slack-side trouble; retry later.
-    Unavailable,
-}
-
-/// Classifies a Web API `error` or incoming-webhook error code.
-pub fn classify(code: &str) -> ErrorClass {
+/// The class Slack's error `code` implies, when it is a code this crate recognises;
+/// `retry_after` is the answer's `Retry-After`, for the throttling codes.
+///
+/// ```
+/// use aisoc_notify_core::RetryClass;
+/// use aisoc_notify_slack::error::slack_code_class;
+///
+/// assert_eq!(slack_code_class("channel_is_archived", None), Some(RetryClass::Gone));
+/// assert_eq!(slack_code_class("internal_error", None), Some(RetryClass::Retryable));
+/// assert_eq!(slack_code_class("channel_not_found", None), None);
+/// ```
+pub fn slack_code_class(code: &str, retry_after: Option<Duration>) -> Option<RetryClass> {
     match code {
-        "ratelimited" | "rate_limited" => ErrorClass::RateLimited,
+        code if is_rate_limit(code) => Some(RetryClass::throttled(retry_after)),
         "internal_error"
         | "fatal_error"
         | "service_unavailable"
         | "request_timeout"
         | "rollup_error"
-        | "http_5xx" => ErrorClass::Unavailable,
+        | "team_added_to_org" => Some(RetryClass::Retryable),
         "channel_is_archived"
         | "is_archived"
         | "no_service"
+        | "no_team"
         | "team_disabled"
         | "account_inactive"
         | "token_revoked"
+        | "token_expired"
         | "invalid_token"
-        | "app_uninstalled" => ErrorClass::Gone,
-        _ => ErrorClass::Rejected,
+        | "app_uninstalled" => Some(RetryClass::Gone),
+        _ => None,
     }
 }
 
-/// What went wrong talking to Slack.
+fn is_rate_limit(code: &str) -> bool {
+    matches!(
+        code,
+        "ratelimited" | "rate_limited" | "message_limit_exceeded"
+    )
+}
+
+/// The class a Mattermost error `id` implies, when this crate recognises it.
+pub fn mattermost_code_class(id: &str) -> Option<RetryClass> {
+    match id {
+        "web.incoming_webhook.invalid.app_error" => Some(RetryClass::Gone),
+        "web.incoming_webhook.disabled.app_error" => Some(RetryClass::NonRetryable),
+        _ => None,
+    }
+}
+
+/// `text` when it has the shape of a short vendor code (`channel_not_found`,
+/// `web.incoming_webhook.invalid.app_error`), so nothing else a peer says reaches an error.
+pub(crate) fn short_code(text: &str) -> Option<String> {
+    let text = text.trim();
+    let shaped = !text.is_empty()
+        && text.len() <= 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'.');
+    shaped.then(|| text.to_owned())
+}
+
+fn code_or_status(code: &Option<String>, status: &u16) -> String {
+    match code {
+        Some(code) => format!("{code}, HTTP {status}"),
+        None => format!("HTTP {status}"),
+    }
+}
+
+/// What went wrong talking to Slack or Mattermost.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SlackError {
-    /// The channel configuration is unusable.
-    #[error("{0}")]
-    Config(String),
-    /// A destination URL is unusable.
-    #[error("invalid Slack destination: {0}")]
-    Destination(#[from] DestinationError),
+    /// A Slack channel configuration names no destination.
+    #[error("{}", crate::config::MISSING_DESTINATION)]
+    MissingDestination,
+    /// A setting is missing or unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
     /// The message does not fit Block Kit's structure.
     #[error(transparent)]
     BlockKit(#[from] BlockKitError),
-    /// The Web API answered `{"ok": false, "error": code}`.
-    #[error("Slack API error: {code}")]
+    /// The message could not be encoded into a request.
+    #[error("could not encode the request: {0}")]
+    Encode(String),
+    /// The Web API refused the call: `{"ok": false, "error": code}`, or a status that is not
+    /// a success.
+    #[error("Slack API error ({})", code_or_status(.code, .status))]
     Api {
-        /// Slack's error code (`channel_not_found`, `not_in_channel`, `invalid_auth`, …).
-        code: String,
-        /// Slack's `Retry-After`, for `ratelimited`.
+        /// Slack's error code (`channel_not_found`, `not_in_channel`, `invalid_auth`, …), when
+        /// it gave one.
+        code: Option<String>,
+        /// The HTTP status.
+        status: u16,
+        /// Slack's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
     /// An incoming webhook refused the message.
-    #[error("Slack webhook refused the message (HTTP {status}): {code}")]
+    #[error("Slack webhook refused the message ({})", code_or_status(.code, .status))]
     Webhook {
+        /// The error code Slack answered with (`invalid_payload`, `channel_is_archived`, …),
+        /// when the body was one.
+        code: Option<String>,
         /// The HTTP status.
         status: u16,
-        /// The error text Slack returned (`invalid_payload`, `channel_is_archived`, …).
-        code: String,
-        /// Slack's `Retry-After`, for 429.
+        /// Slack's `Retry-After`, when it sent one.
+        retry_after: Option<Duration>,
+    },
+    /// A Mattermost incoming webhook refused the message.
+    #[error("Mattermost webhook refused the message ({})", code_or_status(.code, .status))]
+    Mattermost {
+        /// The `id` of Mattermost's JSON error, when it sent one.
+        code: Option<String>,
+        /// The HTTP status.
+        status: u16,
+        /// Mattermost's `Retry-After`, when it sent one.
         retry_after: Option<Duration>,
     },
     /// A callback token could not be minted.
@@ -79,79 +157,92 @@ pub enum SlackError {
     /// The HTTP exchange failed.
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
-    /// Slack answered something that is not its documented response.
+    /// Slack answered a success that is not its documented response.
     #[error("unexpected response from Slack: {0}")]
-    InvalidResponse(String),
+    InvalidResponse(&'static str),
 }
 
 impl SlackError {
-    /// Slack's error code, when Slack gave one.
+    /// The vendor's error code, when it gave one.
     pub fn code(&self) -> Option<&str> {
         match self {
-            SlackError::Api { code, .. } | SlackError::Webhook { code, .. } => Some(code),
+            SlackError::Api { code, .. }
+            | SlackError::Webhook { code, .. }
+            | SlackError::Mattermost { code, .. } => code.as_deref(),
             _ => None,
         }
     }
 
-    /// Whether trying again later can succeed.
-    pub fn is_retryable(&self) -> bool {
+    /// Whether, and when, trying again can succeed: the vendor's code when this crate
+    /// recognises it, otherwise the HTTP status.
+    pub fn retry_class(&self) -> RetryClass {
         match self {
-            SlackError::Api { code, .. } | SlackError::Webhook { code, .. } => {
-                matches!(
-                    classify(code),
-                    ErrorClass::RateLimited | ErrorClass::Unavailable
-                )
+            SlackError::Api {
+                code,
+                status,
+                retry_after,
             }
-            SlackError::Delivery(err) => err.is_retryable(),
-            _ => false,
+            | SlackError::Webhook {
+                code,
+                status,
+                retry_after,
+            } => code
+                .as_deref()
+                .and_then(|code| slack_code_class(code, *retry_after))
+                .unwrap_or_else(|| RetryClass::for_status(*status, *retry_after)),
+            SlackError::Mattermost {
+                code,
+                status,
+                retry_after,
+            } => code
+                .as_deref()
+                .and_then(mattermost_code_class)
+                .unwrap_or_else(|| RetryClass::for_status(*status, *retry_after)),
+            SlackError::Delivery(err) => err.retry_class(),
+            SlackError::MissingDestination
+            | SlackError::Config(_)
+            | SlackError::BlockKit(_)
+            | SlackError::Encode(_)
+            | SlackError::Token(_)
+            | SlackError::InvalidResponse(_) => RetryClass::NonRetryable,
         }
     }
 
-    /// Converts into the core error, naming the service (`slack` or `mattermost`).
+    /// Whether trying again later can succeed; shorthand for
+    /// `self.retry_class().is_retryable()`.
+    pub fn is_retryable(&self) -> bool {
+        self.retry_class().is_retryable()
+    }
+
+    /// Converts into the core error, naming the service (`slack` or `mattermost`); its
+    /// [`retry_class`](NotifyError::retry_class) is this error's.
     pub fn into_notify_error(self, service: &'static str) -> NotifyError {
-        let (code, retry_after, message) = match self {
-            SlackError::Api { code, retry_after } => {
-                let message = format!("Web API error {code}");
-                (code, retry_after, message)
+        let class = self.retry_class();
+        let (code, status, what) = match self {
+            SlackError::Api { code, status, .. } => (code, status, "Web API call"),
+            SlackError::Webhook { code, status, .. } => (code, status, "incoming webhook"),
+            SlackError::Mattermost { code, status, .. } => (code, status, "incoming webhook"),
+            SlackError::MissingDestination | SlackError::Config(_) => {
+                return NotifyError::Config(self.to_string());
             }
-            SlackError::Webhook {
-                status,
-                code,
-                retry_after,
-            } => {
-                let message = format!("incoming webhook answered HTTP {status}");
-                (code, retry_after, message)
+            SlackError::BlockKit(_) | SlackError::Encode(_) | SlackError::Token(_) => {
+                return NotifyError::Render(self.to_string());
             }
-            SlackError::Config(message) => return NotifyError::Config(message),
-            SlackError::Destination(err) => return NotifyError::Config(err.to_string()),
-            SlackError::BlockKit(err) => return NotifyError::Render(err.to_string()),
-            SlackError::Token(err) => return NotifyError::Render(err.to_string()),
-            SlackError::Delivery(err) => return NotifyError::Delivery(err),
             SlackError::InvalidResponse(reason) => {
-                return NotifyError::Unavailable {
-                    service,
-                    code: "invalid_response".into(),
-                    message: reason,
-                };
+                return NotifyError::refused(service, class, "invalid_response", reason);
             }
+            SlackError::Delivery(err) => return NotifyError::Delivery(err),
         };
-        match classify(&code) {
-            ErrorClass::RateLimited => NotifyError::RateLimited {
+        let throttling = status == 429 || code.as_deref().is_some_and(is_rate_limit);
+        if throttling && class == RetryClass::Retryable {
+            return NotifyError::RateLimited {
                 service,
-                retry_after,
-            },
-            ErrorClass::Unavailable => NotifyError::Unavailable {
-                service,
-                code,
-                message,
-            },
-            ErrorClass::Gone => NotifyError::Gone { service, code },
-            ErrorClass::Rejected => NotifyError::Rejected {
-                service,
-                code,
-                message,
-            },
+                retry_after: None,
+            };
         }
+        let message = format!("{what} answered HTTP {status}");
+        let code = code.unwrap_or_else(|| format!("http_{status}"));
+        NotifyError::refused(service, class, code, message)
     }
 }
 
@@ -161,36 +252,127 @@ impl From<SlackError> for NotifyError {
     }
 }
 
+impl From<SlackError> for ActionError {
+    fn from(err: SlackError) -> Self {
+        match err {
+            SlackError::Config(err) => ActionError::Config(err),
+            SlackError::Delivery(err) => ActionError::Delivery(err),
+            other => ActionError::Notify(other.into_notify_error("slack")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn api(code: &str, status: u16) -> SlackError {
+        SlackError::Api {
+            code: Some(code.into()),
+            status,
+            retry_after: None,
+        }
+    }
+
     #[test]
-    fn codes_map_to_the_core_classification() {
+    fn recognised_codes_decide_the_class_and_others_fall_back_to_the_status() {
+        let wait = Some(Duration::from_secs(7));
         let cases = [
-            ("channel_not_found", false, "rejected"),
-            ("not_in_channel", false, "rejected"),
-            ("invalid_auth", false, "rejected"),
-            ("ratelimited", true, "limited"),
-            ("internal_error", true, "unavailable"),
-            ("channel_is_archived", false, "gone"),
-            ("no_service", false, "gone"),
+            (api("channel_not_found", 200), RetryClass::NonRetryable),
+            (api("invalid_auth", 200), RetryClass::NonRetryable),
+            (api("is_archived", 200), RetryClass::Gone),
+            (api("token_revoked", 200), RetryClass::Gone),
+            (api("internal_error", 200), RetryClass::Retryable),
+            (
+                SlackError::Api {
+                    code: Some("ratelimited".into()),
+                    status: 429,
+                    retry_after: wait,
+                },
+                RetryClass::Throttled(Duration::from_secs(7)),
+            ),
+            (
+                SlackError::Webhook {
+                    code: Some("channel_not_found".into()),
+                    status: 404,
+                    retry_after: None,
+                },
+                RetryClass::Gone,
+            ),
+            (
+                SlackError::Webhook {
+                    code: Some("rollup_error".into()),
+                    status: 500,
+                    retry_after: None,
+                },
+                RetryClass::Retryable,
+            ),
+            (
+                SlackError::Webhook {
+                    code: None,
+                    status: 413,
+                    retry_after: None,
+                },
+                RetryClass::NonRetryable,
+            ),
+            (
+                SlackError::Mattermost {
+                    code: Some("web.incoming_webhook.disabled.app_error".into()),
+                    status: 501,
+                    retry_after: None,
+                },
+                RetryClass::NonRetryable,
+            ),
+            (
+                SlackError::Mattermost {
+                    code: None,
+                    status: 410,
+                    retry_after: None,
+                },
+                RetryClass::Gone,
+            ),
         ];
-        for (code, retryable, kind) in cases {
-            let err = SlackError::Api {
-                code: code.into(),
-                retry_after: None,
-            };
-            assert_eq!(err.is_retryable(), retryable, "{code}");
-            let mapped = err.into_notify_error("slack");
-            let actual = match mapped {
-                NotifyError::Rejected { .. } => "rejected",
-                NotifyError::RateLimited { .. } => "limited",
-                NotifyError::Unavailable { .. } => "unavailable",
-                NotifyError::Gone { .. } => "gone",
-                other => panic!("{other:?}"),
-            };
-            assert_eq!(actual, kind, "{code}");
+        for (error, class) in cases {
+            assert_eq!(error.retry_class(), class, "{error}");
+            let shown = error.to_string();
+            let mapped = error.into_notify_error("slack");
+            assert_eq!(mapped.retry_class(), class, "{shown} became {mapped:?}");
+        }
+    }
+
+    #[test]
+    fn a_rate_limit_without_a_wait_is_still_reported_as_rate_limiting() {
+        let error = SlackError::Webhook {
+            code: None,
+            status: 429,
+            retry_after: None,
+        };
+        let mapped = error.into_notify_error("slack");
+        assert!(
+            matches!(
+                mapped,
+                NotifyError::RateLimited {
+                    retry_after: None,
+                    ..
+                }
+            ),
+            "{mapped:?}"
+        );
+        assert_eq!(mapped.retry_class(), RetryClass::Retryable);
+    }
+
+    #[test]
+    fn only_code_shaped_text_is_taken_as_a_code() {
+        assert_eq!(
+            short_code(" invalid_payload\n").as_deref(),
+            Some("invalid_payload")
+        );
+        assert_eq!(
+            short_code("web.incoming_webhook.invalid.app_error").as_deref(),
+            Some("web.incoming_webhook.invalid.app_error")
+        );
+        for text in ["", "<html>oops</html>", "Invalid payload", &"a".repeat(65)] {
+            assert_eq!(short_code(text), None, "{text}");
         }
     }
 }

@@ -10,21 +10,22 @@
 //!
 //! Values the template inserts are escaped for mrkdwn, so an alert title cannot mention
 //! `<!channel>`; the template's own text may use links and formatting. A refusal from Slack is
-//! [`ActionStatus::Failed`](aisoc_notify_core::ActionStatus::Failed) with Slack's error, so a
-//! playbook can branch on it.
+//! an [`ActionError`] with Slack's code and its [`retry_class`](ActionError::retry_class)
+//! (an archived channel is `Gone`, a 429 `Throttled`), so a playbook can branch on it.
 
 use std::sync::Arc;
 
-use aisoc_notify_core::delivery::{DeliveryClient, check_destination};
+use aisoc_notify_core::delivery::DeliveryClient;
 use aisoc_notify_core::pacing::Pacer;
-use aisoc_notify_core::secret::SecretUrl;
 use aisoc_notify_core::template::TemplateEngine;
-use aisoc_notify_core::{ActionExecutor, ActionRequest, ActionResult, async_trait};
-use serde_json::{Map, Value, json};
+use aisoc_notify_core::{ActionError, ActionExecutor, ActionOutput, ActionRequest, async_trait};
+use serde_json::{Value, json};
 
 use crate::error::SlackError;
 use crate::mrkdwn;
-use crate::webhook::{default_delivery, default_pacer, post_to_webhook, webhook_result};
+use crate::webhook::{
+    default_delivery, default_pacer, post_to_webhook, webhook_destination, webhook_result,
+};
 
 /// The action type this executor is registered under.
 pub const ACTION_TYPE: &str = "notify_slack";
@@ -74,45 +75,29 @@ impl NotifySlackExecutor {
         self.pacer = pacer;
         self
     }
+}
 
-    async fn run(&self, request: &ActionRequest) -> Result<Map<String, Value>, String> {
-        let url = request
-            .require_parameter("webhook_url")
-            .map_err(|e| e.to_string())?;
-        let url =
-            SecretUrl::new(check_destination(url.trim()).map_err(|e| format!("webhook_url: {e}"))?);
-        let channel = request
-            .render_parameter("channel")
-            .map_err(|e| e.to_string())?;
-        let message = request
-            .require_parameter_with(&self.templates, "message")
-            .map_err(|e| e.to_string())?;
+#[async_trait]
+impl ActionExecutor for NotifySlackExecutor {
+    async fn execute(&self, request: &ActionRequest) -> Result<ActionOutput, ActionError> {
+        let url = request.require_parameter("webhook_url")?;
+        let url = webhook_destination("webhook_url", &url)?;
+        let channel = request.render_parameter("channel")?;
+        let message = request.require_parameter_with(&self.templates, "message")?;
 
         let mut payload = json!({ "text": message });
         if let Some(channel) = channel.as_deref().filter(|c| !c.trim().is_empty()) {
             payload["channel"] = Value::String(channel.trim().to_owned());
         }
-        let response = post_to_webhook(&self.delivery, &self.pacer, &url, &payload)
-            .await
-            .map_err(|e| e.to_string())?;
-        let delivered = webhook_result(response).map_err(|e| e.to_string())?;
+        let response = post_to_webhook(&self.delivery, &self.pacer, &url, &payload).await?;
+        let delivered = webhook_result(response)?;
 
-        let mut output = Map::new();
-        output.insert("delivered".into(), Value::Bool(true));
-        output.insert("attempts".into(), json!(delivered.attempts));
+        let mut output = ActionOutput::default()
+            .with("delivered", true)
+            .with("attempts", delivered.attempts);
         if let Some(channel) = channel {
-            output.insert("channel".into(), Value::String(channel));
+            output = output.with("channel", channel);
         }
         Ok(output)
-    }
-}
-
-#[async_trait]
-impl ActionExecutor for NotifySlackExecutor {
-    async fn execute(&self, request: &ActionRequest) -> ActionResult {
-        match self.run(request).await {
-            Ok(output) => ActionResult::succeeded(output),
-            Err(error) => ActionResult::failed(error),
-        }
     }
 }

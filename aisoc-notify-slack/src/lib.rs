@@ -7,6 +7,7 @@
 //! | [`mattermost`] | [`MattermostWebhookNotifier`](mattermost::MattermostWebhookNotifier) and how Mattermost differs |
 //! | [`config`] | [`SlackChannelConfig`](config::SlackChannelConfig): operator configuration, validated |
 //! | [`blocks`] | Block Kit builders that respect Slack's limits |
+//! | [`prompt`] | [`SlackPromptTransport`](prompt::SlackPromptTransport): approval and verification prompts, updated once answered |
 //! | [`render`] | notifications, approval requests and decision results as messages |
 //! | [`mrkdwn`] | escaping and safe truncation |
 //! | [`executor`] | the `notify_slack` playbook action |
@@ -45,6 +46,7 @@ pub mod executor;
 pub mod interactions;
 pub mod mattermost;
 pub mod mrkdwn;
+pub mod prompt;
 pub mod render;
 #[cfg(feature = "axum")]
 pub mod routes;

@@ -15,19 +15,21 @@
 //! - **Overrides work.** `channel`, `username`, `icon_url` and `icon_emoji` are honoured when the
 //!   server allows integrations to override them.
 //! - **Errors are JSON** (`{"id": "...app_error", "message": ..., "status_code": ...}`) rather
-//!   than Slack's plain-text codes; a removed webhook answers 404 and is reported as gone.
+//!   than Slack's plain-text codes. The `id` is kept as the error's code (the `message` is not:
+//!   a peer's words do not reach error messages) and classified as [`error`](crate::error)
+//!   describes; a removed webhook answers 404 and is reported as gone.
 
 use std::sync::Arc;
 
-use aisoc_notify_core::delivery::{DeliveryClient, check_destination};
+use aisoc_notify_core::delivery::{DeliveryClient, HttpResponse};
 pub use aisoc_notify_core::markup::escape_markdown;
 use aisoc_notify_core::pacing::Pacer;
 use aisoc_notify_core::secret::SecretUrl;
-use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
+use aisoc_notify_core::{ConfigError, Delivered, Notification, Notifier, NotifyError, async_trait};
 use serde_json::{Value, json};
 
-use crate::error::SlackError;
-use crate::webhook::{default_delivery, default_pacer, post_to_webhook};
+use crate::error::{SlackError, short_code};
+use crate::webhook::{default_delivery, default_pacer, post_to_webhook, webhook_destination};
 
 const SERVICE: &str = "mattermost";
 
@@ -47,12 +49,12 @@ impl MattermostWebhookNotifier {
     /// A notifier for `webhook_url` (https; plain http only to loopback).
     pub fn new(webhook_url: &str) -> Result<Self, SlackError> {
         if webhook_url.trim().is_empty() {
-            return Err(SlackError::Config(
-                "A webhook_url is required for Mattermost channels".into(),
-            ));
+            return Err(
+                ConfigError::new("webhook_url", "is required for Mattermost webhooks").into(),
+            );
         }
         Ok(Self {
-            url: SecretUrl::new(check_destination(webhook_url.trim())?),
+            url: webhook_destination("webhook_url", webhook_url)?,
             channel: None,
             username: None,
             icon_url: None,
@@ -186,38 +188,20 @@ impl Notifier for MattermostWebhookNotifier {
         let response = post_to_webhook(&self.delivery, &self.pacer, &self.url, &payload)
             .await
             .map_err(|e| e.into_notify_error(SERVICE))?;
-        if response.is_success() {
-            return Ok(Delivered::default().attempts(response.attempts));
-        }
-        let status = response.status.as_u16();
-        let body: Value = response.json().unwrap_or(Value::Null);
-        let code = body["id"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| format!("http_{status}"));
-        let message = body["message"]
-            .as_str()
-            .map(str::to_owned)
-            .unwrap_or_else(|| response.text().into_owned());
-        Err(match status {
-            404 => NotifyError::Gone {
-                service: SERVICE,
-                code,
-            },
-            429 => NotifyError::RateLimited {
-                service: SERVICE,
-                retry_after: response.retry_after,
-            },
-            500..=599 => NotifyError::Unavailable {
-                service: SERVICE,
-                code,
-                message,
-            },
-            _ => NotifyError::Rejected {
-                service: SERVICE,
-                code,
-                message,
-            },
-        })
+        mattermost_result(&response).map_err(|e| e.into_notify_error(SERVICE))
     }
+}
+
+/// Maps a Mattermost webhook response: 2xx is delivered, anything else a
+/// [`SlackError::Mattermost`] with the error's `id` when it sent one.
+fn mattermost_result(response: &HttpResponse) -> Result<Delivered, SlackError> {
+    if response.is_success() {
+        return Ok(Delivered::default().attempts(response.attempts));
+    }
+    let body: Value = response.json().unwrap_or(Value::Null);
+    Err(SlackError::Mattermost {
+        code: body["id"].as_str().and_then(short_code),
+        status: response.status.as_u16(),
+        retry_after: response.retry_after,
+    })
 }

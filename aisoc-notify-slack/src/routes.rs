@@ -19,7 +19,7 @@
 use std::sync::Arc;
 
 use aisoc_notify_core::decision::DecisionHandler;
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, check_destination};
+use aisoc_notify_core::delivery::{DeliveryClient, check_destination};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -36,6 +36,7 @@ use crate::error::SlackError;
 use crate::interactions::{InteractionPayload, handle_block_actions, parse_interaction};
 use crate::mrkdwn;
 use crate::signature::SlackSignatureVerifier;
+use crate::webhook::default_delivery;
 
 /// The largest request body accepted from Slack.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -59,7 +60,7 @@ impl SlackRoutes {
             verifier,
             decisions,
             backend: None,
-            responder: DeliveryClient::new(DeliveryConfig::default())?,
+            responder: default_delivery()?,
         })
     }
 
@@ -69,7 +70,8 @@ impl SlackRoutes {
         self
     }
 
-    /// Shares a delivery client for `response_url` posts.
+    /// Shares a delivery client for `response_url` posts (the default one refuses private and
+    /// loopback addresses, as every delivery does; Slack's response URLs are public).
     pub fn with_responder(mut self, responder: DeliveryClient) -> Self {
         self.responder = responder;
         self

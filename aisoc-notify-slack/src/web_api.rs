@@ -2,19 +2,20 @@
 //!
 //! The Web API answers HTTP 200 with `{"ok": false, "error": "<code>"}` for most failures
 //! (`channel_not_found`, `not_in_channel`, `invalid_auth`, `is_archived`, …) and HTTP 429 with
-//! `Retry-After` when throttled; both become a [`SlackError::Api`] carrying the code.
+//! `Retry-After` when throttled; both become a [`SlackError::Api`] carrying the code and the
+//! status, classified as [`error`](crate::error) describes.
 
 use std::sync::Arc;
 
 use aisoc_notify_core::delivery::{DeliveryClient, HttpResponse, check_destination};
 use aisoc_notify_core::pacing::Pacer;
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
-use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
+use aisoc_notify_core::{ConfigError, Delivered, Notification, Notifier, NotifyError, async_trait};
 use serde::Deserialize;
 use serde_json::Value;
 
 use crate::blocks::SlackMessage;
-use crate::error::SlackError;
+use crate::error::{SlackError, short_code};
 use crate::render;
 use crate::webhook::{default_delivery, default_pacer};
 
@@ -63,7 +64,7 @@ impl SlackBotClient {
     pub fn new(bot_token: impl Into<String>) -> Result<Self, SlackError> {
         let token = bot_token.into();
         if token.trim().is_empty() {
-            return Err(SlackError::Config("bot_token must not be empty".into()));
+            return Err(ConfigError::new("bot_token", "must not be empty").into());
         }
         Ok(Self {
             token: SecretString::from(token),
@@ -75,7 +76,7 @@ impl SlackBotClient {
 
     /// Points the client at another base URL (a mock server in tests, a proxy).
     pub fn with_base_url(mut self, base_url: &str) -> Result<Self, SlackError> {
-        let mut url = check_destination(base_url)?;
+        let mut url = check_destination(base_url).map_err(|e| ConfigError::new("base_url", e))?;
         if !url.path().ends_with('/') {
             url.set_path(&format!("{}/", url.path()));
         }
@@ -101,8 +102,8 @@ impl SlackBotClient {
         channel: &str,
         message: &SlackMessage,
     ) -> Result<PostedMessage, SlackError> {
-        let mut body = serde_json::to_value(message)
-            .map_err(|e| SlackError::InvalidResponse(e.to_string()))?;
+        let mut body =
+            serde_json::to_value(message).map_err(|e| SlackError::Encode(e.to_string()))?;
         body["channel"] = Value::String(channel.to_owned());
         self.call("chat.postMessage", channel, &body).await
     }
@@ -114,8 +115,8 @@ impl SlackBotClient {
         ts: &str,
         message: &SlackMessage,
     ) -> Result<PostedMessage, SlackError> {
-        let mut body = serde_json::to_value(message)
-            .map_err(|e| SlackError::InvalidResponse(e.to_string()))?;
+        let mut body =
+            serde_json::to_value(message).map_err(|e| SlackError::Encode(e.to_string()))?;
         body["channel"] = Value::String(channel.to_owned());
         body["ts"] = Value::String(ts.to_owned());
         self.call("chat.update", channel, &body).await
@@ -130,7 +131,7 @@ impl SlackBotClient {
         let url = self
             .base_url
             .join(method)
-            .map_err(|e| SlackError::Config(e.to_string()))?;
+            .map_err(|e| ConfigError::new("base_url", e))?;
         self.pacer.until_ready(channel).await;
         let request = self
             .delivery
@@ -139,49 +140,36 @@ impl SlackBotClient {
             .bearer_auth(self.token.expose_secret())
             .json(body)
             .build()
-            .map_err(|e| {
-                SlackError::InvalidResponse(format!(
-                    "could not build the request: {}",
-                    e.without_url()
-                ))
-            })?;
+            .map_err(|e| SlackError::Encode(e.without_url().to_string()))?;
         let response = self.delivery.send(request).await?;
         parse_api_response(&response)
     }
 }
 
+/// Reads a Web API answer: `ok: true` with the message's channel and `ts`, or a
+/// [`SlackError::Api`] with Slack's code (when it gave one) and the status.
 fn parse_api_response(response: &HttpResponse) -> Result<PostedMessage, SlackError> {
-    if response.status.as_u16() == 429 {
-        return Err(SlackError::Api {
-            code: "ratelimited".into(),
-            retry_after: response.retry_after,
-        });
+    let parsed: Option<ApiResponse> = response.json().ok();
+    let refused = |code: Option<&str>| SlackError::Api {
+        code: code.and_then(short_code),
+        status: response.status.as_u16(),
+        retry_after: response.retry_after,
+    };
+    if !response.is_success() {
+        return Err(refused(parsed.as_ref().and_then(|p| p.error.as_deref())));
     }
-    let parsed: ApiResponse = match response.json() {
-        Ok(parsed) => parsed,
-        Err(_) if response.status.is_server_error() => {
-            return Err(SlackError::Api {
-                code: "service_unavailable".into(),
-                retry_after: response.retry_after,
-            });
-        }
-        Err(_) => {
-            return Err(SlackError::InvalidResponse(format!(
-                "HTTP {} without a Web API JSON body",
-                response.status.as_u16()
-            )));
-        }
+    let Some(parsed) = parsed else {
+        return Err(SlackError::InvalidResponse(
+            "a success without a Web API JSON body",
+        ));
     };
     if !parsed.ok {
-        return Err(SlackError::Api {
-            code: parsed.error.unwrap_or_else(|| "unknown_error".into()),
-            retry_after: response.retry_after,
-        });
+        return Err(refused(parsed.error.as_deref()));
     }
     match (parsed.channel, parsed.ts) {
         (Some(channel), Some(ts)) => Ok(PostedMessage { channel, ts }),
         _ => Err(SlackError::InvalidResponse(
-            "ok response without channel and ts".into(),
+            "ok response without channel and ts",
         )),
     }
 }
@@ -198,7 +186,7 @@ impl SlackBotNotifier {
     pub fn new(client: SlackBotClient, channel_id: impl Into<String>) -> Result<Self, SlackError> {
         let channel_id = channel_id.into();
         if channel_id.trim().is_empty() {
-            return Err(SlackError::Config("channel_id must not be empty".into()));
+            return Err(ConfigError::new("channel_id", "must not be empty").into());
         }
         Ok(Self { client, channel_id })
     }

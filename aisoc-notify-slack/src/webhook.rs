@@ -3,21 +3,22 @@
 //! An incoming webhook posts to the one channel it was created for. Responses are plain text:
 //! `ok`, or an error code such as `invalid_payload` (400), `action_prohibited` (403),
 //! `channel_not_found` / `no_service` (404), `channel_is_archived` (410) or `rollup_error`
-//! (500); 429 carries `Retry-After`. Each is a [`SlackError::Webhook`] with the code.
+//! (500); 429 carries `Retry-After`. Each is a [`SlackError::Webhook`] with the code, classified
+//! as [`error`](crate::error) describes.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use aisoc_notify_core::delivery::{
     DeliveryClient, DeliveryConfig, HttpResponse, check_destination,
 };
 use aisoc_notify_core::pacing::Pacer;
 use aisoc_notify_core::secret::SecretUrl;
-use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
+use aisoc_notify_core::{ConfigError, Delivered, Notification, Notifier, NotifyError, async_trait};
 use serde_json::Value;
 
 use crate::blocks::SlackMessage;
-use crate::error::SlackError;
+use crate::error::{SlackError, short_code};
 use crate::render;
 
 /// Slack's documented pace: about one message per second per webhook or channel.
@@ -25,30 +26,33 @@ pub fn default_pacer() -> Arc<Pacer> {
     Arc::new(Pacer::per_second(NonZeroU32::MIN))
 }
 
+/// The delivery client notifiers and executors use unless given one: built once per process
+/// and shared (its connection pool too), since building a client loads the TLS roots.
 pub(crate) fn default_delivery() -> Result<DeliveryClient, SlackError> {
-    DeliveryClient::new(DeliveryConfig::default()).map_err(SlackError::Delivery)
+    static SHARED: OnceLock<DeliveryClient> = OnceLock::new();
+    if let Some(client) = SHARED.get() {
+        return Ok(client.clone());
+    }
+    let client = DeliveryClient::new(DeliveryConfig::default())?;
+    Ok(SHARED.get_or_init(|| client).clone())
 }
 
-/// Maps an incoming-webhook response: 2xx is delivered, anything else a typed error.
+/// Checks a configured webhook URL: https anywhere, plain http only to loopback.
+pub(crate) fn webhook_destination(field: &str, url: &str) -> Result<SecretUrl, SlackError> {
+    check_destination(url.trim())
+        .map(SecretUrl::new)
+        .map_err(|e| SlackError::Config(ConfigError::new(field, e)))
+}
+
+/// Maps an incoming-webhook response: 2xx is delivered, anything else a
+/// [`SlackError::Webhook`] with Slack's code when the body is one.
 pub(crate) fn webhook_result(response: HttpResponse) -> Result<Delivered, SlackError> {
     if response.is_success() {
         return Ok(Delivered::default().attempts(response.attempts));
     }
-    let status = response.status.as_u16();
-    let text = response.text();
-    let first = text.split_whitespace().next().unwrap_or("");
-    let code = if !first.is_empty() && first.bytes().all(|b| b.is_ascii_lowercase() || b == b'_') {
-        first.to_owned()
-    } else if status == 429 {
-        "rate_limited".to_owned()
-    } else if status >= 500 {
-        "http_5xx".to_owned()
-    } else {
-        format!("http_{status}")
-    };
     Err(SlackError::Webhook {
-        status,
-        code,
+        code: short_code(&response.text()),
+        status: response.status.as_u16(),
         retry_after: response.retry_after,
     })
 }
@@ -66,9 +70,7 @@ pub(crate) async fn post_to_webhook(
         .post(url.expose().clone())
         .json(payload)
         .build()
-        .map_err(|e| {
-            SlackError::InvalidResponse(format!("could not build the request: {}", e.without_url()))
-        })?;
+        .map_err(|e| SlackError::Encode(e.without_url().to_string()))?;
     Ok(delivery.send(request).await?)
 }
 
@@ -144,10 +146,11 @@ impl SlackWebhookNotifierBuilder {
 
     /// Validates and builds.
     pub fn build(self) -> Result<SlackWebhookNotifier, SlackError> {
-        let raw = self.url.filter(|u| !u.trim().is_empty()).ok_or_else(|| {
-            SlackError::Config("A webhook_url is required for Slack webhook channels".into())
-        })?;
-        let url = SecretUrl::new(check_destination(raw.trim())?);
+        let raw = self
+            .url
+            .filter(|u| !u.trim().is_empty())
+            .ok_or_else(|| ConfigError::new("webhook_url", "is required for Slack webhooks"))?;
+        let url = webhook_destination("webhook_url", &raw)?;
         Ok(SlackWebhookNotifier {
             url,
             channel: self.channel,
@@ -170,8 +173,8 @@ impl SlackWebhookNotifier {
 
     /// Posts an already-rendered message.
     pub async fn send_message(&self, message: &SlackMessage) -> Result<Delivered, SlackError> {
-        let mut payload = serde_json::to_value(message)
-            .map_err(|e| SlackError::InvalidResponse(e.to_string()))?;
+        let mut payload =
+            serde_json::to_value(message).map_err(|e| SlackError::Encode(e.to_string()))?;
         for (key, value) in [
             ("channel", &self.channel),
             ("username", &self.username),

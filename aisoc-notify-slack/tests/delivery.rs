@@ -5,7 +5,9 @@ use std::time::{Duration, Instant};
 
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, RetryPolicy};
 use aisoc_notify_core::pacing::Pacer;
-use aisoc_notify_core::{EventType, Notification, Notifier, NotifyError, Severity};
+use aisoc_notify_core::{
+    DestinationPolicy, EventType, Notification, Notifier, NotifyError, RetryClass, Severity,
+};
 use aisoc_notify_slack::SlackError;
 use aisoc_notify_slack::blocks::SlackMessage;
 use aisoc_notify_slack::config::SlackChannelConfig;
@@ -16,17 +18,23 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn fast_delivery() -> DeliveryClient {
+/// A delivery client with the outbound guard on, allowing only the mock servers' 127.0.0.1.
+fn loopback_delivery(retry: RetryPolicy) -> DeliveryClient {
     DeliveryClient::new(DeliveryConfig {
-        retry: RetryPolicy {
-            max_attempts: 3,
-            initial_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(20),
-            max_retry_after: Duration::from_secs(5),
-        },
+        retry,
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32").unwrap(),
         ..DeliveryConfig::default()
     })
     .unwrap()
+}
+
+fn fast_delivery() -> DeliveryClient {
+    loopback_delivery(RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(20),
+        max_retry_after: Duration::from_secs(5),
+    })
 }
 
 /// A pacer that does not slow tests down.
@@ -87,49 +95,100 @@ async fn webhook_posts_a_severity_coloured_block_kit_card() {
 }
 
 #[tokio::test]
-async fn every_incoming_webhook_error_maps_to_its_typed_error() {
-    let cases: [(u16, &str, &str); 8] = [
-        (400, "invalid_payload", "rejected"),
-        (400, "user_not_found", "rejected"),
-        (403, "action_prohibited", "rejected"),
-        (403, "posting_to_general_channel_denied", "rejected"),
-        (404, "channel_not_found", "rejected"),
-        (404, "no_service", "gone"),
-        (410, "channel_is_archived", "gone"),
-        (500, "rollup_error", "unavailable"),
+async fn every_incoming_webhook_error_maps_to_its_retry_class() {
+    let cases: [(u16, &str, Option<&str>, RetryClass); 12] = [
+        (
+            400,
+            "invalid_payload",
+            Some("invalid_payload"),
+            RetryClass::NonRetryable,
+        ),
+        (
+            400,
+            "user_not_found",
+            Some("user_not_found"),
+            RetryClass::NonRetryable,
+        ),
+        (
+            403,
+            "action_prohibited",
+            Some("action_prohibited"),
+            RetryClass::NonRetryable,
+        ),
+        (
+            403,
+            "posting_to_general_channel_denied",
+            Some("posting_to_general_channel_denied"),
+            RetryClass::NonRetryable,
+        ),
+        (
+            403,
+            "invalid_token",
+            Some("invalid_token"),
+            RetryClass::Gone,
+        ),
+        (
+            404,
+            "channel_not_found",
+            Some("channel_not_found"),
+            RetryClass::Gone,
+        ),
+        (404, "no_service", Some("no_service"), RetryClass::Gone),
+        (
+            410,
+            "channel_is_archived",
+            Some("channel_is_archived"),
+            RetryClass::Gone,
+        ),
+        (
+            500,
+            "rollup_error",
+            Some("rollup_error"),
+            RetryClass::Retryable,
+        ),
+        (404, "", None, RetryClass::Gone),
+        (
+            404,
+            "<html>No such hook SECRET-BODY</html>",
+            None,
+            RetryClass::Gone,
+        ),
+        (
+            413,
+            "Payload Too Large SECRET-BODY",
+            None,
+            RetryClass::NonRetryable,
+        ),
     ];
-    for (status, code, kind) in cases {
+    for (status, body, code, class) in cases {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(status).set_body_string(code))
+            .respond_with(ResponseTemplate::new(status).set_body_string(body))
             .mount(&server)
             .await;
         let notifier = webhook_notifier(&server).await;
         let message = SlackMessage::builder("hi").build();
         let err = notifier.send_message(&message).await.unwrap_err();
-        assert_eq!(err.code(), Some(code), "{code}");
+        assert_eq!(err.code(), code, "{body}");
+        assert_eq!(err.retry_class(), class, "{status} {body}");
         assert!(
             matches!(err, SlackError::Webhook { status: s, .. } if s == status),
-            "{code}: {err:?}"
+            "{body}: {err:?}"
         );
-        let shown = err.to_string();
+        let shown = format!("{err} {err:?}");
         assert!(!shown.contains("SECRET"), "{shown}");
 
         let mapped = notifier.notify(&alert()).await.unwrap_err();
-        let actual = match &mapped {
-            NotifyError::Rejected { code: c, .. } => {
-                assert_eq!(c, code);
-                "rejected"
+        assert_eq!(mapped.retry_class(), class, "{status} {body}: {mapped:?}");
+        let expected_code = code.map_or_else(|| format!("http_{status}"), str::to_owned);
+        match &mapped {
+            NotifyError::Rejected { code, .. } | NotifyError::Gone { code, .. } => {
+                assert_eq!(code, &expected_code)
             }
-            NotifyError::Gone { code: c, .. } => {
-                assert_eq!(c, code);
-                "gone"
-            }
-            NotifyError::Unavailable { .. } => "unavailable",
-            other => panic!("{code}: {other:?}"),
-        };
-        assert_eq!(actual, kind, "{code}");
-        assert_eq!(mapped.is_retryable(), kind == "unavailable", "{code}");
+            NotifyError::Unavailable { code, .. } => assert_eq!(code, &expected_code),
+            other => panic!("{status} {body}: {other:?}"),
+        }
+        assert!(!format!("{mapped} {mapped:?}").contains("SECRET"));
     }
 }
 
@@ -172,11 +231,7 @@ async fn a_429_that_persists_is_reported_as_rate_limited_with_its_wait() {
         )
         .mount(&server)
         .await;
-    let delivery = DeliveryClient::new(DeliveryConfig {
-        retry: RetryPolicy::no_retries(),
-        ..DeliveryConfig::default()
-    })
-    .unwrap();
+    let delivery = loopback_delivery(RetryPolicy::no_retries());
     let notifier = SlackWebhookNotifier::builder()
         .webhook_url(server.uri())
         .delivery(delivery)
@@ -187,7 +242,10 @@ async fn a_429_that_persists_is_reported_as_rate_limited_with_its_wait() {
     assert!(
         matches!(err, NotifyError::RateLimited { service: "slack", retry_after: Some(d) } if d == Duration::from_secs(30))
     );
-    assert!(err.is_retryable());
+    assert_eq!(
+        err.retry_class(),
+        RetryClass::Throttled(Duration::from_secs(30))
+    );
 }
 
 #[tokio::test]
@@ -296,18 +354,23 @@ async fn chat_update_replaces_a_message_by_channel_and_ts() {
 }
 
 #[tokio::test]
-async fn web_api_errors_map_to_typed_errors() {
+async fn web_api_error_codes_map_to_their_retry_class() {
     let cases = [
-        ("channel_not_found", "rejected"),
-        ("not_in_channel", "rejected"),
-        ("invalid_auth", "rejected"),
-        ("msg_too_long", "rejected"),
-        ("is_archived", "gone"),
-        ("token_revoked", "gone"),
-        ("internal_error", "unavailable"),
-        ("ratelimited", "limited"),
+        ("channel_not_found", "rejected", RetryClass::NonRetryable),
+        ("not_in_channel", "rejected", RetryClass::NonRetryable),
+        ("invalid_auth", "rejected", RetryClass::NonRetryable),
+        ("msg_too_long", "rejected", RetryClass::NonRetryable),
+        (
+            "some_code_slack_adds_later",
+            "rejected",
+            RetryClass::NonRetryable,
+        ),
+        ("is_archived", "gone", RetryClass::Gone),
+        ("token_revoked", "gone", RetryClass::Gone),
+        ("internal_error", "unavailable", RetryClass::Retryable),
+        ("ratelimited", "limited", RetryClass::Retryable),
     ];
-    for (code, kind) in cases {
+    for (code, kind, class) in cases {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(
@@ -321,12 +384,14 @@ async fn web_api_errors_map_to_typed_errors() {
             .await
             .unwrap_err();
         assert_eq!(err.code(), Some(code));
+        assert_eq!(err.retry_class(), class, "{code}");
         assert!(!format!("{err} {err:?}").contains("xoxb-test-token"));
         let mapped = SlackBotNotifier::new(client, "C1")
             .unwrap()
             .notify(&alert())
             .await
             .unwrap_err();
+        assert_eq!(mapped.retry_class(), class, "{code}");
         let actual = match mapped {
             NotifyError::Rejected { .. } => "rejected",
             NotifyError::Gone { .. } => "gone",
@@ -335,6 +400,30 @@ async fn web_api_errors_map_to_typed_errors() {
             other => panic!("{code}: {other:?}"),
         };
         assert_eq!(actual, kind, "{code}");
+    }
+}
+
+#[tokio::test]
+async fn web_api_answers_without_a_slack_code_are_classified_by_status() {
+    for (status, class) in [
+        (404, RetryClass::Gone),
+        (410, RetryClass::Gone),
+        (413, RetryClass::NonRetryable),
+        (502, RetryClass::Retryable),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(status).set_body_string("<html>SECRET-BODY</html>"))
+            .mount(&server)
+            .await;
+        let client = bot(&server).with_delivery(loopback_delivery(RetryPolicy::no_retries()));
+        let err = client
+            .post_message("C1", &SlackMessage::builder("x").build())
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), None);
+        assert_eq!(err.retry_class(), class, "{status}");
+        assert!(!format!("{err} {err:?}").contains("SECRET-BODY"));
     }
 }
 
@@ -409,53 +498,66 @@ async fn mattermost_gets_attachments_props_and_overrides() {
 }
 
 #[tokio::test]
-async fn mattermost_errors_are_typed() {
-    for (status, id, kind) in [
-        (400, "web.incoming_webhook.parse.app_error", "rejected"),
-        (404, "web.incoming_webhook.invalid.app_error", "gone"),
-        (500, "app.post.save.app_error", "unavailable"),
+async fn mattermost_errors_keep_the_id_and_map_to_their_retry_class() {
+    for (status, id, class) in [
+        (
+            400,
+            Some("web.incoming_webhook.parse.app_error"),
+            RetryClass::NonRetryable,
+        ),
+        (
+            404,
+            Some("web.incoming_webhook.invalid.app_error"),
+            RetryClass::Gone,
+        ),
+        (
+            501,
+            Some("web.incoming_webhook.disabled.app_error"),
+            RetryClass::NonRetryable,
+        ),
+        (500, Some("app.post.save.app_error"), RetryClass::Retryable),
+        (410, None, RetryClass::Gone),
+        (413, None, RetryClass::NonRetryable),
     ] {
         let server = MockServer::start().await;
+        let body = match id {
+            Some(id) => json!({
+                "id": id, "message": "Unable to process SECRET-BODY", "detailed_error": "", "status_code": status
+            }),
+            None => json!("<html>SECRET-BODY</html>"),
+        };
         Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(status).set_body_json(json!({
-                "id": id, "message": "Unable to process", "detailed_error": "", "status_code": status
-            })))
+            .respond_with(ResponseTemplate::new(status).set_body_json(body))
             .mount(&server)
             .await;
         let notifier = MattermostWebhookNotifier::new(&server.uri())
             .unwrap()
-            .with_delivery(
-                DeliveryClient::new(DeliveryConfig {
-                    retry: RetryPolicy::no_retries(),
-                    ..Default::default()
-                })
-                .unwrap(),
-            )
+            .with_delivery(loopback_delivery(RetryPolicy::no_retries()))
             .with_pacer(no_pacing());
         let err = notifier.notify(&alert()).await.unwrap_err();
-        let actual = match &err {
+        assert_eq!(err.retry_class(), class, "{status}: {err:?}");
+        let expected_code = id.map_or_else(|| format!("http_{status}"), str::to_owned);
+        match &err {
             NotifyError::Rejected {
                 service: "mattermost",
                 code,
                 ..
-            } => {
-                assert_eq!(code, id);
-                "rejected"
             }
-            NotifyError::Gone {
+            | NotifyError::Gone {
                 service: "mattermost",
                 code,
-            } => {
-                assert_eq!(code, id);
-                "gone"
             }
-            NotifyError::Unavailable {
+            | NotifyError::Unavailable {
                 service: "mattermost",
+                code,
                 ..
-            } => "unavailable",
+            } => assert_eq!(code, &expected_code),
             other => panic!("{other:?}"),
-        };
-        assert_eq!(actual, kind);
+        }
+        assert!(
+            !format!("{err} {err:?}").contains("SECRET-BODY"),
+            "Mattermost's message is not echoed: {err}"
+        );
     }
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, RetryPolicy};
 use aisoc_notify_core::pacing::Pacer;
-use aisoc_notify_core::{ActionRequest, ActionStatus, ExecutorRegistry};
+use aisoc_notify_core::{ActionRequest, ActionStatus, DestinationPolicy, ExecutorRegistry};
 use aisoc_notify_slack::executor::{ACTION_TYPE, NotifySlackExecutor};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, method, path};
@@ -14,6 +14,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 fn registry() -> ExecutorRegistry {
     let delivery = DeliveryClient::new(DeliveryConfig {
         retry: RetryPolicy::no_retries(),
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32").unwrap(),
         ..Default::default()
     })
     .unwrap();
@@ -59,25 +60,30 @@ async fn posts_the_rendered_message_with_context_values_escaped() {
 }
 
 #[tokio::test]
-async fn a_non_2xx_answer_is_failed_with_slacks_error() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(404).set_body_string("channel_not_found"))
-        .mount(&server)
-        .await;
-    let result = registry()
-        .execute(&request(&format!("{}/services/T/B/SECRET", server.uri())))
-        .await;
-    assert_eq!(result.status, ActionStatus::Failed);
-    let error = result.error.unwrap();
-    assert!(
-        error.contains("channel_not_found") && error.contains("404"),
-        "{error}"
-    );
-    assert!(
-        !error.contains("SECRET"),
-        "the webhook URL is a credential: {error}"
-    );
+async fn a_non_2xx_answer_is_failed_with_slacks_code_and_class() {
+    for (status, body, class, code) in [
+        (404, "channel_not_found", "gone", "channel_not_found"),
+        (400, "invalid_payload", "non_retryable", "invalid_payload"),
+        (429, "rate_limited", "retryable", "rate_limited"),
+        (503, "<html>SECRET-BODY</html>", "retryable", "http_503"),
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(status).set_body_string(body))
+            .mount(&server)
+            .await;
+        let result = registry()
+            .execute(&request(&format!("{}/services/T/B/SECRET", server.uri())))
+            .await;
+        assert_eq!(result.status, ActionStatus::Failed);
+        assert_eq!(result.error_class.as_deref(), Some(class), "{result:?}");
+        let error = result.error.unwrap();
+        assert!(status == 429 || error.contains(code), "{status}: {error}");
+        assert!(
+            !error.contains("SECRET"),
+            "neither the webhook URL nor Slack's answer is shown: {error}"
+        );
+    }
 }
 
 #[tokio::test]

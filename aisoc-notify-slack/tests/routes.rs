@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use aisoc_notify_core::decision::{
     Decision, DecisionError, DecisionHandler, DecisionRecorded, DecisionRequest, DecisionSource,
 };
-use aisoc_notify_core::{Severity, async_trait};
+use aisoc_notify_core::{DeliveryClient, DeliveryConfig, DestinationPolicy, Severity, async_trait};
 use aisoc_notify_slack::commands::{
     BackendError, CaseCard, CaseSummary, ChatOpsBackend, CommandContext, GatedActionKind,
     GatedActionRequest, InvestigationStarted, PendingApproval,
@@ -142,9 +142,16 @@ async fn harness() -> Harness {
         .respond_with(ResponseTemplate::new(200).set_body_string("ok"))
         .mount(&response_url)
         .await;
+    // The response_url mock listens on 127.0.0.1, which the outbound guard refuses by default.
+    let responder = DeliveryClient::new(DeliveryConfig {
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32").unwrap(),
+        ..DeliveryConfig::default()
+    })
+    .unwrap();
     let routes = SlackRoutes::new(SlackSignatureVerifier::new(SECRET), approvals.clone())
         .unwrap()
-        .with_backend(backend.clone());
+        .with_backend(backend.clone())
+        .with_responder(responder);
     Harness {
         app: axum::Router::new().nest("/v1/slack", router(routes)),
         approvals,

@@ -7,20 +7,22 @@
 //! | `message` | yes | a template rendered against the playbook context |
 //! | `format` | no | `workflows` or `connector`; detected from the URL when absent |
 //!
-//! Values the templates insert are escaped as Markdown. A refusal is
-//! [`ActionStatus::Failed`](aisoc_notify_core::ActionStatus::Failed) with the error.
+//! Values the templates insert are escaped as Markdown. A refusal is an [`ActionError`] with
+//! Teams' short code and its [`retry_class`](ActionError::retry_class), as
+//! [`error`](crate::error) describes.
 
 use std::sync::Arc;
 
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
+use aisoc_notify_core::delivery::DeliveryClient;
 use aisoc_notify_core::markup::escape_markdown;
 use aisoc_notify_core::pacing::Pacer;
 use aisoc_notify_core::template::TemplateEngine;
-use aisoc_notify_core::{ActionExecutor, ActionRequest, ActionResult, NotifyError, async_trait};
-use serde_json::{Map, Value, json};
+use aisoc_notify_core::{ActionError, ActionExecutor, ActionOutput, ActionRequest, async_trait};
+use serde_json::json;
 
 use crate::card::{AdaptiveCard, Color, DEFAULT_VERSION, Element};
-use crate::webhook::{TeamsWebhookNotifier, WebhookFormat, default_pacer};
+use crate::error::TeamsError;
+use crate::webhook::{TeamsWebhookNotifier, WebhookFormat, default_delivery, default_pacer};
 
 /// The action type this executor is registered under.
 pub const ACTION_TYPE: &str = "notify_teams";
@@ -41,9 +43,9 @@ impl std::fmt::Debug for NotifyTeamsExecutor {
 
 impl NotifyTeamsExecutor {
     /// An executor with its own delivery client.
-    pub fn new() -> Result<Self, NotifyError> {
+    pub fn new() -> Result<Self, TeamsError> {
         Ok(Self {
-            delivery: DeliveryClient::new(DeliveryConfig::default())?,
+            delivery: default_delivery()?,
             pacer: default_pacer(),
             templates: TemplateEngine::with_value_escaper(escape_markdown),
         })
@@ -60,28 +62,22 @@ impl NotifyTeamsExecutor {
         self.pacer = pacer;
         self
     }
+}
 
-    async fn run(&self, request: &ActionRequest) -> Result<Map<String, Value>, String> {
-        let url = request
-            .require_parameter("webhook_url")
-            .map_err(|e| e.to_string())?;
-        let title = request
-            .require_parameter_with(&self.templates, "title")
-            .map_err(|e| e.to_string())?;
-        let message = request
-            .require_parameter_with(&self.templates, "message")
-            .map_err(|e| e.to_string())?;
+#[async_trait]
+impl ActionExecutor for NotifyTeamsExecutor {
+    async fn execute(&self, request: &ActionRequest) -> Result<ActionOutput, ActionError> {
+        let url = request.require_parameter("webhook_url")?;
+        let title = request.require_parameter_with(&self.templates, "title")?;
+        let message = request.require_parameter_with(&self.templates, "message")?;
         let mut builder = TeamsWebhookNotifier::builder()
             .webhook_url(url)
             .delivery(self.delivery.clone())
             .pacer(Arc::clone(&self.pacer));
-        if let Some(format) = request
-            .render_parameter("format")
-            .map_err(|e| e.to_string())?
-        {
+        if let Some(format) = request.render_parameter("format")? {
             builder = builder.format(format.parse::<WebhookFormat>()?);
         }
-        let notifier = builder.build().map_err(|e| e.to_string())?;
+        let notifier = builder.build()?;
         let payload = match notifier.format() {
             WebhookFormat::Workflows => {
                 let mut card = AdaptiveCard::new(DEFAULT_VERSION);
@@ -99,30 +95,10 @@ impl NotifyTeamsExecutor {
                 "text": message,
             }),
         };
-        let delivered = notifier
-            .send_payload(&payload)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut output = Map::new();
-        output.insert("delivered".into(), Value::Bool(true));
-        output.insert("attempts".into(), json!(delivered.attempts));
-        output.insert(
-            "format".into(),
-            json!(match notifier.format() {
-                WebhookFormat::Workflows => "workflows",
-                WebhookFormat::Connector => "connector",
-            }),
-        );
-        Ok(output)
-    }
-}
-
-#[async_trait]
-impl ActionExecutor for NotifyTeamsExecutor {
-    async fn execute(&self, request: &ActionRequest) -> ActionResult {
-        match self.run(request).await {
-            Ok(output) => ActionResult::succeeded(output),
-            Err(error) => ActionResult::failed(error),
-        }
+        let delivered = notifier.send_payload(&payload).await?;
+        Ok(ActionOutput::default()
+            .with("delivered", true)
+            .with("attempts", delivered.attempts)
+            .with("format", notifier.format().as_str()))
     }
 }

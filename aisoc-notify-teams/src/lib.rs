@@ -3,7 +3,9 @@
 //! | module | what it gives you |
 //! |---|---|
 //! | [`webhook`] | [`TeamsWebhookNotifier`](webhook::TeamsWebhookNotifier): Workflows and legacy connector webhooks |
+//! | [`error`] | [`TeamsError`]: how Teams' answers (its 200-with-error texts included) map to the core's retry classes |
 //! | [`card`] | Adaptive Card builders (schema 1.5 by default) |
+//! | [`prompt`] | [`TeamsPromptTransport`](prompt::TeamsPromptTransport): approval and verification prompts as webhook cards |
 //! | [`render`] | notifications, approval requests, verification prompts and decision results as cards; MessageCards |
 //! | [`executor`] | the `notify_teams` playbook action |
 //! | [`interactions`] | `Action.Submit` and `Action.Execute` decisions, routed to the shared decision path |
@@ -30,11 +32,14 @@
 //! - `axum`: [`routes::router`](crate::routes) for `POST /interactions`.
 
 pub mod card;
-mod error;
+pub mod error;
 pub mod executor;
 pub mod hmac;
 pub mod interactions;
+pub mod prompt;
 pub mod render;
 #[cfg(feature = "axum")]
 pub mod routes;
 pub mod webhook;
+
+pub use error::TeamsError;

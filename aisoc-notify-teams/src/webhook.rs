@@ -7,19 +7,21 @@
 //! The format is detected from the URL (`*.webhook.office.com` and `outlook.office.com` are
 //! connectors; anything else, such as `*.logic.azure.com` or `*.powerplatform.com`, is
 //! Workflows) unless set. Payloads over Teams' 28 KB limit are refused before sending, and
-//! requests are paced per webhook.
+//! requests are paced per webhook. Answers are classified as [`error`](crate::error) describes.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, check_destination};
+use aisoc_notify_core::delivery::{
+    DeliveryClient, DeliveryConfig, DeliveryError, check_destination,
+};
 use aisoc_notify_core::pacing::Pacer;
 use aisoc_notify_core::secret::SecretUrl;
-use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
+use aisoc_notify_core::{ConfigError, Delivered, Notification, Notifier, NotifyError, async_trait};
 use serde_json::Value;
 
 use crate::card::DEFAULT_VERSION;
-use crate::error::webhook_result;
+use crate::error::{TeamsError, webhook_result};
 use crate::render::{message_card, notification_card};
 
 /// Teams' message size limit, in bytes of JSON.
@@ -49,20 +51,51 @@ impl WebhookFormat {
             WebhookFormat::Workflows
         }
     }
+
+    /// The format's name, as [`FromStr`](std::str::FromStr) reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WebhookFormat::Workflows => "workflows",
+            WebhookFormat::Connector => "connector",
+        }
+    }
 }
 
 impl std::str::FromStr for WebhookFormat {
-    type Err = String;
+    type Err = ConfigError;
 
+    /// Reads `workflows` (or `workflow`) and `connector` (or `messagecard`), in any case.
+    ///
+    /// ```
+    /// use aisoc_notify_teams::webhook::WebhookFormat;
+    ///
+    /// assert_eq!("Connector".parse::<WebhookFormat>().unwrap(), WebhookFormat::Connector);
+    /// assert_eq!(
+    ///     "card".parse::<WebhookFormat>().unwrap_err().to_string(),
+    ///     "format: must be 'workflows' or 'connector'"
+    /// );
+    /// ```
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.to_ascii_lowercase().as_str() {
+        match s.trim().to_ascii_lowercase().as_str() {
             "workflows" | "workflow" => Ok(WebhookFormat::Workflows),
             "connector" | "messagecard" => Ok(WebhookFormat::Connector),
-            other => Err(format!(
-                "format must be 'workflows' or 'connector' (got '{other}')"
+            _ => Err(ConfigError::new(
+                "format",
+                "must be 'workflows' or 'connector'",
             )),
         }
     }
+}
+
+/// The delivery client notifiers and executors use unless given one: built once per process
+/// and shared (its connection pool too), since building a client loads the TLS roots.
+pub(crate) fn default_delivery() -> Result<DeliveryClient, DeliveryError> {
+    static SHARED: OnceLock<DeliveryClient> = OnceLock::new();
+    if let Some(client) = SHARED.get() {
+        return Ok(client.clone());
+    }
+    let client = DeliveryClient::new(DeliveryConfig::default())?;
+    Ok(SHARED.get_or_init(|| client).clone())
 }
 
 /// The default pacer: a few requests per second per webhook.
@@ -85,7 +118,7 @@ pub fn default_pacer() -> Arc<Pacer> {
 /// assert!(!format!("{teams:?}").contains("IncomingWebhook"));
 ///
 /// let err = TeamsWebhookNotifier::builder().build().unwrap_err();
-/// assert_eq!(err.to_string(), "invalid channel configuration: A webhook_url is required for Teams channels");
+/// assert_eq!(err.to_string(), "A webhook_url is required for Teams channels");
 /// ```
 #[derive(Debug, Clone)]
 pub struct TeamsWebhookNotifier {
@@ -138,14 +171,15 @@ impl TeamsWebhookNotifierBuilder {
     }
 
     /// Validates and builds.
-    pub fn build(self) -> Result<TeamsWebhookNotifier, NotifyError> {
-        let raw = self.url.filter(|u| !u.trim().is_empty()).ok_or_else(|| {
-            NotifyError::Config("A webhook_url is required for Teams channels".into())
-        })?;
-        let url = check_destination(raw.trim()).map_err(|e| NotifyError::Config(e.to_string()))?;
+    pub fn build(self) -> Result<TeamsWebhookNotifier, TeamsError> {
+        let raw = self
+            .url
+            .filter(|u| !u.trim().is_empty())
+            .ok_or(TeamsError::MissingWebhookUrl)?;
+        let url = check_destination(raw.trim()).map_err(|e| ConfigError::new("webhook_url", e))?;
         let delivery = match self.delivery {
             Some(delivery) => delivery,
-            None => DeliveryClient::new(DeliveryConfig::default())?,
+            None => default_delivery()?,
         };
         Ok(TeamsWebhookNotifier {
             format: self.format.unwrap_or_else(|| WebhookFormat::detect(&url)),
@@ -177,10 +211,10 @@ impl TeamsWebhookNotifier {
     }
 
     /// Posts an already-built payload, refusing it before sending when it is too large.
-    pub async fn send_payload(&self, payload: &Value) -> Result<Delivered, NotifyError> {
-        let body = serde_json::to_vec(payload).map_err(|e| NotifyError::Render(e.to_string()))?;
+    pub async fn send_payload(&self, payload: &Value) -> Result<Delivered, TeamsError> {
+        let body = serde_json::to_vec(payload).map_err(|e| TeamsError::Encode(e.to_string()))?;
         if body.len() > MAX_PAYLOAD_BYTES {
-            return Err(NotifyError::PayloadTooLarge {
+            return Err(TeamsError::PayloadTooLarge {
                 size: body.len(),
                 max: MAX_PAYLOAD_BYTES,
             });
@@ -194,9 +228,7 @@ impl TeamsWebhookNotifier {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(body)
             .build()
-            .map_err(|e| {
-                NotifyError::Render(format!("could not build the request: {}", e.without_url()))
-            })?;
+            .map_err(|e| TeamsError::Encode(e.without_url().to_string()))?;
         let response = self.delivery.send(request).await?;
         webhook_result(self.format, &response, size)
     }
@@ -209,6 +241,6 @@ impl Notifier for TeamsWebhookNotifier {
     }
 
     async fn notify(&self, notification: &Notification) -> Result<Delivered, NotifyError> {
-        self.send_payload(&self.payload(notification)).await
+        Ok(self.send_payload(&self.payload(notification)).await?)
     }
 }

@@ -9,8 +9,10 @@ use aisoc_notify_core::ActionExecutor;
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, RetryPolicy};
 use aisoc_notify_core::pacing::Pacer;
 use aisoc_notify_core::{
-    ActionRequest, ActionStatus, EventType, Notification, Notifier, NotifyError, Severity,
+    ActionRequest, DestinationPolicy, EventType, Notification, Notifier, NotifyError, RetryClass,
+    Severity,
 };
+use aisoc_notify_teams::TeamsError;
 use aisoc_notify_teams::executor::NotifyTeamsExecutor;
 use aisoc_notify_teams::webhook::{MAX_PAYLOAD_BYTES, TeamsWebhookNotifier, WebhookFormat};
 use serde_json::{Value, json};
@@ -25,6 +27,8 @@ fn delivery(max_attempts: u32) -> DeliveryClient {
             max_backoff: Duration::from_millis(20),
             max_retry_after: Duration::from_secs(5),
         },
+        // The mocks listen on 127.0.0.1, which the outbound guard refuses by default.
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32").unwrap(),
         ..DeliveryConfig::default()
     })
     .unwrap()
@@ -82,90 +86,134 @@ async fn connector_webhooks_get_a_message_card_and_answer_1() {
 }
 
 #[tokio::test]
-async fn a_connector_200_with_an_error_text_is_not_success() {
-    let server = MockServer::start().await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(
-            "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429 with ContextId tcid=0",
-        ))
-        .mount(&server)
-        .await;
-    let err = notifier(&server, WebhookFormat::Connector, 1)
-        .notify(&common::alert())
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(
-            err,
-            NotifyError::RateLimited {
-                service: "teams",
-                ..
-            }
+async fn a_connector_200_with_an_error_text_is_classified_by_the_status_it_names() {
+    let text = |status: u16| {
+        format!(
+            "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error {status} with ContextId tcid=0,server=SECRET-BODY"
+        )
+    };
+    for (body, class, kind) in [
+        (text(429), RetryClass::Retryable, "limited"),
+        (text(400), RetryClass::NonRetryable, "rejected"),
+        (text(403), RetryClass::NonRetryable, "rejected"),
+        (text(404), RetryClass::Gone, "gone"),
+        (text(413), RetryClass::NonRetryable, "too_large"),
+        (text(502), RetryClass::Retryable, "unavailable"),
+        (
+            "Summary or Text is required. SECRET-BODY".to_owned(),
+            RetryClass::NonRetryable,
+            "rejected",
         ),
-        "{err:?}"
-    );
+    ] {
+        let server = MockServer::start().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(&body))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let err = notifier(&server, WebhookFormat::Connector, 3)
+            .notify(&common::alert())
+            .await
+            .unwrap_err();
+        assert_eq!(err.retry_class(), class, "{body}: {err:?}");
+        let actual = match &err {
+            NotifyError::RateLimited {
+                service: "teams", ..
+            } => "limited",
+            NotifyError::Rejected { .. } => "rejected",
+            NotifyError::Gone { .. } => "gone",
+            NotifyError::PayloadTooLarge { .. } => "too_large",
+            NotifyError::Unavailable { .. } => "unavailable",
+            other => panic!("{body}: {other:?}"),
+        };
+        assert_eq!(actual, kind, "{body}");
+        assert!(!format!("{err} {err:?}").contains("SECRET"), "{err:?}");
+    }
 }
 
 #[tokio::test]
-async fn error_responses_map_to_typed_errors() {
-    let cases: Vec<(u16, Value, &str)> = vec![
+async fn error_responses_map_to_their_retry_class_without_the_peers_message() {
+    let cases: Vec<(u16, Value, &str, RetryClass)> = vec![
         (
             400,
-            json!({"error": {"code": "InvalidRequestContent", "message": "The input body for trigger 'manual' of type 'Request' did not match its schema definition."}}),
-            "rejected",
+            json!({"error": {"code": "InvalidRequestContent", "message": "The input body SECRET-BODY did not match its schema definition."}}),
+            "InvalidRequestContent",
+            RetryClass::NonRetryable,
         ),
         (
             401,
-            json!({"error": {"code": "DirectApiAuthorizationRequired", "message": "The request must be authenticated"}}),
-            "rejected",
+            json!({"error": {"code": "DirectApiAuthorizationRequired", "message": "SECRET-BODY"}}),
+            "DirectApiAuthorizationRequired",
+            RetryClass::NonRetryable,
         ),
         (
             404,
-            json!({"error": {"code": "WorkflowNotFound", "message": "The workflow could not be found."}}),
-            "gone",
+            json!({"error": {"code": "WorkflowNotFound", "message": "SECRET-BODY"}}),
+            "WorkflowNotFound",
+            RetryClass::Gone,
         ),
         (
-            413,
-            json!({"error": {"code": "MessageTooLarge", "message": "too large"}}),
-            "too_large",
+            400,
+            json!({"error": {"code": "WorkflowTriggerNotFound", "message": "SECRET-BODY"}}),
+            "WorkflowTriggerNotFound",
+            RetryClass::Gone,
+        ),
+        (
+            410,
+            json!("<html>SECRET-BODY</html>"),
+            "http_410",
+            RetryClass::Gone,
         ),
         (
             503,
-            json!({"error": {"code": "ServiceUnavailable", "message": "try later"}}),
-            "unavailable",
+            json!({"error": {"code": "ServiceUnavailable", "message": "SECRET-BODY"}}),
+            "ServiceUnavailable",
+            RetryClass::Retryable,
+        ),
+        (
+            400,
+            json!({"error": {"code": "<b>not a code</b>", "message": "SECRET-BODY"}}),
+            "http_400",
+            RetryClass::NonRetryable,
         ),
     ];
-    for (status, body, kind) in cases {
+    for (status, body, code, class) in cases {
         let server = MockServer::start().await;
         Mock::given(method("POST"))
             .respond_with(ResponseTemplate::new(status).set_body_json(&body))
             .mount(&server)
             .await;
-        let err = notifier(&server, WebhookFormat::Workflows, 1)
-            .notify(&common::alert())
+        let teams = notifier(&server, WebhookFormat::Workflows, 1);
+        let err = teams
+            .send_payload(&json!({"type": "message"}))
             .await
             .unwrap_err();
-        let actual = match &err {
-            NotifyError::Rejected { code, message, .. } => {
-                assert_eq!(code, body["error"]["code"].as_str().unwrap());
-                assert_eq!(
-                    message,
-                    body["error"]["message"].as_str().unwrap(),
-                    "the service's message is kept"
-                );
-                "rejected"
-            }
-            NotifyError::Gone { code, .. } => {
-                assert_eq!(code, "WorkflowNotFound");
-                "gone"
-            }
-            NotifyError::PayloadTooLarge { .. } => "too_large",
-            NotifyError::Unavailable { .. } => "unavailable",
-            other => panic!("{status}: {other:?}"),
-        };
-        assert_eq!(actual, kind, "{status}");
-        assert!(!err.to_string().contains("SECRET"));
+        assert_eq!(err.code(), Some(code), "{status}");
+        assert_eq!(err.retry_class(), class, "{status}: {err:?}");
+        let mapped = teams.notify(&common::alert()).await.unwrap_err();
+        assert_eq!(mapped.retry_class(), class, "{status}: {mapped:?}");
+        for shown in [format!("{err} {err:?}"), format!("{mapped} {mapped:?}")] {
+            assert!(!shown.contains("SECRET"), "{shown}");
+        }
     }
+}
+
+#[tokio::test]
+async fn a_413_from_teams_is_too_large() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(413).set_body_string("too large"))
+        .mount(&server)
+        .await;
+    let err = notifier(&server, WebhookFormat::Workflows, 1)
+        .notify(&common::alert())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, NotifyError::PayloadTooLarge { .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.retry_class(), RetryClass::NonRetryable);
 }
 
 #[tokio::test]
@@ -203,7 +251,7 @@ async fn payloads_over_the_size_limit_are_refused_before_sending() {
     let oversized = json!({"type": "message", "text": "x".repeat(MAX_PAYLOAD_BYTES)});
     let err = teams.send_payload(&oversized).await.unwrap_err();
     assert!(
-        matches!(err, NotifyError::PayloadTooLarge { max: MAX_PAYLOAD_BYTES, size } if size > MAX_PAYLOAD_BYTES)
+        matches!(err, TeamsError::PayloadTooLarge { max: MAX_PAYLOAD_BYTES, size } if size > MAX_PAYLOAD_BYTES)
     );
 
     // A notification with huge content is rendered to fit instead.
@@ -277,9 +325,9 @@ async fn notify_teams_posts_the_rendered_card_and_fails_with_the_error() {
     };
     let ok = executor
         .execute(&request(format!("{}/ok", server.uri())))
-        .await;
-    assert_eq!(ok.status, ActionStatus::Succeeded, "{ok:?}");
-    assert_eq!(ok.output["format"], "workflows");
+        .await
+        .unwrap();
+    assert_eq!(ok.data["format"], "workflows");
     let sent: Value =
         serde_json::from_slice(&server.received_requests().await.unwrap()[0].body).unwrap();
     let card = &sent["attachments"][0]["content"];
@@ -291,7 +339,17 @@ async fn notify_teams_posts_the_rendered_card_and_fails_with_the_error() {
 
     let failed = executor
         .execute(&request(format!("{}/gone", server.uri())))
-        .await;
-    assert_eq!(failed.status, ActionStatus::Failed);
-    assert!(failed.error.unwrap().contains("WorkflowNotFound"));
+        .await
+        .unwrap_err();
+    assert_eq!(failed.retry_class(), RetryClass::Gone);
+    assert!(failed.to_string().contains("WorkflowNotFound"), "{failed}");
+
+    let bad_format = executor
+        .execute(&request(format!("{}/ok", server.uri())).with_parameter("format", "card"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        bad_format.to_string(),
+        "format: must be 'workflows' or 'connector'"
+    );
 }

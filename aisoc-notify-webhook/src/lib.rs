@@ -11,6 +11,24 @@
 //! - An empty URL disables sending without error: the notification is reported delivered to
 //!   nobody (receipt `disabled`), so a host can keep recording events with no receiver set up.
 //!
+//! Receivers have no error codes of their own, so a refusal is classified by its HTTP status
+//! ([`RetryClass::for_status`](aisoc_notify_core::RetryClass::for_status)) and reported
+//! without the receiver's body:
+//!
+//! | answer | error | class |
+//! |---|---|---|
+//! | 2xx | delivered | — |
+//! | 404, 410 | [`NotifyError::Gone`] (the receiver was removed) | `Gone` |
+//! | 429 | [`NotifyError::RateLimited`] (after the delivery layer's retries) | `Throttled(Retry-After)`, `Retryable` without one |
+//! | 5xx, 408 | [`NotifyError::Unavailable`] (503 with `Retry-After`: [`NotifyError::RateLimited`]) | `Retryable` (`Throttled`) |
+//! | timeout, connection failure | [`NotifyError::Delivery`] | `Retryable` |
+//! | other 4xx | [`NotifyError::Rejected`] | `NonRetryable` |
+//! | 3xx (not followed), a forbidden address | [`NotifyError::Delivery`] | `NonRetryable` |
+//!
+//! The URL is checked when the notifier is built: https (plain http only to loopback) and, for
+//! an address literal, the delivery client's outbound guard. A configuration error names the
+//! setting (`url: …`, `secret: …`), never its value.
+//!
 //! [`HoneytokenTriggered`] is the typed first-touch payload of a honeytoken, sent with
 //! [`WebhookNotifier::send_json`].
 //!
@@ -30,7 +48,10 @@
 
 use std::sync::Arc;
 
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, check_destination};
+use aisoc_notify_core::config::ConfigError;
+use aisoc_notify_core::delivery::{
+    DeliveryClient, DeliveryConfig, HttpResponse, check_destination,
+};
 use aisoc_notify_core::secret::SecretUrl;
 use aisoc_notify_core::signature::{SignatureScheme, WebhookSigner};
 use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
@@ -147,33 +168,44 @@ impl WebhookNotifierBuilder {
         self
     }
 
-    /// Validates and builds.
+    /// Validates and builds; a [`NotifyError::Config`] names the setting that is wrong.
     pub fn build(self) -> Result<WebhookNotifier, NotifyError> {
+        let config = |error: ConfigError| NotifyError::Config(error.to_string());
+        let delivery = match self.delivery {
+            Some(delivery) => delivery,
+            None => DeliveryClient::new(DeliveryConfig::default())?,
+        };
         let url = match self.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
-            Some(url) => Some(SecretUrl::new(
-                check_destination(url).map_err(|e| NotifyError::Config(e.to_string()))?,
-            )),
+            Some(url) => {
+                let url = check_destination(url).map_err(|e| config(ConfigError::new("url", e)))?;
+                delivery
+                    .config()
+                    .destinations
+                    .check_url(&url)
+                    .map_err(|e| config(ConfigError::new("url", e)))?;
+                Some(SecretUrl::new(url))
+            }
             None => None,
         };
-        let signer =
-            |scheme, secret: Option<String>| -> Result<Option<Arc<WebhookSigner>>, NotifyError> {
-                secret
-                    .map(|s| {
-                        WebhookSigner::new(scheme, &s)
-                            .map(Arc::new)
-                            .map_err(|e| NotifyError::Config(e.to_string()))
-                    })
-                    .transpose()
-            };
+        let signer = |field: &str, scheme, secret: Option<String>| {
+            secret
+                .map(|s| {
+                    WebhookSigner::new(scheme, &s)
+                        .map(Arc::new)
+                        .map_err(|e| config(ConfigError::new(field, e)))
+                })
+                .transpose()
+        };
         Ok(WebhookNotifier {
             url,
-            aisoc: signer(SignatureScheme::Aisoc, self.secret)?,
-            standard: signer(SignatureScheme::StandardWebhooks, self.standard_secret)?,
+            aisoc: signer("secret", SignatureScheme::Aisoc, self.secret)?,
+            standard: signer(
+                "standard_webhooks_secret",
+                SignatureScheme::StandardWebhooks,
+                self.standard_secret,
+            )?,
             envelope: self.envelope,
-            delivery: match self.delivery {
-                Some(delivery) => delivery,
-                None => DeliveryClient::new(DeliveryConfig::default())?,
-            },
+            delivery,
         })
     }
 }
@@ -248,11 +280,26 @@ impl WebhookNotifier {
             .build()
             .map_err(|e| NotifyError::Render(e.without_url().to_string()))?;
         let response = self.delivery.send(request).await?;
-        let attempts = response.attempts;
-        response.error_for_status()?;
-        Ok(Delivered::with_receipt(id).attempts(attempts))
+        if !response.is_success() {
+            return Err(refusal(&response));
+        }
+        Ok(Delivered::with_receipt(id).attempts(response.attempts))
     }
 }
+
+/// The error for a receiver's answer that is not a success, classified by its status
+/// ([`NotifyError::from_status`]: 404 and 410 are `Gone`); the receiver's body is never carried.
+fn refusal(response: &HttpResponse) -> NotifyError {
+    let status = response.status.as_u16();
+    NotifyError::from_status(
+        SERVICE,
+        status,
+        response.retry_after,
+        format!("the receiver answered HTTP {status}"),
+    )
+}
+
+const SERVICE: &str = "webhook";
 
 #[async_trait]
 impl Notifier for WebhookNotifier {

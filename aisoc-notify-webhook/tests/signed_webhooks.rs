@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, RetryPolicy};
+use aisoc_notify_core::destination::DestinationPolicy;
+use aisoc_notify_core::retry::RetryClass;
 use aisoc_notify_core::signature::{SignatureScheme, WebhookVerifier};
 use aisoc_notify_core::{EventType, Notification, Notifier, NotifyError, Severity};
 use aisoc_notify_webhook::{Envelope, HoneytokenTriggered, WebhookNotifier};
@@ -19,8 +21,10 @@ fn delivery(attempts: u32) -> DeliveryClient {
         retry: RetryPolicy {
             max_attempts: attempts,
             initial_backoff: Duration::from_millis(5),
+            max_retry_after: Duration::from_secs(1),
             ..RetryPolicy::default()
         },
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32").unwrap(),
         ..DeliveryConfig::default()
     })
     .unwrap()
@@ -154,11 +158,18 @@ async fn an_empty_url_disables_sending_without_error() {
 }
 
 #[tokio::test]
-async fn failures_are_typed_and_5xx_is_retried() {
+async fn failures_are_typed_and_classified_by_status_and_5xx_is_retried() {
     let server = MockServer::start().await;
+    for (route, status) in [("/missing", 404), ("/gone", 410), ("/bad", 400)] {
+        Mock::given(method("POST"))
+            .and(path(route))
+            .respond_with(ResponseTemplate::new(status).set_body_string("receiver-internal-text"))
+            .mount(&server)
+            .await;
+    }
     Mock::given(method("POST"))
-        .and(path("/gone"))
-        .respond_with(ResponseTemplate::new(410))
+        .and(path("/busy"))
+        .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "90"))
         .mount(&server)
         .await;
     Mock::given(method("POST"))
@@ -179,18 +190,54 @@ async fn failures_are_typed_and_5xx_is_retried() {
             .build()
             .unwrap()
     };
-    let err = build("/gone").notify(&alert()).await.unwrap_err();
+    for (route, status) in [("/missing", "404"), ("/gone", "410")] {
+        let err = build(route).notify(&alert()).await.unwrap_err();
+        assert!(
+            matches!(&err, NotifyError::Gone { service: "webhook", code } if code == status),
+            "{err:?}"
+        );
+        assert_eq!(err.retry_class(), RetryClass::Gone);
+    }
+    let err = build("/bad").notify(&alert()).await.unwrap_err();
     assert!(
-        matches!(&err, NotifyError::Delivery(e) if e.status() == Some(410)),
+        matches!(&err, NotifyError::Rejected { service: "webhook", code, .. } if code == "400"),
         "{err:?}"
     );
-    assert!(!err.is_retryable());
-    assert_eq!(build("/flaky").notify(&alert()).await.unwrap().attempts, 2);
-    assert!(
-        WebhookNotifier::builder()
-            .url("http://example.com/x")
-            .build()
-            .is_err(),
-        "plain http off loopback is refused"
+    assert_eq!(err.retry_class(), RetryClass::NonRetryable);
+    assert!(!format!("{err} {err:?}").contains("receiver-internal-text"));
+    let err = build("/busy").notify(&alert()).await.unwrap_err();
+    assert_eq!(
+        err.retry_class(),
+        RetryClass::Throttled(Duration::from_secs(90))
     );
+    assert_eq!(build("/flaky").notify(&alert()).await.unwrap().attempts, 2);
+}
+
+#[test]
+fn bad_configurations_are_refused_naming_the_setting() {
+    let refused = |builder: aisoc_notify_webhook::WebhookNotifierBuilder| match builder.build() {
+        Err(NotifyError::Config(message)) => message,
+        other => panic!("expected a configuration error, got {other:?}"),
+    };
+    let insecure = refused(WebhookNotifier::builder().url("http://example.com/x"));
+    assert!(insecure.starts_with("url: "), "{insecure}");
+    let metadata = refused(
+        WebhookNotifier::builder()
+            .url("https://169.254.169.254/latest/meta-data/secret-path")
+            .delivery(delivery(1)),
+    );
+    assert!(metadata.starts_with("url: "), "{metadata}");
+    assert!(metadata.contains("link-local"), "{metadata}");
+    assert!(!metadata.contains("secret-path"), "{metadata}");
+    let standard = refused(
+        WebhookNotifier::builder()
+            .url("https://hooks.example.com/x")
+            .standard_webhooks_secret("whsec_not-base64-secret-value!")
+            .delivery(delivery(1)),
+    );
+    assert!(
+        standard.starts_with("standard_webhooks_secret: "),
+        "{standard}"
+    );
+    assert!(!standard.contains("not-base64-secret-value"), "{standard}");
 }

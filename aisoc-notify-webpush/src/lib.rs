@@ -6,12 +6,12 @@
 //! | [`keys`] | VAPID key pairs (generate, import, URL-safe base64) |
 //! | [`vapid`] | ES256 JWTs with per-audience caching |
 //! | [`ece`] | payload encryption |
-//! | [`send`] | [`WebPushSender`](send::WebPushSender): one message to one subscription, typed outcomes |
-//! | [`subscription`] | browser `PushSubscription` validation and the stored record |
+//! | [`send`] | [`WebPushSender`](send::WebPushSender): one message to one subscription; [`PushError::retry_class`](send::PushError::retry_class) |
+//! | [`subscription`] | browser `PushSubscription` validation (https, and a host the outbound guard allows) and the stored record |
 //! | [`store`] | the [`SubscriptionStore`](store::SubscriptionStore) trait, key layout and in-memory store |
 //! | `redis_store` | the Redis store (feature `redis`) |
-//! | [`manager`] | [`PushManager`](manager::PushManager) fan-out with on-call statuses; [`WebPushNotifier`](manager::WebPushNotifier) |
-//! | `routes` | `/public-key`, `/subscribe`, `/unsubscribe`, `/test` (feature `axum`) |
+//! | [`manager`] | [`PushManager`](manager::PushManager) fan-out with on-call statuses; [`WebPushNotifier`](manager::WebPushNotifier), whose one outcome for many devices is documented there |
+//! | `routes` | `/public-key`, `/subscribe`, `/unsubscribe`, `/test` over a `PushRouterState` (feature `axum`) |
 //! | `conformance` | the store contract (feature `test-util`) |
 //!
 //! ```no_run

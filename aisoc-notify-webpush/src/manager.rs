@@ -3,11 +3,31 @@
 //! Users whose on-call status is `offline` or `snoozed` are skipped (their devices are not
 //! contacted at all). Sends run concurrently up to a bound; subscriptions the push service
 //! reports gone are evicted from the store; every device gets an outcome in the report.
+//!
+//! ## One outcome for many devices
+//!
+//! [`WebPushNotifier`] answers for a whole target, so it folds the devices' outcomes into one
+//! ([`FanOutReport::failure_class`]):
+//!
+//! | devices | the notifier reports | class |
+//! |---|---|---|
+//! | none (or every user offline/snoozed) | delivered to 0 devices | — |
+//! | at least one delivered | delivered (failed devices are in the report, not retried) | — |
+//! | none delivered, any throttled | [`NotifyError::RateLimited`] with the longest `Retry-After` | `Throttled` |
+//! | none delivered, any retryable (5xx, timeout, connect) | [`NotifyError::Unavailable`] | `Retryable` |
+//! | none delivered, every one gone (404/410, all evicted) | [`NotifyError::Gone`] | `Gone` |
+//! | none delivered, only permanent refusals (with or without gone ones) | [`NotifyError::Rejected`] | `NonRetryable` |
+//!
+//! A partial delivery is a delivery: retrying the whole target would push the same message
+//! again to the devices that already showed it. Retryable wins over permanent when nothing got
+//! through, because a retry then reaches only the devices that can still take it (gone ones
+//! are evicted by then).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use aisoc_notify_core::notification::{Notification, Target};
+use aisoc_notify_core::retry::RetryClass;
 use aisoc_notify_core::{Delivered, Notifier, NotifyError, async_trait};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -174,6 +194,68 @@ impl FanOutReport {
     pub fn evicted(&self) -> usize {
         self.outcomes.iter().filter(|o| o.evicted).count()
     }
+
+    /// The class of the fan-out as a whole, when it failed: `None` when a device was delivered
+    /// to or none was contacted; otherwise `Throttled` (the longest wait asked) when any device
+    /// was throttled, `Retryable` when any can succeed later, `Gone` when every one is gone,
+    /// and `NonRetryable` for the rest (see the [module docs](self)).
+    pub fn failure_class(&self) -> Option<RetryClass> {
+        if self.outcomes.is_empty() || self.delivered() > 0 {
+            return None;
+        }
+        let classes = || {
+            self.outcomes
+                .iter()
+                .filter_map(|o| o.result.as_ref().err())
+                .map(PushError::retry_class)
+        };
+        let longest_wait = classes().filter_map(RetryClass::retry_after).max();
+        let class = if let Some(wait) = longest_wait {
+            RetryClass::Throttled(wait)
+        } else if classes().any(RetryClass::is_retryable) {
+            RetryClass::Retryable
+        } else if classes().all(|class| class == RetryClass::Gone) {
+            RetryClass::Gone
+        } else {
+            RetryClass::NonRetryable
+        };
+        Some(class)
+    }
+
+    /// The notifier's error for a fan-out that reached no device, of the class
+    /// [`failure_class`](Self::failure_class) gives; `None` when a device was delivered to or
+    /// none was contacted. Its message counts the failures and quotes one of the deciding
+    /// class (a status and a short code, never what the push service answered).
+    pub fn failure(&self) -> Option<NotifyError> {
+        let class = self.failure_class()?;
+        let failures: Vec<&PushError> = self
+            .outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().err())
+            .collect();
+        let example = failures
+            .iter()
+            .find(|error| same_kind(error.retry_class(), class))
+            .or(failures.first())
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let message = format!(
+            "{} device(s) failed; for example: {example}",
+            failures.len()
+        );
+        let code = if class == RetryClass::Gone {
+            "all_devices_gone"
+        } else {
+            "no_device_delivered"
+        };
+        Some(NotifyError::refused(SERVICE, class, code, message))
+    }
+}
+
+const SERVICE: &str = "webpush";
+
+fn same_kind(a: RetryClass, b: RetryClass) -> bool {
+    std::mem::discriminant(&a) == std::mem::discriminant(&b)
 }
 
 /// The default number of pushes in flight at once.
@@ -310,24 +392,21 @@ impl Notifier for WebPushNotifier {
             .send_to_target(&self.target, &message, &options)
             .await
             .map_err(|e| NotifyError::Unavailable {
-                service: "webpush",
+                service: SERVICE,
                 code: "store".into(),
                 message: e.to_string(),
             })?;
-        let delivered = report.delivered();
-        if delivered == 0 && !report.outcomes.is_empty() {
-            let first = report
-                .outcomes
-                .iter()
-                .find_map(|o| o.result.as_ref().err())
-                .map(ToString::to_string)
-                .unwrap_or_default();
-            return Err(NotifyError::Rejected {
-                service: "webpush",
-                code: "no_device_delivered".into(),
-                message: first,
-            });
+        if let Some(failure) = report.failure() {
+            return Err(failure);
         }
-        Ok(Delivered::with_receipt(format!("{delivered} device(s)")))
+        let attempts = report
+            .outcomes
+            .iter()
+            .filter_map(|o| o.result.as_ref().ok())
+            .map(|receipt| receipt.attempts)
+            .max()
+            .unwrap_or(0);
+        let delivered = report.delivered();
+        Ok(Delivered::with_receipt(format!("{delivered} device(s)")).attempts(attempts))
     }
 }

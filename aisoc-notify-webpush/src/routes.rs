@@ -9,9 +9,18 @@
 //!
 //! The host says who the caller is: any extractor implementing [`PushUser`] (its own session
 //! or token check) is the type parameter of [`router`].
+//!
+//! `POST /subscribe` refuses, with 422 and a message naming the rule (never the endpoint), an
+//! endpoint whose host the outbound guard forbids. The policy and resolver are those of the
+//! manager's delivery client unless [`PushRouterState`] is given others, so subscriptions are
+//! judged by the same rules the pushes will be.
+//!
+//! Failures are reported as the error's `Display`: a status and a short code, never what a
+//! push service answered, so `POST /test` cannot be used to read an arbitrary endpoint.
 
 use std::sync::Arc;
 
+use aisoc_notify_core::destination::{DestinationPolicy, HostLookup};
 use aisoc_notify_core::notification::Target;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
@@ -53,10 +62,69 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
     (status, Json(json!({"error": message.into()}))).into_response()
 }
 
-/// The push routes, for `app.nest("/api/v1/push", router::<MyUser>(manager))`.
+/// What the push routes share: the manager, and the rules a new subscription's endpoint is
+/// checked against.
+#[derive(Clone)]
+pub struct PushRouterState {
+    manager: PushManager,
+    destinations: DestinationPolicy,
+    lookup: Arc<dyn HostLookup>,
+}
+
+impl std::fmt::Debug for PushRouterState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushRouterState")
+            .field("destinations", &self.destinations)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PushRouterState {
+    /// The state for `manager`, checking endpoints with its delivery client's policy and
+    /// resolver (the guard, unless the host configured that client otherwise).
+    pub fn new(manager: PushManager) -> Self {
+        let config = manager.sender().delivery().config();
+        let destinations = config.destinations.clone();
+        let lookup = Arc::clone(&config.lookup);
+        Self {
+            manager,
+            destinations,
+            lookup,
+        }
+    }
+
+    /// Checks new subscriptions' endpoints against `policy` instead.
+    pub fn destinations(mut self, policy: DestinationPolicy) -> Self {
+        self.destinations = policy;
+        self
+    }
+
+    /// Resolves endpoint host names with `lookup` instead (a test's `StaticLookup`, a host's
+    /// own DNS).
+    pub fn lookup(mut self, lookup: Arc<dyn HostLookup>) -> Self {
+        self.lookup = lookup;
+        self
+    }
+
+    /// The manager.
+    pub fn manager(&self) -> &PushManager {
+        &self.manager
+    }
+}
+
+/// The push routes, for `app.nest("/api/v1/push", router::<MyUser>(manager))`; endpoints are
+/// checked with the manager's delivery policy (see [`router_with`] to choose another).
 pub fn router<U>(manager: PushManager) -> Router
 where
-    U: PushUser + FromRequestParts<Arc<PushManager>> + Send + 'static,
+    U: PushUser + FromRequestParts<Arc<PushRouterState>> + Send + 'static,
+{
+    router_with::<U>(PushRouterState::new(manager))
+}
+
+/// The push routes over an explicit state.
+pub fn router_with<U>(state: PushRouterState) -> Router
+where
+    U: PushUser + FromRequestParts<Arc<PushRouterState>> + Send + 'static,
 {
     Router::new()
         .route("/public-key", get(public_key))
@@ -64,15 +132,15 @@ where
         .route("/unsubscribe", post(unsubscribe::<U>))
         .route("/test", post(test::<U>))
         .layer(axum::extract::DefaultBodyLimit::max(16 * 1024))
-        .with_state(Arc::new(manager))
+        .with_state(Arc::new(state))
 }
 
-async fn public_key(State(manager): State<Arc<PushManager>>) -> Json<serde_json::Value> {
-    Json(json!({"publicKey": manager.sender().vapid().keys().public_key_base64()}))
+async fn public_key(State(state): State<Arc<PushRouterState>>) -> Json<serde_json::Value> {
+    Json(json!({"publicKey": state.manager.sender().vapid().keys().public_key_base64()}))
 }
 
 async fn subscribe<U: PushUser>(
-    State(manager): State<Arc<PushManager>>,
+    State(state): State<Arc<PushRouterState>>,
     user: U,
     body: Result<Json<SubscribeRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -91,6 +159,14 @@ async fn subscribe<U: PushUser>(
         Ok(record) => record,
         Err(invalid) => return error(StatusCode::UNPROCESSABLE_ENTITY, invalid.to_string()),
     };
+    if let Err(forbidden) = request
+        .subscription
+        .check_destination(&state.destinations, state.lookup.as_ref())
+        .await
+    {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, forbidden.to_string());
+    }
+    let manager = &state.manager;
     match manager.store().get(&record.id).await {
         Ok(Some(existing)) => record.created_at = existing.created_at,
         Ok(None) => {}
@@ -107,7 +183,7 @@ async fn subscribe<U: PushUser>(
 }
 
 async fn unsubscribe<U: PushUser>(
-    State(manager): State<Arc<PushManager>>,
+    State(state): State<Arc<PushRouterState>>,
     user: U,
     body: Result<Json<UnsubscribeRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Response {
@@ -116,6 +192,7 @@ async fn unsubscribe<U: PushUser>(
         Err(rejection) => return error(rejection.status(), rejection.body_text()),
     };
     let id = subscription_id(&request.endpoint);
+    let manager = &state.manager;
     match manager.store().get(&id).await {
         Ok(Some(record))
             if record.tenant_id == user.tenant_id() && record.user_id == user.user_id() =>
@@ -131,7 +208,7 @@ async fn unsubscribe<U: PushUser>(
     }
 }
 
-async fn test<U: PushUser>(State(manager): State<Arc<PushManager>>, user: U) -> Response {
+async fn test<U: PushUser>(State(state): State<Arc<PushRouterState>>, user: U) -> Response {
     let target = Target::User {
         tenant_id: user.tenant_id().to_owned(),
         user_id: user.user_id().to_owned(),
@@ -144,7 +221,8 @@ async fn test<U: PushUser>(State(manager): State<Arc<PushManager>>, user: U) -> 
         topic: None,
         severity: Some("info".into()),
     };
-    match manager
+    match state
+        .manager
         .send_to_target(&target, &message, &PushOptions::default())
         .await
     {
@@ -157,6 +235,7 @@ async fn test<U: PushUser>(State(manager): State<Arc<PushManager>>, user: U) -> 
                         "subscription_id": o.subscription_id,
                         "delivered": o.result.is_ok(),
                         "error": o.result.as_ref().err().map(ToString::to_string),
+                        "retry_class": o.result.as_ref().err().map(|e| e.retry_class().label()),
                         "evicted": o.evicted,
                     })
                 })

@@ -1,14 +1,27 @@
 //! Sending one encrypted message to one push service (RFC 8030).
 //!
-//! Every request carries `TTL`; `Urgency` and `Topic` when set. Answers: 201 (and any other
-//! 2xx) is delivered; 404 and 410 mean the subscription is gone and should be evicted; 413 is
-//! too large; 429 is retried by the delivery layer honouring `Retry-After`, then reported;
-//! other 4xx are typed errors carrying the service's explanation.
+//! Every request carries `TTL`; `Urgency` and `Topic` when set. How each answer is reported,
+//! and the [`RetryClass`] a durable outbox reads from [`PushError::retry_class`]:
+//!
+//! | answer | error | class |
+//! |---|---|---|
+//! | 201 (any 2xx) | delivered | — |
+//! | 404, 410 | [`PushError::Gone`] (the subscription is evicted) | `Gone` |
+//! | 413, or a plaintext over [`MAX_PLAINTEXT`](crate::ece::MAX_PLAINTEXT) refused before any request | [`PushError::PayloadTooLarge`], [`PushError::Encrypt`] | `NonRetryable` |
+//! | 429 (after the delivery layer's retries) | [`PushError::RateLimited`] | `Throttled(Retry-After)`, `Retryable` without one |
+//! | 400, 401, 403 and other 4xx (but 408 and 425, retried like a 5xx) | [`PushError::Rejected`] with the service's short code | `NonRetryable` |
+//! | 5xx, timeout, connection failure | [`PushError::Delivery`] | `Retryable` (503 with `Retry-After`: `Throttled`) |
+//! | 3xx, a forbidden address | [`PushError::Delivery`] | `NonRetryable` |
+//!
+//! A push service's answer is never echoed: errors carry its status and, when its JSON body
+//! names one, a short code (Apple's `reason`, FCM's `error.status`, Mozilla's `errno`), so a
+//! route that reports a failure to a browser cannot be used to read what an endpoint answered.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, DeliveryError};
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, DeliveryError, HttpResponse};
+use aisoc_notify_core::retry::RetryClass;
 use serde::{Deserialize, Serialize};
 
 use crate::ece::{self, EncryptError};
@@ -71,11 +84,13 @@ pub fn valid_topic_header(topic: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Why a push was not delivered.
+/// Why a push was not delivered. Its `Display` never includes the push service's answer
+/// beyond the status and a short code.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum PushError {
-    /// The payload could not be encrypted (too large, bad receiver key).
+    /// The payload could not be encrypted (too large for one record, bad receiver key); no
+    /// request was made.
     #[error(transparent)]
     Encrypt(#[from] EncryptError),
     /// The stored subscription is unusable.
@@ -87,6 +102,9 @@ pub enum PushError {
     /// The `Topic` is not at most 32 URL-safe base64 characters.
     #[error("Topic must be 1-32 characters of the URL-safe base64 alphabet")]
     InvalidTopic,
+    /// The request could not be built from the subscription and options.
+    #[error("the push request could not be built")]
+    InvalidRequest,
     /// The subscription no longer exists (404/410); evict it.
     #[error("subscription is gone (HTTP {status})")]
     Gone {
@@ -94,41 +112,114 @@ pub enum PushError {
         status: u16,
     },
     /// The push service says the message is too large (413).
-    #[error("push service refused the payload as too large")]
+    #[error("push service refused the payload as too large (HTTP 413)")]
     PayloadTooLarge,
     /// Throttled (429), after the retries the delivery layer made.
-    #[error("push service is rate limiting; retry after {retry_after:?}")]
+    #[error("push service is rate limiting (HTTP 429){}", retry_after_text(*.retry_after))]
     RateLimited {
         /// The service's `Retry-After`.
         retry_after: Option<Duration>,
     },
-    /// Refused (400, 401, 403, …) with the service's explanation.
-    #[error("push service refused the message (HTTP {status}): {body}")]
+    /// Refused (400, 401, 403, other 4xx): the same request will be refused again.
+    #[error("push service refused the message (HTTP {status}{})", code_text(.code.as_deref()))]
     Rejected {
         /// The status.
         status: u16,
-        /// The start of the body.
-        body: String,
+        /// The service's short error code (`BadJwtToken`, `INVALID_ARGUMENT`, `errno 102`),
+        /// when its JSON answer named one.
+        code: Option<String>,
     },
-    /// The HTTP exchange failed.
+    /// The HTTP exchange failed: a 5xx, a timeout, no connection, a redirect, a forbidden
+    /// address.
     #[error(transparent)]
     Delivery(#[from] DeliveryError),
 }
 
-impl PushError {
-    /// Whether the subscription should be removed.
-    pub fn is_gone(&self) -> bool {
-        matches!(self, PushError::Gone { .. })
-    }
+fn retry_after_text(retry_after: Option<Duration>) -> String {
+    retry_after.map_or_else(String::new, |wait| {
+        format!("; retry after {}s", wait.as_secs())
+    })
+}
 
-    /// Whether trying again later can succeed.
-    pub fn is_retryable(&self) -> bool {
+fn code_text(code: Option<&str>) -> String {
+    code.map_or_else(String::new, |code| format!(", {code}"))
+}
+
+impl PushError {
+    /// Whether, and when, sending again can succeed; see the [module docs](self) for the table.
+    pub fn retry_class(&self) -> RetryClass {
         match self {
-            PushError::RateLimited { .. } => true,
-            PushError::Delivery(err) => err.is_retryable(),
-            _ => false,
+            PushError::Gone { .. } => RetryClass::Gone,
+            PushError::RateLimited { retry_after } => RetryClass::throttled(*retry_after),
+            PushError::Delivery(err) => err.retry_class(),
+            PushError::Encrypt(_)
+            | PushError::Subscription(_)
+            | PushError::Vapid(_)
+            | PushError::InvalidTopic
+            | PushError::InvalidRequest
+            | PushError::PayloadTooLarge
+            | PushError::Rejected { .. } => RetryClass::NonRetryable,
         }
     }
+
+    /// Whether the subscription should be removed.
+    pub fn is_gone(&self) -> bool {
+        self.retry_class() == RetryClass::Gone
+    }
+
+    /// Whether trying again later can succeed; shorthand for
+    /// `self.retry_class().is_retryable()`.
+    pub fn is_retryable(&self) -> bool {
+        self.retry_class().is_retryable()
+    }
+
+    /// The wait the push service asked for, when it is throttling.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            PushError::RateLimited { retry_after } => *retry_after,
+            PushError::Delivery(err) => err.retry_after(),
+            _ => None,
+        }
+    }
+
+    /// The error for a push service's answer that is not a success.
+    fn from_response(response: &HttpResponse) -> Self {
+        let status = response.status.as_u16();
+        match status {
+            404 | 410 => PushError::Gone { status },
+            413 => PushError::PayloadTooLarge,
+            429 => PushError::RateLimited {
+                retry_after: response.retry_after,
+            },
+            _ if response.retry_class().is_retryable() => {
+                PushError::Delivery(response.status_error())
+            }
+            400..=499 => PushError::Rejected {
+                status,
+                code: service_code(&response.body),
+            },
+            _ => PushError::Delivery(response.status_error()),
+        }
+    }
+}
+
+/// The short error code in a push service's JSON answer, if it names one: Apple's `reason`
+/// (`BadJwtToken`), FCM's `error.status` (`INVALID_ARGUMENT`), Mozilla's `errno` (`errno 102`).
+/// Anything that is not a short identifier is dropped: free text is never carried.
+fn service_code(body: &[u8]) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_slice(body).ok()?;
+    if let Some(errno) = value.get("errno").and_then(|v| v.as_u64()) {
+        return Some(format!("errno {errno}"));
+    }
+    let code = value
+        .get("reason")
+        .or_else(|| value.pointer("/error/status"))
+        .and_then(|v| v.as_str())?;
+    let short = (1..=64).contains(&code.len())
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+    short.then(|| code.to_owned())
 }
 
 /// A delivered push.
@@ -158,10 +249,25 @@ impl WebPushSender {
         })
     }
 
-    /// Shares a delivery client.
+    /// A sender over a shared delivery client (building a client loads the TLS roots; share
+    /// one rather than building one per sender).
+    pub fn with_client(vapid: VapidSigner, delivery: DeliveryClient) -> Self {
+        Self {
+            vapid: Arc::new(vapid),
+            delivery,
+        }
+    }
+
+    /// Replaces the delivery client.
     pub fn with_delivery(mut self, delivery: DeliveryClient) -> Self {
         self.delivery = delivery;
         self
+    }
+
+    /// The delivery client; the push routes check new subscriptions against its
+    /// [`DestinationPolicy`](aisoc_notify_core::destination::DestinationPolicy) too.
+    pub fn delivery(&self) -> &DeliveryClient {
+        &self.delivery
     }
 
     /// The VAPID signer (for the public key).
@@ -197,10 +303,7 @@ impl WebPushSender {
         if let Some(topic) = &options.topic {
             builder = builder.header("Topic", topic.as_str());
         }
-        builder.build().map_err(|e| PushError::Rejected {
-            status: 0,
-            body: e.without_url().to_string(),
-        })
+        builder.build().map_err(|_| PushError::InvalidRequest)
     }
 
     /// Sends one message to one subscription.
@@ -212,32 +315,17 @@ impl WebPushSender {
     ) -> Result<PushReceipt, PushError> {
         let request = self.build_request(subscription, payload, options)?;
         let response = self.delivery.send(request).await?;
-        let status = response.status.as_u16();
-        match status {
-            200..=299 => Ok(PushReceipt {
-                status,
-                location: response
-                    .headers
-                    .get(http::header::LOCATION)
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned),
-                attempts: response.attempts,
-            }),
-            404 | 410 => Err(PushError::Gone { status }),
-            413 => Err(PushError::PayloadTooLarge),
-            429 => Err(PushError::RateLimited {
-                retry_after: response.retry_after,
-            }),
-            _ => match response.error_for_status() {
-                Err(DeliveryError::Status { status, body, .. }) if status < 500 => {
-                    Err(PushError::Rejected { status, body })
-                }
-                Err(other) => Err(PushError::Delivery(other)),
-                Ok(_) => Err(PushError::Rejected {
-                    status,
-                    body: String::new(),
-                }),
-            },
+        if !response.is_success() {
+            return Err(PushError::from_response(&response));
         }
+        Ok(PushReceipt {
+            status: response.status.as_u16(),
+            location: response
+                .headers
+                .get(http::header::LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            attempts: response.attempts,
+        })
     }
 }

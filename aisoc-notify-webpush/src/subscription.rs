@@ -1,6 +1,13 @@
 //! Browser push subscriptions: validation and the stored record.
+//!
+//! A push endpoint comes from an end user's browser, so before it is stored it must be an
+//! https URL ([`PushSubscription::validate`]) whose host the outbound guard lets deliveries
+//! reach ([`PushSubscription::check_destination`]): a subscription "to"
+//! `https://169.254.169.254/…` or to a name that resolves into the private network is refused
+//! when it is made, not at the first push.
 
 use aisoc_notify_core::delivery::check_destination;
+use aisoc_notify_core::destination::{DestinationPolicy, ForbiddenRange, HostLookup};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
@@ -55,6 +62,25 @@ pub enum SubscriptionError {
     /// A topic name is empty or too long.
     #[error("topics must be 1-64 characters of letters, digits, '_', '-' or '.'")]
     InvalidTopic,
+    /// The endpoint's host (or every address its name resolves to) is in a range outbound
+    /// requests may not reach. The message names the rule, never the endpoint.
+    #[error(
+        "push endpoint host is {} {rule}, which outbound requests may not reach",
+        article(*.rule)
+    )]
+    ForbiddenEndpoint {
+        /// The rule that refused it.
+        rule: ForbiddenRange,
+    },
+}
+
+fn article(rule: ForbiddenRange) -> &'static str {
+    // "an unspecified address"; every other rule's text starts with a consonant sound.
+    if rule == ForbiddenRange::Unspecified {
+        "an"
+    } else {
+        "a"
+    }
 }
 
 impl PushSubscription {
@@ -70,6 +96,22 @@ impl PushSubscription {
             return Err(SubscriptionError::InvalidAuth);
         }
         ReceiverKeys::new(&p256dh, &auth).map_err(|_| SubscriptionError::InvalidP256dh)
+    }
+
+    /// Refuses an endpoint whose host `policy` forbids: an address literal in a forbidden
+    /// range, or a name every address of which (resolved through `lookup`) is. A name that
+    /// does not resolve now passes; delivery checks again when it connects.
+    pub async fn check_destination(
+        &self,
+        policy: &DestinationPolicy,
+        lookup: &dyn HostLookup,
+    ) -> Result<(), SubscriptionError> {
+        let url =
+            url::Url::parse(&self.endpoint).map_err(|_| SubscriptionError::InvalidEndpoint)?;
+        policy
+            .check_url_resolved(&url, lookup)
+            .await
+            .map_err(|refused| SubscriptionError::ForbiddenEndpoint { rule: refused.rule })
     }
 }
 

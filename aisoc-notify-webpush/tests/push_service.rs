@@ -5,8 +5,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, RetryPolicy};
+use aisoc_notify_core::destination::DestinationPolicy;
 use aisoc_notify_core::notification::Target;
+use aisoc_notify_core::retry::RetryClass;
 use aisoc_notify_webpush::conformance::browser_subscription;
+use aisoc_notify_webpush::ece::EncryptError;
 use aisoc_notify_webpush::keys::VapidKeyPair;
 use aisoc_notify_webpush::manager::{MemoryOnCallStatus, OnCallStatus, PushManager, PushMessage};
 use aisoc_notify_webpush::redis_store::RedisSubscriptionStore;
@@ -25,6 +28,7 @@ fn sender(max_attempts: u32) -> WebPushSender {
             max_backoff: Duration::from_millis(20),
             max_retry_after: Duration::from_secs(5),
         },
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32").unwrap(),
         ..DeliveryConfig::default()
     })
     .unwrap();
@@ -99,15 +103,26 @@ async fn a_201_is_delivered_with_every_required_header() {
 }
 
 #[tokio::test]
-async fn every_status_maps_to_its_outcome() {
+async fn every_status_maps_to_its_outcome_and_class() {
     let server = MockServer::start().await;
     for (path, status, body) in [
         ("/gone404", 404, "not found"),
         ("/gone410", 410, "expired"),
         ("/big", 413, "too large"),
         ("/bad", 400, "{\"reason\":\"BadJwtToken\"}"),
-        ("/unauthorized", 401, "UnauthorizedRegistration"),
-        ("/forbidden", 403, "invalid VAPID key"),
+        (
+            "/unauthorized",
+            401,
+            r#"{"code":401,"errno":109,"error":"Unauthorized","message":"Request did not validate"}"#,
+        ),
+        (
+            "/forbidden",
+            403,
+            r#"{"error":{"code":403,"message":"invalid VAPID key","status":"PERMISSION_DENIED"}}"#,
+        ),
+        ("/teapot", 418, "<html>whatever the endpoint says</html>"),
+        ("/broken", 500, "stack trace"),
+        ("/busy", 503, "maintenance"),
     ] {
         Mock::given(method("POST"))
             .and(wiremock::matchers::path(path))
@@ -126,27 +141,61 @@ async fn every_status_maps_to_its_outcome() {
                 .unwrap_err()
         }
     };
-    assert!(matches!(
-        send("/gone404").await,
-        PushError::Gone { status: 404 }
-    ));
-    assert!(matches!(
-        send("/gone410").await,
-        PushError::Gone { status: 410 }
-    ));
-    assert!(matches!(send("/big").await, PushError::PayloadTooLarge));
-    for (path, status, text) in [
-        ("/bad", 400, "BadJwtToken"),
-        ("/unauthorized", 401, "UnauthorizedRegistration"),
-        ("/forbidden", 403, "invalid VAPID key"),
+    let gone = send("/gone404").await;
+    assert!(matches!(gone, PushError::Gone { status: 404 }), "{gone:?}");
+    assert_eq!(gone.retry_class(), RetryClass::Gone);
+    assert!(gone.is_gone());
+    let gone = send("/gone410").await;
+    assert!(matches!(gone, PushError::Gone { status: 410 }), "{gone:?}");
+    assert_eq!(gone.retry_class(), RetryClass::Gone);
+    let big = send("/big").await;
+    assert!(matches!(big, PushError::PayloadTooLarge));
+    assert_eq!(big.retry_class(), RetryClass::NonRetryable);
+    for (path, status, code, display) in [
+        (
+            "/bad",
+            400,
+            Some("BadJwtToken"),
+            "push service refused the message (HTTP 400, BadJwtToken)",
+        ),
+        (
+            "/unauthorized",
+            401,
+            Some("errno 109"),
+            "push service refused the message (HTTP 401, errno 109)",
+        ),
+        (
+            "/forbidden",
+            403,
+            Some("PERMISSION_DENIED"),
+            "push service refused the message (HTTP 403, PERMISSION_DENIED)",
+        ),
+        (
+            "/teapot",
+            418,
+            None,
+            "push service refused the message (HTTP 418)",
+        ),
     ] {
-        match send(path).await {
-            PushError::Rejected { status: s, body } => {
-                assert_eq!(s, status);
-                assert!(body.contains(text), "{body}");
+        let err = send(path).await;
+        match &err {
+            PushError::Rejected { status: s, code: c } => {
+                assert_eq!(*s, status);
+                assert_eq!(c.as_deref(), code);
             }
             other => panic!("{path}: {other:?}"),
         }
+        assert_eq!(err.retry_class(), RetryClass::NonRetryable, "{path}");
+        assert_eq!(err.to_string(), display, "only the status and a short code");
+    }
+    for path in ["/broken", "/busy"] {
+        let err = send(path).await;
+        assert_eq!(err.retry_class(), RetryClass::Retryable, "{path}: {err}");
+        let shown = format!("{err} {err:?}");
+        assert!(
+            !shown.contains("stack trace") && !shown.contains("maintenance"),
+            "{shown}"
+        );
     }
     let bad_topic = PushOptions {
         topic: Some("not a valid topic!".into()),
@@ -158,10 +207,87 @@ async fn every_status_maps_to_its_outcome() {
         Err(PushError::InvalidTopic)
     ));
     let too_big = vec![0u8; 4000];
-    assert!(matches!(
-        sender.send(&sub, &too_big, &PushOptions::default()).await,
-        Err(PushError::Encrypt(_))
-    ));
+    let refused = sender
+        .send(&sub, &too_big, &PushOptions::default())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            refused,
+            PushError::Encrypt(EncryptError::PayloadTooLarge { size: 4000, .. })
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(refused.retry_class(), RetryClass::NonRetryable);
+    let requests = server.received_requests().await.unwrap();
+    assert!(
+        requests.iter().all(|r| r.url.path() != "/never"),
+        "nothing is sent for a refused topic or an oversized payload"
+    );
+}
+
+#[tokio::test]
+async fn timeouts_and_refused_connections_are_retryable() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_delay(Duration::from_secs(2)))
+        .mount(&server)
+        .await;
+    let delivery = DeliveryClient::new(DeliveryConfig {
+        request_timeout: Duration::from_millis(200),
+        retry: RetryPolicy::no_retries(),
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32").unwrap(),
+        ..DeliveryConfig::default()
+    })
+    .unwrap();
+    let sender = sender(1).with_delivery(delivery);
+    let slow = sender
+        .send(
+            &record(&server, "/slow", "acme", "alice"),
+            b"x",
+            &PushOptions::default(),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(slow.retry_class(), RetryClass::Retryable, "{slow}");
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let nobody = SubscriptionRecord::new(
+        &browser_subscription(&format!("http://127.0.0.1:{port}/push/x")),
+        "acme",
+        "alice",
+        &[],
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let refused = sender
+        .send(&nobody, b"x", &PushOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(refused.retry_class(), RetryClass::Retryable, "{refused}");
+}
+
+#[tokio::test]
+async fn an_endpoint_in_a_forbidden_range_is_never_contacted() {
+    let metadata = SubscriptionRecord::new(
+        &browser_subscription("https://169.254.169.254/push/secret-path"),
+        "acme",
+        "alice",
+        &[],
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let err = sender(1)
+        .send(&metadata, b"x", &PushOptions::default())
+        .await
+        .unwrap_err();
+    assert_eq!(err.retry_class(), RetryClass::NonRetryable);
+    assert!(err.to_string().contains("link-local"), "{err}");
+    assert!(!format!("{err} {err:?}").contains("secret-path"), "{err:?}");
 }
 
 #[tokio::test]
@@ -204,9 +330,22 @@ async fn a_429_is_retried_after_retry_after_then_reported_when_it_persists() {
         .await
         .unwrap_err();
     assert!(
-        matches!(err, PushError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(120))
+        matches!(
+            err,
+            PushError::RateLimited {
+                retry_after: Some(_)
+            }
+        ),
+        "{err:?}"
     );
-    assert!(err.is_retryable());
+    assert_eq!(
+        err.retry_class(),
+        RetryClass::Throttled(Duration::from_secs(120))
+    );
+    assert_eq!(
+        err.to_string(),
+        "push service is rate limiting (HTTP 429); retry after 120s"
+    );
 }
 
 async fn eviction_against(store: Arc<dyn SubscriptionStore>) {

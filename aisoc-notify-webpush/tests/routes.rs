@@ -1,11 +1,14 @@
 //! The push routes a host mounts under /api/v1/push, with a test extractor for the caller.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
+use aisoc_notify_core::destination::{DestinationPolicy, StaticLookup};
 use aisoc_notify_webpush::conformance::browser_subscription;
 use aisoc_notify_webpush::keys::VapidKeyPair;
 use aisoc_notify_webpush::manager::{MemoryOnCallStatus, PushManager};
-use aisoc_notify_webpush::routes::{PushUser, router};
+use aisoc_notify_webpush::routes::{PushRouterState, PushUser, router, router_with};
 use aisoc_notify_webpush::send::WebPushSender;
 use aisoc_notify_webpush::store::MemorySubscriptionStore;
 use aisoc_notify_webpush::vapid::VapidSigner;
@@ -51,16 +54,28 @@ impl<S: Send + Sync> FromRequestParts<S> for TestUser {
     }
 }
 
-fn app() -> (axum::Router, String) {
+/// A manager whose delivery client may reach the mock push services on 127.0.0.1.
+fn manager() -> (PushManager, String) {
     let keys = VapidKeyPair::generate();
     let public = keys.public_key_base64();
-    let sender =
-        WebPushSender::new(VapidSigner::new(keys, "mailto:soc@example.com").unwrap()).unwrap();
+    let delivery = DeliveryClient::new(DeliveryConfig {
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32").unwrap(),
+        ..DeliveryConfig::default()
+    })
+    .unwrap();
+    let sender = WebPushSender::new(VapidSigner::new(keys, "mailto:soc@example.com").unwrap())
+        .unwrap()
+        .with_delivery(delivery);
     let manager = PushManager::new(
         Arc::new(MemorySubscriptionStore::new()),
         sender,
         Arc::new(MemoryOnCallStatus::new()),
     );
+    (manager, public)
+}
+
+fn app() -> (axum::Router, String) {
+    let (manager, public) = manager();
     (
         axum::Router::new().nest("/api/v1/push", router::<TestUser>(manager)),
         public,
@@ -231,4 +246,131 @@ async fn invalid_subscriptions_are_refused_with_what_to_fix() {
     )
     .await;
     assert!(status.is_client_error());
+}
+
+async fn subscribe(app: &axum::Router, endpoint: &str) -> (StatusCode, Value) {
+    let subscription = serde_json::to_value(browser_subscription(endpoint)).unwrap();
+    call(
+        app,
+        "POST",
+        "/api/v1/push/subscribe",
+        Some(subscription),
+        Some("alice"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn endpoints_in_forbidden_ranges_are_refused_with_the_rule_and_without_the_path() {
+    let lookup = StaticLookup::new()
+        .with("push.corp.example", ["10.1.2.3".parse::<IpAddr>().unwrap()])
+        .with(
+            "rebind.example",
+            [
+                "fd00::1".parse::<IpAddr>().unwrap(),
+                "127.0.0.2".parse().unwrap(),
+            ],
+        );
+    let (manager, _) = manager();
+    let app = axum::Router::new().nest(
+        "/api/v1/push",
+        router_with::<TestUser>(PushRouterState::new(manager).lookup(Arc::new(lookup))),
+    );
+    for (endpoint, rule) in [
+        (
+            "https://169.254.169.254/latest/secret-path",
+            "push endpoint host is a link-local address (169.254.0.0/16, fe80::/10)",
+        ),
+        (
+            "https://10.0.0.7/secret-path",
+            "push endpoint host is a private address (RFC 1918)",
+        ),
+        (
+            "https://[::ffff:192.168.1.1]/secret-path",
+            "push endpoint host is a private address (RFC 1918)",
+        ),
+        (
+            "https://[fe80::1]/secret-path",
+            "push endpoint host is a link-local address",
+        ),
+        (
+            "https://100.64.0.1/secret-path",
+            "push endpoint host is a carrier-grade NAT address",
+        ),
+        (
+            "https://push.corp.example/secret-path",
+            "push endpoint host is a private address (RFC 1918)",
+        ),
+        (
+            "https://rebind.example/secret-path",
+            "push endpoint host is a unique-local address (fc00::/7)",
+        ),
+        (
+            "https://0.0.0.0/secret-path",
+            "push endpoint host is an unspecified address",
+        ),
+        (
+            "http://127.0.0.2:9/secret-path",
+            "push endpoint host is a loopback address",
+        ),
+    ] {
+        let (status, body) = subscribe(&app, endpoint).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{endpoint}: {body}"
+        );
+        let message = body["error"].as_str().unwrap();
+        assert!(message.starts_with(rule), "{endpoint}: {message}");
+        assert!(!message.contains("secret-path"), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn the_default_router_judges_endpoints_by_the_delivery_clients_guard() {
+    let keys = VapidKeyPair::generate();
+    let guarded = PushManager::new(
+        Arc::new(MemorySubscriptionStore::new()),
+        WebPushSender::new(VapidSigner::new(keys, "mailto:soc@example.com").unwrap()).unwrap(),
+        Arc::new(MemoryOnCallStatus::new()),
+    );
+    let app = axum::Router::new().nest("/api/v1/push", router::<TestUser>(guarded.clone()));
+    let (status, body) = subscribe(&app, "http://127.0.0.1:9/push/1").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(
+        body["error"],
+        "push endpoint host is a loopback address, which outbound requests may not reach"
+    );
+
+    let allowed = PushRouterState::new(guarded)
+        .destinations(DestinationPolicy::guarded().allow("127.0.0.1/32").unwrap());
+    let app = axum::Router::new().nest("/api/v1/push", router_with::<TestUser>(allowed));
+    let (status, body) = subscribe(&app, "http://127.0.0.1:9/push/1").await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn a_test_push_reports_the_status_and_class_but_not_what_the_endpoint_answered() {
+    let (app, _) = app();
+    let push = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(400).set_body_string(
+                "{\"reason\":\"BadDeviceToken\",\"detail\":\"SECRET-INTERNAL-PAGE\"}",
+            ),
+        )
+        .mount(&push)
+        .await;
+    let (status, _) = subscribe(&app, &format!("{}/wpush/1", push.uri())).await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, body) = call(&app, "POST", "/api/v1/push/test", None, Some("alice")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["sent"], 0);
+    let device = &body["devices"][0];
+    assert_eq!(
+        device["error"],
+        "push service refused the message (HTTP 400, BadDeviceToken)"
+    );
+    assert_eq!(device["retry_class"], "non_retryable");
+    assert!(!body.to_string().contains("SECRET-INTERNAL-PAGE"), "{body}");
 }

@@ -1,7 +1,9 @@
 //! An approval request decided exactly once, in memory: [`ApprovalService`] over
-//! [`MemoryApprovalStore`] and [`MemoryAuditLog`]. A first reviewer approves through the
-//! [`DecisionHandler`] trait (the same entry point the Slack and Teams buttons use), a second
-//! reviewer's "deny" is refused with "Already approved", and the audit trail is printed.
+//! [`MemoryApprovalStore`] and [`MemoryAuditLog`]. The request is posted to reviewers through a
+//! [`PromptTransport`] (here one that prints; the gateway uses Slack's or Teams'), a first
+//! reviewer approves through the [`DecisionHandler`] trait (the same entry point the Slack and
+//! Teams buttons use), the posted prompt is updated with the outcome, a second reviewer's "deny"
+//! is refused with "Already approved", and the audit trail is printed.
 //!
 //! ```sh
 //! cargo run -p aisoc-notify-examples --example approvals_flow
@@ -15,9 +17,73 @@ use std::time::Duration;
 use aisoc_notify_approvals::memory::{MemoryApprovalStore, MemoryAuditLog};
 use aisoc_notify_approvals::service::ApprovalService;
 use aisoc_notify_approvals::store::AuditLog;
+use aisoc_notify_core::async_trait;
 use aisoc_notify_core::decision::{
-    Decision, DecisionHandler, DecisionRequest, DecisionSource, Reviewer,
+    Decision, DecisionHandler, DecisionRequest, DecisionSource, Reviewer, VerificationPrompt,
 };
+use aisoc_notify_core::prompt::{
+    ApprovalAsk, PromptError, PromptOutcome, PromptReceipt, PromptTransport, SignedLinks,
+};
+
+/// A prompt transport that prints: what a Slack or Teams transport posts, as text.
+struct ConsolePrompts;
+
+#[async_trait]
+impl PromptTransport for ConsolePrompts {
+    fn name(&self) -> &str {
+        "console"
+    }
+
+    async fn send_verification(
+        &self,
+        prompt: &VerificationPrompt,
+        links: SignedLinks<'_>,
+    ) -> Result<PromptReceipt, PromptError> {
+        println!(
+            "[console] to {}: Was this you? {}",
+            prompt.user_ref, prompt.title
+        );
+        for (choice, url) in links
+            .verification_links(prompt)
+            .map_err(PromptError::token)?
+        {
+            println!("[console]   {choice}: {url}");
+        }
+        Ok(PromptReceipt::message(
+            "console",
+            &prompt.user_ref,
+            &prompt.prompt_id,
+        ))
+    }
+
+    async fn send_approval(
+        &self,
+        ask: &ApprovalAsk,
+        _links: Option<SignedLinks<'_>>,
+    ) -> Result<PromptReceipt, PromptError> {
+        let prompt = &ask.prompt;
+        let to = ask.recipient.as_deref().unwrap_or("#approvals");
+        println!(
+            "[console] to {to}: Approval needed: {} (risk {:?}, expires {}) [Approve] [Deny]",
+            prompt.title, prompt.risk_score, ask.expires_at
+        );
+        Ok(PromptReceipt::message("console", to, &prompt.approval_id))
+    }
+
+    async fn update(
+        &self,
+        receipt: &PromptReceipt,
+        outcome: &PromptOutcome,
+    ) -> Result<PromptReceipt, PromptError> {
+        println!(
+            "[console] {} in {} now reads: {}",
+            receipt.message_id.as_deref().unwrap_or("?"),
+            receipt.channel.as_deref().unwrap_or("?"),
+            outcome.summary()
+        );
+        Ok(receipt.clone())
+    }
+}
 
 fn decision(
     approval_id: &str,
@@ -55,6 +121,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         request.id, request.status, request.risk_score, request.expires_at
     );
 
+    // Post it to reviewers; the receipt finds the message again once decided.
+    let transport: Arc<dyn PromptTransport> = Arc::new(ConsolePrompts);
+    let receipt = transport
+        .send_approval(&request.ask().to("#soc-approvals"), None)
+        .await?;
+
     // Slack and Teams hold an `Arc<dyn DecisionHandler>`; so does this example.
     let handler: Arc<dyn DecisionHandler> = Arc::new(service.clone());
 
@@ -71,6 +143,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         first.decision.status_word(),
         first.reviewer_name
     );
+    transport
+        .update(
+            &receipt,
+            &PromptOutcome::Decided {
+                decision: first.decision,
+                reviewer: first.reviewer_name.clone(),
+            },
+        )
+        .await?;
 
     // The second reviewer loses the race: the error text is what their card shows.
     let second = handler

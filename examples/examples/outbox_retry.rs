@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, RetryPolicy};
+use aisoc_notify_core::destination::DestinationPolicy;
 use aisoc_notify_core::routing::{Channel, NotificationRouter};
 use aisoc_notify_core::{EventType, Notification, Severity};
 use aisoc_notify_outbox::Outbox;
@@ -47,6 +48,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .secret("shared-secret")
         .delivery(DeliveryClient::new(DeliveryConfig {
             retry: RetryPolicy::no_retries(),
+            // The mock receiver is on loopback, which the outbound guard refuses by default.
+            destinations: DestinationPolicy::guarded().allow("127.0.0.1/32")?,
             ..DeliveryConfig::default()
         })?)
         .build()?;
@@ -56,6 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let settings = RetrySettings {
         max_attempts: 3,
         retry_delay: Duration::from_millis(200),
+        ..RetrySettings::default()
     };
     println!("outbox settings: {settings:?}");
     let outbox = MemoryOutbox::start(Arc::new(router), settings);

@@ -12,6 +12,8 @@
 
 #![allow(clippy::print_stdout, reason = "an example shows its output")]
 
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
+use aisoc_notify_core::destination::DestinationPolicy;
 use aisoc_notify_core::signature::{SignatureScheme, WebhookVerifier};
 use aisoc_notify_core::{EventType, Notification, Notifier, Severity};
 use aisoc_notify_webhook::WebhookNotifier;
@@ -37,6 +39,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .url(format!("{}/aisoc", receiver.uri()))
         .secret(AISOC_SECRET)
         .standard_webhooks_secret(STANDARD_SECRET)
+        .delivery(loopback_delivery()?)
         .build()?;
     let alert = Notification::new(
         "acme",
@@ -87,4 +90,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("verification did not behave as expected".into());
     }
     Ok(())
+}
+
+/// The mock peer listens on loopback, which the outbound guard refuses by default; a deployment
+/// allows its on-prem destinations the same way (the gateway's `AISOC_OUTBOUND_ALLOW`).
+fn loopback_delivery() -> Result<DeliveryClient, Box<dyn std::error::Error>> {
+    Ok(DeliveryClient::new(DeliveryConfig {
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32")?,
+        ..DeliveryConfig::default()
+    })?)
 }

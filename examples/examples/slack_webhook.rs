@@ -11,6 +11,8 @@
 
 #![allow(clippy::print_stdout, reason = "an example shows its output")]
 
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
+use aisoc_notify_core::destination::DestinationPolicy;
 use aisoc_notify_core::notification::{EventType, Notification, Severity};
 use aisoc_notify_core::notifier::Notifier;
 use aisoc_notify_slack::webhook::SlackWebhookNotifier;
@@ -31,6 +33,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Plain http is accepted for loopback only; real webhooks must be https.
     let notifier = SlackWebhookNotifier::builder()
         .webhook_url(format!("{}/services/T000/B000/XXXX", slack.uri()))
+        .delivery(loopback_delivery()?)
         .build()?;
     // The webhook URL is a credential: Debug output and errors never show its path.
     let shown = format!("{notifier:?}");
@@ -65,4 +68,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Block Kit payload received by the webhook:");
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
+}
+
+/// The mock peer listens on loopback, which the outbound guard refuses by default; a deployment
+/// allows its on-prem destinations the same way (the gateway's `AISOC_OUTBOUND_ALLOW`).
+fn loopback_delivery() -> Result<DeliveryClient, Box<dyn std::error::Error>> {
+    Ok(DeliveryClient::new(DeliveryConfig {
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32")?,
+        ..DeliveryConfig::default()
+    })?)
 }

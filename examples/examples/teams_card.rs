@@ -12,6 +12,8 @@
 
 #![allow(clippy::print_stdout, reason = "an example shows its output")]
 
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
+use aisoc_notify_core::destination::DestinationPolicy;
 use aisoc_notify_core::notification::{EventType, Notification, Severity};
 use aisoc_notify_core::notifier::Notifier;
 use aisoc_notify_teams::webhook::{MAX_PAYLOAD_BYTES, TeamsWebhookNotifier, WebhookFormat};
@@ -35,6 +37,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             teams.uri()
         ))
         .format(WebhookFormat::Workflows)
+        .delivery(loopback_delivery()?)
         .build()?;
 
     let alert = Notification::new(
@@ -67,4 +70,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("Adaptive Card received by the webhook:");
     println!("{}", serde_json::to_string_pretty(&attachment["content"])?);
     Ok(())
+}
+
+/// The mock peer listens on loopback, which the outbound guard refuses by default; a deployment
+/// allows its on-prem destinations the same way (the gateway's `AISOC_OUTBOUND_ALLOW`).
+fn loopback_delivery() -> Result<DeliveryClient, Box<dyn std::error::Error>> {
+    Ok(DeliveryClient::new(DeliveryConfig {
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32")?,
+        ..DeliveryConfig::default()
+    })?)
 }

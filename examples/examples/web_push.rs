@@ -12,6 +12,8 @@
 
 #![allow(clippy::print_stdout, reason = "an example shows its output")]
 
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
+use aisoc_notify_core::destination::DestinationPolicy;
 use std::time::Duration;
 
 use aisoc_notify_webpush::conformance::browser_subscription;
@@ -27,7 +29,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Generate once and keep the private key secret; browsers need the public key to subscribe.
     let keys = VapidKeyPair::generate();
     println!("VAPID public key: {}", keys.public_key_base64());
-    let sender = WebPushSender::new(VapidSigner::new(keys, "mailto:soc@example.com")?)?;
+    let sender = WebPushSender::new(VapidSigner::new(keys, "mailto:soc@example.com")?)?
+        .with_delivery(loopback_delivery()?);
 
     // A stand-in for https://fcm.googleapis.com/fcm/send/… or updates.push.services.mozilla.com.
     let push_service = MockServer::start().await;
@@ -90,4 +93,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         plain.len()
     );
     Ok(())
+}
+
+/// The mock peer listens on loopback, which the outbound guard refuses by default; a deployment
+/// allows its on-prem destinations the same way (the gateway's `AISOC_OUTBOUND_ALLOW`).
+fn loopback_delivery() -> Result<DeliveryClient, Box<dyn std::error::Error>> {
+    Ok(DeliveryClient::new(DeliveryConfig {
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32")?,
+        ..DeliveryConfig::default()
+    })?)
 }

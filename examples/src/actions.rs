@@ -1,24 +1,35 @@
-//! Playbook actions over HTTP (`POST /v1/actions`) and the `chatops.verify` answer page
-//! (`GET /v1/chatops/verify/{token}`).
+//! Playbook actions over HTTP (`POST /v1/actions`) and the `chatops.verify` wiring: where the
+//! approvals crate's hooks meet the Slack and Teams crates.
 //!
-//! The gateway registers `chatops.verify`. Its chat credentials come from the environment
-//! (`SLACK_BOT_TOKEN`, or `AISOC_TEAMS_WEBHOOK_URL`) for every tenant; a multi-tenant service
-//! implements [`CredentialProvider`] over its vault instead. Case timeline events go to the audit
-//! trail (`GET /v1/audit?tenant_id=…&subject_id=<case>`). A waiting playbook run is resumed by a
-//! signed POST to `AISOC_PLAYBOOK_RESUME_URL`, the orchestrator's webhook.
+//! The gateway registers `chatops.verify`. Its prompts go through a
+//! [`PromptTransport`](aisoc_notify_core::prompt::PromptTransport) built once, at start-up,
+//! from the environment (`SLACK_BOT_TOKEN`, or `AISOC_TEAMS_WEBHOOK_URL`) for every tenant; a
+//! multi-tenant service implements [`CredentialProvider`] over its vault instead. Case timeline
+//! events go to the audit trail (`GET /v1/audit?tenant_id=…&subject_id=<case>`). A waiting
+//! playbook run is resumed by a signed POST to `AISOC_PLAYBOOK_RESUME_URL`, the orchestrator's
+//! webhook ([`WebhookResumer`]), which passes the core HTTP contract like every adapter.
+//!
+//! Every outbound request goes through the [`DeliveryClient`] the gateway passes in, so the
+//! outbound guard (and the host's allow-list) applies to chat and to the orchestrator alike.
 
 use std::sync::Arc;
 
 use aisoc_notify_approvals::model::NewAuditEntry;
-use aisoc_notify_approvals::store::AuditLog;
+use aisoc_notify_approvals::store::{AuditLog, StoreError};
 use aisoc_notify_approvals::verify::{
-    CaseTimeline, ChatTransport, CredentialProvider, PlaybookResumer, TimelineEvent,
+    CaseTimeline, CredentialProvider, HookError, PlaybookResumer, TimelineEvent,
 };
-use aisoc_notify_core::action::{ActionRequest, ActionStatus, ExecutorRegistry};
+use aisoc_notify_core::action::{ActionRequest, ActionResult, ActionStatus, ExecutorRegistry};
 use aisoc_notify_core::async_trait;
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, check_destination};
-use aisoc_notify_core::secret::{ExposeSecret, SecretString};
+use aisoc_notify_core::config::ConfigError;
+use aisoc_notify_core::delivery::{DeliveryClient, check_destination};
+use aisoc_notify_core::prompt::PromptTransport;
+use aisoc_notify_core::secret::{ExposeSecret, SecretString, SecretUrl};
 use aisoc_notify_core::signature::{SignatureScheme, WebhookSigner};
+use aisoc_notify_slack::prompt::SlackPromptTransport;
+use aisoc_notify_slack::web_api::SlackBotClient;
+use aisoc_notify_teams::prompt::TeamsPromptTransport;
+use aisoc_notify_teams::webhook::TeamsWebhookNotifier;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -28,34 +39,59 @@ use serde_json::json;
 
 use crate::auth::{ApiJson, error, require_admin};
 
-/// One chat transport for every tenant, from the environment.
-#[derive(Debug)]
+/// One chat transport for every tenant, built from the environment at start-up.
 pub struct EnvCredentials {
-    transport: Option<ChatTransport>,
+    transport: Option<Arc<dyn PromptTransport>>,
+}
+
+impl std::fmt::Debug for EnvCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnvCredentials")
+            .field("transport", &self.transport.as_ref().map(|t| t.name()))
+            .finish()
+    }
 }
 
 impl EnvCredentials {
     /// Reads `SLACK_BOT_TOKEN` (with `SLACK_API_BASE` for a proxy or a test double) or
-    /// `AISOC_TEAMS_WEBHOOK_URL` through `lookup`.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+    /// `AISOC_TEAMS_WEBHOOK_URL` through `lookup` and builds the transport, sending through
+    /// `delivery`. A value that cannot work fails here, naming the variable.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        delivery: &DeliveryClient,
+    ) -> Result<Self, ConfigError> {
         let present = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let transport = if let Some(token) = present("SLACK_BOT_TOKEN") {
-            Some(ChatTransport::Slack {
-                bot_token: SecretString::from(token),
-                api_base: present("SLACK_API_BASE"),
-            })
-        } else {
-            present("AISOC_TEAMS_WEBHOOK_URL").map(|url| ChatTransport::Teams {
-                webhook_url: SecretString::from(url),
-            })
-        };
-        Self { transport }
+        let transport: Option<Arc<dyn PromptTransport>> =
+            if let Some(token) = present("SLACK_BOT_TOKEN") {
+                let mut client = SlackBotClient::new(token)
+                    .map_err(|e| ConfigError::new("SLACK_BOT_TOKEN", e))?
+                    .with_delivery(delivery.clone());
+                if let Some(base) = present("SLACK_API_BASE") {
+                    client = client
+                        .with_base_url(&base)
+                        .map_err(|e| ConfigError::new("SLACK_API_BASE", e))?;
+                }
+                Some(Arc::new(SlackPromptTransport::new(client)))
+            } else if let Some(url) = present("AISOC_TEAMS_WEBHOOK_URL") {
+                let webhook = TeamsWebhookNotifier::builder()
+                    .webhook_url(url)
+                    .delivery(delivery.clone())
+                    .build()
+                    .map_err(|e| ConfigError::new("AISOC_TEAMS_WEBHOOK_URL", e))?;
+                Some(Arc::new(TeamsPromptTransport::new(webhook)))
+            } else {
+                None
+            };
+        Ok(Self { transport })
     }
 }
 
 #[async_trait]
 impl CredentialProvider for EnvCredentials {
-    async fn chat_transport(&self, _tenant_id: &str) -> Result<Option<ChatTransport>, String> {
+    async fn prompt_transport(
+        &self,
+        _tenant_id: &str,
+    ) -> Result<Option<Arc<dyn PromptTransport>>, HookError> {
         Ok(self.transport.clone())
     }
 }
@@ -65,7 +101,7 @@ pub struct AuditTimeline(pub Arc<dyn AuditLog>);
 
 #[async_trait]
 impl CaseTimeline for AuditTimeline {
-    async fn record(&self, event: TimelineEvent) -> Result<(), String> {
+    async fn record(&self, event: TimelineEvent) -> Result<(), HookError> {
         self.0
             .append(NewAuditEntry {
                 tenant_id: event.tenant_id,
@@ -77,49 +113,81 @@ impl CaseTimeline for AuditTimeline {
             })
             .await
             .map(|_| ())
-            .map_err(|e| e.to_string())
+            .map_err(|e| match e {
+                StoreError::Backend(_) => HookError::retryable(e),
+                _ => HookError::permanent(e),
+            })
     }
 }
 
 /// Resumes runs by POSTing `{"run_id", "branch"}` to the orchestrator, signed with
 /// `X-AiSOC-Signature` under the chatops HMAC secret.
+///
+/// A failure keeps its [`RetryClass`](aisoc_notify_core::RetryClass): the status is classified
+/// by [`RetryClass::for_status`](aisoc_notify_core::RetryClass::for_status) (404/410 `Gone`, 429
+/// `Throttled` for its `Retry-After`, 5xx `Retryable`, other 4xx `NonRetryable`), a transport
+/// failure as the delivery client reports it, a redirect is not followed. 5xx answers and
+/// timeouts are retried: a run waits once, so however many posts reach the orchestrator it
+/// resumes the run once.
 pub struct WebhookResumer {
-    target: Option<url::Url>,
+    target: Option<SecretUrl>,
     signer: WebhookSigner,
     delivery: DeliveryClient,
 }
 
+impl std::fmt::Debug for WebhookResumer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookResumer")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
 impl WebhookResumer {
-    /// A resumer posting to `target` (none: every resume fails, saying what to set).
+    /// A resumer posting to `target` through `delivery` (none: every resume fails, saying what
+    /// to set). The target must be https (or http to loopback) and not in a range `delivery`'s
+    /// guard refuses; errors name `AISOC_PLAYBOOK_RESUME_URL`, never its path.
     pub fn new(
         target: Option<&str>,
         secret: &SecretString,
-    ) -> Result<Self, Box<dyn std::error::Error>> {
+        delivery: DeliveryClient,
+    ) -> Result<Self, ConfigError> {
+        let field = "AISOC_PLAYBOOK_RESUME_URL";
         let target = target
-            .map(|url| {
-                check_destination(url).map_err(|e| format!("AISOC_PLAYBOOK_RESUME_URL: {e}"))
+            .map(|raw| {
+                let url = check_destination(raw.trim()).map_err(|e| ConfigError::new(field, e))?;
+                delivery
+                    .config()
+                    .destinations
+                    .check_url(&url)
+                    .map_err(|e| ConfigError::new(field, e))?;
+                Ok::<_, ConfigError>(SecretUrl::new(url))
             })
             .transpose()?;
+        let signer = WebhookSigner::new(SignatureScheme::Aisoc, secret.expose_secret())
+            .map_err(|e| ConfigError::new("AISOC_CHATOPS_HMAC_SECRET", e))?;
         Ok(Self {
             target,
-            signer: WebhookSigner::new(SignatureScheme::Aisoc, secret.expose_secret())?,
-            delivery: DeliveryClient::new(DeliveryConfig::default())?,
+            signer,
+            delivery,
         })
     }
 }
 
 #[async_trait]
 impl PlaybookResumer for WebhookResumer {
-    async fn resume(&self, run_id: &str, branch: &str) -> Result<(), String> {
-        let target = self.target.as_ref().ok_or(
-            "cannot resume the playbook run: set AISOC_PLAYBOOK_RESUME_URL to the orchestrator's webhook",
-        )?;
+    async fn resume(&self, run_id: &str, branch: &str) -> Result<(), HookError> {
+        let target = self.target.as_ref().ok_or_else(|| {
+            HookError::permanent(
+                "cannot resume the playbook run: set AISOC_PLAYBOOK_RESUME_URL to the orchestrator's webhook",
+            )
+        })?;
         let body = serde_json::to_vec(&json!({"run_id": run_id, "branch": branch}))
-            .map_err(|e| e.to_string())?;
+            .map_err(HookError::permanent)?;
         let mut request = self
             .delivery
             .http()
-            .post(target.clone())
+            .post(target.expose().clone())
             .header("content-type", "application/json");
         for (name, value) in self
             .signer
@@ -130,17 +198,18 @@ impl PlaybookResumer for WebhookResumer {
         let request = request
             .body(body)
             .build()
-            .map_err(|e| e.without_url().to_string())?;
-        let response = self
-            .delivery
-            .send(request)
-            .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| HookError::permanent(e.without_url()))?;
+        let response = self.delivery.send(request).await?;
         if response.is_success() {
-            Ok(())
-        } else {
-            Err(format!("the orchestrator answered {}", response.status))
+            return Ok(());
         }
+        Err(HookError::new(
+            format!(
+                "the orchestrator answered HTTP {}",
+                response.status.as_u16()
+            ),
+            response.retry_class(),
+        ))
     }
 }
 
@@ -151,7 +220,8 @@ struct ActionsState {
 }
 
 /// `POST /v1/actions` (admin): runs one [`ActionRequest`]. 200 succeeded, 202 running (a
-/// prompt waits for its answer), 404 unknown action, 502 failed (the body says why).
+/// prompt waits for its answer), 404 unknown action, 502 failed (the body says why, and its
+/// `error_class` whether trying again can help).
 pub fn router(registry: Arc<ExecutorRegistry>, admin_token: Arc<SecretString>) -> Router {
     let state = ActionsState {
         admin_token,
@@ -180,7 +250,7 @@ async fn run_action(
             ),
         );
     };
-    let result = executor.execute(&request).await;
+    let result = ActionResult::from(executor.execute(&request).await);
     let status = match result.status {
         ActionStatus::Succeeded => StatusCode::OK,
         ActionStatus::Running => StatusCode::ACCEPTED,

@@ -123,15 +123,11 @@ async fn send_notification(
                 "type": outcome.channel_type,
                 "outcome": summary.label(),
             });
-            match summary {
-                DeliveryOutcome::Delivered(_) => {}
-                DeliveryOutcome::Rejected { reason } => entry["error"] = json!(reason),
-                DeliveryOutcome::RetryableFailure {
-                    reason,
-                    retry_after,
-                } => {
-                    entry["error"] = json!(reason);
-                    entry["retry_after_seconds"] = json!(retry_after.map(|d| d.as_secs()));
+            if let DeliveryOutcome::Failed { reason, class } = summary {
+                entry["error"] = json!(reason);
+                entry["retry_class"] = json!(class.label());
+                if let Some(wait) = class.retry_after() {
+                    entry["retry_after_seconds"] = json!(wait.as_secs());
                 }
             }
             entry

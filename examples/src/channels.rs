@@ -6,13 +6,18 @@
 //! webhook_url`, `A webhook_url is required for Teams channels`, …). Responses never echo a
 //! channel's secrets: they list which configuration keys are set.
 //!
+//! A channel whose destination is a private, loopback, link-local (cloud metadata) or otherwise
+//! non-public address is refused with 422 naming the rule (never the URL's path), unless the
+//! operator allowed it in `AISOC_OUTBOUND_ALLOW`; delivery checks again when it connects.
+//!
 //! `POST /v1/notifications` routes through the console channel plus every enabled channel here.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
 use aisoc_notify_core::Notifier;
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
+use aisoc_notify_core::delivery::DeliveryClient;
+use aisoc_notify_core::destination::ForbiddenDestination;
 use aisoc_notify_core::notification::{EventType, Notification, Severity};
 use aisoc_notify_core::notifier::{DeliveryOutcome, NotifyError};
 use aisoc_notify_core::routing::{Channel, EventFilter, NotificationRouter, RoutingError};
@@ -97,6 +102,9 @@ pub enum ChannelError {
     /// The submission is invalid; the message says what to fix.
     #[error("{0}")]
     Invalid(String),
+    /// The destination is an address outbound requests may not reach.
+    #[error("{0}; list it in AISOC_OUTBOUND_ALLOW to allow it")]
+    Forbidden(ForbiddenDestination),
     /// No channel has this id.
     #[error("notification channel not found")]
     NotFound,
@@ -119,13 +127,31 @@ fn string_field(config: &serde_json::Map<String, Value>, key: &str) -> Option<St
 }
 
 impl ChannelRegistry {
-    /// A registry whose routing always includes `console`.
-    pub fn new(console: Channel) -> Result<Self, aisoc_notify_core::delivery::DeliveryError> {
-        Ok(Self {
+    /// A registry whose routing always includes `console`; channels deliver through `delivery`
+    /// (whose outbound guard also judges each channel's destination when it is saved).
+    pub fn new(console: Channel, delivery: DeliveryClient) -> Self {
+        Self {
             console,
             saved: RwLock::new(BTreeMap::new()),
-            delivery: DeliveryClient::new(DeliveryConfig::default())?,
-        })
+            delivery,
+        }
+    }
+
+    /// Refuses a destination URL the outbound guard forbids (resolving a host name).
+    async fn check_destination(&self, request: &ChannelRequest) -> Result<(), ChannelError> {
+        let Some(url) = ["webhook_url", "url"]
+            .iter()
+            .find_map(|key| string_field(&request.config, key))
+            .and_then(|raw| url::Url::parse(&raw).ok())
+        else {
+            return Ok(());
+        };
+        let config = self.delivery.config();
+        config
+            .destinations
+            .check_url_resolved(&url, config.lookup.as_ref())
+            .await
+            .map_err(ChannelError::Forbidden)
     }
 
     /// Builds the notifier a request describes, or says what is wrong with it.
@@ -157,7 +183,9 @@ impl ChannelRegistry {
                     }
                 }
                 Ok(Arc::new(
-                    builder.build().map_err(|e| invalid(config_message(e)))?,
+                    builder
+                        .build()
+                        .map_err(|e| invalid(config_message(e.into())))?,
                 ))
             }
             "mattermost" => {
@@ -216,8 +244,9 @@ impl ChannelRegistry {
     }
 
     /// Validates and saves a new channel.
-    pub fn create(&self, request: &ChannelRequest) -> Result<ChannelView, ChannelError> {
+    pub async fn create(&self, request: &ChannelRequest) -> Result<ChannelView, ChannelError> {
         let notifier = self.build(request)?;
+        self.check_destination(request).await?;
         let mut bytes = [0u8; 9];
         rand::fill(&mut bytes);
         let id = format!(
@@ -236,11 +265,16 @@ impl ChannelRegistry {
     }
 
     /// Validates and replaces channel `id`.
-    pub fn update(&self, id: &str, request: &ChannelRequest) -> Result<ChannelView, ChannelError> {
+    pub async fn update(
+        &self,
+        id: &str,
+        request: &ChannelRequest,
+    ) -> Result<ChannelView, ChannelError> {
         if !self.saved.read().expect("channel lock").contains_key(id) {
             return Err(ChannelError::NotFound);
         }
         let notifier = self.build(request)?;
+        self.check_destination(request).await?;
         let view = Self::view(id.to_owned(), request);
         let mut saved = self.saved.write().expect("channel lock");
         match saved.get_mut(id) {
@@ -369,6 +403,7 @@ pub fn router(
 fn channel_error(failure: ChannelError) -> Response {
     match failure {
         ChannelError::Invalid(message) => error(StatusCode::UNPROCESSABLE_ENTITY, message),
+        ChannelError::Forbidden(_) => error(StatusCode::UNPROCESSABLE_ENTITY, failure.to_string()),
         ChannelError::NotFound => error(StatusCode::NOT_FOUND, failure.to_string()),
     }
 }
@@ -381,7 +416,7 @@ async fn create_channel(
     State(state): State<SettingsState>,
     ApiJson(request): ApiJson<ChannelRequest>,
 ) -> Response {
-    match state.channels.create(&request) {
+    match state.channels.create(&request).await {
         Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
         Err(failure) => channel_error(failure),
     }
@@ -392,7 +427,7 @@ async fn update_channel(
     Path(id): Path<String>,
     ApiJson(request): ApiJson<ChannelRequest>,
 ) -> Response {
-    match state.channels.update(&id, &request) {
+    match state.channels.update(&id, &request).await {
         Ok(view) => Json(view).into_response(),
         Err(failure) => channel_error(failure),
     }
@@ -427,14 +462,20 @@ async fn test_channel(
             "attempts": delivered.attempts,
         }))
         .into_response(),
-        Ok(DeliveryOutcome::Rejected { reason }) => (
+        Ok(DeliveryOutcome::Failed { reason, class }) => (
             StatusCode::BAD_GATEWAY,
-            Json(json!({"delivered": false, "retryable": false, "error": reason})),
+            Json(json!({
+                "delivered": false,
+                "retryable": class.is_retryable(),
+                "retry_class": class.label(),
+                "retry_after_seconds": class.retry_after().map(|wait| wait.as_secs()),
+                "error": reason,
+            })),
         )
             .into_response(),
-        Ok(DeliveryOutcome::RetryableFailure { reason, .. }) => (
+        Ok(other) => (
             StatusCode::BAD_GATEWAY,
-            Json(json!({"delivered": false, "retryable": true, "error": reason})),
+            Json(json!({"delivered": false, "outcome": other.label()})),
         )
             .into_response(),
         Err(failure) => channel_error(failure),

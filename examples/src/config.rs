@@ -2,6 +2,8 @@
 
 use std::net::SocketAddr;
 
+use aisoc_notify_core::ConfigError;
+use aisoc_notify_core::destination::DestinationPolicy;
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -51,6 +53,12 @@ pub struct GatewayArgs {
     /// Teams outgoing-webhook security token (base64); enables /v1/teams/interactions.
     #[arg(long, env = "TEAMS_OUTGOING_WEBHOOK_SECRET", hide_env_values = true)]
     pub teams_outgoing_webhook_secret: Option<String>,
+
+    /// Private destinations outbound requests may reach, comma-separated CIDRs and host names
+    /// (`10.20.0.0/16,jira.corp.example`); everything private, loopback, link-local (cloud
+    /// metadata) or otherwise non-public is refused unless listed here.
+    #[arg(long, env = "AISOC_OUTBOUND_ALLOW")]
+    pub outbound_allow: Option<String>,
 }
 
 /// The default listen address.
@@ -60,7 +68,7 @@ pub const DEFAULT_VAPID_SUBJECT: &str = "mailto:security@example.com";
 
 impl GatewayArgs {
     /// Fills every setting left unset by flags and environment from `file`, then the defaults.
-    pub fn merge_file(&mut self, file: &FileConfig) -> Result<(), String> {
+    pub fn merge_file(&mut self, file: &FileConfig) -> Result<(), ConfigError> {
         fn fill(slot: &mut Option<String>, file: &FileConfig, name: &str) {
             if slot.as_deref().is_none_or(|v| v.trim().is_empty()) {
                 *slot = file.get(name);
@@ -70,10 +78,12 @@ impl GatewayArgs {
             let raw = file
                 .get("AISOC_LISTEN")
                 .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
-            self.listen =
-                Some(raw.parse().map_err(|_| {
-                    format!("listen: '{raw}' is not an address like 127.0.0.1:8080")
-                })?);
+            self.listen = Some(raw.parse().map_err(|_| {
+                ConfigError::new(
+                    "listen",
+                    format!("'{raw}' is not an address like 127.0.0.1:8080"),
+                )
+            })?);
         }
         if self.events_out.is_none() {
             self.events_out = file.get("AISOC_EVENTS_OUT").map(Into::into);
@@ -88,10 +98,18 @@ impl GatewayArgs {
         fill(&mut self.vapid_private_key, file, "VAPID_PRIVATE_KEY");
         fill(&mut self.vapid_public_key, file, "VAPID_PUBLIC_KEY");
         fill(&mut self.vapid_subject, file, "VAPID_SUBJECT");
+        fill(&mut self.outbound_allow, file, "AISOC_OUTBOUND_ALLOW");
         if self.vapid_subject.is_none() {
             self.vapid_subject = Some(DEFAULT_VAPID_SUBJECT.to_owned());
         }
         Ok(())
+    }
+
+    /// The outbound guard: every non-public address refused but those in
+    /// `AISOC_OUTBOUND_ALLOW`.
+    pub fn destination_policy(&self) -> Result<DestinationPolicy, ConfigError> {
+        DestinationPolicy::parse_allow_list(self.outbound_allow.as_deref().unwrap_or_default())
+            .map_err(|e| ConfigError::new("AISOC_OUTBOUND_ALLOW", e))
     }
 }
 
@@ -159,6 +177,7 @@ pub const FILE_KEYS: &[(&str, &str)] = &[
     ("backends.database_url", "DATABASE_URL"),
     ("backends.redis_url", "REDIS_URL"),
     ("backends.nats_url", "NATS_URL"),
+    ("outbound.allow", "AISOC_OUTBOUND_ALLOW"),
 ];
 
 /// Why the configuration file was refused.
@@ -190,8 +209,8 @@ pub enum ConfigFileError {
         /// Every known key.
         known: String,
     },
-    /// A value that is not a string, number or boolean.
-    #[error("{path}: '{key}' must be a string, number or boolean")]
+    /// A value that is not a string, number, boolean or list of strings.
+    #[error("{path}: '{key}' must be a string, number, boolean or list of strings")]
     Type {
         /// The file.
         path: String,
@@ -275,6 +294,12 @@ impl FileConfig {
                 toml::Value::Integer(n) => n.to_string(),
                 toml::Value::Float(n) => n.to_string(),
                 toml::Value::Boolean(b) => b.to_string(),
+                // A list of strings (`allow = ["10.0.0.0/8", "jira.corp"]`) joins with commas.
+                toml::Value::Array(items) if items.iter().all(toml::Value::is_str) => items
+                    .iter()
+                    .filter_map(toml::Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","),
                 _ => {
                     return Err(ConfigFileError::Type {
                         path: path.to_owned(),

@@ -921,3 +921,80 @@ async fn a_toml_file_configures_the_gateway_and_a_typo_in_it_stops_start_up() {
     assert!(stderr.contains("unknown key 'backends.redis'"), "{stderr}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn forbidden_destinations_are_refused_naming_the_rule_unless_allowed() {
+    // No allow list: loopback is as forbidden as the metadata address.
+    let (gateway, _) =
+        Gateway::start_with(Some("guard-admin"), &[], &[("AISOC_OUTBOUND_ALLOW", "")]).await;
+    let http = reqwest::Client::new();
+    let settings = gateway.url("/v1/settings/notifications");
+    let peer = wiremock::MockServer::start().await;
+    for (url, rule) in [
+        (
+            "https://169.254.169.254/latest/meta-data/iam/SECRET-PATH".to_owned(),
+            "link-local",
+        ),
+        ("https://10.0.0.8/hooks/SECRET-PATH".to_owned(), "private"),
+        (
+            "https://[::ffff:127.0.0.1]/hooks/SECRET-PATH".to_owned(),
+            "loopback",
+        ),
+        (format!("{}/hooks/SECRET-PATH", peer.uri()), "loopback"),
+        (
+            format!(
+                "http://localhost:{}/hooks/SECRET-PATH",
+                peer.address().port()
+            ),
+            "loopback",
+        ),
+    ] {
+        let response = http
+            .post(&settings)
+            .bearer_auth("guard-admin")
+            .json(&serde_json::json!({
+                "channel_type": "webhook",
+                "name": "exfil",
+                "config": {"url": url}
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 422, "{url}");
+        let answer: serde_json::Value = response.json().await.unwrap();
+        let message = answer["error"].as_str().unwrap();
+        assert!(message.contains(rule), "{url}: {message}");
+        assert!(message.contains("AISOC_OUTBOUND_ALLOW"), "{message}");
+        assert!(!message.contains("SECRET-PATH"), "{message}");
+    }
+    assert!(peer.received_requests().await.unwrap().is_empty());
+
+    // The same loopback peer, allowed by the operator, takes the channel and its test message.
+    let (allowed, _) = Gateway::start_with(
+        Some("guard-admin"),
+        &["--outbound-allow", "127.0.0.1/32"],
+        &[("AISOC_OUTBOUND_ALLOW", "")],
+    )
+    .await;
+    wiremock::Mock::given(wiremock::matchers::method("POST"))
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .mount(&peer)
+        .await;
+    let created: serde_json::Value = http
+        .post(allowed.url("/v1/settings/notifications"))
+        .bearer_auth("guard-admin")
+        .json(&serde_json::json!({
+            "channel_type": "webhook",
+            "name": "on-prem SOAR",
+            "config": {"url": format!("{}/hooks/SECRET-PATH", peer.uri())}
+        }))
+        .json_reply()
+        .await;
+    let id = created["id"].as_str().expect("created").to_owned();
+    let tested: serde_json::Value = http
+        .post(allowed.url(&format!("/v1/settings/notifications/{id}/test")))
+        .bearer_auth("guard-admin")
+        .json_reply()
+        .await;
+    assert_eq!(tested["delivered"], true, "{tested}");
+}

@@ -16,6 +16,7 @@ use aisoc_notify_approvals::verify::{
     self, ChatopsVerifyConfig, ChatopsVerifyExecutor, VerifyCallback,
 };
 use aisoc_notify_core::action::ExecutorRegistry;
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
 use aisoc_notify_core::routing::Channel;
 use aisoc_notify_core::secret::SecretString;
 use aisoc_notify_gateway::actions::{self, AuditTimeline, EnvCredentials, WebhookResumer};
@@ -76,14 +77,20 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     };
     let admin = AdminToken::from_config(args.admin_token.take());
     let metrics = PrometheusBuilder::new().install_recorder()?;
+    // One pooled client for every outbound request, behind the outbound guard.
+    let outbound = DeliveryClient::new(DeliveryConfig {
+        destinations: args.destination_policy()?,
+        ..DeliveryConfig::default()
+    })?;
     let channels = Arc::new(ChannelRegistry::new(
         Channel::new("console", Arc::new(ConsoleNotifier)).with_name("Console delivery log"),
-    )?);
+        outbound.clone(),
+    ));
 
     let admin_token = Arc::new(SecretString::from(admin.expose().to_owned()));
     let backends = Backends::connect(&lookup).await?;
     let inbox = build_inbox(&args, &backends, &lookup).await?;
-    let (push_manager, vapid_generated) = build_push(&args, &backends)?;
+    let (push_manager, vapid_generated) = build_push(&args, &backends, &outbound)?;
     let vapid_public_key = push_manager.sender().vapid().keys().public_key_base64();
     let listener =
         tokio::net::TcpListener::bind(args.listen.unwrap_or(([127, 0, 0, 1], 8080).into())).await?;
@@ -95,6 +102,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         audit.clone(),
         backends.verification_store().await?,
         &lookup,
+        &outbound,
     )?;
 
     let mut gateway = app(AppState {
@@ -157,6 +165,7 @@ fn build_chatops_verify(
     audit: Arc<dyn AuditLog>,
     store: Arc<dyn VerificationStore>,
     lookup: &dyn Fn(&str) -> Option<String>,
+    outbound: &DeliveryClient,
 ) -> Result<(Arc<ExecutorRegistry>, VerifyCallback), Box<dyn std::error::Error>> {
     let mut generated = [0u8; 32];
     rand::fill(&mut generated);
@@ -169,9 +178,10 @@ fn build_chatops_verify(
         })
     })?;
     let timeline = Arc::new(AuditTimeline(audit));
+    let credentials = Arc::new(EnvCredentials::from_lookup(lookup, outbound)?);
     let executor = ChatopsVerifyExecutor::new(
         config.clone(),
-        Arc::new(EnvCredentials::from_lookup(lookup)),
+        credentials.clone(),
         timeline.clone(),
         store.clone(),
     )?;
@@ -184,8 +194,10 @@ fn build_chatops_verify(
         Arc::new(WebhookResumer::new(
             lookup("AISOC_PLAYBOOK_RESUME_URL").as_deref(),
             &config.hmac_secret,
+            outbound.clone(),
         )?),
-    );
+    )
+    .with_prompt_updates(credentials);
     Ok((Arc::new(registry), callback))
 }
 
@@ -193,6 +205,7 @@ fn build_chatops_verify(
 fn build_push(
     args: &GatewayArgs,
     backends: &Backends,
+    outbound: &DeliveryClient,
 ) -> Result<(PushManager, bool), Box<dyn std::error::Error>> {
     let (keys, generated) = match args.vapid_private_key.as_deref().map(str::trim) {
         Some(private) if !private.is_empty() => (
@@ -216,7 +229,7 @@ fn build_push(
     .map_err(|e| format!("VAPID_SUBJECT: {e}"))?;
     let manager = PushManager::new(
         backends.subscriptions(),
-        WebPushSender::new(signer)?,
+        WebPushSender::with_client(signer, outbound.clone()),
         Arc::new(MemoryOnCallStatus::new()),
     );
     Ok((manager, generated))

@@ -15,6 +15,8 @@
     reason = "a command line's output is its interface"
 )]
 
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
+use aisoc_notify_core::destination::DestinationPolicy;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -309,6 +311,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Slack(TextCommand::Send { webhook_url, text }) => {
             let notifier = SlackWebhookNotifier::builder()
                 .webhook_url(webhook_url)
+                .delivery(operator_delivery()?)
                 .build()
                 .map_err(Failure::input)?;
             let delivered = notifier
@@ -318,7 +321,9 @@ async fn run(command: Command) -> Result<(), Failure> {
             report_delivered("slack", delivered.attempts)
         }
         Command::Mattermost(TextCommand::Send { webhook_url, text }) => {
-            let notifier = MattermostWebhookNotifier::new(&webhook_url).map_err(Failure::input)?;
+            let notifier = MattermostWebhookNotifier::new(&webhook_url)
+                .map_err(Failure::input)?
+                .with_delivery(operator_delivery()?);
             let notification = Notification::new("cli", EventType::P0Alert, Severity::Info, text);
             let delivered = notifier
                 .notify(&notification)
@@ -334,7 +339,9 @@ async fn run(command: Command) -> Result<(), Failure> {
             text,
         }) => {
             let severity: Severity = severity.parse().map_err(Failure::input)?;
-            let mut builder = TeamsWebhookNotifier::builder().webhook_url(webhook_url);
+            let mut builder = TeamsWebhookNotifier::builder()
+                .webhook_url(webhook_url)
+                .delivery(operator_delivery()?);
             if let Some(format) = format {
                 builder = builder.format(match format {
                     TeamsFormatArg::Workflows => WebhookFormat::Workflows,
@@ -363,6 +370,17 @@ async fn run(command: Command) -> Result<(), Failure> {
         }) => webhook_verify(&secret, scheme.into(), &headers),
         Command::Inbox(command) => inbox(command).await,
     }
+}
+
+/// The delivery client for URLs the operator typed on the command line: the outbound guard,
+/// which protects the gateway from URLs that come from configuration and end users, is off
+/// here, so an operator can test a webhook on their own network.
+fn operator_delivery() -> Result<DeliveryClient, Failure> {
+    DeliveryClient::new(DeliveryConfig {
+        destinations: DestinationPolicy::unrestricted(),
+        ..DeliveryConfig::default()
+    })
+    .map_err(Failure::failed)
 }
 
 fn report_delivered(service: &str, attempts: u32) -> Result<(), Failure> {
@@ -417,7 +435,9 @@ async fn webpush_send(args: WebpushSend) -> Result<(), Failure> {
         urgency: args.urgency.into(),
         topic: args.topic,
     };
-    let sender = WebPushSender::new(signer).map_err(Failure::failed)?;
+    let sender = WebPushSender::new(signer)
+        .map_err(Failure::failed)?
+        .with_delivery(operator_delivery()?);
     let receipt = sender
         .send(&record, args.payload.as_bytes(), &options)
         .await
