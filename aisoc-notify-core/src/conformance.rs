@@ -338,9 +338,18 @@ impl HttpContract {
     where
         F: Fn(&Endpoint) -> Result<Arc<dyn ActionExecutor>, FactoryError>,
     {
+        self.check_executor_with(|endpoint| Ok((make(endpoint)?, request.clone())))
+            .await;
+    }
+
+    /// Runs the contract for an executor whose destination is a parameter of the request (a
+    /// `webhook_url`): `make` builds both for each scenario's endpoint.
+    pub async fn check_executor_with<F>(&self, make: F)
+    where
+        F: Fn(&Endpoint) -> Result<(Arc<dyn ActionExecutor>, ActionRequest), FactoryError>,
+    {
         self.check(|endpoint| {
-            let executor = make(endpoint)?;
-            let request = request.clone();
+            let (executor, request) = make(endpoint)?;
             let subject: Subject = Box::new(move || {
                 Box::pin(async move {
                     executor

@@ -27,7 +27,7 @@
 //! ```
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -349,6 +349,19 @@ impl DeliveryClient {
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
         })
+    }
+
+    /// The process-wide client with the default configuration (the guard on, no redirects),
+    /// built on first use and shared, connection pool included: what adapters send through when
+    /// the host gives them no client. Building a client loads the TLS roots, so adapters share
+    /// this one instead of building their own.
+    pub fn shared_default() -> Result<Self, DeliveryError> {
+        static SHARED: OnceLock<DeliveryClient> = OnceLock::new();
+        if let Some(client) = SHARED.get() {
+            return Ok(client.clone());
+        }
+        let client = Self::new(DeliveryConfig::default())?;
+        Ok(SHARED.get_or_init(|| client).clone())
     }
 
     /// Replaces the clock used to resolve `Retry-After` dates.

@@ -8,7 +8,7 @@
 //! for an on-prem instance the host allows).
 
 use aisoc_notify_core::ConfigError;
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, check_destination};
+use aisoc_notify_core::delivery::{DeliveryClient, check_destination};
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
 
 /// `url` checked as the API base named `field`, with a trailing `/` so that joining
@@ -33,7 +33,7 @@ pub(crate) fn api_base(url: &url::Url, field: &str) -> Result<url::Url, ConfigEr
 
 /// The default delivery client (outbound guard on, retries as [`DeliveryConfig::default`]).
 pub(crate) fn default_client() -> Result<DeliveryClient, ConfigError> {
-    DeliveryClient::new(DeliveryConfig::default()).map_err(|e| ConfigError::new("delivery", e))
+    DeliveryClient::shared_default().map_err(|e| ConfigError::new("delivery", e))
 }
 
 /// A setting that must not be blank.

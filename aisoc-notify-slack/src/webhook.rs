@@ -7,11 +7,9 @@
 //! as [`error`](crate::error) describes.
 
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use aisoc_notify_core::delivery::{
-    DeliveryClient, DeliveryConfig, HttpResponse, check_destination,
-};
+use aisoc_notify_core::delivery::{DeliveryClient, HttpResponse, check_destination};
 use aisoc_notify_core::pacing::Pacer;
 use aisoc_notify_core::secret::SecretUrl;
 use aisoc_notify_core::{ConfigError, Delivered, Notification, Notifier, NotifyError, async_trait};
@@ -29,12 +27,7 @@ pub fn default_pacer() -> Arc<Pacer> {
 /// The delivery client notifiers and executors use unless given one: built once per process
 /// and shared (its connection pool too), since building a client loads the TLS roots.
 pub(crate) fn default_delivery() -> Result<DeliveryClient, SlackError> {
-    static SHARED: OnceLock<DeliveryClient> = OnceLock::new();
-    if let Some(client) = SHARED.get() {
-        return Ok(client.clone());
-    }
-    let client = DeliveryClient::new(DeliveryConfig::default())?;
-    Ok(SHARED.get_or_init(|| client).clone())
+    Ok(DeliveryClient::shared_default()?)
 }
 
 /// Checks a configured webhook URL: https anywhere, plain http only to loopback.

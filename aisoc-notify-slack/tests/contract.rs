@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use aisoc_notify_core::conformance::{Failure, HttpContract, Subject};
+use aisoc_notify_core::conformance::HttpContract;
 use aisoc_notify_core::{ActionExecutor, ActionRequest, Notifier};
 use aisoc_notify_slack::executor::NotifySlackExecutor;
 use aisoc_notify_slack::mattermost::MattermostWebhookNotifier;
@@ -57,27 +57,18 @@ async fn the_mattermost_webhook_passes_the_http_contract() {
         .await;
 }
 
-/// The webhook is a parameter of each request, not of the executor, so the request is built
-/// per endpoint and the contract driven through [`HttpContract::check`].
+/// The webhook is a parameter of each request, not of the executor, so both are built per
+/// endpoint.
 #[tokio::test]
 async fn the_notify_slack_action_passes_the_http_contract() {
     HttpContract::new("notify_slack")
-        .check(|endpoint| {
+        .check_executor_with(|endpoint| {
             let executor = NotifySlackExecutor::new()?.with_delivery(endpoint.delivery.clone());
             let request = ActionRequest::new("notify_slack", "acme")
                 .with_parameter("webhook_url", endpoint.url.as_str())
                 .with_parameter("message", "Host {{ context.host }} isolated")
                 .with_context(json!({"host": "web-01"}));
-            let subject: Subject = Box::new(move || {
-                Box::pin(async move {
-                    executor
-                        .execute(&request)
-                        .await
-                        .map(drop)
-                        .map_err(|error| Failure::of(&error, error.retry_class()))
-                })
-            });
-            Ok(subject)
+            Ok((Arc::new(executor) as Arc<dyn ActionExecutor>, request))
         })
         .await;
 }

@@ -10,11 +10,9 @@
 //! requests are paced per webhook. Answers are classified as [`error`](crate::error) describes.
 
 use std::num::NonZeroU32;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
-use aisoc_notify_core::delivery::{
-    DeliveryClient, DeliveryConfig, DeliveryError, check_destination,
-};
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryError, check_destination};
 use aisoc_notify_core::pacing::Pacer;
 use aisoc_notify_core::secret::SecretUrl;
 use aisoc_notify_core::{ConfigError, Delivered, Notification, Notifier, NotifyError, async_trait};
@@ -90,12 +88,7 @@ impl std::str::FromStr for WebhookFormat {
 /// The delivery client notifiers and executors use unless given one: built once per process
 /// and shared (its connection pool too), since building a client loads the TLS roots.
 pub(crate) fn default_delivery() -> Result<DeliveryClient, DeliveryError> {
-    static SHARED: OnceLock<DeliveryClient> = OnceLock::new();
-    if let Some(client) = SHARED.get() {
-        return Ok(client.clone());
-    }
-    let client = DeliveryClient::new(DeliveryConfig::default())?;
-    Ok(SHARED.get_or_init(|| client).clone())
+    DeliveryClient::shared_default()
 }
 
 /// The default pacer: a few requests per second per webhook.

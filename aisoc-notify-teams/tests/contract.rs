@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use aisoc_notify_core::conformance::{Endpoint, FactoryError, Failure, HttpContract, Subject};
+use aisoc_notify_core::conformance::{Endpoint, FactoryError, HttpContract};
 use aisoc_notify_core::{ActionExecutor, ActionRequest, Notifier};
 use aisoc_notify_teams::executor::NotifyTeamsExecutor;
 use aisoc_notify_teams::webhook::{TeamsWebhookNotifier, WebhookFormat};
@@ -41,8 +41,8 @@ async fn the_teams_connector_webhook_passes_the_http_contract() {
         .await;
 }
 
-/// The webhook is a parameter of each request, not of the executor, so the request is built
-/// per endpoint and the contract driven through [`HttpContract::check`].
+/// The webhook is a parameter of each request, not of the executor, so both are built per
+/// endpoint.
 #[tokio::test]
 async fn the_notify_teams_action_passes_the_http_contract() {
     for (format, success) in [
@@ -51,7 +51,7 @@ async fn the_notify_teams_action_passes_the_http_contract() {
     ] {
         HttpContract::new(format!("notify_teams ({format})"))
             .success(success)
-            .check(|endpoint| {
+            .check_executor_with(|endpoint| {
                 let executor = NotifyTeamsExecutor::new()?.with_delivery(endpoint.delivery.clone());
                 let request = ActionRequest::new("notify_teams", "acme")
                     .with_parameter("webhook_url", endpoint.url.as_str())
@@ -59,16 +59,7 @@ async fn the_notify_teams_action_passes_the_http_contract() {
                     .with_parameter("title", "Host {{ context.host }} isolated")
                     .with_parameter("message", "By playbook {{ context.playbook }}")
                     .with_context(json!({"host": "web-01", "playbook": "ransomware"}));
-                let subject: Subject = Box::new(move || {
-                    Box::pin(async move {
-                        executor
-                            .execute(&request)
-                            .await
-                            .map(drop)
-                            .map_err(|error| Failure::of(&error, error.retry_class()))
-                    })
-                });
-                Ok(subject)
+                Ok((Arc::new(executor) as Arc<dyn ActionExecutor>, request))
             })
             .await;
     }

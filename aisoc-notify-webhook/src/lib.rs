@@ -49,9 +49,7 @@
 use std::sync::Arc;
 
 use aisoc_notify_core::config::ConfigError;
-use aisoc_notify_core::delivery::{
-    DeliveryClient, DeliveryConfig, HttpResponse, check_destination,
-};
+use aisoc_notify_core::delivery::{DeliveryClient, HttpResponse, check_destination};
 use aisoc_notify_core::secret::SecretUrl;
 use aisoc_notify_core::signature::{SignatureScheme, WebhookSigner};
 use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
@@ -173,7 +171,7 @@ impl WebhookNotifierBuilder {
         let config = |error: ConfigError| NotifyError::Config(error.to_string());
         let delivery = match self.delivery {
             Some(delivery) => delivery,
-            None => DeliveryClient::new(DeliveryConfig::default())?,
+            None => DeliveryClient::shared_default()?,
         };
         let url = match self.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
             Some(url) => {

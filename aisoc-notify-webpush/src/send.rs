@@ -20,7 +20,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig, DeliveryError, HttpResponse};
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryError, HttpResponse};
 use aisoc_notify_core::retry::RetryClass;
 use serde::{Deserialize, Serialize};
 
@@ -245,7 +245,7 @@ impl WebPushSender {
     pub fn new(vapid: VapidSigner) -> Result<Self, DeliveryError> {
         Ok(Self {
             vapid: Arc::new(vapid),
-            delivery: DeliveryClient::new(DeliveryConfig::default())?,
+            delivery: DeliveryClient::shared_default()?,
         })
     }
 

@@ -1,13 +1,13 @@
 //! Playbook actions over HTTP (`POST /v1/actions`) and the `chatops.verify` wiring: where the
 //! approvals crate's hooks meet the Slack and Teams crates.
 //!
-//! The gateway registers `chatops.verify`. Its prompts go through a
-//! [`PromptTransport`](aisoc_notify_core::prompt::PromptTransport) built once, at start-up,
-//! from the environment (`SLACK_BOT_TOKEN`, or `AISOC_TEAMS_WEBHOOK_URL`) for every tenant; a
-//! multi-tenant service implements [`CredentialProvider`] over its vault instead. Case timeline
-//! events go to the audit trail (`GET /v1/audit?tenant_id=…&subject_id=<case>`). A waiting
-//! playbook run is resumed by a signed POST to `AISOC_PLAYBOOK_RESUME_URL`, the orchestrator's
-//! webhook ([`WebhookResumer`]), which passes the core HTTP contract like every adapter.
+//! The gateway registers `chatops.verify`. Its prompts go through a [`PromptTransport`] built
+//! once, at start-up, from the environment (`SLACK_BOT_TOKEN`, or `AISOC_TEAMS_WEBHOOK_URL`) for
+//! every tenant; a multi-tenant service implements [`CredentialProvider`] over its vault
+//! instead. Case timeline events go to the audit trail
+//! (`GET /v1/audit?tenant_id=…&subject_id=<case>`). A waiting playbook run is resumed by a
+//! signed POST to `AISOC_PLAYBOOK_RESUME_URL`, the orchestrator's webhook ([`WebhookResumer`]),
+//! which passes the core HTTP contract like every adapter.
 //!
 //! Every outbound request goes through the [`DeliveryClient`] the gateway passes in, so the
 //! outbound guard (and the host's allow-list) applies to chat and to the orchestrator alike.

@@ -245,8 +245,8 @@ impl ChannelRegistry {
 
     /// Validates and saves a new channel.
     pub async fn create(&self, request: &ChannelRequest) -> Result<ChannelView, ChannelError> {
-        let notifier = self.build(request)?;
         self.check_destination(request).await?;
+        let notifier = self.build(request)?;
         let mut bytes = [0u8; 9];
         rand::fill(&mut bytes);
         let id = format!(
@@ -273,8 +273,8 @@ impl ChannelRegistry {
         if !self.saved.read().expect("channel lock").contains_key(id) {
             return Err(ChannelError::NotFound);
         }
-        let notifier = self.build(request)?;
         self.check_destination(request).await?;
+        let notifier = self.build(request)?;
         let view = Self::view(id.to_owned(), request);
         let mut saved = self.saved.write().expect("channel lock");
         match saved.get_mut(id) {
