@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+use crate::config::ConfigError;
 use crate::delivery::DeliveryError;
 use crate::notification::Notification;
 use crate::retry::RetryClass;
@@ -78,7 +79,7 @@ impl Delivered {
 pub enum NotifyError {
     /// The channel is configured wrongly; fix the configuration.
     #[error("invalid channel configuration: {0}")]
-    Config(String),
+    Config(#[from] ConfigError),
     /// The notification could not be rendered for this channel.
     #[error("could not render the notification: {0}")]
     Render(String),

@@ -101,7 +101,10 @@ async fn a_notifier_that_leaks_a_configured_secret_fails_the_contract() {
         async fn notify(&self, n: &Notification) -> Result<Delivered, NotifyError> {
             self.0.notify(n).await.map_err(|e| match e.retry_class() {
                 aisoc_notify_core::RetryClass::NonRetryable => {
-                    NotifyError::Config("token xoxb-very-secret rejected".into())
+                    NotifyError::Config(aisoc_notify_core::ConfigError::new(
+                        "bot_token",
+                        "token xoxb-very-secret rejected",
+                    ))
                 }
                 _ => e,
             })

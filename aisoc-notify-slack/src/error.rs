@@ -222,9 +222,10 @@ impl SlackError {
             SlackError::Api { code, status, .. } => (code, status, "Web API call"),
             SlackError::Webhook { code, status, .. } => (code, status, "incoming webhook"),
             SlackError::Mattermost { code, status, .. } => (code, status, "incoming webhook"),
-            SlackError::MissingDestination | SlackError::Config(_) => {
-                return NotifyError::Config(self.to_string());
+            SlackError::MissingDestination => {
+                return NotifyError::Config(ConfigError::new("webhook_url", self));
             }
+            SlackError::Config(config) => return NotifyError::Config(config),
             SlackError::BlockKit(_) | SlackError::Encode(_) | SlackError::Token(_) => {
                 return NotifyError::Render(self.to_string());
             }

@@ -14,12 +14,12 @@
 //! Failures keep Slack's codes and their classes ([`crate::error`]): `channel_not_found` is
 //! `NonRetryable`, `is_archived` `Gone`, `ratelimited` `Throttled`.
 
-use aisoc_notify_core::NotifyError;
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::decision::{Decision, VerificationPrompt};
 use aisoc_notify_core::prompt::{
     ApprovalAsk, PromptError, PromptOutcome, PromptReceipt, PromptTransport, SignedLinks,
 };
+use aisoc_notify_core::{ConfigError, NotifyError};
 
 use crate::blocks::{Section, SlackMessage, Text};
 use crate::error::SlackError;
@@ -124,10 +124,10 @@ impl PromptTransport for SlackPromptTransport {
             .as_deref()
             .or(self.approval_channel.as_deref())
             .ok_or_else(|| {
-                NotifyError::Config(
-                    "an approval prompt needs a recipient or the transport's approval_channel"
-                        .into(),
-                )
+                NotifyError::Config(ConfigError::new(
+                    "approval_channel",
+                    "an approval prompt needs a recipient or the transport's approval_channel",
+                ))
             })?;
         let message =
             render::approval_message(&ask.prompt_with_deadline()).map_err(|e| slack(e.into()))?;

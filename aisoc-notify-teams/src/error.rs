@@ -129,9 +129,11 @@ impl From<TeamsError> for NotifyError {
             TeamsError::PayloadTooLarge { size, max } => NotifyError::PayloadTooLarge { size, max },
             TeamsError::Delivery(err) => NotifyError::Delivery(err),
             TeamsError::Encode(reason) => NotifyError::Render(reason),
-            config @ (TeamsError::MissingWebhookUrl | TeamsError::Config(_)) => {
-                NotifyError::Config(config.to_string())
-            }
+            TeamsError::MissingWebhookUrl => NotifyError::Config(ConfigError::new(
+                "webhook_url",
+                TeamsError::MissingWebhookUrl,
+            )),
+            TeamsError::Config(config) => NotifyError::Config(config),
         }
     }
 }

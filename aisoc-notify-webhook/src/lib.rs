@@ -168,7 +168,7 @@ impl WebhookNotifierBuilder {
 
     /// Validates and builds; a [`NotifyError::Config`] names the setting that is wrong.
     pub fn build(self) -> Result<WebhookNotifier, NotifyError> {
-        let config = |error: ConfigError| NotifyError::Config(error.to_string());
+        let config = NotifyError::Config;
         let delivery = match self.delivery {
             Some(delivery) => delivery,
             None => DeliveryClient::shared_default()?,

@@ -216,7 +216,7 @@ async fn failures_are_typed_and_classified_by_status_and_5xx_is_retried() {
 #[test]
 fn bad_configurations_are_refused_naming_the_setting() {
     let refused = |builder: aisoc_notify_webhook::WebhookNotifierBuilder| match builder.build() {
-        Err(NotifyError::Config(message)) => message,
+        Err(NotifyError::Config(error)) => error.to_string(),
         other => panic!("expected a configuration error, got {other:?}"),
     };
     let insecure = refused(WebhookNotifier::builder().url("http://example.com/x"));

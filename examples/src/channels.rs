@@ -112,7 +112,7 @@ pub enum ChannelError {
 
 fn config_message(error: NotifyError) -> String {
     match error {
-        NotifyError::Config(message) => message,
+        NotifyError::Config(config) => config.to_string(),
         other => other.to_string(),
     }
 }
@@ -183,9 +183,7 @@ impl ChannelRegistry {
                     }
                 }
                 Ok(Arc::new(
-                    builder
-                        .build()
-                        .map_err(|e| invalid(config_message(e.into())))?,
+                    builder.build().map_err(|e| invalid(e.to_string()))?,
                 ))
             }
             "mattermost" => {
