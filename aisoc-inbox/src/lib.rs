@@ -15,6 +15,7 @@
 //! | [`email`] | SES, SendGrid and Postmark relay shapes |
 //! | [`sns`] | Amazon SNS signature verification |
 //! | [`sink`] | [`EventSink`](sink::EventSink): in memory, or NATS JetStream (feature `nats`) |
+//! | [`file_store`] | [`FileStore`](file_store::FileStore): the durable local event sink, segmented, fsynced, capped, replayable |
 //! | [`pipeline`] | [`Inbox`]: the checks in order, each with its HTTP status |
 //! | `router` | `POST /{token}` and `POST /email/{token}` (feature `axum`) |
 //! | `conformance` | store contracts (feature `test-util`) |
@@ -32,6 +33,7 @@ pub mod cef;
 pub mod conformance;
 pub mod email;
 pub mod envelope;
+pub mod file_store;
 pub mod hec;
 pub mod limits;
 pub mod pipeline;

@@ -1,16 +1,67 @@
 //! Per-tenant rate limiting and idempotency: the two checks that need shared state when several
 //! gateway nodes take traffic.
+//!
+//! # Idempotency that cannot lose an event
+//!
+//! A key is answered `duplicate` only when the event it names is stored. So a key has two
+//! states, and only the second one deduplicates:
+//!
+//! | state | set by | lasts | another request with the key gets |
+//! |---|---|---|---|
+//! | in progress: a [`Claim`] with a random nonce | [`IdempotencyStore::claim`] | the lease ([`IDEMPOTENCY_LEASE`], 60 s) | 409 with `Retry-After` (retryable) |
+//! | done | [`IdempotencyStore::complete`], called only after the sink acknowledged | [`IDEMPOTENCY_TTL`], 24 h | 200 `duplicate` |
+//! | free | [`IdempotencyStore::release`] after a failure, or the lease running out | | a claim: the events are published |
+//!
+//! Each window, and why nothing is lost or stored twice:
+//! - **The sink fails.** The holder releases its claim before answering 503, so the sender's
+//!   retry claims the key again and publishes.
+//! - **The holder crashes** after claiming, before or after publishing. Nothing settles the
+//!   claim; it lapses with its lease and a retry publishes. If the first publish had landed, the
+//!   retry carries the same message ids ([`IdempotencyKey::msg_id`], derived from the key), and
+//!   the sink keeps each id once: on NATS the stream's own duplicate window does it.
+//! - **A concurrent duplicate** arrives while the first request is in flight. It is told to come
+//!   back (409) rather than `duplicate`, because the first may still fail.
+//! - **The caller hangs up** mid-request. The pipeline runs a claimed request to its end in its
+//!   own task, so the claim is promoted or released, not left to its lease.
+//! - **A holder outlives its lease** (the pipeline bounds the publish by the lease, so only a
+//!   stalled process can). A second request may claim and publish the same message ids; the sink
+//!   keeps them once. That is why promotion is unconditional: `complete` runs only after the sink
+//!   acknowledged, so "done" is true whoever holds the key by then, and a compare-and-set would
+//!   throw a true "done" away. Release, on the other hand, compares the nonce: a holder whose
+//!   lease ran out never frees the claim of the request that took over.
+//!
+//! Keys are scoped to the source that received the request, the token, not the whole tenant:
+//! [`IdempotencyKey`] hashes the tenant, the token id and the caller's key, each length-prefixed,
+//! so two tokens of one tenant never share a key and no choice of strings collides with another
+//! (`"a:b"` + `"c"` and `"a"` + `"b:c"` are different keys). The caller's key is
+//! `X-AiSOC-Idempotency-Key`, or else the Standard Webhooks `webhook-id`.
+//!
+//! Both stores are bounded. Redis keys carry their lease or TTL (`SET … PX` in one Lua script);
+//! the memory store expires each entry with its own lease or TTL and keeps at most
+//! [`MemoryIdempotencyStore::DEFAULT_CAPACITY`] keys, least recently used evicted first. A key
+//! lost to eviction can only cause a republish, which the message id deduplicates.
 
 use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::Duration;
 
 use aisoc_notify_core::async_trait;
+use aisoc_notify_core::clock::{Clock, SystemClock};
+use chrono::{DateTime, TimeDelta, Utc};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter as Gcra};
+use http::HeaderMap;
+use sha2::{Digest, Sha256};
 
 /// The default tenant rate.
 pub const DEFAULT_PER_MINUTE: u32 = 600;
-/// How long an idempotency key is remembered.
+/// How long a completed idempotency key is remembered.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(24 * 3600);
+/// How long an in-progress claim holds its key; a crashed holder's claim lapses after it.
+pub const IDEMPOTENCY_LEASE: Duration = Duration::from_secs(60);
+/// The caller's idempotency header.
+pub const IDEMPOTENCY_HEADER: &str = "x-aisoc-idempotency-key";
+/// The longest caller key honoured; longer ones are ignored.
+pub const MAX_IDEMPOTENCY_KEY_LEN: usize = 256;
 
 /// A limiter failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,20 +111,172 @@ impl RateLimiter for MemoryRateLimiter {
     }
 }
 
-/// Remembers idempotency keys.
-#[async_trait]
-pub trait IdempotencyStore: Send + Sync {
-    /// Claims `key` for `ttl`; `false` when it was claimed before (a repeat).
-    async fn claim(&self, key: &str, ttl: Duration) -> Result<bool, LimitError>;
-
-    /// Gives a claim back (the events behind it could not be published).
-    async fn release(&self, key: &str) -> Result<(), LimitError>;
+/// An idempotency key scoped to one source: a digest of tenant, token id and the caller's key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey {
+    digest: String,
 }
 
-/// Idempotency keys in memory (`moka`, expiring after the TTL).
-#[derive(Debug)]
+impl IdempotencyKey {
+    /// The key `key` sent through the token `source_id` of `tenant_id`.
+    pub fn new(tenant_id: &str, source_id: &str, key: &str) -> Self {
+        let mut hash = Sha256::new();
+        hash.update(b"aisoc-inbox-idempotency-v1");
+        for part in [tenant_id, source_id, key] {
+            hash.update((part.len() as u64).to_be_bytes());
+            hash.update(part.as_bytes());
+        }
+        Self {
+            digest: data_encoding::HEXLOWER.encode(&hash.finalize()),
+        }
+    }
+
+    /// The request's key: `X-AiSOC-Idempotency-Key`, else the Standard Webhooks `webhook-id`;
+    /// `None` when neither is present, empty or longer than [`MAX_IDEMPOTENCY_KEY_LEN`].
+    pub fn from_headers(headers: &HeaderMap, tenant_id: &str, source_id: &str) -> Option<Self> {
+        let header = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY_LEN)
+        };
+        header(IDEMPOTENCY_HEADER)
+            .or_else(|| header(aisoc_notify_core::signature::WEBHOOK_ID.as_str()))
+            .map(|key| Self::new(tenant_id, source_id, key))
+    }
+
+    /// The digest, 64 lowercase hex characters: what stores keep.
+    pub fn as_str(&self) -> &str {
+        &self.digest
+    }
+
+    /// The message id of the `index`-th event of the request, the same on every retry, so a
+    /// sink that keeps each id once (JetStream's `Nats-Msg-Id`) stores a republished event once.
+    pub fn msg_id(&self, index: usize) -> String {
+        format!("{}-{index}", self.digest)
+    }
+}
+
+/// An in-progress hold on a key, told apart from other holders by a random nonce.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    key: IdempotencyKey,
+    nonce: String,
+}
+
+impl Claim {
+    /// A new claim on `key` with a fresh nonce (for store implementations).
+    pub fn new(key: IdempotencyKey) -> Self {
+        let mut bytes = [0u8; 16];
+        rand::fill(&mut bytes);
+        Self {
+            key,
+            nonce: data_encoding::HEXLOWER.encode(&bytes),
+        }
+    }
+
+    /// The key held.
+    pub fn key(&self) -> &IdempotencyKey {
+        &self.key
+    }
+
+    /// What tells this holder apart from a later one.
+    pub fn nonce(&self) -> &str {
+        &self.nonce
+    }
+}
+
+/// What [`IdempotencyStore::claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClaimOutcome {
+    /// The key is this request's: publish, then complete or release the claim.
+    Claimed(Claim),
+    /// Another request holds the key; its claim lasts at most this much longer.
+    InProgress {
+        /// The rest of the holder's lease.
+        held_for: Duration,
+    },
+    /// The events behind the key are stored: answer `duplicate`.
+    Done,
+}
+
+/// Remembers idempotency keys: claimed while a request publishes, done once it is stored.
+///
+/// Every implementation must pass `conformance::idempotency_contract` (feature `test-util`).
+#[async_trait]
+pub trait IdempotencyStore: Send + Sync {
+    /// Claims `key` for `lease` unless another request holds it or it is done; atomic.
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        lease: Duration,
+    ) -> Result<ClaimOutcome, LimitError>;
+
+    /// Marks the key done for `ttl`; call only once the sink acknowledged. Always marks it;
+    /// `true` when `claim` still held the key (its lease had not run out).
+    async fn complete(&self, claim: &Claim, ttl: Duration) -> Result<bool, LimitError>;
+
+    /// Frees the key so a retry can publish; `false` (and nothing changed) when `claim` no
+    /// longer holds it.
+    async fn release(&self, claim: &Claim) -> Result<bool, LimitError>;
+}
+
+fn after(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
+    now.checked_add_signed(TimeDelta::from_std(by).unwrap_or(TimeDelta::MAX))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// One key in the memory store: `nonce` is `None` once done.
+#[derive(Debug, Clone)]
+struct Held {
+    nonce: Option<String>,
+    until: DateTime<Utc>,
+    lives: Duration,
+}
+
+/// Drops each entry when its own lease or TTL is over, so the memory is bounded by traffic of
+/// the last day, not all time.
+struct HeldExpiry;
+
+impl moka::Expiry<String, Held> for HeldExpiry {
+    fn expire_after_create(
+        &self,
+        _: &String,
+        held: &Held,
+        _: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(held.lives)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &String,
+        held: &Held,
+        _: std::time::Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        Some(held.lives)
+    }
+}
+
+/// Idempotency keys of one node in memory (`moka`): each entry expires with its lease or TTL,
+/// at most [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) keys. States are judged by the
+/// [`Clock`], so tests move time instead of waiting.
 pub struct MemoryIdempotencyStore {
-    keys: moka::future::Cache<String, ()>,
+    keys: moka::future::Cache<String, Held>,
+    max_ttl: Duration,
+    clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for MemoryIdempotencyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryIdempotencyStore")
+            .field("keys", &self.keys.entry_count())
+            .field("max_ttl", &self.max_ttl)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Default for MemoryIdempotencyStore {
@@ -83,27 +286,115 @@ impl Default for MemoryIdempotencyStore {
 }
 
 impl MemoryIdempotencyStore {
-    /// Keys expire after `ttl`.
-    pub fn new(ttl: Duration) -> Self {
+    /// The most keys kept by default.
+    pub const DEFAULT_CAPACITY: u64 = 1_000_000;
+
+    /// Keys are remembered at most `max_ttl`, whatever TTL `complete` asks for.
+    pub fn new(max_ttl: Duration) -> Self {
         Self {
-            keys: moka::future::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(ttl)
-                .build(),
+            keys: Self::cache(Self::DEFAULT_CAPACITY),
+            max_ttl,
+            clock: Arc::new(SystemClock),
         }
+    }
+
+    /// Keeps at most `capacity` keys.
+    pub fn with_capacity(mut self, capacity: u64) -> Self {
+        self.keys = Self::cache(capacity);
+        self
+    }
+
+    /// Judges leases and TTLs by `clock`.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    fn cache(capacity: u64) -> moka::future::Cache<String, Held> {
+        moka::future::Cache::builder()
+            .max_capacity(capacity)
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
+            .expire_after(HeldExpiry)
+            .build()
     }
 }
 
 #[async_trait]
 impl IdempotencyStore for MemoryIdempotencyStore {
-    async fn claim(&self, key: &str, _ttl: Duration) -> Result<bool, LimitError> {
-        let entry = self.keys.entry(key.to_owned()).or_insert(()).await;
-        Ok(entry.is_fresh())
+    async fn claim(
+        &self,
+        key: &IdempotencyKey,
+        lease: Duration,
+    ) -> Result<ClaimOutcome, LimitError> {
+        let now = self.clock.now();
+        let mut outcome = ClaimOutcome::Done;
+        self.keys
+            .entry_by_ref(key.as_str())
+            .and_compute_with(|entry| {
+                let live = entry.map(|e| e.into_value()).filter(|h| h.until > now);
+                let op = match live {
+                    Some(Held { nonce: None, .. }) => moka::ops::compute::Op::Nop,
+                    Some(Held { until, .. }) => {
+                        let held_for = (until - now).to_std().unwrap_or_default();
+                        outcome = ClaimOutcome::InProgress { held_for };
+                        moka::ops::compute::Op::Nop
+                    }
+                    None => {
+                        let claim = Claim::new(key.clone());
+                        let held = Held {
+                            nonce: Some(claim.nonce.clone()),
+                            until: after(now, lease),
+                            lives: lease.min(self.max_ttl),
+                        };
+                        outcome = ClaimOutcome::Claimed(claim);
+                        moka::ops::compute::Op::Put(held)
+                    }
+                };
+                std::future::ready(op)
+            })
+            .await;
+        Ok(outcome)
     }
 
-    async fn release(&self, key: &str) -> Result<(), LimitError> {
-        self.keys.invalidate(key).await;
-        Ok(())
+    async fn complete(&self, claim: &Claim, ttl: Duration) -> Result<bool, LimitError> {
+        let now = self.clock.now();
+        let mut ours = false;
+        let ttl = ttl.min(self.max_ttl);
+        self.keys
+            .entry_by_ref(claim.key.as_str())
+            .and_compute_with(|entry| {
+                ours = entry.is_some_and(|e| {
+                    let held = e.value();
+                    held.until > now && held.nonce.as_deref() == Some(claim.nonce.as_str())
+                });
+                std::future::ready(moka::ops::compute::Op::Put(Held {
+                    nonce: None,
+                    until: after(now, ttl),
+                    lives: ttl,
+                }))
+            })
+            .await;
+        Ok(ours)
+    }
+
+    async fn release(&self, claim: &Claim) -> Result<bool, LimitError> {
+        let now = self.clock.now();
+        let mut ours = false;
+        self.keys
+            .entry_by_ref(claim.key.as_str())
+            .and_compute_with(|entry| {
+                ours = entry.is_some_and(|e| {
+                    let held = e.value();
+                    held.until > now && held.nonce.as_deref() == Some(claim.nonce.as_str())
+                });
+                std::future::ready(if ours {
+                    moka::ops::compute::Op::Remove
+                } else {
+                    moka::ops::compute::Op::Nop
+                })
+            })
+            .await;
+        Ok(ours)
     }
 }
 
@@ -112,12 +403,13 @@ pub use redis_backed::{RedisIdempotencyStore, RedisRateLimiter};
 
 #[cfg(feature = "redis")]
 mod redis_backed {
+    use std::sync::LazyLock;
     use std::time::Duration;
 
     use aisoc_notify_core::async_trait;
     use redis::aio::ConnectionManager;
 
-    use super::{IdempotencyStore, LimitError, RateLimiter};
+    use super::{Claim, ClaimOutcome, IdempotencyKey, IdempotencyStore, LimitError, RateLimiter};
 
     fn backend(err: redis::RedisError) -> LimitError {
         LimitError::Backend(err.to_string())
@@ -181,7 +473,48 @@ mod redis_backed {
         }
     }
 
-    /// Idempotency keys in Redis: `SET key 1 NX EX ttl`.
+    /// Claims a free key: `{state, ms}` with state 0 claimed, 1 done, 2 held (ms left).
+    static CLAIM: LazyLock<redis::Script> = LazyLock::new(|| {
+        redis::Script::new(
+            r"local held = redis.call('GET', KEYS[1])
+            if not held then
+              redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+              return {0, 0}
+            end
+            if held == 'done' then return {1, 0} end
+            return {2, redis.call('PTTL', KEYS[1])}",
+        )
+    });
+
+    /// Marks a key done whoever holds it; 1 when the claim was still the caller's.
+    static COMPLETE: LazyLock<redis::Script> = LazyLock::new(|| {
+        redis::Script::new(
+            r"local held = redis.call('GET', KEYS[1])
+            redis.call('SET', KEYS[1], 'done', 'PX', ARGV[2])
+            if held == ARGV[1] then return 1 end
+            return 0",
+        )
+    });
+
+    /// Frees a key only while the caller's claim holds it.
+    static RELEASE: LazyLock<redis::Script> = LazyLock::new(|| {
+        redis::Script::new(
+            r"if redis.call('GET', KEYS[1]) == ARGV[1] then
+              redis.call('DEL', KEYS[1])
+              return 1
+            end
+            return 0",
+        )
+    });
+
+    fn millis(duration: Duration) -> u64 {
+        u64::try_from(duration.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1)
+    }
+
+    /// Idempotency keys in Redis, shared by every node: a claim is `claim:<nonce>` with the
+    /// lease as its expiry, a completed key is `done` with the TTL; each step is one Lua script.
     #[derive(Clone)]
     pub struct RedisIdempotencyStore {
         redis: ConnectionManager,
@@ -210,31 +543,63 @@ mod redis_backed {
             self.prefix = prefix.into();
             self
         }
+
+        /// The Redis key that holds `key`'s state.
+        pub fn redis_key(&self, key: &IdempotencyKey) -> String {
+            format!("{}:{}", self.prefix, key.as_str())
+        }
+    }
+
+    fn held_by(claim: &Claim) -> String {
+        format!("claim:{}", claim.nonce())
     }
 
     #[async_trait]
     impl IdempotencyStore for RedisIdempotencyStore {
-        async fn claim(&self, key: &str, ttl: Duration) -> Result<bool, LimitError> {
+        async fn claim(
+            &self,
+            key: &IdempotencyKey,
+            lease: Duration,
+        ) -> Result<ClaimOutcome, LimitError> {
+            let claim = Claim::new(key.clone());
             let mut redis = self.redis.clone();
-            let set: Option<String> = redis::cmd("SET")
-                .arg(format!("{}:{key}", self.prefix))
-                .arg(1)
-                .arg("NX")
-                .arg("EX")
-                .arg(ttl.as_secs().max(1))
-                .query_async(&mut redis)
+            let (state, left): (i64, i64) = CLAIM
+                .key(self.redis_key(key))
+                .arg(held_by(&claim))
+                .arg(millis(lease))
+                .invoke_async(&mut redis)
                 .await
                 .map_err(backend)?;
-            Ok(set.is_some())
+            Ok(match state {
+                0 => ClaimOutcome::Claimed(claim),
+                1 => ClaimOutcome::Done,
+                _ => ClaimOutcome::InProgress {
+                    held_for: Duration::from_millis(u64::try_from(left).unwrap_or(0)),
+                },
+            })
         }
 
-        async fn release(&self, key: &str) -> Result<(), LimitError> {
+        async fn complete(&self, claim: &Claim, ttl: Duration) -> Result<bool, LimitError> {
             let mut redis = self.redis.clone();
-            redis::cmd("DEL")
-                .arg(format!("{}:{key}", self.prefix))
-                .query_async::<()>(&mut redis)
+            let ours: i64 = COMPLETE
+                .key(self.redis_key(claim.key()))
+                .arg(held_by(claim))
+                .arg(millis(ttl))
+                .invoke_async(&mut redis)
                 .await
-                .map_err(backend)
+                .map_err(backend)?;
+            Ok(ours == 1)
+        }
+
+        async fn release(&self, claim: &Claim) -> Result<bool, LimitError> {
+            let mut redis = self.redis.clone();
+            let ours: i64 = RELEASE
+                .key(self.redis_key(claim.key()))
+                .arg(held_by(claim))
+                .invoke_async(&mut redis)
+                .await
+                .map_err(backend)?;
+            Ok(ours == 1)
         }
     }
 }

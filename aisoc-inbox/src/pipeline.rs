@@ -6,7 +6,9 @@
 //! 3. tenant rate (429 with `Retry-After`)
 //! 4. template still allowed (400 `unknown template`)
 //! 5. signature when the token has a secret (401 `invalid signature`)
-//! 6. idempotency key (a repeat within 24 h is acknowledged, not published)
+//! 6. idempotency key (`X-AiSOC-Idempotency-Key`, else `webhook-id`, scoped to the token): a key
+//!    whose events are stored is answered 200 `duplicate`; one still in flight 409 with
+//!    `Retry-After`; see [`limits`](crate::limits) for why no window loses an event
 //! 7. body decoding and parsing (400 when nothing is parseable)
 //! 8. mapping to OCSF, then publishing; 2xx only after the sink acknowledged (else 503).
 
@@ -22,13 +24,15 @@ use serde::Serialize;
 
 use crate::body::{self, BodyError};
 use crate::email;
-use crate::limits::{IDEMPOTENCY_TTL, IdempotencyStore, LimitError, RateLimiter};
-use crate::sink::{EventSink, SinkEvent};
+pub use crate::limits::IDEMPOTENCY_HEADER;
+use crate::limits::{
+    ClaimOutcome, IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL, IdempotencyKey, IdempotencyStore, LimitError,
+    RateLimiter,
+};
+use crate::sink::{EventSink, SinkError, SinkEvent};
 use crate::template::TemplateRegistry;
 use crate::token::{TokenRecord, TokenResolver};
 
-/// The idempotency header.
-pub const IDEMPOTENCY_HEADER: &str = "x-aisoc-idempotency-key";
 /// The default body limit: 10 MiB.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
@@ -39,8 +43,11 @@ pub struct InboxConfig {
     pub max_body_bytes: usize,
     /// Requests per minute per tenant.
     pub rate_limit_per_minute: u32,
-    /// How long an idempotency key is remembered.
+    /// How long an idempotency key is remembered once its events are stored.
     pub idempotency_ttl: Duration,
+    /// How long a request holds its key while publishing; it also bounds the publish, and a
+    /// crashed holder's claim lapses after it.
+    pub idempotency_lease: Duration,
 }
 
 impl Default for InboxConfig {
@@ -49,12 +56,15 @@ impl Default for InboxConfig {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             rate_limit_per_minute: crate::limits::DEFAULT_PER_MINUTE,
             idempotency_ttl: IDEMPOTENCY_TTL,
+            idempotency_lease: IDEMPOTENCY_LEASE,
         }
     }
 }
 
 impl InboxConfig {
-    /// Reads `AISOC_INBOX_MAX_BODY_BYTES` and `AISOC_INBOX_RATE_LIMIT_PER_MIN` through `lookup`.
+    /// Reads `AISOC_INBOX_MAX_BODY_BYTES`, `AISOC_INBOX_RATE_LIMIT_PER_MIN` and
+    /// `AISOC_INBOX_IDEMPOTENCY_LEASE_SECONDS` (how long an in-flight key is held before a
+    /// crashed holder's claim lapses) through `lookup`.
     pub fn from_lookup(
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, aisoc_notify_core::ConfigError> {
@@ -83,6 +93,20 @@ impl InboxConfig {
                     ConfigError::new(
                         "AISOC_INBOX_RATE_LIMIT_PER_MIN",
                         "must be a positive number",
+                    )
+                })?;
+        }
+        if let Some(raw) = lookup("AISOC_INBOX_IDEMPOTENCY_LEASE_SECONDS") {
+            config.idempotency_lease = raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=3600).contains(n))
+                .map(Duration::from_secs)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "AISOC_INBOX_IDEMPOTENCY_LEASE_SECONDS",
+                        "must be a number of seconds from 1 to 3600",
                     )
                 })?;
         }
@@ -157,9 +181,18 @@ pub enum IngestError {
         /// The first mapping failure.
         reason: String,
     },
+    /// Another request with the same idempotency key is in flight; its outcome decides.
+    #[error("a request with this idempotency key is in progress; retry later")]
+    InProgress {
+        /// When to try again.
+        retry_after: Duration,
+    },
     /// The sink (or a store) cannot take events now; nothing was accepted.
     #[error("inbox temporarily unavailable: {0}")]
     Unavailable(String),
+    /// The event store is full; nothing was accepted until an operator frees space.
+    #[error("inbox storage is full: {0}")]
+    StorageFull(String),
 }
 
 impl IngestError {
@@ -178,8 +211,20 @@ impl IngestError {
             IngestError::UnknownTemplate
             | IngestError::Body(_)
             | IngestError::Unmappable { .. } => StatusCode::BAD_REQUEST,
+            IngestError::InProgress { .. } => StatusCode::CONFLICT,
             IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            IngestError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
             IngestError::Hec(reply) => reply.status,
+        }
+    }
+
+    /// The wait to announce in `Retry-After`, for the answers a sender should retry later.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            IngestError::RateLimited { retry_after } | IngestError::InProgress { retry_after } => {
+                Some(*retry_after)
+            }
+            _ => None,
         }
     }
 
@@ -195,10 +240,16 @@ impl IngestError {
             IngestError::Body(_) | IngestError::Unmappable { .. } | IngestError::Hec(_) => {
                 "malformed"
             }
+            IngestError::InProgress { .. } => "in_progress",
             IngestError::Unavailable(_) => "unavailable",
+            IngestError::StorageFull(_) => "storage_full",
         }
     }
 }
+
+/// The longest `Retry-After` for a key in progress: a live holder settles within a second or
+/// two, and a crashed one's lease may have up to a minute left.
+const IN_PROGRESS_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// What the caller is told on success.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -393,45 +444,87 @@ impl Inbox {
                 .verify(headers, &raw_body)
                 .map_err(|_| IngestError::InvalidSignature)?;
         }
-        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-        let idempotency_key = header(IDEMPOTENCY_HEADER)
-            .map(str::trim)
-            .filter(|k| !k.is_empty() && k.len() <= 256);
-        let claim = idempotency_key.map(|key| format!("{}:{key}", record.tenant_id));
-        if let Some(claim) = &claim {
-            let fresh = self
-                .idempotency
-                .claim(claim, self.config.idempotency_ttl)
-                .await
-                .map_err(|e| IngestError::Unavailable(e.to_string()))?;
-            if !fresh {
+        let Some(key) = IdempotencyKey::from_headers(headers, &record.tenant_id, &record.id) else {
+            let incoming = Incoming {
+                record,
+                route,
+                headers,
+                raw_body,
+                hec_envelope,
+            };
+            return self
+                .map_and_publish(incoming, template.as_ref(), None)
+                .await;
+        };
+        // Once the key is claimed the request must settle it (promote or release) even if the
+        // caller hangs up and this future is dropped: the rest runs in a task of its own.
+        let (inbox, template) = (self.clone(), Arc::clone(template));
+        let (record, headers) = (record.clone(), headers.clone());
+        tokio::spawn(async move {
+            let incoming = Incoming {
+                record: &record,
+                route,
+                headers: &headers,
+                raw_body,
+                hec_envelope,
+            };
+            inbox.accept_keyed(incoming, template.as_ref(), key).await
+        })
+        .await
+        .unwrap_or_else(|error| {
+            tracing::error!(%error, "an ingest task failed; its idempotency claim lapses with its lease");
+            Err(IngestError::Unavailable("ingest task failed".into()))
+        })
+    }
+
+    /// Steps 6-8 for a request with an idempotency key: claim, publish, then promote the claim
+    /// to done (only now is the key answered `duplicate`) or release it for the sender's retry.
+    async fn accept_keyed(
+        &self,
+        incoming: Incoming<'_>,
+        template: &dyn aisoc_notify_core::InboxTemplate,
+        key: IdempotencyKey,
+    ) -> Result<IngestReceipt, IngestError> {
+        let unavailable = |error: LimitError| IngestError::Unavailable(error.to_string());
+        let claim = match self
+            .idempotency
+            .claim(&key, self.config.idempotency_lease)
+            .await
+            .map_err(unavailable)?
+        {
+            ClaimOutcome::Claimed(claim) => claim,
+            ClaimOutcome::InProgress { held_for } => {
+                return Err(IngestError::InProgress {
+                    retry_after: held_for.clamp(Duration::from_secs(1), IN_PROGRESS_RETRY_AFTER),
+                });
+            }
+            ClaimOutcome::Done => {
                 return Ok(IngestReceipt {
                     accepted: 0,
-                    template: record.template_id.clone(),
+                    template: incoming.record.template_id.clone(),
                     dropped: 0,
                     ignored: 0,
                     duplicate: true,
                 });
             }
-        }
-        let published = self
-            .map_and_publish(
-                Incoming {
-                    record,
-                    route,
-                    headers,
-                    raw_body,
-                    hec_envelope,
-                },
-                template.as_ref(),
-                claim.as_deref(),
-            )
-            .await;
-        if published.is_err()
-            && let Some(claim) = &claim
-            && let Err(error) = self.idempotency.release(claim).await
-        {
-            tracing::warn!(%error, "could not release an idempotency key after a failed publish");
+        };
+        let published = self.map_and_publish(incoming, template, Some(&key)).await;
+        let settled = match &published {
+            Ok(_) => self
+                .idempotency
+                .complete(&claim, self.config.idempotency_ttl)
+                .await
+                .map(|ours| {
+                    if !ours {
+                        tracing::warn!("an idempotency claim outlived its lease; the sink's message ids kept the events once");
+                    }
+                }),
+            Err(_) => self.idempotency.release(&claim).await.map(drop),
+        };
+        if let Err(error) = settled {
+            // The answer stays true either way: a stored event stays stored (a retry after the
+            // lease republishes the same message ids), a failed one was not accepted.
+            tracing::warn!(%error, "could not settle an idempotency claim; it lapses with its lease");
         }
         published
     }
@@ -440,7 +533,7 @@ impl Inbox {
         &self,
         incoming: Incoming<'_>,
         template: &dyn aisoc_notify_core::InboxTemplate,
-        claim: Option<&str>,
+        key: Option<&IdempotencyKey>,
     ) -> Result<IngestReceipt, IngestError> {
         let Incoming {
             record,
@@ -542,7 +635,7 @@ impl Inbox {
                     events.push(SinkEvent {
                         tenant_id: record.tenant_id.clone(),
                         template_id: record.template_id.clone(),
-                        msg_id: claim.map_or(event_uid, |claim| format!("{claim}:{index}")),
+                        msg_id: key.map_or(event_uid, |key| key.msg_id(index)),
                         payload: payload.into(),
                     });
                 }
@@ -570,10 +663,18 @@ impl Inbox {
                 reason: first_failure.unwrap_or_default(),
             });
         }
-        self.sink
-            .publish(&events)
+        let lease = self.config.idempotency_lease;
+        tokio::time::timeout(lease, self.sink.publish(&events))
             .await
-            .map_err(|e| IngestError::Unavailable(e.to_string()))?;
+            .map_err(|_| {
+                IngestError::Unavailable(format!(
+                    "the event sink did not acknowledge within {lease:?}"
+                ))
+            })?
+            .map_err(|e| match e {
+                SinkError::Full(reason) => IngestError::StorageFull(reason),
+                other => IngestError::Unavailable(other.to_string()),
+            })?;
         Ok(IngestReceipt {
             accepted: events.len(),
             template: record.template_id.clone(),

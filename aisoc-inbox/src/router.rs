@@ -9,6 +9,11 @@
 //! `POST /{tenant_token}` takes JSON or NDJSON; `POST /email/{tenant_token}` takes relayed
 //! e-mail. The token is checked before the body is read, and the body is read only up to the
 //! limit: a larger one is refused with 413 without being buffered.
+//!
+//! Idempotency (`X-AiSOC-Idempotency-Key`, else `webhook-id`): a key whose events are stored is
+//! answered `200 {"accepted": 0, …, "duplicate": true}`; a key whose first request is still in
+//! flight `409 {"error": "a request with this idempotency key is in progress; retry later"}`
+//! with `Retry-After`, so the sender retries and learns the first request's real outcome.
 
 use axum::Router;
 use axum::body::Body;
@@ -52,18 +57,21 @@ pub fn hec_router(inbox: Inbox) -> Router {
         .with_state(inbox)
 }
 
-/// The JSON error response for an ingest error, with `Retry-After` for 429.
+/// The JSON error response for an ingest error, with `Retry-After` for 429 and 409.
 pub fn error_response(error: &IngestError) -> Response {
-    let mut response = (
+    let response = (
         error.status(),
         axum::Json(json!({"error": error.to_string()})),
     )
         .into_response();
-    if let IngestError::RateLimited { retry_after } = error {
-        let seconds = retry_after.as_secs().max(1).to_string();
-        if let Ok(value) = HeaderValue::from_str(&seconds) {
-            response.headers_mut().insert(header::RETRY_AFTER, value);
-        }
+    with_retry_after(response, error)
+}
+
+fn with_retry_after(mut response: Response, error: &IngestError) -> Response {
+    if let Some(retry_after) = error.retry_after()
+        && let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
+    {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
 }
@@ -178,7 +186,8 @@ fn hec_token(headers: &HeaderMap) -> Option<String> {
     Some(password.to_owned())
 }
 
-/// Maps an ingest error to Splunk's reply.
+/// Maps an ingest error to Splunk's reply; a key in progress is "Server is busy" (503, code 9)
+/// with `Retry-After`, which HEC clients retry.
 pub fn hec_error(error: &IngestError) -> Response {
     let reply = match error {
         IngestError::InvalidToken => HecReply::INVALID_TOKEN,
@@ -195,15 +204,13 @@ pub fn hec_error(error: &IngestError) -> Response {
         IngestError::Body(crate::body::BodyError::NoEvents) => HecReply::NO_DATA,
         IngestError::Body(_) | IngestError::Unmappable { .. } => HecReply::INVALID_DATA_FORMAT,
         IngestError::Hec(reply) => reply.clone(),
-        IngestError::RateLimited { .. } | IngestError::Unavailable(_) => HecReply::SERVER_BUSY,
+        IngestError::RateLimited { .. }
+        | IngestError::InProgress { .. }
+        | IngestError::Unavailable(_)
+        // Splunk HEC has no "full": busy tells its clients to hold the data and retry.
+        | IngestError::StorageFull(_) => HecReply::SERVER_BUSY,
     };
-    let mut response = hec_reply(reply);
-    if let IngestError::RateLimited { retry_after } = error
-        && let Ok(value) = HeaderValue::from_str(&retry_after.as_secs().max(1).to_string())
-    {
-        response.headers_mut().insert(header::RETRY_AFTER, value);
-    }
-    response
+    with_retry_after(hec_reply(reply), error)
 }
 
 async fn hec(

@@ -1,5 +1,11 @@
 //! Where accepted events go: an [`EventSink`] acknowledges a batch before the HTTP 2xx is sent,
 //! so an event the caller saw accepted is never lost.
+//!
+//! A sink keeps each message id once. Events of a request with an idempotency key carry ids
+//! derived from tenant, token and key ([`IdempotencyKey::msg_id`](crate::limits::IdempotencyKey::msg_id)),
+//! the same on every retry; that is what stores an event once when its sender retries after a
+//! crash between the sink's acknowledgement and the key's promotion to done (see
+//! [`limits`](crate::limits)).
 
 use std::collections::HashSet;
 use std::sync::Mutex;
@@ -14,7 +20,8 @@ pub struct SinkEvent {
     pub tenant_id: String,
     /// The template that produced it.
     pub template_id: String,
-    /// A unique message id; repeats of the same id are published once.
+    /// A unique message id; repeats of the same id are published once. Derived from the
+    /// idempotency key when the request had one, random otherwise.
     pub msg_id: String,
     /// The OCSF JSON.
     pub payload: Bytes,
@@ -27,12 +34,16 @@ pub enum SinkError {
     /// The sink cannot take events now.
     #[error("event sink unavailable: {0}")]
     Unavailable(String),
+    /// The sink is full and takes nothing until space is freed (a size-capped local store).
+    #[error("event storage full: {0}")]
+    Full(String),
 }
 
 /// Publishes events durably, in order, and returns only after they are acknowledged.
 #[async_trait]
 pub trait EventSink: Send + Sync {
-    /// Publishes a batch; `Ok` means every event is stored (or was already, for a repeated id).
+    /// Publishes a batch; `Ok` means every event is stored (or was already, for a repeated id:
+    /// a sink must not store an id twice within the idempotency TTL, 24 h by default).
     async fn publish(&self, events: &[SinkEvent]) -> Result<(), SinkError>;
 }
 
@@ -114,8 +125,10 @@ mod nats {
         }
     }
 
-    /// Publishes to a JetStream stream with `Nats-Msg-Id` set, so the stream's own dedupe window
-    /// backs the inbox's idempotency keys.
+    /// Publishes to a JetStream stream with `Nats-Msg-Id` set to the event's message id, so the
+    /// stream's own duplicate window backs the inbox's idempotency keys: a retry that republishes
+    /// after a crash between the acknowledgement and the key's promotion is dropped by the
+    /// stream. Keep `duplicate_window` at least the idempotency TTL.
     #[derive(Clone)]
     pub struct NatsSink {
         jetstream: jetstream::Context,

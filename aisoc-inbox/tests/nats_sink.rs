@@ -143,3 +143,51 @@ async fn when_nats_is_down_the_route_answers_503_and_accepts_nothing() {
             .starts_with("inbox temporarily unavailable")
     );
 }
+
+#[tokio::test]
+async fn a_publish_retried_with_the_same_msg_id_is_stored_once_by_the_duplicate_window() {
+    use aisoc_inbox::limits::IdempotencyKey;
+    use aisoc_inbox::sink::{EventSink, SinkEvent};
+    let client = async_nats::connect("127.0.0.1:4222")
+        .await
+        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
+    let config = config();
+    let sink = NatsSink::new(client.clone(), config.clone()).await.unwrap();
+    let key = IdempotencyKey::new("acme", "token-1", "delivery-42");
+    let batch: Vec<SinkEvent> = (0..2)
+        .map(|index| SinkEvent {
+            tenant_id: "acme".into(),
+            template_id: "generic-json".into(),
+            msg_id: key.msg_id(index),
+            payload: format!("{{\"n\":{index}}}").into(),
+        })
+        .collect();
+    // The first attempt was acknowledged but its sender never learned it (a crash before
+    // the idempotency key was promoted); the retry carries the same ids.
+    sink.publish(&batch).await.unwrap();
+    sink.publish(&batch).await.unwrap();
+    let other_token = SinkEvent {
+        msg_id: IdempotencyKey::new("acme", "token-2", "delivery-42").msg_id(0),
+        ..batch[0].clone()
+    };
+    sink.publish(std::slice::from_ref(&other_token))
+        .await
+        .unwrap();
+
+    let jetstream = async_nats::jetstream::new(client);
+    let mut stream = jetstream.get_stream(&config.stream).await.unwrap();
+    assert_eq!(
+        stream.info().await.unwrap().state.messages,
+        3,
+        "two events once each, and the other token's event"
+    );
+    let first = stream.get_raw_message(1).await.unwrap();
+    assert_eq!(
+        first
+            .headers
+            .get("Nats-Msg-Id")
+            .map(|v| v.as_str().to_owned()),
+        Some(key.msg_id(0))
+    );
+    jetstream.delete_stream(&config.stream).await.unwrap();
+}

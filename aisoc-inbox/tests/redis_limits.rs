@@ -1,11 +1,14 @@
-//! Idempotency and rate limiting on the real Redis at 127.0.0.1:6379.
+//! Idempotency stores (Redis at 127.0.0.1:6379 and memory) and rate limiting on the real Redis.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aisoc_inbox::conformance;
 use aisoc_inbox::limits::{
-    LimitError, MemoryIdempotencyStore, RateLimiter, RedisIdempotencyStore, RedisRateLimiter,
+    ClaimOutcome, IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL, IdempotencyKey, IdempotencyStore, LimitError,
+    MemoryIdempotencyStore, RateLimiter, RedisIdempotencyStore, RedisRateLimiter,
 };
+use aisoc_notify_core::clock::ManualClock;
 use redis::AsyncCommands;
 
 async fn manager() -> redis::aio::ConnectionManager {
@@ -16,31 +19,72 @@ async fn manager() -> redis::aio::ConnectionManager {
         .expect("Redis on 127.0.0.1:6379")
 }
 
-#[tokio::test]
-async fn redis_idempotency_claims() {
-    conformance::idempotency_claims(&RedisIdempotencyStore::new(manager().await)).await;
+fn redis_store(redis: redis::aio::ConnectionManager) -> RedisIdempotencyStore {
+    RedisIdempotencyStore::new(redis)
+        .with_prefix(format!("aisoc:test:idem:{:016x}", rand::random::<u64>()))
 }
 
 #[tokio::test]
-async fn memory_idempotency_claims() {
-    conformance::idempotency_claims(&MemoryIdempotencyStore::default()).await;
+async fn the_redis_idempotency_store_meets_the_contract() {
+    // Redis keeps its own time: a short lease, waited for for real.
+    conformance::idempotency_contract(
+        Arc::new(redis_store(manager().await)),
+        &conformance::WallClock,
+        Duration::from_millis(400),
+    )
+    .await;
 }
 
 #[tokio::test]
-async fn redis_keys_use_set_nx_with_the_ttl() {
-    let store = RedisIdempotencyStore::new(manager().await).with_prefix("aisoc:test:idem");
-    let key = format!("k-{}", rand::random::<u64>());
+async fn the_memory_idempotency_store_meets_the_contract() {
+    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+    conformance::idempotency_contract(
+        Arc::new(MemoryIdempotencyStore::default().with_clock(clock.clone())),
+        clock.as_ref(),
+        IDEMPOTENCY_LEASE,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_memory_store_never_keeps_a_key_longer_than_its_cap() {
+    let clock = Arc::new(ManualClock::at_unix(1_800_000_000));
+    let store = MemoryIdempotencyStore::new(Duration::from_secs(3600)).with_clock(clock.clone());
+    let key = IdempotencyKey::new("acme", "token-1", "k");
+    let ClaimOutcome::Claimed(claim) = store.claim(&key, IDEMPOTENCY_LEASE).await.unwrap() else {
+        panic!("fresh key")
+    };
+    store.complete(&claim, IDEMPOTENCY_TTL).await.unwrap();
+    clock.advance(Duration::from_secs(3601));
     assert!(
-        aisoc_inbox::limits::IdempotencyStore::claim(&store, &key, Duration::from_secs(86_400))
-            .await
-            .unwrap()
+        matches!(
+            store.claim(&key, IDEMPOTENCY_LEASE).await.unwrap(),
+            ClaimOutcome::Claimed(_)
+        ),
+        "a 24 h TTL is cut to the store's one-hour cap"
     );
-    let ttl: i64 = manager()
-        .await
-        .ttl(format!("aisoc:test:idem:{key}"))
-        .await
-        .unwrap();
+}
+
+#[tokio::test]
+async fn redis_holds_a_claim_for_its_lease_and_a_done_key_for_its_ttl() {
+    let redis = manager().await;
+    let store = redis_store(redis.clone());
+    let key = IdempotencyKey::new("acme", "token-1", &format!("k-{}", rand::random::<u64>()));
+    let ClaimOutcome::Claimed(claim) = store.claim(&key, IDEMPOTENCY_LEASE).await.unwrap() else {
+        panic!("fresh key")
+    };
+    let mut conn = redis.clone();
+    let held: String = conn.get(store.redis_key(&key)).await.unwrap();
+    assert_eq!(held, format!("claim:{}", claim.nonce()));
+    let lease: i64 = conn.pttl(store.redis_key(&key)).await.unwrap();
+    assert!((59_000..=60_000).contains(&lease), "{lease}");
+
+    assert!(store.complete(&claim, IDEMPOTENCY_TTL).await.unwrap());
+    let done: String = conn.get(store.redis_key(&key)).await.unwrap();
+    assert_eq!(done, "done");
+    let ttl: i64 = conn.ttl(store.redis_key(&key)).await.unwrap();
     assert!((86_300..=86_400).contains(&ttl), "{ttl}");
+    let _: () = conn.del(store.redis_key(&key)).await.unwrap();
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! Backend-agnostic contracts for [`ApprovalStore`], [`AuditLog`] and [`VerificationStore`]
-//! (feature `test-util`). Every backend's tests call these; a new backend, the host's own
+//! Backend-agnostic contracts for [`ApprovalStore`], [`AuditLog`] and
+//! [`VerificationStore`](crate::verify::VerificationStore) with its answer outbox (feature
+//! `test-util`). Every backend's tests call these; a new backend, the host's own
 //! included, is done when they pass.
 //!
 //! Each function uses fresh random ids, so it can run against a shared database.
@@ -7,12 +8,17 @@
 use std::sync::Arc;
 
 use aisoc_notify_core::decision::{Decision, DecisionRequest, DecisionSource, Reviewer};
-use aisoc_notify_core::prompt::PromptReceipt;
 use chrono::{DateTime, Duration, Utc};
 
 use crate::model::{APPROVAL_REVIEWED, ApprovalStatus, NewApproval, new_id};
 use crate::store::{ApprovalStore, AuditLog, DecideError, StoreError};
-use crate::verify::{AnswerOutcome, PendingPrompt, VerificationStore};
+
+mod verify;
+
+pub use self::verify::{
+    answer_and_follow_ups_are_one_unit, claims_are_leased_and_fenced,
+    concurrent_answers_record_once, verification_answers_once,
+};
 
 fn now() -> DateTime<Utc> {
     // Whole microseconds, the precision PostgreSQL keeps.
@@ -267,55 +273,4 @@ pub async fn audit_append_and_list(audit: &dyn AuditLog) {
     );
     assert!(all.windows(2).all(|w| w[0].id < w[1].id));
     assert_eq!(audit.list(&tenant, Some("s1")).await.unwrap().len(), 1);
-}
-
-/// A prompt records its first answer only, and the answer comes back with where the prompt
-/// was posted.
-pub async fn verification_answers_once(store: &dyn VerificationStore) {
-    let mut prompt = PendingPrompt {
-        prompt_id: new_id("vfy"),
-        tenant_id: "acme".into(),
-        case_id: "case-1".into(),
-        run_id: Some("run-1".into()),
-        user_ref: "alice".into(),
-        expires_at: now() + Duration::minutes(30),
-        receipt: None,
-    };
-    store.create_prompt(&prompt, now()).await.unwrap();
-    assert!(matches!(
-        store.create_prompt(&prompt, now()).await,
-        Err(StoreError::Conflict(_))
-    ));
-    let receipt = PromptReceipt::message("slack", "D0ALICE", "1700000000.000100");
-    assert!(
-        store
-            .attach_receipt(&prompt.prompt_id, &receipt)
-            .await
-            .unwrap()
-    );
-    assert!(!store.attach_receipt("vfy_missing", &receipt).await.unwrap());
-    prompt.receipt = Some(receipt);
-    assert_eq!(
-        store
-            .answer(&prompt.prompt_id, "deny", "t1", now())
-            .await
-            .unwrap(),
-        AnswerOutcome::Recorded(prompt.clone())
-    );
-    assert_eq!(
-        store
-            .answer(&prompt.prompt_id, "acknowledge", "t2", now())
-            .await
-            .unwrap(),
-        AnswerOutcome::AlreadyAnswered {
-            choice: "deny".into()
-        }
-    );
-    assert_eq!(
-        store
-            .answer("vfy_missing", "deny", "t3", now())
-            .await
-            .unwrap(),
-        AnswerOutcome::UnknownPrompt
-    );
 }

@@ -8,8 +8,8 @@
 //! | [`memory`] | in-memory stores (the default) |
 //! | `postgres` | PostgreSQL stores with migrations (feature `postgres`) |
 //! | [`service`] | [`ApprovalService`](service::ApprovalService): the one decision function, a [`DecisionHandler`](aisoc_notify_core::decision::DecisionHandler) for Slack, Teams and REST |
-//! | [`verify`] | the `chatops.verify` executor, its callback handler and the host's hooks |
-//! | `routes` | the axum callback route (feature `axum`) |
+//! | [`verify`] | the `chatops.verify` executor, its callback handler, the answer outbox and its dispatcher, and the host's hooks |
+//! | `routes` | the axum answer-page route (feature `axum`) |
 //! | `conformance` | store contracts every backend passes (feature `test-util`) |
 //!
 //! Chat is reached through core's [`PromptTransport`](aisoc_notify_core::prompt::PromptTransport)
@@ -24,7 +24,8 @@
 //!
 //! ## Features
 //! - `postgres`: `PgApprovalStore`, `PgAuditLog`, `PgVerificationStore`.
-//! - `axum`: `routes::router` for `GET /chatops/verify/{token}`.
+//! - `axum`: `routes::router` for `/chatops/verify/{token}`: `GET` shows the confirmation
+//!   page and records nothing, `POST` (its button) records the answer.
 //! - `test-util`: the `conformance` suites.
 
 #[cfg(feature = "test-util")]

@@ -5,20 +5,24 @@
 //! Decisions are one conditional `UPDATE … WHERE status = 'pending' AND expires_at > now`
 //! plus the audit `INSERT`, in one transaction: of any number of concurrent reviewers exactly
 //! one row update succeeds. The audit table refuses `UPDATE` and `DELETE` with a trigger.
+//!
+//! `chatops.verify` answers are one conditional `UPDATE` of the prompt plus the `INSERT` of
+//! its follow-ups (the answer outbox), in one transaction; see [`PgVerificationStore`].
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::decision::{DecisionRequest, DecisionSource};
-use aisoc_notify_core::prompt::PromptReceipt;
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgRow};
-use sqlx::types::Json;
 use sqlx::{Row, Transaction};
 
 use crate::model::{
     ApprovalRequest, ApprovalStatus, AuditEntry, NewApproval, NewAuditEntry, new_id,
 };
 use crate::store::{ApprovalStore, AuditLog, DecideError, StoreError, validate_new};
-use crate::verify::{AnswerOutcome, PendingPrompt, VerificationStore};
+
+mod verify;
+
+pub use self::verify::PgVerificationStore;
 
 fn backend(err: sqlx::Error) -> StoreError {
     // sqlx errors name tables and constraints, never the connection string.
@@ -297,119 +301,5 @@ impl AuditLog for PgAuditLog {
         .await
         .map_err(backend)?;
         rows.iter().map(audit_from_row).collect()
-    }
-}
-
-/// `chatops.verify` prompts in PostgreSQL.
-#[derive(Debug, Clone)]
-pub struct PgVerificationStore {
-    pool: PgPool,
-}
-
-impl PgVerificationStore {
-    /// Runs the migrations and returns the store.
-    pub async fn new(pool: PgPool) -> Result<Self, StoreError> {
-        migrate(&pool).await?;
-        Ok(Self { pool })
-    }
-}
-
-#[async_trait]
-impl VerificationStore for PgVerificationStore {
-    async fn create_prompt(
-        &self,
-        prompt: &PendingPrompt,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        let inserted = sqlx::query(
-            "INSERT INTO aisoc_chatops_verify_prompts (prompt_id, tenant_id, case_id, run_id, user_ref, created_at, expires_at, receipt)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (prompt_id) DO NOTHING",
-        )
-        .bind(&prompt.prompt_id)
-        .bind(&prompt.tenant_id)
-        .bind(&prompt.case_id)
-        .bind(&prompt.run_id)
-        .bind(&prompt.user_ref)
-        .bind(now)
-        .bind(prompt.expires_at)
-        .bind(prompt.receipt.as_ref().map(Json))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        if inserted.rows_affected() == 0 {
-            return Err(StoreError::Conflict(format!(
-                "prompt '{}'",
-                prompt.prompt_id
-            )));
-        }
-        Ok(())
-    }
-
-    async fn attach_receipt(
-        &self,
-        prompt_id: &str,
-        receipt: &PromptReceipt,
-    ) -> Result<bool, StoreError> {
-        let updated = sqlx::query(
-            "UPDATE aisoc_chatops_verify_prompts SET receipt = $2 WHERE prompt_id = $1",
-        )
-        .bind(prompt_id)
-        .bind(Json(receipt))
-        .execute(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(updated.rows_affected() > 0)
-    }
-
-    async fn answer(
-        &self,
-        prompt_id: &str,
-        choice: &str,
-        token_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<AnswerOutcome, StoreError> {
-        let recorded = sqlx::query(
-            "UPDATE aisoc_chatops_verify_prompts
-             SET answered_choice = $2, answered_token = $3, answered_at = $4
-             WHERE prompt_id = $1 AND answered_choice IS NULL
-             RETURNING prompt_id, tenant_id, case_id, run_id, user_ref, expires_at, receipt",
-        )
-        .bind(prompt_id)
-        .bind(choice)
-        .bind(token_id)
-        .bind(now)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        if let Some(row) = recorded {
-            return Ok(AnswerOutcome::Recorded(PendingPrompt {
-                prompt_id: row.try_get("prompt_id").map_err(backend)?,
-                tenant_id: row.try_get("tenant_id").map_err(backend)?,
-                case_id: row.try_get("case_id").map_err(backend)?,
-                run_id: row.try_get("run_id").map_err(backend)?,
-                user_ref: row.try_get("user_ref").map_err(backend)?,
-                expires_at: row.try_get("expires_at").map_err(backend)?,
-                receipt: row
-                    .try_get::<Option<Json<PromptReceipt>>, _>("receipt")
-                    .map_err(backend)?
-                    .map(|Json(receipt)| receipt),
-            }));
-        }
-        let existing = sqlx::query(
-            "SELECT answered_choice FROM aisoc_chatops_verify_prompts WHERE prompt_id = $1",
-        )
-        .bind(prompt_id)
-        .fetch_optional(&self.pool)
-        .await
-        .map_err(backend)?;
-        Ok(match existing {
-            None => AnswerOutcome::UnknownPrompt,
-            Some(row) => AnswerOutcome::AlreadyAnswered {
-                choice: row
-                    .try_get::<Option<String>, _>("answered_choice")
-                    .map_err(backend)?
-                    .unwrap_or_default(),
-            },
-        })
     }
 }

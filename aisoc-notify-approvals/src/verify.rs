@@ -5,11 +5,18 @@
 //! [`PromptTransport`](aisoc_notify_core::prompt::PromptTransport) with [`SignedLinks`] — three
 //! signed tokens (`acknowledge`, `deny`, `escalate`) that share the prompt id, each button
 //! opening `<public callback base>/<token>` — keeps the transport's receipt, records
-//! `chatops.verify.prompted` on the case timeline and returns `Running`. The callback
-//! ([`VerifyCallback`]) verifies the token, records the answer once per prompt (a second click,
-//! or a click on another choice of the same prompt, is refused), records
-//! `chatops.verify.<choice>`, resumes the playbook on the chosen branch and can replace the
-//! prompt's buttons with the answer.
+//! `chatops.verify.prompted` on the case timeline and returns `Running`.
+//!
+//! A link opens a confirmation page ([`VerifyCallback::preview`]: what was asked, the choice,
+//! one button) that records nothing, so mail scanners and link previews that fetch it cannot
+//! answer for the person. The button ([`VerifyCallback::answer`]) records the answer once per
+//! prompt (a second click, or a click on another choice of the same prompt, is refused) and,
+//! in the same unit, queues its follow-ups in the store's [answer outbox](AnswerOutbox): the
+//! `chatops.verify.<choice>` timeline entry and the playbook resume on the chosen branch. The
+//! [`FollowUpDispatcher`] delivers them through the host's hooks, retrying what can succeed
+//! later, at most one resume per prompt, with the prompt id as the orchestrator's idempotency
+//! key; after a crash it picks up what was left. The posted prompt's buttons can be replaced
+//! with the answer (best effort).
 //!
 //! Transports are looked up per tenant at run time ([`CredentialProvider`]), so one deployment
 //! can serve many Slack workspaces and Teams tenants; this crate knows neither: the Slack and
@@ -20,7 +27,9 @@
 //! and the host's hooks fail with [`HookError`].
 
 mod callback;
+mod dispatcher;
 mod hooks;
+mod outbox;
 mod prompt_store;
 
 use std::sync::Arc;
@@ -37,12 +46,15 @@ use aisoc_notify_core::token::{HmacCallbackTokenSigner, TokenError};
 use aisoc_notify_core::{ActionError, ActionExecutor, ActionOutput, async_trait};
 use serde_json::{Map, json};
 
-pub use self::callback::{VerifyAnswered, VerifyCallback, VerifyCallbackError};
+pub use self::callback::{AnswerPreview, VerifyAnswered, VerifyCallback, VerifyCallbackError};
+pub use self::dispatcher::{DispatchReport, FollowUpDispatcher, default_follow_up_policy};
 pub use self::hooks::{
-    CaseTimeline, CredentialProvider, HookError, PlaybookResumer, TimelineEvent,
+    CaseTimeline, CredentialProvider, HookError, PlaybookResumer, ResumeRequest, TimelineEvent,
 };
+pub use self::outbox::{AnswerOutbox, FollowUp, FollowUpKind, FollowUpState};
 pub use self::prompt_store::{
-    AnswerOutcome, MemoryVerificationStore, PendingPrompt, VerificationStore,
+    Answer, AnswerOutcome, MEMORY_RETENTION, MemoryVerificationStore, PendingPrompt, StoredPrompt,
+    VerificationStore,
 };
 use crate::model::new_id;
 
@@ -273,6 +285,8 @@ impl ActionExecutor for ChatopsVerifyExecutor {
                     case_id: prompt.case_id.clone(),
                     run_id: request.run_id.clone(),
                     user_ref: prompt.user_ref.clone(),
+                    title: prompt.title.clone(),
+                    message: prompt.message.clone(),
                     expires_at,
                     receipt: None,
                 },
@@ -289,6 +303,7 @@ impl ActionExecutor for ChatopsVerifyExecutor {
 
         self.timeline
             .record(TimelineEvent {
+                key: format!("{}:chatops.verify.prompted", prompt.prompt_id),
                 tenant_id: request.tenant_id.clone(),
                 case_id: prompt.case_id.clone(),
                 kind: "chatops.verify.prompted".into(),

@@ -1,14 +1,16 @@
 //! chatops.verify end to end through a recording prompt transport: the prompt is posted once
-//! with three valid links, clicking them through the callback route records one answer,
-//! resumes the playbook once and updates the posted prompt; failures come back typed.
+//! with three valid links; opening one shows a confirmation page that records nothing; its
+//! button records one answer, whose follow-ups the dispatcher delivers (one timeline entry, one
+//! resume) and the posted prompt is updated; failures come back typed.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aisoc_notify_approvals::routes::router;
 use aisoc_notify_approvals::verify::{
-    CaseTimeline, ChatopsVerifyConfig, ChatopsVerifyExecutor, CredentialProvider, HookError,
-    MemoryVerificationStore, PlaybookResumer, TimelineEvent, VerificationStore, VerifyCallback,
+    AnswerOutbox, CaseTimeline, ChatopsVerifyConfig, ChatopsVerifyExecutor, CredentialProvider,
+    FollowUpDispatcher, HookError, MemoryVerificationStore, PlaybookResumer, ResumeRequest,
+    TimelineEvent, VerificationStore, VerifyCallback,
 };
 use aisoc_notify_core::clock::{Clock, ManualClock};
 use aisoc_notify_core::prompt::stub::{PostedPrompt, RecordingPromptTransport};
@@ -63,11 +65,11 @@ impl CaseTimeline for Recorder {
 
 #[async_trait]
 impl PlaybookResumer for Recorder {
-    async fn resume(&self, run_id: &str, branch: &str) -> Result<(), HookError> {
+    async fn resume(&self, request: &ResumeRequest) -> Result<(), HookError> {
         self.resumed
             .lock()
             .unwrap()
-            .push((run_id.to_owned(), branch.to_owned()));
+            .push((request.run_id.clone(), request.branch.clone()));
         Ok(())
     }
 }
@@ -119,13 +121,29 @@ impl Harness {
         .unwrap()
     }
 
-    fn callback_app(&self, clock: Arc<ManualClock>) -> axum::Router {
+    fn dispatcher(&self) -> Arc<FollowUpDispatcher> {
+        Arc::new(
+            FollowUpDispatcher::new(
+                self.store.clone(),
+                self.recorder.clone(),
+                self.recorder.clone(),
+            )
+            .with_clock(self.clock.clone()),
+        )
+    }
+
+    fn callback_app(
+        &self,
+        clock: Arc<ManualClock>,
+        dispatcher: Arc<FollowUpDispatcher>,
+    ) -> axum::Router {
         let signer: Arc<dyn CallbackTokenSigner> =
-            Arc::new(config(true).signer().unwrap().with_clock(clock));
+            Arc::new(config(true).signer().unwrap().with_clock(clock.clone()));
         let store: Arc<dyn VerificationStore> = self.store.clone();
         router(
-            VerifyCallback::new(signer, store, self.recorder.clone(), self.recorder.clone())
-                .with_prompt_updates(self.credentials()),
+            VerifyCallback::new(signer, store, dispatcher)
+                .with_prompt_updates(self.credentials())
+                .with_clock(clock),
         )
     }
 
@@ -158,14 +176,18 @@ fn request(tenant: &str) -> ActionRequest {
         .with_run("run-1")
 }
 
-async fn click(app: &axum::Router, url: &str) -> (StatusCode, String) {
+/// Opens `url` (`GET`, what a link preview does too) or presses the page's button (`POST`).
+async fn send(app: &axum::Router, method: &str, url: &str) -> (StatusCode, String) {
     let token = url
         .strip_prefix(BASE)
         .expect("button URL under the public callback base");
     let response = app
         .clone()
         .oneshot(
-            Request::get(format!("/chatops/verify/{token}"))
+            Request::builder()
+                .method(method)
+                .uri(format!("/chatops/verify/{token}"))
+                .header("content-type", "application/x-www-form-urlencoded")
                 .body(Body::empty())
                 .unwrap(),
         )
@@ -176,6 +198,15 @@ async fn click(app: &axum::Router, url: &str) -> (StatusCode, String) {
         .await
         .unwrap();
     (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+/// What a person does: opens the link, then presses the confirmation page's button.
+async fn click(app: &axum::Router, url: &str) -> (StatusCode, String) {
+    let (status, page) = send(app, "GET", url).await;
+    if status != StatusCode::OK || !page.contains("<form method=\"post\"") {
+        return (status, page);
+    }
+    send(app, "POST", url).await
 }
 
 #[tokio::test]
@@ -211,18 +242,63 @@ async fn a_prompt_is_posted_once_and_its_first_click_records_resumes_and_updates
     }
     assert_eq!(h.timeline(), ["chatops.verify.prompted"]);
 
-    let app = h.callback_app(h.clock.clone());
-    let (status, page) = click(&app, &urls[1]).await;
+    let dispatcher = h.dispatcher();
+    let app = h.callback_app(h.clock.clone(), dispatcher.clone());
+    // Opening the link, as a mail scanner or a link preview does, shows what was asked and
+    // the choice, and records nothing.
+    for method in ["GET", "GET", "HEAD"] {
+        let (status, page) = send(&app, method, &urls[1]).await;
+        assert_eq!(status, StatusCode::OK, "{method}: {page}");
+        if method == "GET" {
+            assert!(page.contains("Sign-in from Portugal"), "{page}");
+            assert!(
+                page.contains("Someone signed in as you from Lisbon"),
+                "{page}"
+            );
+            assert!(page.contains("No, this wasn&#39;t me"), "{page}");
+            assert!(page.contains("<form method=\"post\""), "{page}");
+        }
+    }
+    assert_eq!(
+        h.store
+            .prompt(&prompt.prompt_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .answered,
+        None,
+        "a GET never records"
+    );
+    assert!(
+        h.store
+            .follow_ups(&prompt.prompt_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(dispatcher.run_due().await.unwrap().claimed, 0);
+
+    let (status, page) = send(&app, "POST", &urls[1]).await;
     assert_eq!(status, StatusCode::OK, "{page}");
     assert!(page.contains("Answer recorded"));
+    let report = dispatcher.run_due().await.unwrap();
+    assert_eq!((report.claimed, report.delivered), (2, 2), "{report:?}");
 
-    let (status, page) = click(&app, &urls[1]).await;
+    let (status, page) = send(&app, "POST", &urls[1]).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(page.contains("You already answered 'deny'"), "{page}");
+    assert!(page.contains("Already answered"), "{page}");
+    assert!(page.contains("No, this wasn&#39;t me"), "{page}");
 
-    let (status, page) = click(&app, &urls[0]).await;
+    let (status, page) = send(&app, "POST", &urls[0]).await;
     assert_eq!(status, StatusCode::CONFLICT);
-    assert!(page.contains("already answered with 'deny'"), "{page}");
+    assert!(page.contains("already answered"), "{page}");
+    let (status, page) = send(&app, "GET", &urls[0]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Already answered"), "{page}");
+    assert!(
+        !page.contains("<form"),
+        "an answered prompt offers no button: {page}"
+    );
 
     let mut forged = urls[0].clone();
     let len = forged.len();
@@ -232,9 +308,16 @@ async fn a_prompt_is_posted_once_and_its_first_click_records_resumes_and_updates
         "AAA"
     };
     forged.replace_range(len - 3..len, replacement);
-    let (status, page) = click(&app, &forged).await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
-    assert!(page.contains("This link is not valid."), "{page}");
+    for method in ["GET", "POST"] {
+        let (status, page) = send(&app, method, &forged).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        assert!(page.contains("This link is not valid."), "{page}");
+    }
+    assert_eq!(
+        dispatcher.run_due().await.unwrap().claimed,
+        0,
+        "nothing more to do"
+    );
 
     assert_eq!(
         h.timeline(),
@@ -266,7 +349,7 @@ async fn an_expired_link_is_refused_as_expired() {
 
     let later = Arc::new(ManualClock::new(h.clock.now()));
     later.advance(Duration::from_secs(1801));
-    let (status, page) = click(&h.callback_app(later), &urls[0]).await;
+    let (status, page) = click(&h.callback_app(later, h.dispatcher()), &urls[0]).await;
     assert_eq!(status, StatusCode::GONE);
     assert!(page.contains("This link has expired"), "{page}");
     assert!(h.recorder.resumed.lock().unwrap().is_empty());
@@ -285,8 +368,15 @@ async fn a_transport_that_cannot_edit_its_prompt_still_records_and_resumes() {
         Recorder::default(),
     );
     h.executor(true).execute(&request("acme")).await.unwrap();
-    let (status, page) = click(&h.callback_app(h.clock.clone()), &h.links()[2]).await;
+    let dispatcher = h.dispatcher();
+    let (status, page) = click(
+        &h.callback_app(h.clock.clone(), dispatcher.clone()),
+        &h.links()[2],
+    )
+    .await;
     assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(page.contains("Answer recorded"), "{page}");
+    dispatcher.run_due().await.unwrap();
     assert_eq!(
         *h.recorder.resumed.lock().unwrap(),
         [("run-1".to_owned(), "escalate".to_owned())]

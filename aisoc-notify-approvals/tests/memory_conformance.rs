@@ -43,3 +43,18 @@ async fn audit_append_and_list() {
 async fn verification_answers_once() {
     conformance::verification_answers_once(&MemoryVerificationStore::new()).await;
 }
+
+#[tokio::test]
+async fn answer_and_follow_ups_are_one_unit() {
+    conformance::answer_and_follow_ups_are_one_unit(&MemoryVerificationStore::new()).await;
+}
+
+#[tokio::test]
+async fn claims_are_leased_and_fenced() {
+    conformance::claims_are_leased_and_fenced(&MemoryVerificationStore::new()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fifty_concurrent_answers_record_once() {
+    conformance::concurrent_answers_record_once(Arc::new(MemoryVerificationStore::new()), 50).await;
+}

@@ -1,4 +1,9 @@
 //! What an outbox stores, and the delivery rule both outboxes apply.
+//!
+//! Every queued notification has an idempotency key (its `dedupe_key`). The message ids the
+//! durable outbox publishes under are derived from it, so publishing the same retry or dead
+//! letter twice (a worker that died between publishing and acknowledging, and the worker that
+//! took the message over) stores it once.
 
 use std::time::Duration;
 
@@ -7,6 +12,25 @@ use aisoc_notify_core::retry::{RetryClass, RetryPolicy};
 use aisoc_notify_core::routing::{DispatchReport, NotificationRouter};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+
+/// Gives `notification` an idempotency key when it has none (`ntf_` and 24 random hex
+/// digits), and answers the key. Receivers that support it see this key on every delivery of
+/// the notification, retries included.
+pub fn ensure_idempotency_key(notification: &mut Notification) -> &str {
+    notification.dedupe_key.get_or_insert_with(|| {
+        let bytes: [u8; 12] = rand::random();
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        format!("ntf_{hex}")
+    })
+}
+
+/// `channels`, sorted and joined with commas: the same set always reads the same.
+fn channel_set(channels: &[String]) -> String {
+    let mut sorted: Vec<&str> = channels.iter().map(String::as_str).collect();
+    sorted.sort_unstable();
+    sorted.dedup();
+    sorted.join(",")
+}
 
 /// A queued notification.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -24,6 +48,37 @@ pub struct Queued {
     pub not_before: Option<DateTime<Utc>>,
 }
 
+impl Queued {
+    /// A first attempt at `notification`, to every channel it routes to, with an idempotency
+    /// key.
+    pub fn new(mut notification: Notification) -> Self {
+        ensure_idempotency_key(&mut notification);
+        Self {
+            notification,
+            channels: None,
+            attempt: 0,
+            not_before: None,
+        }
+    }
+
+    /// The idempotency key (empty only for a notification queued without one by an older
+    /// version; the NATS worker gives those one from their stream position).
+    pub fn key(&self) -> &str {
+        self.notification.dedupe_key.as_deref().unwrap_or_default()
+    }
+
+    /// The message id of this retry: the same notification, attempt and channels give the
+    /// same id, so a retry published twice is stored once.
+    pub fn retry_message_id(&self) -> String {
+        format!(
+            "{}:retry-{}:{}",
+            self.key(),
+            self.attempt,
+            channel_set(self.channels.as_deref().unwrap_or_default())
+        )
+    }
+}
+
 /// A notification that could not be delivered to some channels, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
@@ -39,6 +94,43 @@ pub struct DeadLetter {
     /// for good) or `retryable`/`throttled` (attempts exhausted).
     #[serde(default)]
     pub class: String,
+    /// When it was given up on.
+    #[serde(default)]
+    pub dead_at: Option<DateTime<Utc>>,
+}
+
+impl DeadLetter {
+    /// The message id of this dead letter: the same notification, attempts, class and channels
+    /// give the same id, so a dead letter published twice is stored once.
+    pub fn message_id(&self) -> String {
+        format!(
+            "{}:dead-{}-{}:{}",
+            self.notification.dedupe_key.as_deref().unwrap_or_default(),
+            self.attempts,
+            self.class,
+            channel_set(&self.channels)
+        )
+    }
+
+    /// A retry of this letter's channels, attempts starting over, due now.
+    pub fn replay(&self) -> Queued {
+        Queued {
+            notification: self.notification.clone(),
+            channels: Some(self.channels.clone()),
+            attempt: 0,
+            not_before: None,
+        }
+    }
+}
+
+/// A dead letter as an outbox lists it: with the id to replay it by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredDeadLetter {
+    /// Opaque; pass it to [`Outbox::replay_dead_letter`](crate::Outbox::replay_dead_letter).
+    pub id: String,
+    /// The letter: notification, channels, attempts, reason (`last_error`) and class.
+    #[serde(flatten)]
+    pub letter: DeadLetter,
 }
 
 /// Retry settings shared by the outboxes.
@@ -95,7 +187,8 @@ impl Next {
 /// Delivers one queued notification and decides what follows, reading only each failure's
 /// [`RetryClass`]:
 ///
-/// - `Gone` and `NonRetryable`: a dead letter with the reason, at once;
+/// - `Gone` and `NonRetryable`: a dead letter with the reason, at once (a retry naming a
+///   channel the router does not have is `Gone` too);
 /// - `Throttled`: retried no earlier than the destination asked;
 /// - `Retryable`: retried after the policy's backoff (exponential, with jitter);
 /// - retryable failures on the last attempt: a dead letter.
@@ -112,6 +205,29 @@ pub async fn attempt(
     let policy = settings.policy();
     let last = attempts >= policy.max_attempts;
     let mut next = Next::default();
+    // A retry or replay names its channels by id; one this router does not have (removed, or
+    // configured under another id on another node) is dead-lettered, not silently skipped.
+    let unknown: Vec<String> = queued
+        .channels
+        .iter()
+        .flatten()
+        .filter(|id| !router.channels().iter().any(|c| &c.id == *id))
+        .cloned()
+        .collect();
+    if !unknown.is_empty() {
+        next.dead.push(DeadLetter {
+            notification: queued.notification.clone(),
+            last_error: unknown
+                .iter()
+                .map(|id| format!("{id}: no such channel here"))
+                .collect::<Vec<_>>()
+                .join("; "),
+            channels: unknown,
+            attempts,
+            class: RetryClass::Gone.label().to_owned(),
+            dead_at: Some(Utc::now()),
+        });
+    }
     let mut retryable: Vec<(String, RetryClass)> = Vec::new();
     for outcome in &report.outcomes {
         let Err(error) = &outcome.result else {
@@ -136,6 +252,7 @@ pub async fn attempt(
                 attempts,
                 last_error: reason,
                 class: class.label().to_owned(),
+                dead_at: Some(Utc::now()),
             }),
         }
     }

@@ -20,7 +20,25 @@
 //! [`MemoryOutbox`](memory::MemoryOutbox) keeps the same rules in one process (not durable);
 //! `NatsOutbox` (feature `nats`) is the durable one: a work-queue stream shared by any number of
 //! workers and processes.
+//!
+//! Neither duplicates nor drops, within what a network allows:
+//!
+//! - deliveries run concurrently, up to a bound per worker (default [`DEFAULT_CONCURRENCY`]), so
+//!   a slow destination holds one slot, not the notifications behind it;
+//! - every queued notification carries an idempotency key (its `dedupe_key`, generated at
+//!   enqueue when absent, see [`envelope::ensure_idempotency_key`]) that stays the same across
+//!   retries and replays; adapters that can carry it send it (the signed webhook as
+//!   `Idempotency-Key` and Standard Webhooks `webhook-id`), so a receiver can drop the repeat
+//!   that at-least-once delivery may produce after a crash. Slack and Teams have no such header:
+//!   there a crash between delivering and acknowledging can show a message twice;
+//! - dead letters are kept with their reason and can be listed and replayed
+//!   ([`Outbox::list_dead_letters`], [`Outbox::replay_dead_letter`]).
+//!
+//! Features: `nats` (the JetStream outbox), `test-util` (the [`conformance`] suite every
+//! outbox passes, and fault injection for the NATS worker).
 
+#[cfg(feature = "test-util")]
+pub mod conformance;
 pub mod envelope;
 pub mod memory;
 #[cfg(feature = "nats")]
@@ -31,11 +49,18 @@ use std::sync::Arc;
 use aisoc_notify_core::routing::NotificationRouter;
 use aisoc_notify_core::{Notification, async_trait};
 
+use crate::envelope::StoredDeadLetter;
+
+/// How many deliveries one worker runs at once unless configured otherwise.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
 /// Where a worker finds the router for each delivery attempt.
 ///
 /// A fixed `Arc<NotificationRouter>` is one; a host whose channels change at run time implements
 /// it to hand out the current router, so queued notifications reach channels added after they
-/// were queued and skip channels removed since.
+/// were queued. A retry names its channels by id: one the current router does not have
+/// (removed since, or known under another id on another node) is dead-lettered as `gone`, so
+/// nothing is dropped silently; hosts with several nodes give a channel the same id on each.
 pub trait RouterSource: Send + Sync {
     /// The router to deliver through now.
     fn current(&self) -> Arc<NotificationRouter>;
@@ -57,11 +82,30 @@ pub enum OutboxError {
     /// The notification could not be encoded.
     #[error("notification could not be encoded: {0}")]
     Encoding(String),
+    /// No dead letter has this id (never existed, or already replayed).
+    #[error("no dead letter with id '{id}'")]
+    DeadLetterNotFound {
+        /// The id asked for.
+        id: String,
+    },
 }
 
-/// Queues notifications for delivery.
+/// Queues notifications for delivery, and keeps those that could not be delivered.
 #[async_trait]
 pub trait Outbox: Send + Sync {
-    /// Queues a notification; `Ok` means it is stored and will be delivered.
+    /// Queues a notification; `Ok` means it is stored and will be delivered. A notification
+    /// without a `dedupe_key` is given one (its idempotency key); on NATS, notifications queued
+    /// with the same `dedupe_key` within two minutes are stored once.
     async fn enqueue(&self, notification: &Notification) -> Result<(), OutboxError>;
+
+    /// Dead letters, oldest first: at most `limit`, starting after the one with id `after`.
+    async fn list_dead_letters(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredDeadLetter>, OutboxError>;
+
+    /// Queues dead letter `id` again for the channels it names (attempts start over, the
+    /// idempotency key stays) and removes it; answers what was replayed.
+    async fn replay_dead_letter(&self, id: &str) -> Result<StoredDeadLetter, OutboxError>;
 }

@@ -1,20 +1,52 @@
 //! The durable outbox on NATS JetStream (feature `nats`).
 //!
 //! Notifications go to a work-queue stream; a durable pull consumer shared by every worker
-//! hands each to one worker at a time. A worker acknowledges (and waits for the server to
-//! confirm) only after the outcome is settled; one that dies before that leaves the message to
-//! be redelivered after `ack_wait`. Dead letters go to a separate stream with their last error.
+//! hands each to one worker at a time. How the worker keeps "neither duplicates nor drops":
+//!
+//! - **Bounded concurrency, nothing waiting while held.** A worker runs up to
+//!   [`NatsOutboxConfig::concurrency`] deliveries at once and fetches only as many messages as
+//!   it has free slots, so no fetched message waits behind a slow one while its `ack_wait`
+//!   runs out, and one slow destination holds one slot, not the queue.
+//! - **Progress acknowledgements.** While a delivery runs, the worker tells the server it is
+//!   still working (`+WPI`) every third of the consumer's `ack_wait`, so a delivery that takes
+//!   longer than `ack_wait` (a slow destination, a paced channel, the delivery layer's own
+//!   retries) is never handed to another worker while in flight. `ack_wait` then only bounds
+//!   how long a crashed worker's messages wait before another worker takes them.
+//! - **Retries and dead letters before the acknowledgement, under deterministic ids.** A
+//!   follow-up is published with `Nats-Msg-Id` = idempotency key + attempt + channel set, and a
+//!   dead letter with key + attempts + class + channel set, before the original is
+//!   acknowledged (and the acknowledgement is confirmed by the server). A worker that dies in
+//!   between leaves the original to be redelivered; whoever takes it over publishes the same
+//!   ids, which the stream's duplicate window (two minutes; keep `ack_wait` well below it)
+//!   stores once.
+//! - **Idempotency keys.** Every queued notification has one (see
+//!   [`ensure_idempotency_key`](crate::envelope::ensure_idempotency_key)); a redelivery after a
+//!   crash carries the same key, so receivers that honour it see the notification once.
+//!
+//! Dead letters go to a separate stream (limits retention) with their reason and class; they are
+//! listed by stream sequence (the id) and replayed onto the work queue.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use aisoc_notify_core::{Notification, async_trait};
 use async_nats::jetstream::consumer::{AckPolicy, PullConsumer, pull};
 use async_nats::jetstream::message::AckKind;
+use async_nats::jetstream::stream::RawMessageErrorKind;
 use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 
-use crate::envelope::{Next, Queued, RetrySettings, attempt};
-use crate::{Outbox, OutboxError, RouterSource};
+use crate::envelope::{DeadLetter, Next, Queued, RetrySettings, StoredDeadLetter, attempt};
+use crate::{DEFAULT_CONCURRENCY, Outbox, OutboxError, RouterSource};
+
+/// How long the stream remembers a message id; a republished retry or dead letter within it is
+/// stored once.
+pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// How long one fetch waits for messages when the queue is empty.
+const FETCH_WAIT: Duration = Duration::from_secs(5);
 
 /// Names and timings of the NATS outbox.
 #[derive(Debug, Clone)]
@@ -29,8 +61,12 @@ pub struct NatsOutboxConfig {
     pub dead_subject: String,
     /// The durable consumer all workers share.
     pub consumer: String,
-    /// How long a worker may hold a message before it is redelivered elsewhere.
+    /// How long a crashed worker's message waits before it is redelivered elsewhere (set when
+    /// the consumer is created; an existing consumer keeps its own, and workers pace their
+    /// progress acknowledgements by the consumer's actual value).
     pub ack_wait: Duration,
+    /// The most deliveries one worker runs at once.
+    pub concurrency: usize,
     /// Retries and dead-lettering.
     pub retry: RetrySettings,
 }
@@ -43,8 +79,28 @@ impl Default for NatsOutboxConfig {
             dead_stream: "AISOC_OUTBOX_DEAD".into(),
             dead_subject: "aisoc.outbox.dead".into(),
             consumer: "aisoc-outbox-workers".into(),
-            ack_wait: Duration::from_secs(60),
+            ack_wait: Duration::from_secs(30),
+            concurrency: DEFAULT_CONCURRENCY,
             retry: RetrySettings::default(),
+        }
+    }
+}
+
+impl NatsOutboxConfig {
+    /// The default configuration on stream `name` (dead letters in `<name>_DEAD`), with
+    /// subjects of its own so several outboxes share one server. `AISOC_OUTBOX` gives the
+    /// defaults.
+    pub fn named(name: &str) -> Self {
+        let defaults = Self::default();
+        if name == defaults.stream {
+            return defaults;
+        }
+        Self {
+            stream: name.to_owned(),
+            subject: format!("aisoc.outbox.{name}.pending"),
+            dead_stream: format!("{name}_DEAD"),
+            dead_subject: format!("aisoc.outbox.{name}.dead"),
+            ..defaults
         }
     }
 }
@@ -53,7 +109,15 @@ fn unavailable(error: impl std::fmt::Display) -> OutboxError {
     OutboxError::Unavailable(error.to_string())
 }
 
-/// The producer side: queues notifications durably.
+fn encoding(error: serde_json::Error) -> OutboxError {
+    OutboxError::Encoding(error.to_string())
+}
+
+fn not_found(id: &str) -> OutboxError {
+    OutboxError::DeadLetterNotFound { id: id.to_owned() }
+}
+
+/// The producer side: queues notifications durably, lists and replays dead letters.
 #[derive(Clone)]
 pub struct NatsOutbox {
     jetstream: jetstream::Context,
@@ -80,6 +144,7 @@ impl NatsOutbox {
                 name: config.stream.clone(),
                 subjects: vec![config.subject.clone()],
                 retention: stream::RetentionPolicy::WorkQueue,
+                duplicate_window: DUPLICATE_WINDOW,
                 ..Default::default()
             })
             .await
@@ -88,6 +153,7 @@ impl NatsOutbox {
             .get_or_create_stream(stream::Config {
                 name: config.dead_stream.clone(),
                 subjects: vec![config.dead_subject.clone()],
+                duplicate_window: DUPLICATE_WINDOW,
                 ..Default::default()
             })
             .await
@@ -117,16 +183,9 @@ impl NatsOutbox {
             .map_err(unavailable)
     }
 
-    async fn publish(
-        &self,
-        subject: &str,
-        body: Vec<u8>,
-        msg_id: Option<&str>,
-    ) -> Result<(), OutboxError> {
+    async fn publish(&self, subject: &str, body: Vec<u8>, msg_id: &str) -> Result<(), OutboxError> {
         let mut headers = async_nats::HeaderMap::new();
-        if let Some(id) = msg_id {
-            headers.insert("Nats-Msg-Id", id);
-        }
+        headers.insert("Nats-Msg-Id", msg_id);
         let ack = self
             .jetstream
             .publish_with_headers(subject.to_owned(), headers, body.into())
@@ -136,16 +195,42 @@ impl NatsOutbox {
         Ok(())
     }
 
+    async fn publish_retry(&self, next: &Queued) -> Result<(), OutboxError> {
+        let body = serde_json::to_vec(next).map_err(encoding)?;
+        self.publish(&self.config.subject, body, &next.retry_message_id())
+            .await
+    }
+
+    async fn publish_dead(&self, letter: &DeadLetter) -> Result<(), OutboxError> {
+        let body = serde_json::to_vec(letter).map_err(encoding)?;
+        self.publish(&self.config.dead_subject, body, &letter.message_id())
+            .await
+    }
+
+    async fn dead_stream(&self) -> Result<stream::Stream, OutboxError> {
+        self.jetstream
+            .get_stream(&self.config.dead_stream)
+            .await
+            .map_err(unavailable)
+    }
+
     /// A worker delivering through `router` (a fixed `Arc<NotificationRouter>` or any
     /// [`RouterSource`]).
     pub async fn worker(
         &self,
         router: impl RouterSource + 'static,
     ) -> Result<NatsOutboxWorker, OutboxError> {
+        let mut consumer = self.consumer().await?;
+        let ack_wait = consumer.info().await.map_err(unavailable)?.config.ack_wait;
         Ok(NatsOutboxWorker {
-            outbox: self.clone(),
-            consumer: self.consumer().await?,
-            router: Box::new(router),
+            inner: Arc::new(Worker {
+                outbox: self.clone(),
+                consumer,
+                router: Box::new(router),
+                progress_every: progress_interval(ack_wait),
+                concurrency: self.config.concurrency.max(1),
+                stop_before_ack: false,
+            }),
         })
     }
 
@@ -155,43 +240,138 @@ impl NatsOutbox {
     }
 }
 
+/// A third of `ack_wait`: two progress acknowledgements can be lost before the server gives
+/// the message to someone else.
+fn progress_interval(ack_wait: Duration) -> Duration {
+    (ack_wait / 3).max(Duration::from_millis(10))
+}
+
 #[async_trait]
 impl Outbox for NatsOutbox {
     async fn enqueue(&self, notification: &Notification) -> Result<(), OutboxError> {
-        let queued = Queued {
-            notification: notification.clone(),
-            channels: None,
-            attempt: 0,
-            not_before: None,
-        };
-        let body = serde_json::to_vec(&queued).map_err(|e| OutboxError::Encoding(e.to_string()))?;
-        self.publish(
-            &self.config.subject,
-            body,
-            notification.dedupe_key.as_deref(),
-        )
-        .await
+        let queued = Queued::new(notification.clone());
+        let body = serde_json::to_vec(&queued).map_err(encoding)?;
+        self.publish(&self.config.subject, body, queued.key()).await
     }
+
+    async fn list_dead_letters(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<StoredDeadLetter>, OutboxError> {
+        let mut next = match after {
+            Some(id) => id
+                .parse::<u64>()
+                .map_err(|_| not_found(id))?
+                .saturating_add(1),
+            None => 1,
+        };
+        let stream = self.dead_stream().await?;
+        let mut letters = Vec::new();
+        while letters.len() < limit {
+            let message = match stream
+                .raw_message_builder()
+                .sequence(next)
+                .next_by_subject(self.config.dead_subject.clone())
+                .send()
+                .await
+            {
+                Ok(message) => message,
+                Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => break,
+                Err(error) => return Err(unavailable(error)),
+            };
+            next = message.sequence.saturating_add(1);
+            match serde_json::from_slice::<DeadLetter>(&message.payload) {
+                Ok(letter) => letters.push(StoredDeadLetter {
+                    id: message.sequence.to_string(),
+                    letter,
+                }),
+                Err(error) => {
+                    tracing::warn!(sequence = message.sequence, %error, "unreadable dead letter skipped");
+                }
+            }
+        }
+        Ok(letters)
+    }
+
+    async fn replay_dead_letter(&self, id: &str) -> Result<StoredDeadLetter, OutboxError> {
+        let sequence = id.parse::<u64>().map_err(|_| not_found(id))?;
+        let stream = self.dead_stream().await?;
+        let message = match stream.get_raw_message(sequence).await {
+            Ok(message) => message,
+            Err(error) if error.kind() == RawMessageErrorKind::NoMessageFound => {
+                return Err(not_found(id));
+            }
+            Err(error) => return Err(unavailable(error)),
+        };
+        let letter: DeadLetter = serde_json::from_slice(&message.payload).map_err(encoding)?;
+        let replay = letter.replay();
+        let body = serde_json::to_vec(&replay).map_err(encoding)?;
+        // Two replays of one letter (or a replay retried after a failure here) queue it once.
+        let msg_id = format!("{}:replay-{sequence}", replay.key());
+        self.publish(&self.config.subject, body, &msg_id).await?;
+        stream.delete_message(sequence).await.map_err(unavailable)?;
+        Ok(StoredDeadLetter {
+            id: id.to_owned(),
+            letter,
+        })
+    }
+}
+
+/// A fault the worker can be told to act out, to test the crash windows (feature `test-util`).
+#[cfg(feature = "test-util")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum InjectedFault {
+    /// Publish the follow-up and dead letters, then stop without acknowledging, as a process
+    /// killed at that instant would.
+    DieBeforeAck,
 }
 
 /// Takes queued notifications and delivers them.
 pub struct NatsOutboxWorker {
+    inner: Arc<Worker>,
+}
+
+struct Worker {
     outbox: NatsOutbox,
     consumer: PullConsumer,
     router: Box<dyn RouterSource>,
+    progress_every: Duration,
+    concurrency: usize,
+    stop_before_ack: bool,
 }
 
 impl std::fmt::Debug for NatsOutboxWorker {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NatsOutboxWorker").finish_non_exhaustive()
+        f.debug_struct("NatsOutboxWorker")
+            .field("concurrency", &self.inner.concurrency)
+            .field("progress_every", &self.inner.progress_every)
+            .finish_non_exhaustive()
     }
 }
 
 impl NatsOutboxWorker {
-    /// Processes up to `batch` messages, waiting at most `wait` for them; returns how many it
-    /// settled.
+    /// Acts out `fault` on every message from now on (feature `test-util`).
+    #[cfg(feature = "test-util")]
+    pub fn with_fault(self, fault: InjectedFault) -> Self {
+        let inner = Arc::try_unwrap(self.inner).unwrap_or_else(|_| {
+            unreachable!("a worker is shared only while it runs, and this one owns itself")
+        });
+        Self {
+            inner: Arc::new(Worker {
+                stop_before_ack: fault == InjectedFault::DieBeforeAck,
+                ..inner
+            }),
+        }
+    }
+
+    /// Fetches up to `batch` messages (at most the configured concurrency), waiting at most
+    /// `wait` for them, delivers them concurrently and returns how many it settled.
     pub async fn run_once(&self, batch: usize, wait: Duration) -> Result<usize, OutboxError> {
+        let batch = batch.clamp(1, self.inner.concurrency);
         let mut messages = self
+            .inner
             .consumer
             .fetch()
             .max_messages(batch)
@@ -199,24 +379,137 @@ impl NatsOutboxWorker {
             .messages()
             .await
             .map_err(unavailable)?;
-        let mut settled = 0;
+        let mut tasks = JoinSet::new();
+        let mut failure = None;
         while let Some(message) = messages.next().await {
-            let message = message.map_err(unavailable)?;
-            self.process(message).await?;
-            settled += 1;
+            match message {
+                Ok(message) => {
+                    tasks.spawn(Arc::clone(&self.inner).settle(message, None));
+                }
+                Err(error) => {
+                    failure = Some(unavailable(error));
+                    break;
+                }
+            }
         }
-        Ok(settled)
+        let mut settled = 0;
+        while let Some(done) = tasks.join_next().await {
+            match flatten(done) {
+                Ok(()) => settled += 1,
+                Err(error) => {
+                    failure.get_or_insert(error);
+                }
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(settled),
+        }
     }
 
-    /// Runs until the connection fails.
+    /// Runs until the connection fails: keeps up to the configured concurrency of deliveries
+    /// going, fetching a message only when a slot is free. Deliveries in flight finish before
+    /// it returns.
     pub async fn run(&self) -> Result<(), OutboxError> {
-        loop {
-            self.run_once(64, Duration::from_secs(5)).await?;
+        let slots = Arc::new(Semaphore::new(self.inner.concurrency));
+        let mut tasks = JoinSet::new();
+        let stopped = loop {
+            while let Some(done) = tasks.try_join_next() {
+                log_failure(flatten(done));
+            }
+            let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
+                break Ok(());
+            };
+            let mut free = vec![first];
+            while let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
+                free.push(slot);
+            }
+            let mut messages = match self
+                .inner
+                .consumer
+                .fetch()
+                .max_messages(free.len())
+                .expires(FETCH_WAIT)
+                .messages()
+                .await
+            {
+                Ok(messages) => messages,
+                Err(error) => break Err(unavailable(error)),
+            };
+            let mut failure = None;
+            while let Some(message) = messages.next().await {
+                match message {
+                    Ok(message) => {
+                        // The server never sends more than asked; a message beyond that would
+                        // be left unacknowledged and redelivered, not lost.
+                        let Some(slot) = free.pop() else { break };
+                        tasks.spawn(Arc::clone(&self.inner).settle(message, Some(slot)));
+                    }
+                    Err(error) => {
+                        failure = Some(unavailable(error));
+                        break;
+                    }
+                }
+            }
+            if let Some(error) = failure {
+                break Err(error);
+            }
+        };
+        while let Some(done) = tasks.join_next().await {
+            log_failure(flatten(done));
         }
+        stopped
+    }
+}
+
+fn flatten(
+    done: Result<Result<(), OutboxError>, tokio::task::JoinError>,
+) -> Result<(), OutboxError> {
+    done.unwrap_or_else(|join| {
+        Err(OutboxError::Unavailable(if join.is_panic() {
+            "an outbox delivery panicked".to_owned()
+        } else {
+            "an outbox delivery was cancelled".to_owned()
+        }))
+    })
+}
+
+fn log_failure(result: Result<(), OutboxError>) {
+    if let Err(error) = result {
+        // The message stays unacknowledged and is redelivered after ack_wait.
+        tracing::warn!(%error, "outbox message not settled; it will be redelivered");
+    }
+}
+
+impl Worker {
+    /// Processes one message, telling the server it is still being worked on until it is
+    /// settled; `slot` is released when it is.
+    async fn settle(
+        self: Arc<Self>,
+        message: jetstream::Message,
+        slot: Option<OwnedSemaphorePermit>,
+    ) -> Result<(), OutboxError> {
+        let work = self.process(&message);
+        tokio::pin!(work);
+        let start = tokio::time::Instant::now() + self.progress_every;
+        let mut progress = tokio::time::interval_at(start, self.progress_every);
+        progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let settled = loop {
+            tokio::select! {
+                settled = &mut work => break settled,
+                _ = progress.tick() => {
+                    if let Err(error) = message.ack_with(AckKind::Progress).await {
+                        tracing::warn!(%error, "outbox progress acknowledgement not sent");
+                    }
+                }
+            }
+        };
+        drop(slot);
+        settled
     }
 
-    async fn process(&self, message: jetstream::Message) -> Result<(), OutboxError> {
-        let queued: Queued = match serde_json::from_slice(&message.payload) {
+    async fn process(&self, message: &jetstream::Message) -> Result<(), OutboxError> {
+        let mut queued: Queued = match serde_json::from_slice(&message.payload) {
             Ok(queued) => queued,
             Err(error) => {
                 tracing::error!(%error, "unreadable outbox message terminated");
@@ -231,21 +524,22 @@ impl NatsOutboxWorker {
                 .await
                 .map_err(unavailable);
         }
+        if queued.notification.dedupe_key.is_none() {
+            // Queued by a version that did not key notifications: the stream position is
+            // stable across redeliveries, so it keys this one.
+            let sequence = message.info().map_err(unavailable)?.stream_sequence;
+            queued.notification.dedupe_key = Some(format!("ntf_seq{sequence}"));
+        }
         let Next { retry, dead } =
             attempt(&self.router.current(), &queued, &self.outbox.config.retry).await;
-        if let Some(next) = retry {
-            let body =
-                serde_json::to_vec(&next).map_err(|e| OutboxError::Encoding(e.to_string()))?;
-            self.outbox
-                .publish(&self.outbox.config.subject, body, None)
-                .await?;
+        if let Some(next) = &retry {
+            self.outbox.publish_retry(next).await?;
         }
-        for letter in dead {
-            let body =
-                serde_json::to_vec(&letter).map_err(|e| OutboxError::Encoding(e.to_string()))?;
-            self.outbox
-                .publish(&self.outbox.config.dead_subject, body, None)
-                .await?;
+        for letter in &dead {
+            self.outbox.publish_dead(letter).await?;
+        }
+        if self.stop_before_ack {
+            return Ok(());
         }
         message.double_ack().await.map_err(unavailable)
     }

@@ -82,6 +82,7 @@ fn config(ack_wait: Duration, retry: RetrySettings) -> NatsOutboxConfig {
         dead_subject: format!("aisoc.test{id:08x}.outbox.dead"),
         consumer: "workers".into(),
         ack_wait,
+        concurrency: 32,
         retry,
     }
 }

@@ -160,3 +160,27 @@ async fn retryable_failures_on_the_last_attempt_are_dead_lettered_as_exhausted()
     assert_eq!(next.dead[0].class, "retryable");
     assert_eq!(next.dead[0].attempts, 5);
 }
+
+#[tokio::test]
+async fn a_retry_for_a_channel_the_router_does_not_have_is_dead_lettered_not_dropped() {
+    let slack = Arc::new(RecordingNotifier::new("slack"));
+    let router = router(vec![("slack", slack.clone())]);
+    let retry = Queued {
+        channels: Some(vec!["slack".into(), "ch_elsewhere".into()]),
+        attempt: 1,
+        ..queued()
+    };
+    let next = attempt(&router, &retry, &settings()).await;
+    assert_eq!(slack.sent().len(), 1, "the known channel is delivered");
+    assert!(next.retry.is_none());
+    assert_eq!(next.dead.len(), 1);
+    assert_eq!(next.dead[0].channels, ["ch_elsewhere"]);
+    assert_eq!(next.dead[0].class, "gone");
+    assert!(
+        next.dead[0]
+            .last_error
+            .contains("ch_elsewhere: no such channel here"),
+        "{}",
+        next.dead[0].last_error
+    );
+}

@@ -5,6 +5,12 @@
 //! - With a Standard Webhooks secret (`whsec_…`), the `webhook-id`, `webhook-timestamp` and
 //!   `webhook-signature` headers are added; receivers verify them with any Standard Webhooks
 //!   library or [`aisoc_notify_core::signature::WebhookVerifier`].
+//! - Every request carries `Idempotency-Key`. For a notification it is the notification's
+//!   `dedupe_key` (the outbox gives every queued notification one, the same on every retry), and
+//!   the Standard Webhooks `webhook-id` is the same value, so a receiver that deduplicates on
+//!   either sees a redelivered notification once. Without a `dedupe_key` (a direct send, or
+//!   [`WebhookNotifier::send_json`]) the id is random per request; use
+//!   [`WebhookNotifier::send_json_with_id`] to choose it.
 //! - The body is the notification itself, or, as an option, the object-event envelope
 //!   `{type, action, attributes, metadata: {version: 2, created_at, community_uuid, event_id}}`
 //!   for platforms that expect to call back for details.
@@ -217,6 +223,31 @@ fn message_id() -> String {
     )
 }
 
+/// `Idempotency-Key`, the header receivers deduplicate deliveries on (IETF draft
+/// `draft-ietf-httpapi-idempotency-key-header`).
+pub const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("idempotency-key");
+
+/// `key` as a header value that reads the same every time: letters, digits and `-._~:` as
+/// they are, every other byte as `%XX`.
+fn header_safe(key: &str) -> String {
+    key.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
+                char::from(b).to_string()
+            }
+            other => format!("%{other:02X}"),
+        })
+        .collect()
+}
+
+/// The delivery id for `notification`: its `dedupe_key`, else random.
+fn delivery_id(notification: &Notification) -> String {
+    match notification.dedupe_key.as_deref().map(str::trim) {
+        Some(key) if !key.is_empty() => key.to_owned(),
+        _ => message_id(),
+    }
+}
+
 impl WebhookNotifier {
     /// Starts a builder.
     pub fn builder() -> WebhookNotifierBuilder {
@@ -254,8 +285,19 @@ impl WebhookNotifier {
         }
     }
 
-    /// Sends any JSON payload, signed as configured.
+    /// Sends any JSON payload, signed as configured, under a random delivery id.
     pub async fn send_json(&self, payload: &impl Serialize) -> Result<Delivered, NotifyError> {
+        self.send_json_with_id(payload, &message_id()).await
+    }
+
+    /// Sends any JSON payload, signed as configured, with `id` as its `Idempotency-Key` and
+    /// Standard Webhooks `webhook-id` (the receipt is `id`). Use the same id for every retry of
+    /// one delivery.
+    pub async fn send_json_with_id(
+        &self,
+        payload: &impl Serialize,
+        id: &str,
+    ) -> Result<Delivered, NotifyError> {
         let Some(url) = &self.url else {
             tracing::info!("webhook disabled (no URL); nothing sent");
             return Ok(Delivered::with_receipt("disabled"));
@@ -266,7 +308,8 @@ impl WebhookNotifier {
             .http()
             .post(url.expose().clone())
             .header(http::header::CONTENT_TYPE, "application/json");
-        let id = message_id();
+        let id = header_safe(id);
+        builder = builder.header(IDEMPOTENCY_KEY, &id);
         let timestamp = Utc::now().timestamp();
         for signer in self.aisoc.iter().chain(self.standard.iter()) {
             for (name, value) in signer.headers(&body, &id, timestamp) {
@@ -306,6 +349,7 @@ impl Notifier for WebhookNotifier {
     }
 
     async fn notify(&self, notification: &Notification) -> Result<Delivered, NotifyError> {
-        self.send_json(&self.payload(notification)).await
+        self.send_json_with_id(&self.payload(notification), &delivery_id(notification))
+            .await
     }
 }

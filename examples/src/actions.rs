@@ -5,9 +5,11 @@
 //! once, at start-up, from the environment (`SLACK_BOT_TOKEN`, or `AISOC_TEAMS_WEBHOOK_URL`) for
 //! every tenant; a multi-tenant service implements [`CredentialProvider`] over its vault
 //! instead. Case timeline events go to the audit trail
-//! (`GET /v1/audit?tenant_id=…&subject_id=<case>`). A waiting playbook run is resumed by a
-//! signed POST to `AISOC_PLAYBOOK_RESUME_URL`, the orchestrator's webhook ([`WebhookResumer`]),
-//! which passes the core HTTP contract like every adapter.
+//! (`GET /v1/audit?tenant_id=…&subject_id=<case>`), one entry per event key. A waiting
+//! playbook run is resumed by a signed POST to `AISOC_PLAYBOOK_RESUME_URL`, the orchestrator's
+//! webhook ([`WebhookResumer`]), which passes the core HTTP contract like every adapter. The
+//! answer outbox delivers both at least once; the prompt id travels as the resume's
+//! idempotency key.
 //!
 //! Every outbound request goes through the [`DeliveryClient`] the gateway passes in, so the
 //! outbound guard (and the host's allow-list) applies to chat and to the orchestrator alike.
@@ -17,7 +19,7 @@ use std::sync::Arc;
 use aisoc_notify_approvals::model::NewAuditEntry;
 use aisoc_notify_approvals::store::{AuditLog, StoreError};
 use aisoc_notify_approvals::verify::{
-    CaseTimeline, CredentialProvider, HookError, PlaybookResumer, TimelineEvent,
+    CaseTimeline, CredentialProvider, HookError, PlaybookResumer, ResumeRequest, TimelineEvent,
 };
 use aisoc_notify_core::action::{ActionRequest, ActionResult, ActionStatus, ExecutorRegistry};
 use aisoc_notify_core::async_trait;
@@ -96,32 +98,55 @@ impl CredentialProvider for EnvCredentials {
     }
 }
 
-/// Case timeline events, appended to the audit trail with the case as subject.
+/// Case timeline events, appended to the audit trail with the case as subject, the event's
+/// key kept in the details as `event_key`. An event whose key the case already has is not
+/// appended again: the answer outbox may deliver an entry twice after a crash.
 pub struct AuditTimeline(pub Arc<dyn AuditLog>);
+
+fn timeline_failure(error: StoreError) -> HookError {
+    match error {
+        StoreError::Backend(_) => HookError::retryable(error),
+        _ => HookError::permanent(error),
+    }
+}
 
 #[async_trait]
 impl CaseTimeline for AuditTimeline {
     async fn record(&self, event: TimelineEvent) -> Result<(), HookError> {
+        let recorded = self
+            .0
+            .list(&event.tenant_id, Some(&event.case_id))
+            .await
+            .map_err(timeline_failure)?;
+        if recorded
+            .iter()
+            .any(|entry| entry.details["event_key"] == event.key.as_str())
+        {
+            return Ok(());
+        }
+        let mut details = event.data;
+        if let Some(fields) = details.as_object_mut() {
+            fields.insert("event_key".into(), json!(event.key));
+        }
         self.0
             .append(NewAuditEntry {
                 tenant_id: event.tenant_id,
                 action: event.kind,
                 subject_id: event.case_id,
                 actor: "chatops.verify".into(),
-                details: event.data,
+                details,
                 created_at: event.at,
             })
             .await
             .map(|_| ())
-            .map_err(|e| match e {
-                StoreError::Backend(_) => HookError::retryable(e),
-                _ => HookError::permanent(e),
-            })
+            .map_err(timeline_failure)
     }
 }
 
-/// Resumes runs by POSTing `{"run_id", "branch"}` to the orchestrator, signed with
-/// `X-AiSOC-Signature` under the chatops HMAC secret.
+/// Resumes runs by POSTing `{"run_id", "branch", "prompt_id"}` to the orchestrator, signed
+/// with `X-AiSOC-Signature` under the chatops HMAC secret, with the prompt id also as the
+/// `Idempotency-Key` header: every delivery of one answer's resume carries the same key, so
+/// the orchestrator can resume the run once however many deliveries reach it.
 ///
 /// A failure keeps its [`RetryClass`](aisoc_notify_core::RetryClass): the status is classified
 /// by [`RetryClass::for_status`](aisoc_notify_core::RetryClass::for_status) (404/410 `Gone`, 429
@@ -176,22 +201,27 @@ impl WebhookResumer {
 
 #[async_trait]
 impl PlaybookResumer for WebhookResumer {
-    async fn resume(&self, run_id: &str, branch: &str) -> Result<(), HookError> {
+    async fn resume(&self, resume: &ResumeRequest) -> Result<(), HookError> {
         let target = self.target.as_ref().ok_or_else(|| {
             HookError::permanent(
                 "cannot resume the playbook run: set AISOC_PLAYBOOK_RESUME_URL to the orchestrator's webhook",
             )
         })?;
-        let body = serde_json::to_vec(&json!({"run_id": run_id, "branch": branch}))
-            .map_err(HookError::permanent)?;
+        let body = serde_json::to_vec(&json!({
+            "run_id": resume.run_id,
+            "branch": resume.branch,
+            "prompt_id": resume.prompt_id,
+        }))
+        .map_err(HookError::permanent)?;
         let mut request = self
             .delivery
             .http()
             .post(target.expose().clone())
-            .header("content-type", "application/json");
-        for (name, value) in self
-            .signer
-            .headers(&body, run_id, chrono::Utc::now().timestamp())
+            .header("content-type", "application/json")
+            .header("idempotency-key", &resume.prompt_id);
+        for (name, value) in
+            self.signer
+                .headers(&body, &resume.prompt_id, chrono::Utc::now().timestamp())
         {
             request = request.header(name, value);
         }
@@ -257,4 +287,47 @@ async fn run_action(
         ActionStatus::Failed => StatusCode::BAD_GATEWAY,
     };
     (status, Json(result)).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use aisoc_notify_approvals::memory::MemoryAuditLog;
+
+    use super::*;
+
+    fn event(key: &str) -> TimelineEvent {
+        TimelineEvent {
+            key: key.into(),
+            tenant_id: "acme".into(),
+            case_id: "case-1".into(),
+            kind: "chatops.verify.deny".into(),
+            data: json!({"prompt_id": "vfy_1", "user": "U0ALICE"}),
+            at: chrono::Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_timeline_event_delivered_twice_is_recorded_once() {
+        let audit = Arc::new(MemoryAuditLog::new());
+        let timeline = AuditTimeline(audit.clone());
+        for _ in 0..2 {
+            timeline
+                .record(event("vfy_1:chatops.verify.deny"))
+                .await
+                .unwrap();
+        }
+        timeline
+            .record(event("vfy_2:chatops.verify.deny"))
+            .await
+            .unwrap();
+        let entries = audit.list("acme", Some("case-1")).await.unwrap();
+        assert_eq!(
+            entries
+                .iter()
+                .map(|e| e.details["event_key"].as_str().unwrap())
+                .collect::<Vec<_>>(),
+            ["vfy_1:chatops.verify.deny", "vfy_2:chatops.verify.deny"]
+        );
+        assert_eq!(entries[0].details["user"], "U0ALICE");
+    }
 }

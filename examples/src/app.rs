@@ -8,6 +8,7 @@ use crate::auth::{ApiJson, error, require_admin};
 use crate::channels::ChannelRegistry;
 use aisoc_notify_core::{DeliveryOutcome, Notification};
 use aisoc_notify_outbox::Outbox;
+use aisoc_notify_outbox::envelope::ensure_idempotency_key;
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -75,7 +76,7 @@ struct DeliveryMode {
 async fn send_notification(
     State(state): State<AppState>,
     Query(mode): Query<DeliveryMode>,
-    ApiJson(notification): ApiJson<Notification>,
+    ApiJson(mut notification): ApiJson<Notification>,
 ) -> Response {
     if notification.tenant_id.trim().is_empty() {
         return error(
@@ -90,8 +91,14 @@ async fn send_notification(
     match mode.delivery.as_deref() {
         None | Some("now") => {}
         Some("queued") => {
+            // The key every delivery of it carries (`Idempotency-Key` where the channel can).
+            let key = ensure_idempotency_key(&mut notification).to_owned();
             return match state.outbox.enqueue(&notification).await {
-                Ok(()) => (StatusCode::ACCEPTED, Json(json!({"queued": true}))).into_response(),
+                Ok(()) => (
+                    StatusCode::ACCEPTED,
+                    Json(json!({"queued": true, "dedupe_key": key})),
+                )
+                    .into_response(),
                 Err(failure) => error(StatusCode::SERVICE_UNAVAILABLE, failure.to_string()),
             };
         }

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `DATABASE_URL` | inbox tokens (row-level security), approvals and the audit trail, `chatops.verify` prompts |
 //! | `REDIS_URL` | inbox rate limits and idempotency keys, Web Push subscriptions |
-//! | `NATS_URL` | accepted inbox events, to the JetStream stream `AISOC_INBOX` (unless `--events-out`); queued notifications, to the work-queue stream `AISOC_OUTBOX` |
+//! | `NATS_URL` | accepted inbox events, to the JetStream stream `AISOC_INBOX` (unless `--events-out`); queued notifications, to the work-queue stream `AISOC_OUTBOX` (`AISOC_OUTBOX_STREAM` names another), dead letters to `AISOC_OUTBOX_DEAD` |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -189,20 +189,60 @@ impl Backends {
         })
     }
 
-    /// The outbox: durable on NATS (with a worker on this node), else in memory.
+    /// The outbox: durable on NATS (with a worker on this node), else in memory. `lookup`
+    /// reads `AISOC_OUTBOX_CONCURRENCY` (deliveries at once on this node, default 32) and
+    /// `AISOC_OUTBOX_STREAM` (the NATS stream, default `AISOC_OUTBOX`, dead letters in
+    /// `<stream>_DEAD`).
     pub async fn outbox(
         &self,
         router: impl RouterSource + 'static,
+        lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Arc<dyn Outbox>, BackendError> {
+        let concurrency = match lookup("AISOC_OUTBOX_CONCURRENCY") {
+            Some(raw) => raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=1024).contains(n))
+                .ok_or_else(|| {
+                    failed(
+                        "AISOC_OUTBOX_CONCURRENCY",
+                        format!("'{}' is not a number from 1 to 1024", raw.trim()),
+                    )
+                })?,
+            None => aisoc_notify_outbox::DEFAULT_CONCURRENCY,
+        };
         let Some(client) = &self.nats else {
-            return Ok(Arc::new(MemoryOutbox::start(
+            return Ok(Arc::new(MemoryOutbox::start_with_concurrency(
                 router,
                 RetrySettings::default(),
+                concurrency,
             )));
         };
-        let outbox = NatsOutbox::new(client.clone(), NatsOutboxConfig::default())
-            .await
-            .map_err(|e| failed("NATS_URL", e))?;
+        let config = match lookup("AISOC_OUTBOX_STREAM").map(|s| s.trim().to_owned()) {
+            Some(name) if !name.is_empty() => {
+                if !name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                {
+                    return Err(failed(
+                        "AISOC_OUTBOX_STREAM",
+                        "a stream name is letters, digits, '_' and '-' only",
+                    ));
+                }
+                NatsOutboxConfig::named(&name)
+            }
+            _ => NatsOutboxConfig::default(),
+        };
+        let outbox = NatsOutbox::new(
+            client.clone(),
+            NatsOutboxConfig {
+                concurrency,
+                ..config
+            },
+        )
+        .await
+        .map_err(|e| failed("NATS_URL", e))?;
         let worker = outbox
             .worker(router)
             .await

@@ -29,9 +29,15 @@ pub struct GatewayArgs {
     #[arg(long, env = "AISOC_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
 
-    /// Append every accepted inbox event to this file, one OCSF JSON line each.
+    /// Also append every accepted inbox event to this file, one OCSF JSON line each (a copy
+    /// beside the event store).
     #[arg(long, env = "AISOC_EVENTS_OUT")]
     pub events_out: Option<std::path::PathBuf>,
+
+    /// Directory of the embedded stores: without NATS_URL, accepted inbox events are kept in
+    /// `<dir>/inbox-events` (default: ./aisoc-data).
+    #[arg(long, env = "AISOC_DATA_DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
 
     /// Slack app signing secret; enables /v1/slack/interactions and /v1/slack/commands.
     #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
@@ -63,6 +69,8 @@ pub struct GatewayArgs {
 
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// The default data directory, relative to the working directory.
+pub const DEFAULT_DATA_DIR: &str = "aisoc-data";
 /// The default VAPID subject.
 pub const DEFAULT_VAPID_SUBJECT: &str = "mailto:security@example.com";
 
@@ -87,6 +95,10 @@ impl GatewayArgs {
         }
         if self.events_out.is_none() {
             self.events_out = file.get("AISOC_EVENTS_OUT").map(Into::into);
+        }
+        if self.data_dir.is_none() {
+            let dir = file.get("AISOC_DATA_DIR");
+            self.data_dir = Some(dir.unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()).into());
         }
         fill(&mut self.admin_token, file, "AISOC_ADMIN_TOKEN");
         fill(&mut self.slack_signing_secret, file, "SLACK_SIGNING_SECRET");
@@ -156,6 +168,9 @@ pub const FILE_KEYS: &[(&str, &str)] = &[
     ("listen", "AISOC_LISTEN"),
     ("admin_token", "AISOC_ADMIN_TOKEN"),
     ("events_out", "AISOC_EVENTS_OUT"),
+    ("data_dir", "AISOC_DATA_DIR"),
+    ("events.max_bytes", "AISOC_EVENTS_MAX_BYTES"),
+    ("events.segment_bytes", "AISOC_EVENTS_SEGMENT_BYTES"),
     ("slack.signing_secret", "SLACK_SIGNING_SECRET"),
     ("slack.bot_token", "SLACK_BOT_TOKEN"),
     ("slack.api_base", "SLACK_API_BASE"),
@@ -169,15 +184,25 @@ pub const FILE_KEYS: &[(&str, &str)] = &[
     ("vapid.subject", "VAPID_SUBJECT"),
     ("inbox.max_body_bytes", "AISOC_INBOX_MAX_BODY_BYTES"),
     ("inbox.rate_limit_per_min", "AISOC_INBOX_RATE_LIMIT_PER_MIN"),
+    (
+        "inbox.idempotency_lease_seconds",
+        "AISOC_INBOX_IDEMPOTENCY_LEASE_SECONDS",
+    ),
     ("chatops.verify_enabled", "AISOC_FEATURE_CHATOPS_VERIFY"),
     ("chatops.public_url", "AISOC_ACTIONS_PUBLIC_URL"),
     ("chatops.hmac_secret", "AISOC_CHATOPS_HMAC_SECRET"),
     ("chatops.timeout_seconds", "AISOC_CHATOPS_TIMEOUT_SECONDS"),
     ("chatops.playbook_resume_url", "AISOC_PLAYBOOK_RESUME_URL"),
+    (
+        "chatops.follow_up_lease_seconds",
+        "AISOC_CHATOPS_FOLLOW_UP_LEASE_SECONDS",
+    ),
     ("backends.database_url", "DATABASE_URL"),
     ("backends.redis_url", "REDIS_URL"),
     ("backends.nats_url", "NATS_URL"),
     ("outbound.allow", "AISOC_OUTBOUND_ALLOW"),
+    ("outbox.stream", "AISOC_OUTBOX_STREAM"),
+    ("outbox.concurrency", "AISOC_OUTBOX_CONCURRENCY"),
 ];
 
 /// Why the configuration file was refused.

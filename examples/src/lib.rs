@@ -11,6 +11,7 @@
 //! | `GET /healthz` | liveness |
 //! | `GET /metrics` | Prometheus metrics |
 //! | `POST /v1/notifications[?delivery=queued]` | route one notification now, or queue it in the outbox (admin) |
+//! | `GET /v1/outbox/dead-letters`, `POST /v1/outbox/dead-letters/{id}/replay` | the outbox's dead letters: list, replay (admin) |
 //! | `POST /v1/inbox/{token}`, `/v1/inbox/email/{token}`, `/v1/inbox/cef`, `/v1/inbox/hec` | inbound capture |
 //! | `/services/collector…` | the Splunk HEC paths |
 //! | `POST /v1/admin/inbox/tokens`, `…/{id}/rotate`, `DELETE …/{id}` | inbox tokens (admin) |
@@ -31,5 +32,6 @@ pub mod backends;
 pub mod channels;
 pub mod config;
 pub mod console;
+pub mod dead_letters;
 pub mod events_file;
 pub mod push;

@@ -71,6 +71,8 @@ async fn help_is_available_for_every_subcommand() {
         vec!["inbox", "mint", "--help"],
         vec!["inbox", "rotate", "--help"],
         vec!["inbox", "revoke", "--help"],
+        vec!["outbox", "dead-letters", "list", "--help"],
+        vec!["outbox", "dead-letters", "replay", "--help"],
     ] {
         let out = cli(&args, b"").await;
         assert_eq!(out.code, 0, "{args:?}: {}", out.stderr);
@@ -654,4 +656,148 @@ async fn inbox_mint_rotate_and_revoke_against_a_running_gateway() {
     .await;
     assert_eq!(unreachable.code, 1);
     assert!(unreachable.stderr.contains("cannot reach the gateway"));
+}
+
+#[tokio::test]
+async fn outbox_dead_letters_list_and_replay_against_a_gateway_on_nats() {
+    // The receiver is gone (410) the first time, back (204) after.
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(410))
+        .up_to_n_times(1)
+        .mount(&receiver)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/hook"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let stream = format!("AISOC_OUTBOX_CLI{:08x}", rand::random::<u32>());
+    let (gateway, _) = Gateway::start_with(
+        Some("cli-admin"),
+        &[],
+        &[
+            ("NATS_URL", "nats://127.0.0.1:4222"),
+            ("AISOC_OUTBOX_STREAM", &stream),
+        ],
+    )
+    .await;
+    let base = gateway.base.clone();
+    let http = reqwest::Client::new();
+    let channel: Value = http
+        .post(gateway.url("/v1/settings/notifications"))
+        .bearer_auth("cli-admin")
+        .json(&json!({
+            "channel_type": "webhook",
+            "name": "receiver",
+            "config": {"url": format!("{}/hook", receiver.uri())},
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let channel_id = channel["id"].as_str().unwrap().to_owned();
+    let queued: Value = http
+        .post(gateway.url("/v1/notifications?delivery=queued"))
+        .bearer_auth("cli-admin")
+        .json(&json!({"tenant_id": "acme", "event_type": "p0_alert", "severity": "high", "title": "Replay me"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = queued["dedupe_key"].as_str().unwrap().to_owned();
+
+    let connection = ["--gateway", base.as_str(), "--admin-token", "cli-admin"];
+    let dead_letters = |verb: &'static str, extra: Vec<String>| {
+        let args: Vec<String> = ["outbox", "dead-letters", verb]
+            .into_iter()
+            .chain(connection)
+            .map(str::to_owned)
+            .chain(extra)
+            .collect();
+        async move {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            cli(&refs, b"").await
+        }
+    };
+    let started = std::time::Instant::now();
+    let listed = loop {
+        let out = dead_letters("list", vec![]).await;
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let listed: Value = serde_json::from_str(&out.stdout).unwrap();
+        if !listed.as_array().unwrap().is_empty() {
+            break listed;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "a dead letter within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let letter = &listed[0];
+    assert_eq!(letter["class"], "gone");
+    assert_eq!(letter["channels"], json!([channel_id]));
+    assert_eq!(letter["attempts"], 1);
+    assert_eq!(letter["notification"]["dedupe_key"], key.as_str());
+    assert!(
+        letter["last_error"].as_str().unwrap().contains("gone"),
+        "{letter}"
+    );
+    let id = letter["id"].as_str().unwrap().to_owned();
+
+    let replayed = dead_letters("replay", vec![id.clone()]).await;
+    assert_eq!(replayed.code, 0, "{}", replayed.stderr);
+    let replayed: Value = serde_json::from_str(&replayed.stdout).unwrap();
+    assert_eq!(replayed["id"], id.as_str());
+    let started = std::time::Instant::now();
+    while receiver.received_requests().await.unwrap().len() < 2 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the replay is delivered within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let deliveries = receiver.received_requests().await.unwrap();
+    assert_eq!(deliveries.len(), 2);
+    for delivery in &deliveries {
+        assert_eq!(
+            delivery.headers["idempotency-key"].to_str().unwrap(),
+            key,
+            "the same idempotency key before and after the replay"
+        );
+    }
+    let empty = dead_letters("list", vec![]).await;
+    assert_eq!(
+        serde_json::from_str::<Value>(&empty.stdout).unwrap(),
+        json!([])
+    );
+    let again = dead_letters("replay", vec![id]).await;
+    assert_eq!(again.code, 1);
+    assert!(again.stderr.contains("404"), "{}", again.stderr);
+    let wrong_admin = cli(
+        &[
+            "outbox",
+            "dead-letters",
+            "list",
+            "--gateway",
+            &base,
+            "--admin-token",
+            "wrong",
+        ],
+        b"",
+    )
+    .await;
+    assert_eq!(wrong_admin.code, 1);
+    assert!(wrong_admin.stderr.contains("401"), "{}", wrong_admin.stderr);
+
+    drop(gateway);
+    let js =
+        async_nats::jetstream::new(async_nats::connect("nats://127.0.0.1:4222").await.unwrap());
+    let _ = js.delete_stream(&stream).await;
+    let _ = js.delete_stream(format!("{stream}_DEAD")).await;
 }

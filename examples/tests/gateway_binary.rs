@@ -669,31 +669,50 @@ async fn chatops_verify_prompts_on_slack_and_the_answer_link_records_and_resumes
     let prefix = gateway.url("/v1/chatops/verify/");
     assert!(urls.iter().all(|u| u.starts_with(&prefix)), "{urls:?}");
 
-    let answered = http.get(&urls[0]).send().await.unwrap();
+    // Opening a link (a person, a mail scanner, a link preview) shows a confirmation page and
+    // records nothing; its button (a form POST to the same URL) records the answer.
+    let resume_requests = || async {
+        let received = peer.received_requests().await.unwrap();
+        received
+            .into_iter()
+            .filter(|r| r.url.path() == "/orchestrator/resume")
+            .collect::<Vec<_>>()
+    };
+    let opened = http.get(&urls[0]).send().await.unwrap();
+    assert_eq!(opened.status(), 200);
+    let page = opened.text().await.unwrap();
+    assert!(
+        page.contains("Yes, this was me") && page.contains("<form method=\"post\""),
+        "{page}"
+    );
+    let answered = http.post(&urls[0]).send().await.unwrap();
     assert_eq!(answered.status(), 200);
     assert!(answered.text().await.unwrap().contains("Answer recorded"));
-    let other = http.get(&urls[1]).send().await.unwrap();
-    assert!(other.status().is_client_error(), "{}", other.status());
+    let other = http.post(&urls[1]).send().await.unwrap();
+    assert_eq!(other.status(), 409);
+    assert!(other.text().await.unwrap().contains("Already answered"));
     let forged = http
-        .get(format!("{prefix}v1.chatops.not-a-token"))
+        .post(format!("{prefix}v1.chatops.not-a-token"))
         .send()
         .await
         .unwrap();
     assert!(forged.status().is_client_error());
 
-    let resumed: Vec<_> = peer
-        .received_requests()
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|r| r.url.path() == "/orchestrator/resume")
-        .collect();
+    // The resume goes out from the answer outbox right after the answer; bounded wait.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while resume_requests().await.is_empty() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let resumed = resume_requests().await;
     assert_eq!(resumed.len(), 1);
     let body: serde_json::Value = serde_json::from_slice(&resumed[0].body).unwrap();
+    let prompt_id = body["prompt_id"].as_str().unwrap();
+    assert!(prompt_id.starts_with("vfy_"), "{body}");
     assert_eq!(
         body,
-        serde_json::json!({"run_id": "run-9", "branch": "acknowledge"})
+        serde_json::json!({"run_id": "run-9", "branch": "acknowledge", "prompt_id": prompt_id})
     );
+    assert_eq!(resumed[0].headers["idempotency-key"], prompt_id);
     let signature = resumed[0].headers["x-aisoc-signature"].to_str().unwrap();
     assert_eq!(
         signature,
@@ -847,9 +866,10 @@ async fn a_toml_file_configures_the_gateway_and_a_typo_in_it_stops_start_up() {
     std::fs::write(
         &config,
         format!(
-            "listen = \"127.0.0.1:0\"\nadmin_token = \"from-the-file\"\nevents_out = {:?}\n\n\
-             [inbox]\nrate_limit_per_min = 1\n",
-            events.to_str().unwrap()
+            "listen = \"127.0.0.1:0\"\nadmin_token = \"from-the-file\"\nevents_out = {:?}\n\
+             data_dir = {:?}\n\n[inbox]\nrate_limit_per_min = 1\n",
+            events.to_str().unwrap(),
+            dir.join("data").to_str().unwrap()
         ),
     )
     .unwrap();

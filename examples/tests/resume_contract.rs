@@ -2,12 +2,22 @@
 //! class, a redirect is not followed, a forbidden destination is refused, and neither the
 //! webhook's path nor the HMAC secret nor the orchestrator's answer ever prints.
 
-use aisoc_notify_approvals::verify::PlaybookResumer;
+use aisoc_notify_approvals::verify::{PlaybookResumer, ResumeRequest};
 use aisoc_notify_core::conformance::{Failure, HttpContract, Subject};
 use aisoc_notify_core::secret::SecretString;
 use aisoc_notify_gateway::actions::WebhookResumer;
 
 const SECRET: &str = "resume-contract-hmac-secret-0123456789";
+
+fn resume(branch: &str) -> ResumeRequest {
+    ResumeRequest {
+        run_id: "run-1".into(),
+        branch: branch.into(),
+        prompt_id: "vfy_1".into(),
+        tenant_id: "acme".into(),
+        case_id: "case-1".into(),
+    }
+}
 
 #[tokio::test]
 async fn the_resume_webhook_passes_the_http_contract() {
@@ -23,7 +33,7 @@ async fn the_resume_webhook_passes_the_http_contract() {
             let subject: Subject = Box::new(move || {
                 Box::pin(async move {
                     resumer
-                        .resume("run-1", "acknowledge")
+                        .resume(&resume("acknowledge"))
                         .await
                         .map_err(|error| Failure::of(&error, error.retry_class()))
                 })
@@ -56,7 +66,7 @@ async fn without_a_resume_url_every_resume_fails_for_good_saying_what_to_set() {
         aisoc_notify_core::conformance::contract_delivery(),
     )
     .unwrap();
-    let err = resumer.resume("run-1", "deny").await.unwrap_err();
+    let err = resumer.resume(&resume("deny")).await.unwrap_err();
     assert_eq!(
         err.retry_class(),
         aisoc_notify_core::RetryClass::NonRetryable

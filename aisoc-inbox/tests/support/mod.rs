@@ -4,7 +4,9 @@
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use aisoc_inbox::limits::{MemoryIdempotencyStore, MemoryRateLimiter, RateLimiter};
+use aisoc_inbox::limits::{
+    IdempotencyStore, MemoryIdempotencyStore, MemoryRateLimiter, RateLimiter,
+};
 use aisoc_inbox::sink::{EventSink, MemorySink};
 use aisoc_inbox::template::TemplateRegistry;
 use aisoc_inbox::token::{MemoryTokenStore, TokenResolver, TokenStore};
@@ -21,6 +23,20 @@ pub fn inbox_with(
     sink: Arc<dyn EventSink>,
     limiter: Option<Arc<dyn RateLimiter>>,
 ) -> (Inbox, Arc<MemoryTokenStore>) {
+    inbox_with_parts(
+        config,
+        sink,
+        limiter,
+        Arc::new(MemoryIdempotencyStore::default()),
+    )
+}
+
+pub fn inbox_with_parts(
+    config: InboxConfig,
+    sink: Arc<dyn EventSink>,
+    limiter: Option<Arc<dyn RateLimiter>>,
+    idempotency: Arc<dyn IdempotencyStore>,
+) -> (Inbox, Arc<MemoryTokenStore>) {
     let store = Arc::new(MemoryTokenStore::new());
     let store_dyn: Arc<dyn TokenStore> = store.clone();
     let limiter = limiter.unwrap_or_else(|| {
@@ -32,7 +48,7 @@ pub fn inbox_with(
         TokenResolver::new(store_dyn),
         Arc::new(TemplateRegistry::bundled().unwrap()),
         limiter,
-        Arc::new(MemoryIdempotencyStore::default()),
+        idempotency,
         sink,
         config,
     );

@@ -1,16 +1,17 @@
-//! The answer to a verification prompt: a click on one of its signed links.
+//! The answer to a verification prompt: a click on one of its signed links, then on the
+//! confirmation page's button.
 
 use std::sync::Arc;
 
 use aisoc_notify_core::clock::{Clock, SystemClock};
 use aisoc_notify_core::decision::VERIFY_CHOICES;
 use aisoc_notify_core::prompt::{PromptError, PromptOutcome, PromptReceipt};
-use aisoc_notify_core::token::{CallbackTokenSigner, TokenError};
-use serde_json::json;
+use aisoc_notify_core::token::{CallbackClaims, CallbackTokenSigner, TokenError};
 
 use super::TOKEN_ACTION;
-use super::hooks::{CaseTimeline, CredentialProvider, PlaybookResumer, TimelineEvent};
-use super::prompt_store::{AnswerOutcome, VerificationStore};
+use super::dispatcher::FollowUpDispatcher;
+use super::hooks::CredentialProvider;
+use super::prompt_store::{Answer, AnswerOutcome, VerificationStore};
 
 /// Why a verification click was not recorded. Each reads as the page the person sees.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,26 +42,46 @@ pub enum VerifyCallbackError {
     Unavailable(String),
 }
 
+/// What an answer link asks, read without recording anything: the confirmation page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnswerPreview {
+    /// The choice the link would record.
+    pub choice: String,
+    /// What was asked, in one line.
+    pub title: String,
+    /// What happened, as the person was told it.
+    pub message: String,
+    /// The case.
+    pub case_id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The choice already recorded for the prompt, if any: the link can no longer answer.
+    pub answered: Option<String>,
+}
+
 /// A recorded answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifyAnswered {
+    /// The prompt.
+    pub prompt_id: String,
     /// The choice.
     pub choice: String,
     /// The case.
     pub case_id: String,
     /// The tenant.
     pub tenant_id: String,
-    /// Whether a playbook run was resumed.
-    pub resumed: bool,
+    /// Whether a playbook run waits: its resume was queued with the answer and is delivered
+    /// by the [`FollowUpDispatcher`].
+    pub resume_queued: bool,
 }
 
-/// Handles clicks on verification buttons.
+/// Handles clicks on verification links: [`preview`](VerifyCallback::preview) for the page a
+/// link opens (records nothing), [`answer`](VerifyCallback::answer) for its button.
 #[derive(Clone)]
 pub struct VerifyCallback {
     signer: Arc<dyn CallbackTokenSigner>,
     store: Arc<dyn VerificationStore>,
-    timeline: Arc<dyn CaseTimeline>,
-    resumer: Arc<dyn PlaybookResumer>,
+    dispatcher: Arc<FollowUpDispatcher>,
     transports: Option<Arc<dyn CredentialProvider>>,
     clock: Arc<dyn Clock>,
 }
@@ -72,18 +93,18 @@ impl std::fmt::Debug for VerifyCallback {
 }
 
 impl VerifyCallback {
-    /// A handler verifying with `signer` (the executor's configuration builds the same one).
+    /// A handler verifying with `signer` (the executor's configuration builds the same one),
+    /// recording in `store` and waking `dispatcher` (built over the same store) when an answer
+    /// queued follow-ups. Run the dispatcher's loop ([`FollowUpDispatcher::spawn`]) beside it.
     pub fn new(
         signer: Arc<dyn CallbackTokenSigner>,
         store: Arc<dyn VerificationStore>,
-        timeline: Arc<dyn CaseTimeline>,
-        resumer: Arc<dyn PlaybookResumer>,
+        dispatcher: Arc<FollowUpDispatcher>,
     ) -> Self {
         Self {
             signer,
             store,
-            timeline,
-            resumer,
+            dispatcher,
             transports: None,
             clock: Arc::new(SystemClock),
         }
@@ -103,9 +124,7 @@ impl VerifyCallback {
         self
     }
 
-    /// Verifies the token, records the answer once, updates the timeline, resumes the run and
-    /// (when enabled) the posted prompt.
-    pub async fn handle(&self, token: &str) -> Result<VerifyAnswered, VerifyCallbackError> {
+    fn claims(&self, token: &str) -> Result<(CallbackClaims, String), VerifyCallbackError> {
         let claims = self.signer.verify(token).map_err(|e| match e {
             TokenError::Expired { .. } => VerifyCallbackError::Expired,
             _ => VerifyCallbackError::InvalidLink,
@@ -115,17 +134,56 @@ impl VerifyCallback {
         }
         let prompt_id = claims
             .prompt_id
-            .as_deref()
+            .clone()
             .ok_or(VerifyCallbackError::InvalidLink)?;
-        let now = self.clock.now();
+        Ok((claims, prompt_id))
+    }
+
+    /// Verifies the token and reads what it would answer. Never records anything: this is
+    /// what a GET of the link (a person, a mail scanner, a link preview) gets.
+    pub async fn preview(&self, token: &str) -> Result<AnswerPreview, VerifyCallbackError> {
+        let (claims, prompt_id) = self.claims(token)?;
+        let stored = self
+            .store
+            .prompt(&prompt_id)
+            .await
+            .map_err(|e| VerifyCallbackError::Unavailable(e.to_string()))?
+            .filter(|s| {
+                s.prompt.tenant_id == claims.tenant_id && s.prompt.case_id == claims.case_id
+            })
+            .ok_or(VerifyCallbackError::InvalidLink)?;
+        Ok(AnswerPreview {
+            choice: claims.choice,
+            title: stored.prompt.title,
+            message: stored.prompt.message,
+            case_id: stored.prompt.case_id,
+            tenant_id: stored.prompt.tenant_id,
+            answered: stored.answered,
+        })
+    }
+
+    /// Verifies the token and records its answer once per prompt, together with the answer's
+    /// follow-ups (timeline entry, playbook resume), then wakes the dispatcher and (when
+    /// enabled) updates the posted prompt. A second answer, the same choice or another, is
+    /// refused and queues nothing.
+    pub async fn answer(&self, token: &str) -> Result<VerifyAnswered, VerifyCallbackError> {
+        let (claims, prompt_id) = self.claims(token)?;
+        let answer = Answer {
+            prompt_id,
+            tenant_id: claims.tenant_id,
+            case_id: claims.case_id,
+            user_ref: claims.user_ref,
+            choice: claims.choice,
+            token_id: claims.token_id,
+        };
         let prompt = match self
             .store
-            .answer(prompt_id, &claims.choice, &claims.token_id, now)
+            .answer(&answer, self.clock.now())
             .await
             .map_err(|e| VerifyCallbackError::Unavailable(e.to_string()))?
         {
-            AnswerOutcome::Recorded(prompt) => prompt,
-            AnswerOutcome::AlreadyAnswered { choice } if choice == claims.choice => {
+            AnswerOutcome::Recorded(prompt) => *prompt,
+            AnswerOutcome::AlreadyAnswered { choice } if choice == answer.choice => {
                 return Err(VerifyCallbackError::AlreadyAnswered { choice });
             }
             AnswerOutcome::AlreadyAnswered { choice } => {
@@ -133,37 +191,17 @@ impl VerifyCallback {
             }
             AnswerOutcome::UnknownPrompt => return Err(VerifyCallbackError::InvalidLink),
         };
-        if prompt.case_id != claims.case_id || prompt.tenant_id != claims.tenant_id {
-            return Err(VerifyCallbackError::InvalidLink);
-        }
-        self.timeline
-            .record(TimelineEvent {
-                tenant_id: prompt.tenant_id.clone(),
-                case_id: prompt.case_id.clone(),
-                kind: format!("chatops.verify.{}", claims.choice),
-                data: json!({"prompt_id": prompt.prompt_id, "user": claims.user_ref}),
-                at: now,
-            })
-            .await
-            .map_err(|e| VerifyCallbackError::Unavailable(e.to_string()))?;
-        let resumed = match &prompt.run_id {
-            Some(run_id) => self
-                .resumer
-                .resume(run_id, &claims.choice)
-                .await
-                .map(|()| true)
-                .map_err(|e| VerifyCallbackError::Unavailable(e.to_string())),
-            None => Ok(false),
-        };
+        self.dispatcher.wake();
         if let Some(receipt) = &prompt.receipt {
-            self.show_answer(&prompt.tenant_id, receipt, &claims.choice)
+            self.show_answer(&prompt.tenant_id, receipt, &answer.choice)
                 .await;
         }
         Ok(VerifyAnswered {
-            choice: claims.choice,
+            prompt_id: prompt.prompt_id,
+            choice: answer.choice,
             case_id: prompt.case_id,
             tenant_id: prompt.tenant_id,
-            resumed: resumed?,
+            resume_queued: prompt.run_id.is_some(),
         })
     }
 

@@ -87,6 +87,10 @@ pub trait CredentialProvider: Send + Sync {
 /// An event for a case's timeline.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TimelineEvent {
+    /// Names this event across retries (`<prompt id>:<kind>`): an answer's entry is delivered
+    /// from the answer outbox at least once, so a timeline that can should keep one entry per
+    /// key.
+    pub key: String,
     /// The tenant.
     pub tenant_id: String,
     /// The case.
@@ -102,15 +106,35 @@ pub struct TimelineEvent {
 /// The host's case timeline.
 #[async_trait]
 pub trait CaseTimeline: Send + Sync {
-    /// Records an event.
+    /// Records an event; the same [`key`](TimelineEvent::key) may come again after a crash.
     async fn record(&self, event: TimelineEvent) -> Result<(), HookError>;
 }
 
+/// One answered prompt's request to resume its playbook run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResumeRequest {
+    /// The run waiting for the answer.
+    pub run_id: String,
+    /// The branch to take: `acknowledge`, `deny` or `escalate`.
+    pub branch: String,
+    /// The answered prompt: the idempotency key. Every delivery of this answer's resume
+    /// carries the same one, so the orchestrator resumes the run once per key however many
+    /// deliveries reach it.
+    pub prompt_id: String,
+    /// The tenant.
+    pub tenant_id: String,
+    /// The case.
+    pub case_id: String,
+}
+
 /// Resumes a waiting playbook run on a branch.
+///
+/// Called from the answer outbox: at least once per answered prompt, retried while it fails
+/// with a retryable [`HookError`], never for a second answer of the same prompt.
 #[async_trait]
 pub trait PlaybookResumer: Send + Sync {
-    /// Resumes `run_id` on `branch` (`acknowledge`, `deny` or `escalate`).
-    async fn resume(&self, run_id: &str, branch: &str) -> Result<(), HookError>;
+    /// Resumes `request.run_id` on `request.branch`, keyed by `request.prompt_id`.
+    async fn resume(&self, request: &ResumeRequest) -> Result<(), HookError>;
 }
 
 #[cfg(test)]

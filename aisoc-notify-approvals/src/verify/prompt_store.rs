@@ -1,13 +1,15 @@
 //! Where prompts wait for their answer: [`VerificationStore`] and its in-memory
 //! implementation (PostgreSQL's is `postgres::PgVerificationStore`).
 
-use std::collections::HashMap;
-use std::sync::Mutex;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::prompt::PromptReceipt;
 use chrono::{DateTime, Utc};
 
+use super::outbox::{AnswerOutbox, FollowUp, FollowUpKind, FollowUpState};
 use crate::store::StoreError;
 
 /// A prompt waiting for its answer.
@@ -23,6 +25,10 @@ pub struct PendingPrompt {
     pub run_id: Option<String>,
     /// The person asked.
     pub user_ref: String,
+    /// What was asked, in one line ("Sign-in from Portugal"); the answer page repeats it.
+    pub title: String,
+    /// What happened, as the person was told it; the answer page repeats it.
+    pub message: String,
     /// When the answer window closes.
     pub expires_at: DateTime<Utc>,
     /// Where the prompt was posted, once it was ([`VerificationStore::attach_receipt`]); the
@@ -30,23 +36,53 @@ pub struct PendingPrompt {
     pub receipt: Option<PromptReceipt>,
 }
 
+/// A prompt with its answer, if it has one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPrompt {
+    /// The prompt.
+    pub prompt: PendingPrompt,
+    /// The recorded choice.
+    pub answered: Option<String>,
+}
+
+/// One person's answer to one prompt, from a verified link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The prompt answered.
+    pub prompt_id: String,
+    /// The tenant the link was signed for; another tenant's prompt is not answered.
+    pub tenant_id: String,
+    /// The case the link was signed for; another case's prompt is not answered.
+    pub case_id: String,
+    /// The person the link was signed for.
+    pub user_ref: String,
+    /// One of the verification choices.
+    pub choice: String,
+    /// The id of the token used, kept with the answer.
+    pub token_id: String,
+}
+
 /// The result of recording an answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AnswerOutcome {
-    /// First answer: recorded.
-    Recorded(PendingPrompt),
+    /// First answer: recorded, with its follow-ups queued in the same unit.
+    Recorded(Box<PendingPrompt>),
     /// The prompt had been answered already, with this choice.
     AlreadyAnswered {
         /// The choice recorded first.
         choice: String,
     },
-    /// No such prompt.
+    /// No such prompt (for this tenant and case).
     UnknownPrompt,
 }
 
-/// Stores prompts and records each prompt's first answer, atomically.
+/// Stores prompts and records each prompt's first answer together with its follow-ups.
+///
+/// [`answer`](VerificationStore::answer) is atomic: the answer and the [`FollowUp`]s it
+/// queues (its timeline entry, and its resume when a run waits) are written together or not
+/// at all, and of any number of concurrent answers to one prompt exactly one is recorded.
 #[async_trait]
-pub trait VerificationStore: Send + Sync {
+pub trait VerificationStore: AnswerOutbox {
     /// Stores a prompt before its message is posted.
     async fn create_prompt(
         &self,
@@ -61,20 +97,52 @@ pub trait VerificationStore: Send + Sync {
         receipt: &PromptReceipt,
     ) -> Result<bool, StoreError>;
 
-    /// Records `choice` for the prompt unless it has an answer already.
+    /// The prompt and its answer, without changing anything.
+    async fn prompt(&self, prompt_id: &str) -> Result<Option<StoredPrompt>, StoreError>;
+
+    /// Records `answer` and queues its follow-ups, unless the prompt has an answer already.
     async fn answer(
         &self,
-        prompt_id: &str,
-        choice: &str,
-        token_id: &str,
+        answer: &Answer,
         now: DateTime<Utc>,
     ) -> Result<AnswerOutcome, StoreError>;
 }
 
-/// An in-memory [`VerificationStore`].
+#[derive(Debug, Default)]
+struct Inner {
+    prompts: HashMap<String, StoredPrompt>,
+    follow_ups: BTreeMap<(String, FollowUpKind), FollowUp>,
+}
+
+impl Inner {
+    fn prune(&mut self, now: DateTime<Utc>) {
+        let waiting: std::collections::HashSet<String> = self
+            .follow_ups
+            .values()
+            .filter(|f| f.state == FollowUpState::Pending)
+            .map(|f| f.prompt_id.clone())
+            .collect();
+        self.prompts.retain(|id, stored| {
+            stored.prompt.expires_at + MEMORY_RETENTION > now || waiting.contains(id)
+        });
+        let prompts = &self.prompts;
+        self.follow_ups
+            .retain(|(prompt_id, _), _| prompts.contains_key(prompt_id));
+    }
+}
+
+/// How long the in-memory store keeps a prompt after its answer window closed, once nothing
+/// of it is still waiting for delivery.
+pub const MEMORY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
+/// An in-memory [`VerificationStore`]: prompts, answers and follow-ups under one lock.
+///
+/// It does not grow without bound: each new prompt drops the prompts whose answer window
+/// closed more than [`MEMORY_RETENTION`] ago and none of whose follow-ups is still pending
+/// (their links have expired, so nothing can answer them any more).
 #[derive(Debug, Default)]
 pub struct MemoryVerificationStore {
-    prompts: Mutex<HashMap<String, (PendingPrompt, Option<String>)>>,
+    inner: Mutex<Inner>,
 }
 
 impl MemoryVerificationStore {
@@ -83,11 +151,43 @@ impl MemoryVerificationStore {
         Self::default()
     }
 
-    fn prompts(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, (PendingPrompt, Option<String>)>> {
-        self.prompts.lock().unwrap_or_else(|p| p.into_inner())
+    fn inner(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// How many prompts the store holds.
+    pub fn len(&self) -> usize {
+        self.inner().prompts.len()
+    }
+
+    /// Whether the store holds no prompt.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Applies `change` to the follow-up `claimed` names when `applies` holds for it.
+    fn update(
+        &self,
+        claimed: &FollowUp,
+        applies: impl Fn(&FollowUp) -> bool,
+        change: impl FnOnce(&mut FollowUp),
+    ) -> bool {
+        let mut inner = self.inner();
+        match inner
+            .follow_ups
+            .get_mut(&(claimed.prompt_id.clone(), claimed.kind))
+        {
+            Some(follow_up) if applies(follow_up) => {
+                change(follow_up);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+fn fenced(claimed: &FollowUp) -> impl Fn(&FollowUp) -> bool + '_ {
+    move |current| current.state == FollowUpState::Pending && current.attempts == claimed.attempts
 }
 
 #[async_trait]
@@ -95,16 +195,23 @@ impl VerificationStore for MemoryVerificationStore {
     async fn create_prompt(
         &self,
         prompt: &PendingPrompt,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let mut prompts = self.prompts();
-        if prompts.contains_key(&prompt.prompt_id) {
+        let mut inner = self.inner();
+        inner.prune(now);
+        if inner.prompts.contains_key(&prompt.prompt_id) {
             return Err(StoreError::Conflict(format!(
                 "prompt '{}'",
                 prompt.prompt_id
             )));
         }
-        prompts.insert(prompt.prompt_id.clone(), (prompt.clone(), None));
+        inner.prompts.insert(
+            prompt.prompt_id.clone(),
+            StoredPrompt {
+                prompt: prompt.clone(),
+                answered: None,
+            },
+        );
         Ok(())
     }
 
@@ -113,32 +220,187 @@ impl VerificationStore for MemoryVerificationStore {
         prompt_id: &str,
         receipt: &PromptReceipt,
     ) -> Result<bool, StoreError> {
-        Ok(match self.prompts().get_mut(prompt_id) {
-            Some((prompt, _)) => {
-                prompt.receipt = Some(receipt.clone());
+        Ok(match self.inner().prompts.get_mut(prompt_id) {
+            Some(stored) => {
+                stored.prompt.receipt = Some(receipt.clone());
                 true
             }
             None => false,
         })
     }
 
+    async fn prompt(&self, prompt_id: &str) -> Result<Option<StoredPrompt>, StoreError> {
+        Ok(self.inner().prompts.get(prompt_id).cloned())
+    }
+
     async fn answer(
         &self,
-        prompt_id: &str,
-        choice: &str,
-        _token_id: &str,
-        _now: DateTime<Utc>,
+        answer: &Answer,
+        now: DateTime<Utc>,
     ) -> Result<AnswerOutcome, StoreError> {
-        let mut prompts = self.prompts();
-        let Some((prompt, answer)) = prompts.get_mut(prompt_id) else {
+        let mut inner = self.inner();
+        let Some(stored) = inner.prompts.get_mut(&answer.prompt_id) else {
             return Ok(AnswerOutcome::UnknownPrompt);
         };
-        if let Some(previous) = answer {
+        if stored.prompt.tenant_id != answer.tenant_id || stored.prompt.case_id != answer.case_id {
+            return Ok(AnswerOutcome::UnknownPrompt);
+        }
+        if let Some(previous) = &stored.answered {
             return Ok(AnswerOutcome::AlreadyAnswered {
                 choice: previous.clone(),
             });
         }
-        *answer = Some(choice.to_owned());
-        Ok(AnswerOutcome::Recorded(prompt.clone()))
+        stored.answered = Some(answer.choice.clone());
+        let prompt = stored.prompt.clone();
+        // Still under the one lock: the answer and its follow-ups appear together.
+        for follow_up in FollowUp::for_answer(&prompt, &answer.choice, &answer.user_ref, now) {
+            inner
+                .follow_ups
+                .insert((follow_up.prompt_id.clone(), follow_up.kind), follow_up);
+        }
+        Ok(AnswerOutcome::Recorded(Box::new(prompt)))
+    }
+}
+
+#[async_trait]
+impl AnswerOutbox for MemoryVerificationStore {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<FollowUp>, StoreError> {
+        let lease = chrono::Duration::from_std(lease)
+            .map_err(|_| StoreError::Invalid("lease is too long".into()))?;
+        let mut inner = self.inner();
+        let mut due: Vec<&mut FollowUp> = inner
+            .follow_ups
+            .values_mut()
+            .filter(|f| f.state == FollowUpState::Pending && f.next_attempt_at <= now)
+            .collect();
+        due.sort_by_key(|f| f.next_attempt_at);
+        Ok(due
+            .into_iter()
+            .take(limit)
+            .map(|follow_up| {
+                follow_up.attempts += 1;
+                follow_up.next_attempt_at = now + lease;
+                follow_up.clone()
+            })
+            .collect())
+    }
+
+    async fn complete(&self, claimed: &FollowUp, _now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(self.update(
+            claimed,
+            |current| current.state == FollowUpState::Pending,
+            |follow_up| {
+                follow_up.state = FollowUpState::Done;
+                follow_up.last_error = None;
+            },
+        ))
+    }
+
+    async fn retry_at(
+        &self,
+        claimed: &FollowUp,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(self.update(claimed, fenced(claimed), |follow_up| {
+            follow_up.next_attempt_at = at;
+            follow_up.last_error = Some(reason.to_owned());
+        }))
+    }
+
+    async fn dead_end(
+        &self,
+        claimed: &FollowUp,
+        reason: &str,
+        _now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        Ok(self.update(claimed, fenced(claimed), |follow_up| {
+            follow_up.state = FollowUpState::Dead;
+            follow_up.last_error = Some(reason.to_owned());
+        }))
+    }
+
+    async fn follow_ups(&self, prompt_id: &str) -> Result<Vec<FollowUp>, StoreError> {
+        Ok(self
+            .inner()
+            .follow_ups
+            .range(
+                (prompt_id.to_owned(), FollowUpKind::Timeline)
+                    ..=(prompt_id.to_owned(), FollowUpKind::Resume),
+            )
+            .map(|(_, f)| f.clone())
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn prompt(id: &str, expires_at: DateTime<Utc>) -> PendingPrompt {
+        PendingPrompt {
+            prompt_id: id.into(),
+            tenant_id: "acme".into(),
+            case_id: "case-1".into(),
+            run_id: Some("run-1".into()),
+            user_ref: "alice".into(),
+            title: "Sign-in".into(),
+            message: "Was this you?".into(),
+            expires_at,
+            receipt: None,
+        }
+    }
+
+    fn answer(id: &str) -> Answer {
+        Answer {
+            prompt_id: id.into(),
+            tenant_id: "acme".into(),
+            case_id: "case-1".into(),
+            user_ref: "alice".into(),
+            choice: "deny".into(),
+            token_id: "t".into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn old_prompts_are_dropped_unless_a_follow_up_still_waits() {
+        let store = MemoryVerificationStore::new();
+        let t0 = DateTime::from_timestamp(1_790_000_000, 0).unwrap();
+        let expires = t0 + chrono::TimeDelta::minutes(30);
+        for id in ["delivered", "waiting", "unanswered"] {
+            store.create_prompt(&prompt(id, expires), t0).await.unwrap();
+        }
+        for id in ["delivered", "waiting"] {
+            store.answer(&answer(id), t0).await.unwrap();
+        }
+        let lease = Duration::from_secs(60);
+        for claimed in store.claim_due(t0, lease, 10).await.unwrap() {
+            if claimed.prompt_id == "delivered" {
+                store.complete(&claimed, t0).await.unwrap();
+            }
+        }
+
+        let later = expires + MEMORY_RETENTION;
+        store
+            .create_prompt(
+                &prompt("new", later + chrono::TimeDelta::minutes(30)),
+                later,
+            )
+            .await
+            .unwrap();
+        assert!(store.prompt("delivered").await.unwrap().is_none());
+        assert!(store.prompt("unanswered").await.unwrap().is_none());
+        assert!(store.follow_ups("delivered").await.unwrap().is_empty());
+        assert!(
+            store.prompt("waiting").await.unwrap().is_some(),
+            "a resume still waiting for delivery is kept"
+        );
+        assert_eq!(store.follow_ups("waiting").await.unwrap().len(), 2);
+        assert_eq!(store.len(), 2);
     }
 }

@@ -37,6 +37,16 @@ impl TestDb {
         Self { pool, name }
     }
 
+    /// Another pool on the same database, as a restarted process opens.
+    pub async fn fresh_pool(&self) -> PgPool {
+        let admin: PgConnectOptions = server_url().parse().expect("database URL");
+        PgPoolOptions::new()
+            .max_connections(20)
+            .connect_with(admin.database(&self.name))
+            .await
+            .unwrap()
+    }
+
     pub async fn drop_db(self) {
         self.pool.close().await;
         let admin: PgConnectOptions = server_url().parse().unwrap();

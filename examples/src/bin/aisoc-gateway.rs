@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use std::num::NonZeroU32;
 
-use aisoc_inbox::sink::{EventSink, MemorySink};
+use aisoc_inbox::file_store::{FileStore, FileStoreConfig};
+use aisoc_inbox::sink::EventSink;
 use aisoc_inbox::template::TemplateRegistry;
 use aisoc_inbox::token::TokenResolver;
 use aisoc_inbox::{Inbox, InboxConfig};
@@ -13,8 +14,9 @@ use aisoc_notify_approvals::service::ApprovalService;
 use aisoc_notify_approvals::store::AuditLog;
 use aisoc_notify_approvals::verify::VerificationStore;
 use aisoc_notify_approvals::verify::{
-    self, ChatopsVerifyConfig, ChatopsVerifyExecutor, VerifyCallback,
+    self, ChatopsVerifyConfig, ChatopsVerifyExecutor, FollowUpDispatcher, VerifyCallback,
 };
+use aisoc_notify_core::ConfigError;
 use aisoc_notify_core::action::ExecutorRegistry;
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
 use aisoc_notify_core::routing::Channel;
@@ -24,9 +26,12 @@ use aisoc_notify_gateway::admin::{self, AdminState};
 use aisoc_notify_gateway::app::{AppState, app};
 use aisoc_notify_gateway::backends::Backends;
 use aisoc_notify_gateway::channels::{self, ChannelRegistry, CurrentChannels};
-use aisoc_notify_gateway::config::{AdminToken, DEFAULT_VAPID_SUBJECT, FileConfig, GatewayArgs};
+use aisoc_notify_gateway::config::{
+    AdminToken, DEFAULT_DATA_DIR, DEFAULT_VAPID_SUBJECT, FileConfig, GatewayArgs,
+};
 use aisoc_notify_gateway::console::ConsoleNotifier;
-use aisoc_notify_gateway::events_file::FileSink;
+use aisoc_notify_gateway::dead_letters;
+use aisoc_notify_gateway::events_file::{FileSink, TeeSink};
 use aisoc_notify_gateway::push;
 use aisoc_notify_slack::routes::SlackRoutes;
 use aisoc_notify_slack::signature::SlackSignatureVerifier;
@@ -89,7 +94,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
 
     let admin_token = Arc::new(SecretString::from(admin.expose().to_owned()));
     let backends = Backends::connect(&lookup).await?;
-    let inbox = build_inbox(&args, &backends, &lookup).await?;
+    let (inbox, events_stored) = build_inbox(&args, &backends, &lookup).await?;
+    let storage = match events_stored {
+        Some(events) => format!("{}; inbox events: {events}", backends.describe()),
+        None => backends.describe(),
+    };
     let (push_manager, vapid_generated) = build_push(&args, &backends, &outbound)?;
     let vapid_public_key = push_manager.sender().vapid().keys().public_key_base64();
     let listener =
@@ -105,12 +114,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         &outbound,
     )?;
 
+    let outbox = backends
+        .outbox(CurrentChannels(channels.clone()), &lookup)
+        .await?;
     let mut gateway = app(AppState {
         channels: channels.clone(),
-        outbox: backends.outbox(CurrentChannels(channels.clone())).await?,
+        outbox: outbox.clone(),
         admin_token: admin_token.clone(),
         metrics,
     })
+    .merge(dead_letters::router(outbox, admin_token.clone()))
     .merge(admin::router(AdminState {
         admin_token: admin_token.clone(),
         inbox: inbox.clone(),
@@ -147,7 +160,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     print_banner(
         &address.to_string(),
         &admin,
-        &backends.describe(),
+        &storage,
         vapid_generated.then_some(vapid_public_key.as_str()),
     )?;
     axum::serve(listener, gateway)
@@ -187,17 +200,40 @@ fn build_chatops_verify(
     )?;
     let registry = ExecutorRegistry::new();
     registry.register(verify::ACTION_TYPE, Arc::new(executor));
-    let callback = VerifyCallback::new(
-        Arc::new(config.signer()?),
-        store,
+    // Answers' timeline entries and playbook resumes go out from the answer outbox in the
+    // verification store; this worker delivers them, and on start what a previous process left.
+    let lease = match lookup("AISOC_CHATOPS_FOLLOW_UP_LEASE_SECONDS") {
+        None => None,
+        Some(raw) => Some(
+            raw.trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|s| (1..=3600).contains(s))
+                .map(std::time::Duration::from_secs)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "AISOC_CHATOPS_FOLLOW_UP_LEASE_SECONDS",
+                        "must be a number of seconds from 1 to 3600",
+                    )
+                })?,
+        ),
+    };
+    let mut dispatcher = FollowUpDispatcher::new(
+        store.clone(),
         timeline,
         Arc::new(WebhookResumer::new(
             lookup("AISOC_PLAYBOOK_RESUME_URL").as_deref(),
             &config.hmac_secret,
             outbound.clone(),
         )?),
-    )
-    .with_prompt_updates(credentials);
+    );
+    if let Some(lease) = lease {
+        dispatcher = dispatcher.with_lease(lease);
+    }
+    let dispatcher = Arc::new(dispatcher);
+    dispatcher.clone().spawn();
+    let callback = VerifyCallback::new(Arc::new(config.signer()?), store, dispatcher)
+        .with_prompt_updates(credentials);
     Ok((Arc::new(registry), callback))
 }
 
@@ -235,35 +271,62 @@ fn build_push(
     Ok((manager, generated))
 }
 
-/// The inbox on embedded defaults: in-memory tokens, limits and idempotency; events to
-/// `--events-out` when given, else kept in memory (and counted in the receipts).
+/// The inbox on embedded defaults: in-memory tokens, limits and idempotency; accepted events to
+/// NATS JetStream when configured, else to the durable file store in the data directory, with
+/// `--events-out` as an extra JSON-lines copy. Also returns where events go, for the banner's
+/// storage line, unless `backends.describe()` already says it (NATS).
 async fn build_inbox(
     args: &GatewayArgs,
     backends: &Backends,
     lookup: &dyn Fn(&str) -> Option<String>,
-) -> Result<Inbox, Box<dyn std::error::Error>> {
+) -> Result<(Inbox, Option<String>), Box<dyn std::error::Error>> {
     let config = InboxConfig::from_lookup(lookup)?;
     let per_minute =
         NonZeroU32::new(config.rate_limit_per_minute).ok_or("rate limit must be positive")?;
+    let (store, mut stored): (Arc<dyn EventSink>, Option<String>) =
+        match backends.nats_sink().await? {
+            Some(sink) => (sink, None),
+            None => {
+                let data_dir = args
+                    .data_dir
+                    .clone()
+                    .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+                let dir = std::path::absolute(data_dir.join("inbox-events"))?;
+                let store_config = FileStoreConfig::from_lookup(&dir, lookup)?;
+                let cap = match store_config.max_bytes {
+                    bytes if bytes >= 1 << 20 => format!("{} MiB", bytes >> 20),
+                    bytes => format!("{bytes} bytes"),
+                };
+                let store = FileStore::open(store_config).await.map_err(|e| {
+                    format!("cannot open the event store in {}: {e}", dir.display())
+                })?;
+                let shown = format!("file store in {} ({cap} cap)", dir.display());
+                (Arc::new(store), Some(shown))
+            }
+        };
     let sink: Arc<dyn EventSink> = match &args.events_out {
-        Some(path) => Arc::new(
-            FileSink::open(path.clone())
+        Some(path) => {
+            let copy = FileSink::open(path.clone())
                 .await
-                .map_err(|e| format!("cannot open --events-out {}: {e}", path.display()))?,
-        ),
-        None => match backends.nats_sink().await? {
-            Some(sink) => sink,
-            None => Arc::new(MemorySink::new()),
-        },
+                .map_err(|e| format!("cannot open --events-out {}: {e}", path.display()))?;
+            let copied = format!("copied to {}", path.display());
+            stored = Some(match stored {
+                Some(store) => format!("{store}, {copied}"),
+                None => copied,
+            });
+            Arc::new(TeeSink::new(store, copy))
+        }
+        None => store,
     };
-    Ok(Inbox::new(
+    let inbox = Inbox::new(
         TokenResolver::new(backends.token_store().await?),
         Arc::new(TemplateRegistry::bundled()?),
         backends.rate_limiter(per_minute),
         backends.idempotency(config.idempotency_ttl),
         sink,
         config,
-    ))
+    );
+    Ok((inbox, stored))
 }
 
 fn print_banner(

@@ -40,7 +40,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "aisoc-notify",
     version,
-    about = "Send, sign and verify notifications; manage a gateway's inbox tokens"
+    about = "Send, sign and verify notifications; manage a gateway's inbox tokens and dead letters"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -70,6 +70,9 @@ enum Command {
     /// Mint, rotate or revoke inbox tokens through a gateway's admin API.
     #[command(subcommand)]
     Inbox(InboxCommand),
+    /// The outbox's dead letters, through a gateway's admin API.
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -270,6 +273,35 @@ enum InboxCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum OutboxCommand {
+    /// List or replay notifications the outbox gave up on.
+    #[command(subcommand)]
+    DeadLetters(DeadLetterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DeadLetterCommand {
+    /// Print dead letters as JSON, oldest first (`id`, `class`, `last_error`, `channels`, …).
+    List {
+        #[command(flatten)]
+        connection: GatewayConnection,
+        /// Start after this id (the last id of the previous page).
+        #[arg(long)]
+        after: Option<String>,
+        /// At most this many (the gateway's default: 100).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Queue dead letter ID again for the channels it names; it leaves the list.
+    Replay {
+        #[command(flatten)]
+        connection: GatewayConnection,
+        /// The id `list` printed.
+        id: String,
+    },
+}
+
 /// A failure, with the exit code it maps to.
 enum Failure {
     /// The input or command line is wrong (exit 2).
@@ -369,6 +401,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             headers,
         }) => webhook_verify(&secret, scheme.into(), &headers),
         Command::Inbox(command) => inbox(command).await,
+        Command::Outbox(OutboxCommand::DeadLetters(command)) => dead_letters(command).await,
     }
 }
 
@@ -505,11 +538,20 @@ fn webhook_verify(
     }
 }
 
-async fn inbox(command: InboxCommand) -> Result<(), Failure> {
-    let http = reqwest::Client::builder()
+/// The path of the inbox token routes.
+const TOKENS: &[&str] = &["v1", "admin", "inbox", "tokens"];
+/// The path of the dead-letter routes.
+const DEAD_LETTERS: &[&str] = &["v1", "outbox", "dead-letters"];
+
+fn admin_http() -> Result<reqwest::Client, Failure> {
+    reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
-        .map_err(Failure::failed)?;
+        .map_err(Failure::failed)
+}
+
+async fn inbox(command: InboxCommand) -> Result<(), Failure> {
+    let http = admin_http()?;
     let (connection, request) = match command {
         InboxCommand::Mint {
             connection,
@@ -517,7 +559,7 @@ async fn inbox(command: InboxCommand) -> Result<(), Failure> {
             template,
             signing_secret,
         } => {
-            let url = endpoint(&connection, &[], &[])?;
+            let url = endpoint(&connection, TOKENS, &[], &[])?;
             let body = serde_json::json!({
                 "tenant_id": tenant,
                 "template": template,
@@ -531,7 +573,12 @@ async fn inbox(command: InboxCommand) -> Result<(), Failure> {
             tenant,
             id,
         } => {
-            let url = endpoint(&connection, &[&id, "rotate"], &[("tenant_id", &tenant)])?;
+            let url = endpoint(
+                &connection,
+                TOKENS,
+                &[&id, "rotate"],
+                &[("tenant_id", &tenant)],
+            )?;
             (connection, http.post(url))
         }
         InboxCommand::Revoke {
@@ -539,10 +586,43 @@ async fn inbox(command: InboxCommand) -> Result<(), Failure> {
             tenant,
             id,
         } => {
-            let url = endpoint(&connection, &[&id], &[("tenant_id", &tenant)])?;
+            let url = endpoint(&connection, TOKENS, &[&id], &[("tenant_id", &tenant)])?;
             (connection, http.delete(url))
         }
     };
+    admin_call(&connection, request).await
+}
+
+async fn dead_letters(command: DeadLetterCommand) -> Result<(), Failure> {
+    let http = admin_http()?;
+    let (connection, request) = match command {
+        DeadLetterCommand::List {
+            connection,
+            after,
+            limit,
+        } => {
+            let limit = limit.map(|n| n.to_string());
+            let query: Vec<(&str, &str)> =
+                [("after", after.as_deref()), ("limit", limit.as_deref())]
+                    .into_iter()
+                    .filter_map(|(name, value)| Some((name, value?)))
+                    .collect();
+            let url = endpoint(&connection, DEAD_LETTERS, &[], &query)?;
+            (connection, http.get(url))
+        }
+        DeadLetterCommand::Replay { connection, id } => {
+            let url = endpoint(&connection, DEAD_LETTERS, &[&id, "replay"], &[])?;
+            (connection, http.post(url))
+        }
+    };
+    admin_call(&connection, request).await
+}
+
+/// Sends an admin request and prints the gateway's JSON answer; a refusal is exit 1.
+async fn admin_call(
+    connection: &GatewayConnection,
+    request: reqwest::RequestBuilder,
+) -> Result<(), Failure> {
     let response = request
         .bearer_auth(&connection.admin_token)
         .send()
@@ -563,9 +643,10 @@ async fn inbox(command: InboxCommand) -> Result<(), Failure> {
     Ok(())
 }
 
-/// `<gateway>/v1/admin/inbox/tokens[/<segments>…][?query]`, each segment percent-encoded.
+/// `<gateway>/<base…>[/<segments>…][?query]`, each segment percent-encoded.
 fn endpoint(
     connection: &GatewayConnection,
+    base: &[&str],
     segments: &[&str],
     query: &[(&str, &str)],
 ) -> Result<url::Url, Failure> {
@@ -574,7 +655,7 @@ fn endpoint(
     url.path_segments_mut()
         .map_err(|()| Failure::input("--gateway is not a base URL"))?
         .pop_if_empty()
-        .extend(["v1", "admin", "inbox", "tokens"])
+        .extend(base)
         .extend(segments);
     if !query.is_empty() {
         url.query_pairs_mut().extend_pairs(query);

@@ -28,10 +28,18 @@ impl Gateway {
         args: &[&str],
         envs: &[(&str, &str)],
     ) -> (Self, Option<String>) {
+        // Each gateway its own data directory (unless `--data-dir` is passed), in cargo's
+        // scratch space under target/ rather than the package directory.
+        let data_dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
+            "gateway-data-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        ));
         let mut command = Command::new(env!("CARGO_BIN_EXE_aisoc-gateway"));
         command
             .args(["--listen", "127.0.0.1:0"])
             .args(args)
+            .env("AISOC_DATA_DIR", &data_dir)
             .env_remove("AISOC_ADMIN_TOKEN")
             .env_remove("SLACK_SIGNING_SECRET")
             .env_remove("TEAMS_OUTGOING_WEBHOOK_SECRET")

@@ -1,0 +1,101 @@
+//! The message ids stored recently, so a repeat is acknowledged without being stored twice: what
+//! a JetStream stream's duplicate window does for the NATS sink.
+//!
+//! An id is remembered for the window (24 h by default, the idempotency TTL) or until
+//! `max_ids` newer ones push it out, whichever comes first; the count is what bounds memory.
+//! Ids are kept as 128-bit hashes under two keys chosen per process (about 50 bytes each with
+//! both indexes, so the default million take at most ~50 MB), which no sender can aim a
+//! collision at.
+
+use std::collections::{HashSet, VecDeque};
+use std::hash::{BuildHasher, RandomState};
+use std::time::Duration;
+
+/// A message id's hash.
+pub(super) type IdHash = u128;
+
+pub(super) struct RecentIds {
+    keys: (RandomState, RandomState),
+    order: VecDeque<(IdHash, i64)>,
+    set: HashSet<IdHash>,
+    max_ids: usize,
+    window_ms: i64,
+}
+
+impl RecentIds {
+    pub(super) fn new(max_ids: usize, window: Duration) -> Self {
+        Self {
+            keys: (RandomState::new(), RandomState::new()),
+            order: VecDeque::new(),
+            set: HashSet::new(),
+            max_ids,
+            window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+        }
+    }
+
+    /// The hash `msg_id` is remembered by.
+    pub(super) fn id(&self, msg_id: &str) -> IdHash {
+        (u128::from(self.keys.0.hash_one(msg_id)) << 64) | u128::from(self.keys.1.hash_one(msg_id))
+    }
+
+    pub(super) fn contains(&self, id: IdHash) -> bool {
+        self.set.contains(&id)
+    }
+
+    /// Whether an id stored at `at_ms` is still inside the window at `now_ms`.
+    pub(super) fn in_window(&self, at_ms: i64, now_ms: i64) -> bool {
+        self.max_ids > 0 && at_ms > now_ms.saturating_sub(self.window_ms)
+    }
+
+    /// Forgets the ids stored before the window.
+    pub(super) fn expire(&mut self, now_ms: i64) {
+        while let Some(&(id, at)) = self.order.front() {
+            if self.in_window(at, now_ms) {
+                break;
+            }
+            self.order.pop_front();
+            self.set.remove(&id);
+        }
+    }
+
+    /// Remembers `id`, stored at `at_ms` (no earlier than the ids before it).
+    pub(super) fn push(&mut self, id: IdHash, at_ms: i64) {
+        if self.max_ids == 0 || !self.set.insert(id) {
+            return;
+        }
+        self.order.push_back((id, at_ms));
+        while self.order.len() > self.max_ids
+            && let Some((old, _)) = self.order.pop_front()
+        {
+            self.set.remove(&old);
+        }
+    }
+
+    /// How many ids are remembered.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_leave_the_window_by_age_or_by_count() {
+        let mut recent = RecentIds::new(2, Duration::from_secs(60));
+        let (a, b, c) = (recent.id("a"), recent.id("b"), recent.id("c"));
+        assert_ne!(a, b);
+        recent.push(a, 0);
+        recent.push(b, 30_000);
+        assert!(recent.contains(a) && recent.contains(b));
+        recent.expire(60_000);
+        assert!(!recent.contains(a), "a minute old");
+        assert!(recent.contains(b));
+        recent.push(c, 61_000);
+        recent.push(a, 62_000);
+        assert!(!recent.contains(b), "pushed out by two newer ids");
+        assert_eq!(recent.len(), 2);
+    }
+}

@@ -1,0 +1,520 @@
+//! The one thread that writes: it takes every append queued while the previous fsync ran, writes
+//! them with one `write` and acknowledges them after one `fsync` (group commit). Owning the
+//! segment list here means rotation, the size cap and deletion never race each other.
+
+use std::collections::{HashSet, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufReader, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use tokio::sync::{mpsc, oneshot};
+
+use aisoc_notify_core::clock::Clock;
+
+use super::dedupe::{IdHash, RecentIds};
+use super::record::{self, HEADER_LEN, MAGIC, Next};
+use super::{AppendReceipt, DeletedSegments, FileStoreConfig, FileStoreError, Shared};
+use crate::sink::SinkEvent;
+
+/// The most bytes one group commit writes before it syncs.
+const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+
+/// What the store asks of its writer.
+pub(super) enum Command {
+    Append {
+        events: Vec<SinkEvent>,
+        reply: oneshot::Sender<Result<AppendReceipt, FileStoreError>>,
+    },
+    DeleteBefore {
+        offset: u64,
+        reply: oneshot::Sender<Result<DeletedSegments, FileStoreError>>,
+    },
+}
+
+pub(super) fn io_error(path: &Path, source: io::Error) -> FileStoreError {
+    if source.kind() == io::ErrorKind::StorageFull {
+        return FileStoreError::NoSpace {
+            dir: path.parent().unwrap_or(path).to_owned(),
+        };
+    }
+    FileStoreError::Io {
+        path: path.to_owned(),
+        source: Arc::new(source),
+    }
+}
+
+/// Makes a new or removed file name durable.
+pub(super) fn sync_dir(dir: &Path) -> Result<(), FileStoreError> {
+    #[cfg(unix)]
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io_error(dir, e))?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+struct Segment {
+    base: u64,
+    path: PathBuf,
+    len: u64,
+}
+
+/// What one group commit carries.
+#[derive(Default)]
+struct Batch {
+    buffer: Vec<u8>,
+    records: u64,
+    ids: HashSet<IdHash>,
+    stored_ids: Vec<(IdHash, i64)>,
+    waiting: Vec<(
+        oneshot::Sender<Result<AppendReceipt, FileStoreError>>,
+        AppendReceipt,
+    )>,
+}
+
+/// Whether an append joined the batch.
+enum Admitted {
+    Done,
+    /// It belongs in the next segment; the batch so far must be committed first.
+    AfterRotation(Command),
+}
+
+pub(super) struct Writer {
+    /// Holds the directory's lock for as long as the writer runs.
+    _lock: File,
+    shared: Arc<Shared>,
+    segment_bytes: u64,
+    max_bytes: u64,
+    segments: VecDeque<Segment>,
+    active: File,
+    next: u64,
+    used: u64,
+    recent: RecentIds,
+    clock: Arc<dyn Clock>,
+    stopped: bool,
+}
+
+fn create_segment(dir: &Path, base: u64) -> Result<(PathBuf, File), FileStoreError> {
+    let path = dir.join(record::segment_name(base));
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    file.write_all(MAGIC)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| io_error(&path, e))?;
+    sync_dir(dir)?;
+    Ok((path, file))
+}
+
+/// Takes the directory's exclusive lock (`flock`), which the OS releases when the process dies.
+fn lock_dir(dir: &Path) -> Result<File, FileStoreError> {
+    let path = dir.join("LOCK");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| io_error(&path, e))?;
+    // Through fs4 rather than `File::try_lock`, which is newer than the workspace's MSRV.
+    match fs4::FileExt::try_lock(&file) {
+        Ok(()) => Ok(file),
+        Err(fs4::TryLockError::WouldBlock) => Err(FileStoreError::Locked {
+            dir: dir.to_owned(),
+        }),
+        Err(fs4::TryLockError::Error(e)) => Err(io_error(&path, e)),
+    }
+}
+
+fn corrupt(path: &Path, position: u64, reason: &'static str) -> FileStoreError {
+    FileStoreError::Corrupt {
+        path: path.to_owned(),
+        position,
+        reason,
+    }
+}
+
+/// Reads every record of a segment; stops at the first torn one and says where it starts.
+fn scan(
+    path: &Path,
+    base: u64,
+    file: &File,
+    mut each: impl FnMut(record::Decoded),
+) -> Result<(u64, Option<&'static str>), FileStoreError> {
+    let len = file.metadata().map_err(|e| io_error(path, e))?.len();
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    reader
+        .seek(SeekFrom::Start(HEADER_LEN))
+        .map_err(|e| io_error(path, e))?;
+    let (mut position, mut expected) = (HEADER_LEN, base);
+    loop {
+        match record::read_next(&mut reader, len - position).map_err(|e| io_error(path, e))? {
+            Next::Record(decoded) => {
+                if decoded.offset != expected {
+                    return Err(corrupt(path, position, "a record is out of sequence"));
+                }
+                position += decoded.len;
+                expected += 1;
+                each(decoded);
+            }
+            Next::End => return Ok((position, None)),
+            Next::Torn(reason) => return Ok((position, Some(reason))),
+        }
+    }
+}
+
+/// The newest segment, ready for appending.
+struct Recovered {
+    file: File,
+    len: u64,
+    next: u64,
+}
+
+/// Opens the newest segment for appending, cutting off a record torn by a crash; `each` sees
+/// every record kept.
+fn recover_active(
+    path: &Path,
+    base: u64,
+    mut each: impl FnMut(&record::Decoded),
+) -> Result<Recovered, FileStoreError> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| io_error(path, e))?;
+    let len = file.metadata().map_err(|e| io_error(path, e))?.len();
+    let mut header = Vec::new();
+    (&mut file)
+        .take(HEADER_LEN)
+        .read_to_end(&mut header)
+        .map_err(|e| io_error(path, e))?;
+    if header.as_slice() != MAGIC {
+        if len <= HEADER_LEN && MAGIC.starts_with(&header) {
+            // Created just before a crash: the header itself was torn.
+            tracing::warn!(path = %path.display(), "rewriting a torn segment header");
+            file.set_len(0)
+                .and_then(|()| file.seek(SeekFrom::Start(0)).map(drop))
+                .and_then(|()| file.write_all(MAGIC))
+                .and_then(|()| file.sync_data())
+                .map_err(|e| io_error(path, e))?;
+            return Ok(Recovered {
+                file,
+                len: HEADER_LEN,
+                next: base,
+            });
+        }
+        return Err(corrupt(path, 0, "not an event segment (wrong magic)"));
+    }
+    let mut next = base;
+    let (end, torn) = scan(path, base, &file, |decoded| {
+        next = decoded.offset + 1;
+        each(&decoded);
+    })?;
+    if let Some(reason) = torn {
+        tracing::warn!(
+            path = %path.display(),
+            dropped_bytes = len - end,
+            reason,
+            "dropping a record torn by a crash (it was never acknowledged)"
+        );
+        file.set_len(end)
+            .and_then(|()| file.sync_data())
+            .map_err(|e| io_error(path, e))?;
+    }
+    file.seek(SeekFrom::Start(end))
+        .map_err(|e| io_error(path, e))?;
+    Ok(Recovered {
+        file,
+        len: end,
+        next,
+    })
+}
+
+impl Writer {
+    /// Opens (or creates) the store in `config.dir`.
+    pub(super) fn open(
+        config: &FileStoreConfig,
+        shared: Arc<Shared>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, FileStoreError> {
+        let dir = &config.dir;
+        std::fs::create_dir_all(dir).map_err(|e| io_error(dir, e))?;
+        let lock = lock_dir(dir)?;
+        let mut listed = record::list_segments(dir).map_err(|e| io_error(dir, e))?;
+        if listed.is_empty() {
+            let (path, _) = create_segment(dir, 0)?;
+            listed.push((0, path));
+        }
+        let (active_base, active_path) = listed.last().cloned().expect("one segment");
+        let mut recent = RecentIds::new(config.dedupe_max_ids, config.dedupe_window);
+        let now = clock.now().timestamp_millis();
+        let mut newest = Vec::new();
+        let active = recover_active(&active_path, active_base, |d| {
+            newest.push((recent.id(&d.event.msg_id), d.appended_at_ms));
+        })?;
+        let mut segments = VecDeque::new();
+        let mut used = active.len;
+        for (base, path) in &listed[..listed.len() - 1] {
+            let len = std::fs::metadata(path)
+                .map_err(|e| io_error(path, e))?
+                .len();
+            used += len;
+            segments.push_back(Segment {
+                base: *base,
+                path: path.clone(),
+                len,
+            });
+        }
+        segments.push_back(Segment {
+            base: active_base,
+            path: active_path,
+            len: active.len,
+        });
+        // Older segments, newest first, while their records can still be inside the window.
+        let mut older = listed[..listed.len() - 1].iter().rev();
+        while newest.len() < config.dedupe_max_ids
+            && newest
+                .first()
+                .is_none_or(|(_, at)| recent.in_window(*at, now))
+            && let Some((base, path)) = older.next()
+        {
+            let file = File::open(path).map_err(|e| io_error(path, e))?;
+            let mut ids = Vec::new();
+            let each =
+                |d: record::Decoded| ids.push((recent.id(&d.event.msg_id), d.appended_at_ms));
+            match scan(path, *base, &file, each) {
+                Ok((_, None)) => {}
+                Ok((at, Some(reason))) => tracing::warn!(path = %path.display(), at, reason,
+                    "a sealed segment is damaged; its later records are not served"),
+                Err(error) => tracing::warn!(%error, "a sealed segment is damaged"),
+            }
+            ids.append(&mut newest);
+            newest = ids;
+        }
+        for (id, at) in newest {
+            recent.push(id, at);
+        }
+        recent.expire(now);
+        let writer = Self {
+            _lock: lock,
+            shared,
+            segment_bytes: config.segment_bytes,
+            max_bytes: config.max_bytes,
+            segments,
+            active: active.file,
+            next: active.next,
+            used,
+            recent,
+            clock,
+            stopped: false,
+        };
+        writer.publish_state();
+        Ok(writer)
+    }
+
+    fn publish_state(&self) {
+        let shared = &self.shared;
+        shared.oldest.store(
+            self.segments.front().map_or(0, |s| s.base),
+            Ordering::Release,
+        );
+        shared.used_bytes.store(self.used, Ordering::Relaxed);
+        shared
+            .segments
+            .store(self.segments.len() as u64, Ordering::Relaxed);
+        shared.end.send_replace(self.next);
+        metrics::gauge!("aisoc_ingest_store_bytes").set(self.used as f64);
+    }
+
+    /// Serves commands until every handle to the store is gone.
+    pub(super) fn run(mut self, mut commands: mpsc::Receiver<Command>) {
+        let mut carried = None;
+        loop {
+            let Some(first) = carried.take().or_else(|| commands.blocking_recv()) else {
+                break;
+            };
+            let mut batch = Batch::default();
+            let mut command = Some(first);
+            while let Some(next) = command.take() {
+                if let Admitted::AfterRotation(next) = self.admit(next, &mut batch) {
+                    carried = Some(next);
+                    break;
+                }
+                if batch.buffer.len() < MAX_BATCH_BYTES {
+                    command = commands.try_recv().ok();
+                }
+            }
+            self.commit(batch);
+        }
+    }
+
+    fn admit(&mut self, command: Command, batch: &mut Batch) -> Admitted {
+        let (events, reply) = match command {
+            Command::DeleteBefore { offset, reply } => {
+                let _ = reply.send(self.delete_before(offset));
+                return Admitted::Done;
+            }
+            Command::Append { events, reply } => (events, reply),
+        };
+        if self.stopped {
+            let path = self.segments.back().map(|s| s.path.clone());
+            let _ = reply.send(Err(FileStoreError::Stopped {
+                path: path.unwrap_or_default(),
+            }));
+            return Admitted::Done;
+        }
+        let appended_at = self.clock.now().timestamp_millis();
+        self.recent.expire(appended_at);
+        let mut fresh = Vec::with_capacity(events.len());
+        let mut size = 0;
+        let mut seen_here = HashSet::new();
+        for event in &events {
+            let Some(len) = record::encoded_len(event) else {
+                let _ = reply.send(Err(FileStoreError::RecordTooLarge));
+                return Admitted::Done;
+            };
+            let id = self.recent.id(&event.msg_id);
+            if self.recent.contains(id) || batch.ids.contains(&id) || !seen_here.insert(id) {
+                continue;
+            }
+            size += len;
+            fresh.push((id, event));
+        }
+        let active_len = self.segments.back().map_or(0, |s| s.len) + batch.buffer.len() as u64;
+        let rotate = size > 0 && active_len > HEADER_LEN && active_len + size > self.segment_bytes;
+        if rotate && !batch.buffer.is_empty() {
+            return Admitted::AfterRotation(Command::Append { events, reply });
+        }
+        let needed = size + if rotate { HEADER_LEN } else { 0 };
+        let used = self.used + batch.buffer.len() as u64;
+        if used + needed > self.max_bytes {
+            metrics::counter!("aisoc_ingest_store_full_total").increment(1);
+            let _ = reply.send(Err(FileStoreError::Full {
+                used,
+                max: self.max_bytes,
+                needed,
+            }));
+            return Admitted::Done;
+        }
+        if rotate && let Err(error) = self.rotate() {
+            let _ = reply.send(Err(error));
+            return Admitted::Done;
+        }
+        let first = self.next + batch.records;
+        for (i, (id, event)) in fresh.iter().enumerate() {
+            record::encode(first + i as u64, appended_at, event, &mut batch.buffer);
+            batch.ids.insert(*id);
+            batch.stored_ids.push((*id, appended_at));
+        }
+        batch.records += fresh.len() as u64;
+        let receipt = AppendReceipt {
+            offsets: first..first + fresh.len() as u64,
+            duplicates: events.len() - fresh.len(),
+        };
+        batch.waiting.push((reply, receipt));
+        Admitted::Done
+    }
+
+    /// Starts a new segment after the active one, which the last commit left synced.
+    fn rotate(&mut self) -> Result<(), FileStoreError> {
+        let (path, file) = create_segment(&self.shared.dir, self.next)?;
+        self.shared.fsyncs.fetch_add(2, Ordering::Relaxed);
+        self.active = file;
+        self.used += HEADER_LEN;
+        self.segments.push_back(Segment {
+            base: self.next,
+            path,
+            len: HEADER_LEN,
+        });
+        self.publish_state();
+        Ok(())
+    }
+
+    fn commit(&mut self, batch: Batch) {
+        if batch.buffer.is_empty() {
+            // Every append in it was a duplicate of an event already synced (or refused).
+            for (reply, receipt) in batch.waiting {
+                let _ = reply.send(Ok(receipt));
+            }
+            return;
+        }
+        #[cfg(feature = "test-util")]
+        let held = self
+            .shared
+            .commit_gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        let segment = self.segments.back_mut().expect("an active segment");
+        let start = segment.len;
+        let written = self
+            .active
+            .write_all(&batch.buffer)
+            .and_then(|()| self.active.sync_data());
+        self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("aisoc_ingest_store_fsyncs_total").increment(1);
+        #[cfg(feature = "test-util")]
+        drop(held);
+        if let Err(error) = written {
+            let error = io_error(&segment.path, error);
+            tracing::error!(%error, "event store write failed; rolling the batch back");
+            let rolled_back = self
+                .active
+                .set_len(start)
+                .and_then(|()| self.active.seek(SeekFrom::Start(start)).map(drop))
+                .and_then(|()| self.active.sync_data());
+            if let Err(again) = rolled_back {
+                tracing::error!(error = %again, "event store rollback failed; refusing appends until restart");
+                self.stopped = true;
+            }
+            for (reply, _) in batch.waiting {
+                let _ = reply.send(Err(error.clone()));
+            }
+            return;
+        }
+        let bytes = batch.buffer.len() as u64;
+        segment.len += bytes;
+        self.used += bytes;
+        self.next += batch.records;
+        for (id, at) in batch.stored_ids {
+            self.recent.push(id, at);
+        }
+        let shared = &self.shared;
+        shared.commits.fetch_add(1, Ordering::Relaxed);
+        shared.appended.fetch_add(batch.records, Ordering::Relaxed);
+        metrics::counter!("aisoc_ingest_store_events_total").increment(batch.records);
+        self.publish_state();
+        for (reply, receipt) in batch.waiting {
+            shared
+                .duplicates
+                .fetch_add(receipt.duplicates as u64, Ordering::Relaxed);
+            let _ = reply.send(Ok(receipt));
+        }
+    }
+
+    /// Removes whole segments whose every record is before `offset`; never the active one.
+    fn delete_before(&mut self, offset: u64) -> Result<DeletedSegments, FileStoreError> {
+        let mut deleted = DeletedSegments::default();
+        while self.segments.len() > 1 && self.segments[1].base <= offset {
+            let segment = self.segments.pop_front().expect("two segments");
+            if let Err(error) = std::fs::remove_file(&segment.path) {
+                let error = io_error(&segment.path, error);
+                self.segments.push_front(segment);
+                self.publish_state();
+                return Err(error);
+            }
+            self.used -= segment.len;
+            deleted.segments += 1;
+            deleted.bytes += segment.len;
+        }
+        if deleted.segments > 0 {
+            sync_dir(&self.shared.dir)?;
+            self.publish_state();
+        }
+        Ok(deleted)
+    }
+}

@@ -1,0 +1,122 @@
+//! The real `aisoc-gateway` binary as a child process: started on a fixed port (so senders
+//! keep their address across restarts), killed with SIGKILL, started again.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::HarnessError;
+use crate::services::free_port;
+
+/// The admin token every harness gateway uses.
+pub(crate) const ADMIN_TOKEN: &str = "chaos-admin-token";
+
+/// Where the gateway binary is: `AISOC_GATEWAY_BIN`, or the workspace's debug build.
+fn binary() -> PathBuf {
+    std::env::var_os("AISOC_GATEWAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/debug/aisoc-gateway")
+        })
+}
+
+/// One gateway process and how to start it again.
+pub(crate) struct Gateway {
+    port: u16,
+    envs: Vec<(String, String)>,
+    child: Option<Child>,
+}
+
+impl Gateway {
+    /// Starts a gateway with `envs` (backends, feature switches) on a free port.
+    pub(crate) async fn start(envs: &[(&str, String)]) -> Result<Self, HarnessError> {
+        let mut gateway = Self {
+            port: free_port()?,
+            envs: envs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                .collect(),
+            child: None,
+        };
+        gateway.spawn().await?;
+        Ok(gateway)
+    }
+
+    async fn spawn(&mut self) -> Result<(), HarnessError> {
+        let mut command = Command::new(binary());
+        for name in [
+            "AISOC_CONFIG",
+            "AISOC_EVENTS_OUT",
+            "SLACK_SIGNING_SECRET",
+            "SLACK_BOT_TOKEN",
+            "TEAMS_OUTGOING_WEBHOOK_SECRET",
+            "AISOC_TEAMS_WEBHOOK_URL",
+            "AISOC_FEATURE_CHATOPS_VERIFY",
+            "AISOC_PLAYBOOK_RESUME_URL",
+            "DATABASE_URL",
+            "REDIS_URL",
+            "NATS_URL",
+        ] {
+            command.env_remove(name);
+        }
+        command
+            .env("AISOC_LISTEN", format!("127.0.0.1:{}", self.port))
+            .env("AISOC_ADMIN_TOKEN", ADMIN_TOKEN)
+            .env("AISOC_OUTBOUND_ALLOW", "127.0.0.1")
+            .env("RUST_LOG", "warn")
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let mut child = command.spawn().map_err(|e| {
+            HarnessError::new(format!(
+                "{} could not start ({e}); build it with cargo build -p aisoc-notify-examples --bins",
+                binary().display()
+            ))
+        })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| HarnessError::new("no stdout"))?;
+        let mut lines = BufReader::new(stdout).lines();
+        let listening = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.starts_with("aisoc-gateway listening on ") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        if !matches!(listening, Ok(true)) {
+            return Err(HarnessError::new("the gateway did not start within 30 s"));
+        }
+        // The console channel prints every notification: keep the pipe drained.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// The gateway's base URL.
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Kills it with SIGKILL: no shutdown hook runs.
+    pub(crate) async fn kill9(&mut self) -> Result<(), HarnessError> {
+        if let Some(mut child) = self.child.take() {
+            child.start_kill()?;
+            child.wait().await?;
+        }
+        Ok(())
+    }
+
+    /// Kills it and starts it again with the same settings on the same port.
+    pub(crate) async fn restart(&mut self) -> Result<(), HarnessError> {
+        self.kill9().await?;
+        self.spawn().await
+    }
+}
