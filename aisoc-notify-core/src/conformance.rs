@@ -34,18 +34,45 @@
 //! with the peer's "nothing found", and the suite expects the lookup and the create. In every
 //! other scenario the lookup gets the scenario's answer like any request.
 //!
-//! ```no_run
+//! ```
 //! use std::sync::Arc;
 //! use aisoc_notify_core::conformance::HttpContract;
-//! use aisoc_notify_core::Notifier;
-//! # fn my_notifier(url: url::Url, delivery: aisoc_notify_core::DeliveryClient) -> Arc<dyn Notifier> { unimplemented!() }
+//! use aisoc_notify_core::delivery::DeliveryClient;
+//! use aisoc_notify_core::{async_trait, Delivered, Notification, Notifier, NotifyError};
 //!
-//! # async fn run() {
-//! HttpContract::new("my-webhook")
-//!     .secret("signing-secret-value")
-//!     .check_notifier(|endpoint| Ok(my_notifier(endpoint.url.clone(), endpoint.delivery.clone())))
+//! /// Posts the title as JSON; failures keep the delivery layer's classification.
+//! struct JsonHook {
+//!     url: url::Url,
+//!     delivery: DeliveryClient,
+//! }
+//!
+//! #[async_trait]
+//! impl Notifier for JsonHook {
+//!     fn channel_type(&self) -> &str {
+//!         "json-hook"
+//!     }
+//!
+//!     async fn notify(&self, n: &Notification) -> Result<Delivered, NotifyError> {
+//!         let request = self
+//!             .delivery
+//!             .http()
+//!             .post(self.url.clone())
+//!             .json(&serde_json::json!({"title": n.title}))
+//!             .build()
+//!             .map_err(|e| NotifyError::Render(e.without_url().to_string()))?;
+//!         self.delivery.send(request).await?.error_for_status()?;
+//!         Ok(Delivered::default())
+//!     }
+//! }
+//!
+//! # tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap().block_on(async {
+//! HttpContract::new("json-hook")
+//!     .check_notifier(|endpoint| {
+//!         let hook = JsonHook { url: endpoint.url.clone(), delivery: endpoint.delivery.clone() };
+//!         Ok(Arc::new(hook) as Arc<dyn Notifier>)
+//!     })
 //!     .await;
-//! # }
+//! # });
 //! ```
 
 use std::fmt;

@@ -21,8 +21,11 @@
 //! or a search index that has not caught up (Jira's search is eventually consistent, usually
 //! within seconds), lets a second create through.
 
-use aisoc_notify_core::delivery::{DeliveryError, HttpResponse};
+use aisoc_notify_core::delivery::{DeliveryClient, DeliveryError, HttpResponse};
 use aisoc_notify_core::{ActionError, RetryPolicy};
+use serde_json::Value;
+
+use crate::answers::{self, Hints};
 
 use crate::ticket::{Created, Ticket};
 
@@ -58,6 +61,35 @@ impl CreateFailure {
             CreateFailure::NotCreated(error)
         }
     }
+}
+
+/// Sends a create once and reads the vendor's JSON answer: a refusal is mapped with the
+/// vendor's `details` reader and `hints`, and its [`CreateFailure`] says whether the create may
+/// have happened.
+pub(crate) async fn send_create(
+    delivery: &DeliveryClient,
+    request: reqwest::Request,
+    service: &str,
+    details: fn(&Value) -> Vec<String>,
+    hints: Hints,
+) -> Result<(HttpResponse, Value), CreateFailure> {
+    let response = delivery
+        .send_once(request)
+        .await
+        .map_err(CreateFailure::from_delivery)?;
+    if !response.is_success() {
+        let error = answers::refusal(
+            service,
+            &response,
+            &details(&answers::error_body(&response)),
+            hints,
+        );
+        return Err(CreateFailure::from_answer(&response, error));
+    }
+    let body: Value = response
+        .json()
+        .map_err(|e| CreateFailure::Unknown(e.into()))?;
+    Ok((response, body))
 }
 
 /// A vendor whose tickets can be looked up by correlation key.

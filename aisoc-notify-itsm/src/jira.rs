@@ -16,7 +16,7 @@ use aisoc_notify_core::{
 use serde_json::{Value, json};
 
 use crate::answers::{self, Hints};
-use crate::create_once::{CreateFailure, LookupThenCreate, find_or_create};
+use crate::create_once::{CreateFailure, LookupThenCreate, find_or_create, send_create};
 use crate::endpoint::{api_base, default_client, required, required_secret};
 use crate::ticket::{Created, Ticket, TicketSeverity};
 
@@ -219,19 +219,8 @@ impl LookupThenCreate for JiraExecutor {
             .authorized(self.delivery.http().post(url))
             .json(&json!({"fields": fields}));
         let request = answers::build(builder, self.host()).map_err(CreateFailure::NotCreated)?;
-        let response = self
-            .delivery
-            .send_once(request)
-            .await
-            .map_err(CreateFailure::from_delivery)?;
-        if !response.is_success() {
-            let body = answers::error_body(&response);
-            let error = answers::refusal(SERVICE, &response, &details(&body), HINTS);
-            return Err(CreateFailure::from_answer(&response, error));
-        }
-        let body: Value = response
-            .json()
-            .map_err(|e| CreateFailure::Unknown(e.into()))?;
+        let (response, body) =
+            send_create(&self.delivery, request, SERVICE, details, HINTS).await?;
         let Some(key) = answers::text(&body["key"]) else {
             return Err(CreateFailure::Unknown(answers::unreadable(
                 &response,

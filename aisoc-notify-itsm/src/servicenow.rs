@@ -14,7 +14,7 @@ use aisoc_notify_core::{
 use serde_json::{Value, json};
 
 use crate::answers::{self, Hints};
-use crate::create_once::{CreateFailure, LookupThenCreate, find_or_create};
+use crate::create_once::{CreateFailure, LookupThenCreate, find_or_create, send_create};
 use crate::endpoint::{api_base, default_client, required, required_secret};
 use crate::ticket::{Created, Ticket, TicketSeverity};
 
@@ -207,19 +207,8 @@ impl LookupThenCreate for ServiceNowExecutor {
         let url = self.incidents().map_err(CreateFailure::NotCreated)?;
         let builder = self.authorized(self.delivery.http().post(url)).json(&body);
         let request = answers::build(builder, self.host()).map_err(CreateFailure::NotCreated)?;
-        let response = self
-            .delivery
-            .send_once(request)
-            .await
-            .map_err(CreateFailure::from_delivery)?;
-        if !response.is_success() {
-            let reply = answers::error_body(&response);
-            let error = answers::refusal(SERVICE, &response, &details(&reply), HINTS);
-            return Err(CreateFailure::from_answer(&response, error));
-        }
-        let reply: Value = response
-            .json()
-            .map_err(|e| CreateFailure::Unknown(e.into()))?;
+        let (response, reply) =
+            send_create(&self.delivery, request, SERVICE, details, HINTS).await?;
         self.ticket_of(&reply["result"]).ok_or_else(|| {
             CreateFailure::Unknown(answers::unreadable(
                 &response,
