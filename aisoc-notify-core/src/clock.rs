@@ -21,6 +21,28 @@ pub trait Clock: Send + Sync + fmt::Debug {
     }
 }
 
+/// Whether `timestamp` (Unix seconds, from a request) lies within `tolerance` of `now`, in
+/// either direction.
+///
+/// Replay windows compare a number the sender chose with the clock. The subtraction is done
+/// without overflow (`abs_diff`), so a timestamp near `i64::MIN` or `i64::MAX` is simply far
+/// away: `(now - ts).abs()` would wrap in release builds (and accept it as fresh) or panic in
+/// debug builds.
+///
+/// ```
+/// use aisoc_notify_core::clock::within_tolerance;
+/// use std::time::Duration;
+///
+/// let five_minutes = Duration::from_secs(300);
+/// assert!(within_tolerance(1_700_000_000, 1_700_000_299, five_minutes));
+/// assert!(!within_tolerance(1_700_000_000, 1_699_999_699, five_minutes));
+/// assert!(!within_tolerance(1_700_000_000, 1_700_000_000_i64.wrapping_add(i64::MIN), five_minutes));
+/// assert!(!within_tolerance(1_700_000_000, i64::MIN, five_minutes));
+/// ```
+pub fn within_tolerance(now: i64, timestamp: i64, tolerance: Duration) -> bool {
+    now.abs_diff(timestamp) <= tolerance.as_secs()
+}
+
 /// The operating system clock.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;

@@ -39,7 +39,7 @@ use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName};
 use secrecy::{ExposeSecret, SecretSlice};
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, within_tolerance};
 use crate::hmac_sha256::{self, TAG_LEN};
 
 /// `X-AiSOC-Signature`, this project's own header.
@@ -425,8 +425,7 @@ impl WebhookVerifier {
                     header: WEBHOOK_TIMESTAMP,
                     reason: "not an integer number of seconds",
                 })?;
-        let tolerance = i64::try_from(self.tolerance.as_secs()).unwrap_or(i64::MAX);
-        if (self.clock.unix_seconds() - timestamp).abs() > tolerance {
+        if !within_tolerance(self.clock.unix_seconds(), timestamp, self.tolerance) {
             return Err(SignatureError::TimestampOutOfTolerance {
                 tolerance_secs: self.tolerance.as_secs(),
             });

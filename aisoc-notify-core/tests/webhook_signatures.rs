@@ -308,3 +308,33 @@ fn debug_output_never_contains_the_secret() {
         assert!(!shown.contains("MfKQ9r8"), "{shown}");
     }
 }
+
+/// A sender-chosen timestamp half the `i64` range away from now: `(now - ts).abs()` wrapped in
+/// release builds (accepting a correctly signed request as fresh forever) and panicked in debug
+/// builds. Both ends of the range are simply out of tolerance.
+#[test]
+fn standard_webhooks_timestamps_at_the_ends_of_the_range_are_out_of_tolerance_not_fresh() {
+    let key = StandardWebhooksKey::from_secret(SW_SECRET).unwrap();
+    let verifier = standard_verifier_at(SW_TIMESTAMP);
+    for timestamp in [
+        SW_TIMESTAMP.wrapping_add(i64::MIN),
+        i64::MIN,
+        i64::MIN + 1,
+        i64::MAX,
+    ] {
+        let signature = key.sign(SW_ID, timestamp, SW_BODY);
+        let raw = timestamp.to_string();
+        let request = headers(&[
+            ("webhook-id", SW_ID),
+            ("webhook-timestamp", &raw),
+            ("webhook-signature", &signature),
+        ]);
+        assert_eq!(
+            verifier.verify(&request, SW_BODY),
+            Err(SignatureError::TimestampOutOfTolerance {
+                tolerance_secs: 300
+            }),
+            "timestamp {timestamp}"
+        );
+    }
+}

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use aisoc_notify_core::clock::{Clock, SystemClock};
+use aisoc_notify_core::clock::{Clock, SystemClock, within_tolerance};
 use aisoc_notify_core::secret::{ExposeSecret, SecretString, constant_time_eq};
 use aisoc_notify_core::signature::hmac_sha256_hex;
 use http::HeaderMap;
@@ -108,8 +108,7 @@ impl SlackSignatureVerifier {
             .trim()
             .parse()
             .map_err(|_| SlackSignatureError::InvalidTimestamp)?;
-        let window = i64::try_from(self.window.as_secs()).unwrap_or(i64::MAX);
-        if (self.clock.unix_seconds() - seconds).abs() > window {
+        if !within_tolerance(self.clock.unix_seconds(), seconds, self.window) {
             return Err(SlackSignatureError::StaleTimestamp);
         }
         let expected = self.sign(timestamp.trim(), body);

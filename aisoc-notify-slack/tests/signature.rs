@@ -118,3 +118,20 @@ fn missing_headers_and_bad_timestamps_have_their_own_errors() {
 fn the_secret_never_shows_in_debug_output() {
     assert!(!format!("{:?}", verifier_at(0)).contains(SECRET));
 }
+
+/// A correctly signed request whose timestamp is half the `i64` range away from now:
+/// `(now - ts).abs()` wrapped in release builds (fresh forever) and panicked in debug builds.
+#[test]
+fn timestamps_at_the_ends_of_the_range_are_stale_not_fresh() {
+    let now = 1_531_420_618_i64;
+    let verifier = verifier_at(now);
+    for timestamp in [now.wrapping_add(i64::MIN), i64::MIN, i64::MIN + 1, i64::MAX] {
+        let raw = timestamp.to_string();
+        let signature = verifier.sign(&raw, BODY.as_bytes());
+        assert_eq!(
+            verifier.verify(&headers(Some(&raw), Some(&signature)), BODY.as_bytes()),
+            Err(SlackSignatureError::StaleTimestamp),
+            "timestamp {timestamp}"
+        );
+    }
+}

@@ -56,7 +56,7 @@ use std::sync::Arc;
 
 use aisoc_notify_core::config::ConfigError;
 use aisoc_notify_core::delivery::{DeliveryClient, HttpResponse, check_destination};
-use aisoc_notify_core::secret::SecretUrl;
+use aisoc_notify_core::secret::{ExposeSecret, SecretString, SecretUrl};
 use aisoc_notify_core::signature::{SignatureScheme, WebhookSigner};
 use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
 use chrono::{DateTime, Utc};
@@ -132,11 +132,14 @@ pub struct WebhookNotifier {
 }
 
 /// Builds a [`WebhookNotifier`].
+///
+/// The URL (which often carries a token) and both secrets are held as secrets from the first
+/// call, so the builder's `Debug` shows `[REDACTED]` for them.
 #[derive(Debug, Default)]
 pub struct WebhookNotifierBuilder {
-    url: Option<String>,
-    secret: Option<String>,
-    standard_secret: Option<String>,
+    url: Option<SecretString>,
+    secret: Option<SecretString>,
+    standard_secret: Option<SecretString>,
     envelope: Envelope,
     delivery: Option<DeliveryClient>,
 }
@@ -144,19 +147,23 @@ pub struct WebhookNotifierBuilder {
 impl WebhookNotifierBuilder {
     /// The receiver; an empty URL disables sending.
     pub fn url(mut self, url: impl Into<String>) -> Self {
-        self.url = Some(url.into());
+        self.url = Some(SecretString::from(url.into()));
         self
     }
 
     /// Signs with `X-AiSOC-Signature: sha256=<hex>`.
     pub fn secret(mut self, secret: impl Into<String>) -> Self {
-        self.secret = Some(secret.into()).filter(|s: &String| !s.is_empty());
+        self.secret = Some(secret.into())
+            .filter(|s: &String| !s.is_empty())
+            .map(SecretString::from);
         self
     }
 
     /// Adds Standard Webhooks headers, signed with a `whsec_…` secret.
     pub fn standard_webhooks_secret(mut self, secret: impl Into<String>) -> Self {
-        self.standard_secret = Some(secret.into()).filter(|s: &String| !s.is_empty());
+        self.standard_secret = Some(secret.into())
+            .filter(|s: &String| !s.is_empty())
+            .map(SecretString::from);
         self
     }
 
@@ -179,7 +186,12 @@ impl WebhookNotifierBuilder {
             Some(delivery) => delivery,
             None => DeliveryClient::shared_default()?,
         };
-        let url = match self.url.as_deref().map(str::trim).filter(|u| !u.is_empty()) {
+        let url = match self
+            .url
+            .as_ref()
+            .map(|u| u.expose_secret().trim())
+            .filter(|u| !u.is_empty())
+        {
             Some(url) => {
                 let url = check_destination(url).map_err(|e| config(ConfigError::new("url", e)))?;
                 delivery
@@ -191,10 +203,10 @@ impl WebhookNotifierBuilder {
             }
             None => None,
         };
-        let signer = |field: &str, scheme, secret: Option<String>| {
+        let signer = |field: &str, scheme, secret: Option<SecretString>| {
             secret
                 .map(|s| {
-                    WebhookSigner::new(scheme, &s)
+                    WebhookSigner::new(scheme, s.expose_secret())
                         .map(Arc::new)
                         .map_err(|e| config(ConfigError::new(field, e)))
                 })

@@ -241,3 +241,20 @@ fn bad_configurations_are_refused_naming_the_setting() {
     );
     assert!(!standard.contains("not-base64-secret-value"), "{standard}");
 }
+
+#[test]
+fn the_builder_and_the_notifier_never_show_the_url_or_the_secrets_in_debug() {
+    let builder = WebhookNotifier::builder()
+        .url("https://hooks.example.com/in/MARKER-URL-TOKEN")
+        .secret("MARKER-AISOC-SECRET")
+        .standard_webhooks_secret(WHSEC);
+    let shown = format!("{builder:?}");
+    for marker in ["MARKER-URL-TOKEN", "MARKER-AISOC-SECRET", WHSEC] {
+        assert!(!shown.contains(marker), "builder Debug shows {marker}: {shown}");
+    }
+    let notifier = builder.build().unwrap();
+    let shown = format!("{notifier:?}");
+    for marker in ["MARKER-URL-TOKEN", "MARKER-AISOC-SECRET", WHSEC] {
+        assert!(!shown.contains(marker), "notifier Debug shows {marker}: {shown}");
+    }
+}
