@@ -8,7 +8,8 @@
 //! (`GET /v1/audit?tenant_id=…&subject_id=<case>`), one entry per event key. A waiting
 //! playbook run is resumed by a signed POST to `AISOC_PLAYBOOK_RESUME_URL`, the orchestrator's
 //! webhook ([`WebhookResumer`]), which passes the core HTTP contract like every adapter. The
-//! answer outbox delivers both at least once; the prompt id travels as the resume's
+//! follow-up outboxes deliver both at least once — a `chatops.verify` answer's and an approval
+//! decision's resume alike; the prompt id or the approval id travels as the resume's
 //! idempotency key.
 //!
 //! Every outbound request goes through the [`DeliveryClient`] the gateway passes in, so the
@@ -143,10 +144,19 @@ impl CaseTimeline for AuditTimeline {
     }
 }
 
-/// Resumes runs by POSTing `{"run_id", "branch", "prompt_id"}` to the orchestrator, signed
-/// with `X-AiSOC-Signature` under the chatops HMAC secret, with the prompt id also as the
-/// `Idempotency-Key` header: every delivery of one answer's resume carries the same key, so
-/// the orchestrator can resume the run once however many deliveries reach it.
+/// Resumes runs by POSTing JSON to the orchestrator, signed with `X-AiSOC-Signature` under the
+/// chatops HMAC secret:
+///
+/// | field | value |
+/// |---|---|
+/// | `run_id`, `branch` | the run and the branch to take (`acknowledge`/`deny`/`escalate` for a verify answer; `approve`/`deny`/`expired` for an approval) |
+/// | `flow` | `chatops.verify` or `approval` |
+/// | `prompt_id` or `approval_id` | the answered prompt or the decided approval |
+/// | `idempotency_key` | the same id, also sent as the `Idempotency-Key` header |
+/// | `case_id` | the case, when known |
+///
+/// Every delivery of one answer's or decision's resume carries the same key, so the
+/// orchestrator can resume the run once however many deliveries reach it.
 ///
 /// A failure keeps its [`RetryClass`](aisoc_notify_core::RetryClass): the status is classified
 /// by [`RetryClass::for_status`](aisoc_notify_core::RetryClass::for_status) (404/410 `Gone`, 429
@@ -207,21 +217,27 @@ impl PlaybookResumer for WebhookResumer {
                 "cannot resume the playbook run: set AISOC_PLAYBOOK_RESUME_URL to the orchestrator's webhook",
             )
         })?;
-        let body = serde_json::to_vec(&json!({
+        let key = &resume.idempotency_key;
+        let mut fields = json!({
             "run_id": resume.run_id,
             "branch": resume.branch,
-            "prompt_id": resume.prompt_id,
-        }))
-        .map_err(HookError::permanent)?;
+            "flow": resume.flow.as_str(),
+            "idempotency_key": key,
+        });
+        fields[resume.flow.key_name()] = json!(key);
+        if let Some(case_id) = &resume.case_id {
+            fields["case_id"] = json!(case_id);
+        }
+        let body = serde_json::to_vec(&fields).map_err(HookError::permanent)?;
         let mut request = self
             .delivery
             .http()
             .post(target.expose().clone())
             .header("content-type", "application/json")
-            .header("idempotency-key", &resume.prompt_id);
-        for (name, value) in
-            self.signer
-                .headers(&body, &resume.prompt_id, chrono::Utc::now().timestamp())
+            .header("idempotency-key", key);
+        for (name, value) in self
+            .signer
+            .headers(&body, key, chrono::Utc::now().timestamp())
         {
             request = request.header(name, value);
         }

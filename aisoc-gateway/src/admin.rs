@@ -1,14 +1,20 @@
 //! Admin and REST routes: inbox token minting, rotation and revocation; approval requests and
 //! decisions; the audit trail. Every route requires the admin bearer token.
+//!
+//! `POST /v1/approvals` takes `{tenant_id, summary, requested_action, risk_score?,
+//! ttl_seconds? (default 3600), run_id?, case_id?}`: with a `run_id` (the playbook run waiting
+//! on the decision, 1-128 characters) the decision queues the run's resume, delivered to
+//! `AISOC_PLAYBOOK_RESUME_URL` with the approval id as its idempotency key. A store that cannot
+//! take another request (the in-memory one is capped) answers 507 saying why.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aisoc_inbox::Inbox;
 use aisoc_inbox::token::{TokenStoreError, mint};
-use aisoc_notify_approvals::model::ApprovalStatus;
+use aisoc_notify_approvals::model::{ApprovalStatus, NewApproval};
 use aisoc_notify_approvals::service::ApprovalService;
-use aisoc_notify_approvals::store::AuditLog;
+use aisoc_notify_approvals::store::{AuditLog, StoreError};
 use aisoc_notify_core::decision::{
     Decision, DecisionError, DecisionHandler, DecisionRequest, DecisionSource, Reviewer,
 };
@@ -146,29 +152,52 @@ struct NewApprovalRequest {
     risk_score: Option<u8>,
     #[serde(default = "default_ttl")]
     ttl_seconds: u64,
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    case_id: Option<String>,
 }
 
 fn default_ttl() -> u64 {
     3600
 }
 
+/// The status a store failure answers with: what the caller can do about it.
+fn store_error(failure: StoreError) -> Response {
+    let status = match failure {
+        StoreError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+        StoreError::Conflict(_) => StatusCode::CONFLICT,
+        StoreError::Full(_) => StatusCode::INSUFFICIENT_STORAGE,
+        _ => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    error(status, failure.to_string())
+}
+
 async fn create_approval(
     State(state): State<AdminState>,
     ApiJson(request): ApiJson<NewApprovalRequest>,
 ) -> Response {
-    match state
+    let expires_at = match state
         .approvals
-        .request(
-            &request.tenant_id,
-            &request.summary,
-            &request.requested_action,
-            request.risk_score,
-            Duration::from_secs(request.ttl_seconds),
-        )
-        .await
+        .expires_in(Duration::from_secs(request.ttl_seconds))
     {
+        Ok(expires_at) => expires_at,
+        Err(failure) => return store_error(failure),
+    };
+    let new = NewApproval {
+        id: None,
+        tenant_id: request.tenant_id,
+        summary: request.summary,
+        risk_score: request.risk_score,
+        requested_action: request.requested_action,
+        expires_at,
+        notes: None,
+        run_id: request.run_id,
+        case_id: request.case_id,
+    };
+    match state.approvals.create(new).await {
         Ok(approval) => (StatusCode::CREATED, Json(approval)).into_response(),
-        Err(e) => error(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()),
+        Err(failure) => store_error(failure),
     }
 }
 
@@ -194,7 +223,7 @@ async fn list_approvals(
     };
     match state.approvals.store().list(&query.tenant_id, status).await {
         Ok(list) => Json(list).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(failure) => store_error(failure),
     }
 }
 
@@ -202,7 +231,7 @@ async fn get_approval(State(state): State<AdminState>, Path(id): Path<String>) -
     match state.approvals.store().get(&id).await {
         Ok(Some(approval)) => Json(approval).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "Approval request not found"),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(failure) => store_error(failure),
     }
 }
 
@@ -265,6 +294,6 @@ async fn audit(State(state): State<AdminState>, Query(query): Query<AuditQuery>)
         .await
     {
         Ok(entries) => Json(entries).into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),
+        Err(failure) => store_error(failure),
     }
 }

@@ -1,4 +1,25 @@
-//! The gateway's HTTP application: state, routes and handlers.
+//! The gateway's HTTP application: state, routes and handlers, and the load shedding in front
+//! of every route.
+//!
+//! # Load shedding
+//!
+//! Every request in flight holds memory (its body, its task, whatever it waits on), so the
+//! gateway works on at most `--max-in-flight` / `AISOC_MAX_IN_FLIGHT` requests at once
+//! ([`DEFAULT_MAX_IN_FLIGHT`]). One more is answered at once with 503, `Retry-After: 1` and a
+//! JSON error naming the setting: shed, never queued, so an overload shows as quick refusals a
+//! client retries rather than as latency and memory that grow until the process dies.
+//! `/healthz` and `/metrics` are exempt, so probes and scrapes see an overloaded gateway as
+//! alive and can tell why ([`shed_load`]).
+//!
+//! | metric | type | what |
+//! |---|---|---|
+//! | `aisoc_gateway_requests_in_flight` | gauge | requests being worked on (exempt paths not counted) |
+//! | `aisoc_gateway_max_in_flight` | gauge | the limit |
+//! | `aisoc_gateway_requests_shed_total` | counter | requests answered 503 because the limit was reached |
+//!
+//! A queued notification the in-memory outbox has no room for
+//! ([`OutboxError::Full`]) is answered the same way: 503 with `Retry-After` and a sentence
+//! naming `AISOC_OUTBOX_MEMORY_CAPACITY`.
 
 use std::sync::Arc;
 
@@ -7,18 +28,34 @@ use aisoc_notify_core::secret::SecretString;
 use crate::auth::{ApiJson, error, require_admin};
 use crate::channels::ChannelRegistry;
 use aisoc_notify_core::{DeliveryOutcome, Notification};
-use aisoc_notify_outbox::Outbox;
 use aisoc_notify_outbox::envelope::ensure_idempotency_key;
-use axum::extract::{DefaultBodyLimit, Query, State};
-use axum::http::{StatusCode, header};
+use aisoc_notify_outbox::{Outbox, OutboxError};
+use axum::extract::{DefaultBodyLimit, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde_json::json;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use crate::config::DEFAULT_MAX_IN_FLIGHT;
 
 /// The largest notification body accepted.
 pub const MAX_NOTIFICATION_BYTES: usize = 256 * 1024;
+
+/// The paths answered whatever the load.
+pub const EXEMPT_FROM_SHEDDING: [&str; 2] = ["/healthz", "/metrics"];
+
+/// How long a caller shed for load is asked to wait.
+const SHED_RETRY_AFTER_SECONDS: u64 = 1;
+/// How long a caller refused by a full in-memory outbox is asked to wait.
+const OUTBOX_FULL_RETRY_AFTER_SECONDS: u64 = 5;
+
+const IN_FLIGHT: &str = "aisoc_gateway_requests_in_flight";
+const MAX_IN_FLIGHT: &str = "aisoc_gateway_max_in_flight";
+const SHED: &str = "aisoc_gateway_requests_shed_total";
 
 /// Everything the handlers share.
 #[derive(Clone)]
@@ -99,6 +136,14 @@ async fn send_notification(
                     Json(json!({"queued": true, "dedupe_key": key})),
                 )
                     .into_response(),
+                Err(OutboxError::Full { capacity }) => retry_later(
+                    OUTBOX_FULL_RETRY_AFTER_SECONDS,
+                    format!(
+                        "the in-memory outbox is full: {capacity} notifications are queued or \
+                         waiting to retry; try again shortly, or raise \
+                         AISOC_OUTBOX_MEMORY_CAPACITY (or set NATS_URL for the durable outbox)"
+                    ),
+                ),
                 Err(failure) => error(StatusCode::SERVICE_UNAVAILABLE, failure.to_string()),
             };
         }
@@ -150,4 +195,154 @@ async fn send_notification(
         Json(json!({"delivered": report.all_delivered(), "channels": channels})),
     )
         .into_response()
+}
+
+/// 503 with `Retry-After: seconds` and a JSON error.
+fn retry_later(seconds: u64, message: String) -> Response {
+    let mut response = error(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
+}
+
+/// The gateway's bound on requests in flight (see the [module docs](self)).
+#[derive(Debug, Clone)]
+pub struct InFlightLimit {
+    slots: Arc<Semaphore>,
+    max: usize,
+}
+
+impl InFlightLimit {
+    /// At most `max` requests at once (at least one).
+    pub fn new(max: usize) -> Self {
+        let max = max.max(1);
+        metrics::describe_gauge!(IN_FLIGHT, "Requests the gateway is working on");
+        metrics::describe_gauge!(
+            MAX_IN_FLIGHT,
+            "The most requests the gateway works on at once (AISOC_MAX_IN_FLIGHT)"
+        );
+        metrics::describe_counter!(
+            SHED,
+            "Requests answered 503 at once because the gateway was at AISOC_MAX_IN_FLIGHT"
+        );
+        metrics::gauge!(MAX_IN_FLIGHT).set(max as f64);
+        Self {
+            slots: Arc::new(Semaphore::new(max)),
+            max,
+        }
+    }
+
+    /// A slot for one request, or `None` when all are taken.
+    fn admit(&self) -> Option<InFlight> {
+        let permit = Arc::clone(&self.slots).try_acquire_owned().ok()?;
+        metrics::gauge!(IN_FLIGHT).increment(1.0);
+        Some(InFlight { _permit: permit })
+    }
+}
+
+/// One request's slot; given back when the request is answered or the caller goes away.
+struct InFlight {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        metrics::gauge!(IN_FLIGHT).decrement(1.0);
+    }
+}
+
+/// `router` with at most `max_in_flight` requests at once; the rest are shed with 503 and
+/// `Retry-After: 1`, except [`EXEMPT_FROM_SHEDDING`]. Apply it last, to the whole router.
+pub fn shed_load(router: Router, max_in_flight: usize) -> Router {
+    router.layer(middleware::from_fn_with_state(
+        InFlightLimit::new(max_in_flight),
+        limit_in_flight,
+    ))
+}
+
+async fn limit_in_flight(
+    State(limit): State<InFlightLimit>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if EXEMPT_FROM_SHEDDING.contains(&request.uri().path()) {
+        return next.run(request).await;
+    }
+    let Some(slot) = limit.admit() else {
+        metrics::counter!(SHED).increment(1);
+        return retry_later(
+            SHED_RETRY_AFTER_SECONDS,
+            format!(
+                "the gateway is working on {} requests, its limit (AISOC_MAX_IN_FLIGHT); retry in a second",
+                limit.max
+            ),
+        );
+    };
+    let response = next.run(request).await;
+    drop(slot);
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+    use tokio::sync::mpsc;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    /// A router whose `/slow` says when it started and answers once the gate lets it through.
+    fn slow_router(started: mpsc::Sender<()>, gate: Arc<Semaphore>) -> Router {
+        let slow = move || {
+            let (started, gate) = (started.clone(), gate.clone());
+            async move {
+                started.send(()).await.unwrap();
+                gate.acquire().await.unwrap().forget();
+                "done"
+            }
+        };
+        Router::new()
+            .route("/slow", get(slow))
+            .route("/healthz", get(healthz))
+    }
+
+    async fn status(router: &Router, path: &str) -> (StatusCode, Option<String>) {
+        let response = router
+            .clone()
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_owned());
+        (response.status(), retry_after)
+    }
+
+    #[tokio::test]
+    async fn a_request_beyond_the_limit_is_shed_at_once_and_health_is_exempt() {
+        let (started_tx, mut started) = mpsc::channel(4);
+        let gate = Arc::new(Semaphore::new(0));
+        let router = shed_load(slow_router(started_tx, gate.clone()), 1);
+
+        let busy = tokio::spawn({
+            let router = router.clone();
+            async move { status(&router, "/slow").await }
+        });
+        started.recv().await.unwrap();
+        assert_eq!(
+            status(&router, "/slow").await,
+            (StatusCode::SERVICE_UNAVAILABLE, Some("1".to_owned()))
+        );
+        assert_eq!(status(&router, "/healthz").await.0, StatusCode::OK);
+
+        gate.add_permits(2);
+        assert_eq!(busy.await.unwrap().0, StatusCode::OK);
+        assert_eq!(
+            status(&router, "/slow").await.0,
+            StatusCode::OK,
+            "the slot was given back"
+        );
+    }
 }

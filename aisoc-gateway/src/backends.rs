@@ -4,7 +4,7 @@
 //!
 //! | variable | what moves there |
 //! |---|---|
-//! | `DATABASE_URL` | inbox tokens (row-level security), approvals and the audit trail, `chatops.verify` prompts |
+//! | `DATABASE_URL` | inbox tokens (row-level security), approvals and the audit trail, `chatops.verify` prompts, both flows' follow-ups (playbook resumes), notification channels (sealed with `AISOC_DATA_KEY`; otherwise in `<data dir>/channels`) |
 //! | `REDIS_URL` | inbox rate limits and idempotency keys, Web Push subscriptions |
 //! | `NATS_URL` | accepted inbox events, to the JetStream stream `AISOC_INBOX` (unless `--events-out`); queued notifications, to the work-queue stream `AISOC_OUTBOX` (`AISOC_OUTBOX_STREAM` names another), dead letters to `AISOC_OUTBOX_DEAD` |
 
@@ -22,8 +22,9 @@ use aisoc_notify_approvals::memory::{MemoryApprovalStore, MemoryAuditLog};
 use aisoc_notify_approvals::postgres::{PgApprovalStore, PgAuditLog, PgVerificationStore};
 use aisoc_notify_approvals::store::{ApprovalStore, AuditLog};
 use aisoc_notify_approvals::verify::{MemoryVerificationStore, VerificationStore};
+use aisoc_notify_core::sealed::{DATA_KEY_VARIABLE, DataKeys};
 use aisoc_notify_outbox::envelope::RetrySettings;
-use aisoc_notify_outbox::memory::MemoryOutbox;
+use aisoc_notify_outbox::memory::{self, MemoryOutbox, MemoryOutboxLimits};
 use aisoc_notify_outbox::nats::{NatsOutbox, NatsOutboxConfig};
 use aisoc_notify_outbox::{Outbox, RouterSource};
 use aisoc_notify_webpush::redis_store::RedisSubscriptionStore;
@@ -31,6 +32,8 @@ use aisoc_notify_webpush::store::{MemorySubscriptionStore, SubscriptionStore};
 use redis::aio::ConnectionManager;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
+
+use crate::channel_store::{ChannelStore, ChannelStoreError, FileChannelStore, PgChannelStore};
 
 /// How long start-up waits for each backend.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -189,34 +192,61 @@ impl Backends {
         })
     }
 
+    /// Notification channels: in PostgreSQL when configured, else in `<data_dir>/channels`;
+    /// sealed with `keys` (which PostgreSQL requires before it stores one).
+    pub async fn channel_store(
+        &self,
+        data_dir: &std::path::Path,
+        keys: Option<Arc<DataKeys>>,
+    ) -> Result<Arc<dyn ChannelStore>, BackendError> {
+        let blame = |variable: &'static str| {
+            move |e: ChannelStoreError| match e {
+                ChannelStoreError::Sealed { .. } => failed(DATA_KEY_VARIABLE, e),
+                other => failed(variable, other),
+            }
+        };
+        Ok(match &self.postgres {
+            Some(pool) => Arc::new(
+                PgChannelStore::open(pool.clone(), keys)
+                    .await
+                    .map_err(blame("DATABASE_URL"))?,
+            ),
+            None => Arc::new(
+                FileChannelStore::open(data_dir.join("channels"), keys)
+                    .await
+                    .map_err(blame("AISOC_DATA_DIR"))?,
+            ),
+        })
+    }
+
     /// The outbox: durable on NATS (with a worker on this node), else in memory. `lookup`
-    /// reads `AISOC_OUTBOX_CONCURRENCY` (deliveries at once on this node, default 32) and
+    /// reads `AISOC_OUTBOX_CONCURRENCY` (deliveries at once on this node, default 32),
     /// `AISOC_OUTBOX_STREAM` (the NATS stream, default `AISOC_OUTBOX`, dead letters in
-    /// `<stream>_DEAD`).
+    /// `<stream>_DEAD`), and for the in-memory outbox `AISOC_OUTBOX_MEMORY_CAPACITY`
+    /// (notifications held, default 10 000; more are refused) and
+    /// `AISOC_OUTBOX_MEMORY_DEAD_LETTERS` (dead letters kept, default 1 000; oldest dropped).
     pub async fn outbox(
         &self,
         router: impl RouterSource + 'static,
         lookup: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Arc<dyn Outbox>, BackendError> {
-        let concurrency = match lookup("AISOC_OUTBOX_CONCURRENCY") {
-            Some(raw) => raw
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=1024).contains(n))
-                .ok_or_else(|| {
-                    failed(
-                        "AISOC_OUTBOX_CONCURRENCY",
-                        format!("'{}' is not a number from 1 to 1024", raw.trim()),
-                    )
-                })?,
-            None => aisoc_notify_outbox::DEFAULT_CONCURRENCY,
+        let count = |name: &'static str, range| {
+            crate::config::count_setting(lookup, name, range).map_err(|e| failed(name, e.reason()))
         };
+        let concurrency = count("AISOC_OUTBOX_CONCURRENCY", 1..=1024)?
+            .unwrap_or(aisoc_notify_outbox::DEFAULT_CONCURRENCY);
         let Some(client) = &self.nats else {
-            return Ok(Arc::new(MemoryOutbox::start_with_concurrency(
+            let limits = MemoryOutboxLimits {
+                concurrency,
+                capacity: count("AISOC_OUTBOX_MEMORY_CAPACITY", 1..=10_000_000)?
+                    .unwrap_or(memory::DEFAULT_CAPACITY),
+                dead_letters: count("AISOC_OUTBOX_MEMORY_DEAD_LETTERS", 1..=1_000_000)?
+                    .unwrap_or(memory::DEFAULT_DEAD_LETTER_CAPACITY),
+            };
+            return Ok(Arc::new(MemoryOutbox::start_with_limits(
                 router,
                 RetrySettings::default(),
-                concurrency,
+                limits,
             )));
         };
         let config = match lookup("AISOC_OUTBOX_STREAM").map(|s| s.trim().to_owned()) {

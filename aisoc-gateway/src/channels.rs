@@ -10,18 +10,32 @@
 //! non-public address is refused with 422 naming the rule (never the URL's path), unless the
 //! operator allowed it in `AISOC_OUTBOUND_ALLOW`; delivery checks again when it connects.
 //!
+//! Channels are kept in a [`ChannelStore`] (PostgreSQL, or a file in the data directory, see
+//! [`crate::channel_store`]), so they survive a restart and every replica on one database routes
+//! through the same channels under the same ids:
+//!
+//! - the registry loads every channel at start, before the outbox worker takes anything;
+//! - a change is written to the store first and applied here only once stored, so a failed
+//!   write (503) leaves this replica as it was;
+//! - other replicas' changes are picked up when the store's revision moves: at once on a
+//!   PostgreSQL change notice, and in any case every `AISOC_CONFIG_REFRESH_SECONDS` (default
+//!   2);
+//! - before an id is treated as unknown (a queued retry, an update, a test) the registry
+//!   re-reads the store once, so a channel created on another replica a moment ago is found.
+//!
 //! `POST /v1/notifications` routes through the console channel plus every enabled channel here.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
-use aisoc_notify_core::Notifier;
 use aisoc_notify_core::delivery::DeliveryClient;
 use aisoc_notify_core::destination::ForbiddenDestination;
 use aisoc_notify_core::notification::{EventType, Notification, Severity};
 use aisoc_notify_core::notifier::{DeliveryOutcome, NotifyError};
 use aisoc_notify_core::routing::{Channel, EventFilter, NotificationRouter, RoutingError};
-use aisoc_notify_outbox::RouterSource;
+use aisoc_notify_core::{ConfigError, Notifier, async_trait};
+use aisoc_notify_outbox::{OutboxError, RouterSource};
 use aisoc_notify_slack::config::SlackChannelConfig;
 use aisoc_notify_slack::mattermost::MattermostWebhookNotifier;
 use aisoc_notify_teams::webhook::{TeamsWebhookNotifier, WebhookFormat};
@@ -32,12 +46,33 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router, middleware};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use crate::auth::{ApiJson, error, require_admin};
+use crate::channel_store::{ChannelStore, ChannelStoreError, StoredChannel};
 
 /// The channel types this gateway can build.
 pub const CHANNEL_TYPES: [&str; 4] = ["slack", "teams", "mattermost", "webhook"];
+
+/// How often replicas re-read the channels unless `AISOC_CONFIG_REFRESH_SECONDS` says otherwise.
+pub const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
+
+/// How often to re-read the channels: `AISOC_CONFIG_REFRESH_SECONDS` (1 to 3600), else
+/// [`DEFAULT_REFRESH`].
+///
+/// ```
+/// use std::time::Duration;
+/// use aisoc_gateway::channels::refresh_interval;
+///
+/// assert_eq!(refresh_interval(&|_| None).unwrap(), Duration::from_secs(2));
+/// assert_eq!(refresh_interval(&|_| Some("30".into())).unwrap(), Duration::from_secs(30));
+/// let refused = refresh_interval(&|_| Some("0".into())).unwrap_err();
+/// assert_eq!(refused.field(), "AISOC_CONFIG_REFRESH_SECONDS");
+/// ```
+pub fn refresh_interval(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Duration, ConfigError> {
+    let seconds = crate::config::count_setting(lookup, "AISOC_CONFIG_REFRESH_SECONDS", 1..=3600)?;
+    Ok(seconds.map_or(DEFAULT_REFRESH, |s| Duration::from_secs(s as u64)))
+}
 
 /// A channel as an operator submits it.
 #[derive(Debug, Deserialize)]
@@ -48,7 +83,7 @@ pub struct ChannelRequest {
     pub name: String,
     /// The type's configuration (URLs, tokens, secrets).
     #[serde(default)]
-    pub config: serde_json::Map<String, Value>,
+    pub config: Map<String, Value>,
     /// The event types it receives; empty means all.
     #[serde(default)]
     pub event_types: Vec<EventType>,
@@ -59,6 +94,20 @@ pub struct ChannelRequest {
 
 fn enabled_by_default() -> bool {
     true
+}
+
+impl ChannelRequest {
+    /// The channel to store under `id`.
+    fn stored(&self, id: String) -> StoredChannel {
+        StoredChannel {
+            id,
+            channel_type: self.channel_type.clone(),
+            name: self.name.trim().to_owned(),
+            config: self.config.clone(),
+            event_types: self.event_types.clone(),
+            enabled: self.enabled,
+        }
+    }
 }
 
 /// A saved channel as the API shows it: no secret values.
@@ -78,21 +127,57 @@ pub struct ChannelView {
     pub enabled: bool,
 }
 
+impl From<&StoredChannel> for ChannelView {
+    fn from(channel: &StoredChannel) -> Self {
+        Self {
+            id: channel.id.clone(),
+            channel_type: channel.channel_type.clone(),
+            name: channel.name.clone(),
+            configured: channel
+                .config
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, _)| k.clone())
+                .collect(),
+            event_types: channel.event_types.clone(),
+            enabled: channel.enabled,
+        }
+    }
+}
+
+/// A stored channel and the notifier built from it.
+#[derive(Clone)]
 struct Saved {
-    view: ChannelView,
+    stored: StoredChannel,
     notifier: Arc<dyn Notifier>,
 }
 
-/// The channels, in memory, plus the console channel that is always there.
+/// The channels as last read from the store, plus this replica's own writes since.
+#[derive(Default)]
+struct Loaded {
+    /// The store's revision when last read; a local write leaves it, so the next refresh reads
+    /// the store again and sees other replicas' changes made meanwhile too.
+    revision: u64,
+    saved: BTreeMap<String, Saved>,
+}
+
+/// The channels, kept in a [`ChannelStore`] and held here ready to route, plus the console
+/// channel that is always there.
 pub struct ChannelRegistry {
     console: Channel,
-    saved: RwLock<BTreeMap<String, Saved>>,
+    store: Arc<dyn ChannelStore>,
+    loaded: RwLock<Loaded>,
+    /// Serialises this replica's writes and reloads, so a reload never undoes a write that is
+    /// stored but not yet applied here.
+    writing: tokio::sync::Mutex<()>,
     delivery: DeliveryClient,
 }
 
 impl std::fmt::Debug for ChannelRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ChannelRegistry").finish_non_exhaustive()
+        f.debug_struct("ChannelRegistry")
+            .field("store", &self.store.describe())
+            .finish_non_exhaustive()
     }
 }
 
@@ -108,6 +193,9 @@ pub enum ChannelError {
     /// No channel has this id.
     #[error("notification channel not found")]
     NotFound,
+    /// The channel store refused or failed; nothing changed.
+    #[error(transparent)]
+    Store(#[from] ChannelStoreError),
 }
 
 fn config_message(error: NotifyError) -> String {
@@ -117,7 +205,7 @@ fn config_message(error: NotifyError) -> String {
     }
 }
 
-fn string_field(config: &serde_json::Map<String, Value>, key: &str) -> Option<String> {
+fn string_field(config: &Map<String, Value>, key: &str) -> Option<String> {
     config
         .get(key)
         .and_then(Value::as_str)
@@ -126,22 +214,135 @@ fn string_field(config: &serde_json::Map<String, Value>, key: &str) -> Option<St
         .map(str::to_owned)
 }
 
+/// A new channel id: `ch_` and 15 base32 characters (75 random bits).
+fn new_channel_id() -> String {
+    let mut bytes = [0u8; 9];
+    rand::fill(&mut bytes);
+    format!(
+        "ch_{}",
+        data_encoding::BASE32_NOPAD.encode(&bytes).to_lowercase()
+    )
+}
+
 impl ChannelRegistry {
-    /// A registry whose routing always includes `console`; channels deliver through `delivery`
-    /// (whose outbound guard also judges each channel's destination when it is saved).
-    pub fn new(console: Channel, delivery: DeliveryClient) -> Self {
-        Self {
+    /// Loads every channel in `store`; routing always includes `console`, and channels deliver
+    /// through `delivery` (whose outbound guard also judges each channel's destination when it
+    /// is saved). Fails when the store cannot be read or a channel cannot be opened (its data
+    /// key is missing), because running without a stored channel would drop its notifications
+    /// silently; a channel that no longer builds is logged and left out.
+    pub async fn load(
+        console: Channel,
+        delivery: DeliveryClient,
+        store: Arc<dyn ChannelStore>,
+    ) -> Result<Self, ChannelStoreError> {
+        let registry = Self {
             console,
-            saved: RwLock::new(BTreeMap::new()),
+            store,
+            loaded: RwLock::new(Loaded::default()),
+            writing: tokio::sync::Mutex::new(()),
             delivery,
+        };
+        let snapshot = registry.store.list().await?;
+        let saved = registry.rebuild(snapshot.channels, &BTreeMap::new());
+        *registry.loaded_mut() = Loaded {
+            revision: snapshot.revision,
+            saved,
+        };
+        Ok(registry)
+    }
+
+    /// Where the channels are kept, for the start-up log.
+    pub fn describe_store(&self) -> String {
+        self.store.describe()
+    }
+
+    fn loaded(&self) -> std::sync::RwLockReadGuard<'_, Loaded> {
+        self.loaded.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn loaded_mut(&self) -> std::sync::RwLockWriteGuard<'_, Loaded> {
+        self.loaded.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Builds every stored channel, reusing the notifier of one that has not changed (so its
+    /// pacing state carries over).
+    fn rebuild(
+        &self,
+        channels: Vec<StoredChannel>,
+        previous: &BTreeMap<String, Saved>,
+    ) -> BTreeMap<String, Saved> {
+        let mut saved = BTreeMap::new();
+        for stored in channels {
+            if let Some(same) = previous.get(&stored.id).filter(|s| s.stored == stored) {
+                saved.insert(stored.id.clone(), same.clone());
+                continue;
+            }
+            match self.build(&stored) {
+                Ok(notifier) => {
+                    saved.insert(stored.id.clone(), Saved { stored, notifier });
+                }
+                Err(failure) => {
+                    tracing::error!(channel = %stored.id, %failure, "stored notification channel left out: it no longer builds");
+                }
+            }
         }
+        saved
+    }
+
+    /// Re-reads the store when its revision moved; answers whether it did.
+    pub async fn refresh(&self) -> Result<bool, ChannelStoreError> {
+        let _writing = self.writing.lock().await;
+        let revision = self.store.revision().await?;
+        if revision == self.loaded().revision {
+            return Ok(false);
+        }
+        let snapshot = self.store.list().await?;
+        let previous = std::mem::take(&mut self.loaded_mut().saved);
+        let saved = self.rebuild(snapshot.channels, &previous);
+        *self.loaded_mut() = Loaded {
+            revision: snapshot.revision,
+            saved,
+        };
+        Ok(true)
+    }
+
+    /// Keeps this replica in step with the others: re-reads the store on each change notice
+    /// and at least every `every`.
+    pub fn spawn_refresh(self: &Arc<Self>, every: Duration) -> tokio::task::JoinHandle<()> {
+        let registry = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(every) => {}
+                    () = registry.store.changed() => {}
+                }
+                match registry.refresh().await {
+                    Ok(true) => tracing::info!("notification channels reloaded"),
+                    Ok(false) => {}
+                    Err(failure) => {
+                        tracing::warn!(%failure, "notification channels not re-read; keeping those loaded");
+                    }
+                }
+            }
+        })
+    }
+
+    /// Whether channel `id` exists, re-reading the store once when it is not loaded here.
+    async fn knows(&self, id: &str) -> bool {
+        if self.loaded().saved.contains_key(id) {
+            return true;
+        }
+        if let Err(failure) = self.refresh().await {
+            tracing::warn!(%failure, "notification channels not re-read");
+        }
+        self.loaded().saved.contains_key(id)
     }
 
     /// Refuses a destination URL the outbound guard forbids (resolving a host name).
-    async fn check_destination(&self, request: &ChannelRequest) -> Result<(), ChannelError> {
+    async fn check_destination(&self, config: &Map<String, Value>) -> Result<(), ChannelError> {
         let Some(url) = ["webhook_url", "url"]
             .iter()
-            .find_map(|key| string_field(&request.config, key))
+            .find_map(|key| string_field(config, key))
             .and_then(|raw| url::Url::parse(&raw).ok())
         else {
             return Ok(());
@@ -154,14 +355,14 @@ impl ChannelRegistry {
             .map_err(ChannelError::Forbidden)
     }
 
-    /// Builds the notifier a request describes, or says what is wrong with it.
-    fn build(&self, request: &ChannelRequest) -> Result<Arc<dyn Notifier>, ChannelError> {
-        if request.name.trim().is_empty() {
+    /// Builds the notifier a channel describes, or says what is wrong with it.
+    fn build(&self, channel: &StoredChannel) -> Result<Arc<dyn Notifier>, ChannelError> {
+        if channel.name.trim().is_empty() {
             return Err(ChannelError::Invalid("name must not be empty".into()));
         }
-        let config = &request.config;
+        let config = &channel.config;
         let invalid = ChannelError::Invalid;
-        match request.channel_type.as_str() {
+        match channel.channel_type.as_str() {
             "slack" => {
                 let slack: SlackChannelConfig =
                     serde_json::from_value(Value::Object(config.clone()))
@@ -225,103 +426,82 @@ impl ChannelRegistry {
         }
     }
 
-    fn view(id: String, request: &ChannelRequest) -> ChannelView {
-        ChannelView {
-            id,
-            channel_type: request.channel_type.clone(),
-            name: request.name.trim().to_owned(),
-            configured: request
-                .config
-                .iter()
-                .filter(|(_, v)| !v.is_null())
-                .map(|(k, _)| k.clone())
-                .collect(),
-            event_types: request.event_types.clone(),
-            enabled: request.enabled,
-        }
-    }
-
-    /// Validates and saves a new channel.
+    /// Validates a new channel, stores it, and then routes to it.
     pub async fn create(&self, request: &ChannelRequest) -> Result<ChannelView, ChannelError> {
-        self.check_destination(request).await?;
-        let notifier = self.build(request)?;
-        let mut bytes = [0u8; 9];
-        rand::fill(&mut bytes);
-        let id = format!(
-            "ch_{}",
-            data_encoding::BASE32_NOPAD.encode(&bytes).to_lowercase()
-        );
-        let view = Self::view(id.clone(), request);
-        self.saved.write().expect("channel lock").insert(
-            id,
-            Saved {
-                view: view.clone(),
-                notifier,
-            },
-        );
+        let stored = request.stored(new_channel_id());
+        self.check_destination(&stored.config).await?;
+        let notifier = self.build(&stored)?;
+        let _writing = self.writing.lock().await;
+        self.store.insert(&stored).await?;
+        let view = ChannelView::from(&stored);
+        self.loaded_mut()
+            .saved
+            .insert(stored.id.clone(), Saved { stored, notifier });
         Ok(view)
     }
 
-    /// Validates and replaces channel `id`.
+    /// Validates and replaces channel `id`, in the store and then here.
     pub async fn update(
         &self,
         id: &str,
         request: &ChannelRequest,
     ) -> Result<ChannelView, ChannelError> {
-        if !self.saved.read().expect("channel lock").contains_key(id) {
+        if !self.knows(id).await {
             return Err(ChannelError::NotFound);
         }
-        self.check_destination(request).await?;
-        let notifier = self.build(request)?;
-        let view = Self::view(id.to_owned(), request);
-        let mut saved = self.saved.write().expect("channel lock");
-        match saved.get_mut(id) {
-            Some(entry) => {
-                *entry = Saved {
-                    view: view.clone(),
-                    notifier,
-                };
-                Ok(view)
-            }
-            None => Err(ChannelError::NotFound),
+        let stored = request.stored(id.to_owned());
+        self.check_destination(&stored.config).await?;
+        let notifier = self.build(&stored)?;
+        let _writing = self.writing.lock().await;
+        if !self.store.update(&stored).await? {
+            // Removed on another replica meanwhile.
+            self.loaded_mut().saved.remove(id);
+            return Err(ChannelError::NotFound);
         }
+        let view = ChannelView::from(&stored);
+        self.loaded_mut()
+            .saved
+            .insert(id.to_owned(), Saved { stored, notifier });
+        Ok(view)
     }
 
-    /// Removes channel `id`.
-    pub fn delete(&self, id: &str) -> Result<(), ChannelError> {
-        self.saved
-            .write()
-            .expect("channel lock")
-            .remove(id)
-            .map(|_| ())
-            .ok_or(ChannelError::NotFound)
+    /// Removes channel `id` from the store and then from here.
+    pub async fn delete(&self, id: &str) -> Result<(), ChannelError> {
+        let _writing = self.writing.lock().await;
+        let deleted = self.store.delete(id).await?;
+        self.loaded_mut().saved.remove(id);
+        if deleted {
+            Ok(())
+        } else {
+            Err(ChannelError::NotFound)
+        }
     }
 
     /// Every saved channel.
     pub fn list(&self) -> Vec<ChannelView> {
-        self.saved
-            .read()
-            .expect("channel lock")
+        self.loaded()
+            .saved
             .values()
-            .map(|s| s.view.clone())
+            .map(|s| ChannelView::from(&s.stored))
             .collect()
     }
 
     /// The router over the console channel and every saved channel.
     pub fn router(&self) -> Result<NotificationRouter, RoutingError> {
-        let saved = self.saved.read().expect("channel lock");
+        let loaded = self.loaded();
         let mut builder = NotificationRouter::builder().channel(self.console.clone());
-        for entry in saved.values() {
-            let events = if entry.view.event_types.is_empty() {
+        for entry in loaded.saved.values() {
+            let stored = &entry.stored;
+            let events = if stored.event_types.is_empty() {
                 EventFilter::all()
             } else {
-                EventFilter::only(entry.view.event_types.iter().cloned())
+                EventFilter::only(stored.event_types.iter().cloned())
             };
             builder = builder.channel(
-                Channel::new(entry.view.id.clone(), entry.notifier.clone())
-                    .with_name(entry.view.name.clone())
+                Channel::new(stored.id.clone(), entry.notifier.clone())
+                    .with_name(stored.name.clone())
                     .with_events(events)
-                    .with_enabled(entry.view.enabled),
+                    .with_enabled(stored.enabled),
             );
         }
         builder.build()
@@ -329,10 +509,13 @@ impl ChannelRegistry {
 
     /// Sends a test message through channel `id`.
     pub async fn test(&self, id: &str, tenant_id: &str) -> Result<DeliveryOutcome, ChannelError> {
+        if !self.knows(id).await {
+            return Err(ChannelError::NotFound);
+        }
         let (notifier, name) = {
-            let saved = self.saved.read().expect("channel lock");
-            let entry = saved.get(id).ok_or(ChannelError::NotFound)?;
-            (entry.notifier.clone(), entry.view.name.clone())
+            let loaded = self.loaded();
+            let entry = loaded.saved.get(id).ok_or(ChannelError::NotFound)?;
+            (entry.notifier.clone(), entry.stored.name.clone())
         };
         let notification = Notification::new(
             tenant_id,
@@ -346,9 +529,11 @@ impl ChannelRegistry {
 }
 
 /// The registry as the outbox's [`RouterSource`]: each queued notification is delivered
-/// through the channels as they are at that moment.
+/// through the channels as they are at that moment, and a retry naming a channel not loaded
+/// here re-reads the store first.
 pub struct CurrentChannels(pub Arc<ChannelRegistry>);
 
+#[async_trait]
 impl RouterSource for CurrentChannels {
     fn current(&self) -> Arc<NotificationRouter> {
         match self.0.router() {
@@ -363,6 +548,14 @@ impl RouterSource for CurrentChannels {
                 Arc::new(console)
             }
         }
+    }
+
+    async fn refreshed(&self) -> Result<Arc<NotificationRouter>, OutboxError> {
+        self.0
+            .refresh()
+            .await
+            .map_err(|e| OutboxError::Unavailable(e.to_string()))?;
+        Ok(self.current())
     }
 }
 
@@ -403,6 +596,11 @@ fn channel_error(failure: ChannelError) -> Response {
         ChannelError::Invalid(message) => error(StatusCode::UNPROCESSABLE_ENTITY, message),
         ChannelError::Forbidden(_) => error(StatusCode::UNPROCESSABLE_ENTITY, failure.to_string()),
         ChannelError::NotFound => error(StatusCode::NOT_FOUND, failure.to_string()),
+        // Nothing changed: the store is down, or it needs a data key before it keeps secrets.
+        ChannelError::Store(failure) => {
+            tracing::warn!(%failure, "notification channel change not stored");
+            error(StatusCode::SERVICE_UNAVAILABLE, failure.to_string())
+        }
     }
 }
 
@@ -432,7 +630,7 @@ async fn update_channel(
 }
 
 async fn delete_channel(State(state): State<SettingsState>, Path(id): Path<String>) -> Response {
-    match state.channels.delete(&id) {
+    match state.channels.delete(&id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(failure) => channel_error(failure),
     }

@@ -35,7 +35,8 @@ pub struct GatewayArgs {
     pub events_out: Option<std::path::PathBuf>,
 
     /// Directory of the embedded stores: without NATS_URL, accepted inbox events are kept in
-    /// `<dir>/inbox-events` (default: ./aisoc-data).
+    /// `<dir>/inbox-events`; without DATABASE_URL, notification channels in `<dir>/channels`
+    /// (default: ./aisoc-data).
     #[arg(long, env = "AISOC_DATA_DIR")]
     pub data_dir: Option<std::path::PathBuf>,
 
@@ -65,6 +66,57 @@ pub struct GatewayArgs {
     /// metadata) or otherwise non-public is refused unless listed here.
     #[arg(long, env = "AISOC_OUTBOUND_ALLOW")]
     pub outbound_allow: Option<String>,
+
+    /// Requests worked on at once; more are answered 503 with `Retry-After: 1` at once, never
+    /// queued (`/healthz` and `/metrics` are always answered) (default: 1024).
+    #[arg(long, env = "AISOC_MAX_IN_FLIGHT", value_parser = parse_max_in_flight)]
+    pub max_in_flight: Option<usize>,
+}
+
+/// The most requests the gateway works on at once unless configured otherwise.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+/// The range `--max-in-flight` accepts.
+const MAX_IN_FLIGHT_RANGE: std::ops::RangeInclusive<usize> = 1..=1_000_000;
+
+fn parse_max_in_flight(raw: &str) -> Result<usize, String> {
+    count_in(raw, MAX_IN_FLIGHT_RANGE)
+}
+
+/// `raw` as a whole number within `range`, or a sentence saying what is expected.
+fn count_in(raw: &str, range: std::ops::RangeInclusive<usize>) -> Result<usize, String> {
+    raw.trim()
+        .parse::<usize>()
+        .ok()
+        .filter(|n| range.contains(n))
+        .ok_or_else(|| {
+            format!(
+                "'{}' is not a number from {} to {}",
+                raw.trim(),
+                range.start(),
+                range.end()
+            )
+        })
+}
+
+/// The whole-number setting `name` read through `lookup` (environment, then file), within
+/// `range`; `None` when it is unset.
+///
+/// ```
+/// use aisoc_gateway::config::count_setting;
+///
+/// let lookup = |name: &str| (name == "AISOC_OUTBOX_MEMORY_CAPACITY").then(|| "0".to_owned());
+/// let refused = count_setting(&lookup, "AISOC_OUTBOX_MEMORY_CAPACITY", 1..=100).unwrap_err();
+/// assert_eq!(refused.to_string(), "AISOC_OUTBOX_MEMORY_CAPACITY: '0' is not a number from 1 to 100");
+/// assert_eq!(count_setting(&lookup, "AISOC_OTHER", 1..=100), Ok(None));
+/// ```
+pub fn count_setting(
+    lookup: &dyn Fn(&str) -> Option<String>,
+    name: &str,
+    range: std::ops::RangeInclusive<usize>,
+) -> Result<Option<usize>, ConfigError> {
+    lookup(name)
+        .map(|raw| count_in(&raw, range).map_err(|reason| ConfigError::new(name, reason)))
+        .transpose()
 }
 
 /// The default listen address.
@@ -113,6 +165,13 @@ impl GatewayArgs {
         fill(&mut self.outbound_allow, file, "AISOC_OUTBOUND_ALLOW");
         if self.vapid_subject.is_none() {
             self.vapid_subject = Some(DEFAULT_VAPID_SUBJECT.to_owned());
+        }
+        if self.max_in_flight.is_none() {
+            let from_file = |name: &str| file.get(name);
+            self.max_in_flight = Some(
+                count_setting(&from_file, "AISOC_MAX_IN_FLIGHT", MAX_IN_FLIGHT_RANGE)?
+                    .unwrap_or(DEFAULT_MAX_IN_FLIGHT),
+            );
         }
         Ok(())
     }
@@ -203,6 +262,12 @@ pub const FILE_KEYS: &[(&str, &str)] = &[
     ("outbound.allow", "AISOC_OUTBOUND_ALLOW"),
     ("outbox.stream", "AISOC_OUTBOX_STREAM"),
     ("outbox.concurrency", "AISOC_OUTBOX_CONCURRENCY"),
+    ("outbox.memory_capacity", "AISOC_OUTBOX_MEMORY_CAPACITY"),
+    (
+        "outbox.memory_dead_letters",
+        "AISOC_OUTBOX_MEMORY_DEAD_LETTERS",
+    ),
+    ("max_in_flight", "AISOC_MAX_IN_FLIGHT"),
 ];
 
 /// Why the configuration file was refused.
@@ -247,7 +312,7 @@ pub enum ConfigFileError {
 /// Values from the TOML configuration file, by environment-variable name.
 ///
 /// ```
-/// use aisoc_notify_gateway::config::FileConfig;
+/// use aisoc_gateway::config::FileConfig;
 ///
 /// let file = FileConfig::parse("gateway.toml", r#"
 ///     listen = "127.0.0.1:9000"

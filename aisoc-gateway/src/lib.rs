@@ -12,6 +12,7 @@
 //! | `GET /metrics` | Prometheus metrics |
 //! | `POST /v1/notifications[?delivery=queued]` | route one notification now, or queue it in the outbox (admin) |
 //! | `GET /v1/outbox/dead-letters`, `POST /v1/outbox/dead-letters/{id}/replay` | the outbox's dead letters: list, replay (admin) |
+//! | `GET /v1/admin/follow-ups`, `POST /v1/admin/follow-ups/{id}/{kind}/replay` | decisions' follow-ups (playbook resumes, timeline entries): list by state, replay a dead one (admin) |
 //! | `POST /v1/inbox/{token}`, `/v1/inbox/email/{token}`, `/v1/inbox/cef`, `/v1/inbox/hec` | inbound capture |
 //! | `/services/collector…` | the Splunk HEC paths |
 //! | `POST /v1/admin/inbox/tokens`, `…/{id}/rotate`, `DELETE …/{id}` | inbox tokens (admin) |
@@ -29,9 +30,11 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod backends;
+pub mod channel_store;
 pub mod channels;
 pub mod config;
 pub mod console;
 pub mod dead_letters;
 pub mod events_file;
+pub mod follow_ups;
 pub mod push;

@@ -4,6 +4,11 @@
 //! token plus `X-AiSOC-Tenant` and `X-AiSOC-User` headers. A service that embeds the crate uses
 //! its own session check instead (any [`PushUser`] extractor). `GET /public-key` stays open:
 //! a browser needs it before it can subscribe.
+//!
+//! Without `REDIS_URL` subscriptions are kept in memory within caps
+//! ([`SubscriptionLimits`](aisoc_notify_webpush::store::SubscriptionLimits)): a user's 21st
+//! device replaces its oldest, and a tenant's 10 001st subscription (or the store's 100 001st)
+//! is refused with 507 and a message naming the cap.
 
 use std::sync::Arc;
 

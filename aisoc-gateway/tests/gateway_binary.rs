@@ -710,7 +710,8 @@ async fn chatops_verify_prompts_on_slack_and_the_answer_link_records_and_resumes
     assert!(prompt_id.starts_with("vfy_"), "{body}");
     assert_eq!(
         body,
-        serde_json::json!({"run_id": "run-9", "branch": "acknowledge", "prompt_id": prompt_id})
+        serde_json::json!({"run_id": "run-9", "branch": "acknowledge", "prompt_id": prompt_id,
+            "flow": "chatops.verify", "idempotency_key": prompt_id, "case_id": "case-9"})
     );
     assert_eq!(resumed[0].headers["idempotency-key"], prompt_id);
     let signature = resumed[0].headers["x-aisoc-signature"].to_str().unwrap();

@@ -2,20 +2,21 @@
 //! class, a redirect is not followed, a forbidden destination is refused, and neither the
 //! webhook's path nor the HMAC secret nor the orchestrator's answer ever prints.
 
-use aisoc_notify_approvals::verify::{PlaybookResumer, ResumeRequest};
+use aisoc_gateway::actions::WebhookResumer;
+use aisoc_notify_approvals::follow_up::{FollowUpFlow, PlaybookResumer, ResumeRequest};
 use aisoc_notify_core::conformance::{Failure, HttpContract, Subject};
 use aisoc_notify_core::secret::SecretString;
-use aisoc_notify_gateway::actions::WebhookResumer;
 
 const SECRET: &str = "resume-contract-hmac-secret-0123456789";
 
 fn resume(branch: &str) -> ResumeRequest {
     ResumeRequest {
+        flow: FollowUpFlow::Verify,
         run_id: "run-1".into(),
         branch: branch.into(),
-        prompt_id: "vfy_1".into(),
+        idempotency_key: "vfy_1".into(),
         tenant_id: "acme".into(),
-        case_id: "case-1".into(),
+        case_id: Some("case-1".into()),
     }
 }
 

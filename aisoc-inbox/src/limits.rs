@@ -40,15 +40,20 @@
 //! the memory store expires each entry with its own lease or TTL and keeps at most
 //! [`MemoryIdempotencyStore::DEFAULT_CAPACITY`] keys, least recently used evicted first. A key
 //! lost to eviction can only cause a republish, which the message id deduplicates.
+//!
+//! # Memory that traffic cannot grow
+//!
+//! | structure | bound | metrics |
+//! |---|---|---|
+//! | [`MemoryRateLimiter`] | tenants that sent in about the last minute, at most [`DEFAULT_MAX_TENANTS`]; a new tenant beyond that gets 429 | `aisoc_ingest_inbox_rate_limit_tenants`, `…_refused_total` |
+//! | [`MemoryIdempotencyStore`] | each key for its lease or TTL, at most [`MemoryIdempotencyStore::DEFAULT_CAPACITY`], least recently used evicted | `aisoc_ingest_inbox_idempotency_keys`, `aisoc_ingest_inbox_idempotency_evicted_total` |
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::clock::{Clock, SystemClock};
 use chrono::{DateTime, TimeDelta, Utc};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter as Gcra};
 use http::HeaderMap;
 use sha2::{Digest, Sha256};
 
@@ -75,40 +80,14 @@ pub enum LimitError {
     Backend(String),
 }
 
+mod tenant_rate;
+pub use tenant_rate::{DEFAULT_MAX_TENANTS, MemoryRateLimiter, SWEEP_EVERY};
+
 /// Admits or refuses a tenant's next request.
 #[async_trait]
 pub trait RateLimiter: Send + Sync {
     /// `Ok` when the tenant may proceed.
     async fn check(&self, tenant_id: &str) -> Result<(), LimitError>;
-}
-
-/// A per-node GCRA limiter (`governor`): smooth, with bursts up to the per-minute quota.
-#[derive(Debug)]
-pub struct MemoryRateLimiter {
-    limiter: DefaultKeyedRateLimiter<String>,
-}
-
-impl MemoryRateLimiter {
-    /// `per_minute` requests per minute per tenant.
-    pub fn per_minute(per_minute: NonZeroU32) -> Self {
-        Self {
-            limiter: Gcra::keyed(Quota::per_minute(per_minute)),
-        }
-    }
-}
-
-#[async_trait]
-impl RateLimiter for MemoryRateLimiter {
-    async fn check(&self, tenant_id: &str) -> Result<(), LimitError> {
-        self.limiter
-            .check_key(&tenant_id.to_owned())
-            .map_err(|not_until| {
-                let wait = not_until.wait_time_from(governor::clock::Clock::now(
-                    &governor::clock::DefaultClock::default(),
-                ));
-                LimitError::Exceeded(wait.max(Duration::from_secs(1)))
-            })
-    }
 }
 
 /// An idempotency key scoped to one source: a digest of tenant, token id and the caller's key.
@@ -310,13 +289,45 @@ impl MemoryIdempotencyStore {
         self
     }
 
+    /// Keys held now (claimed or done), once pending evictions have run.
+    pub async fn key_count(&self) -> u64 {
+        self.keys.run_pending_tasks().await;
+        self.report();
+        self.keys.entry_count()
+    }
+
     fn cache(capacity: u64) -> moka::future::Cache<String, Held> {
+        describe_idempotency_metrics();
         moka::future::Cache::builder()
             .max_capacity(capacity)
             .eviction_policy(moka::policy::EvictionPolicy::lru())
             .expire_after(HeldExpiry)
+            .eviction_listener(|_, _, cause| {
+                if cause == moka::notification::RemovalCause::Size {
+                    metrics::counter!(IDEMPOTENCY_EVICTED).increment(1);
+                }
+            })
             .build()
     }
+
+    /// Publishes the key count (moka's count, which may lag pending evictions a little).
+    fn report(&self) {
+        metrics::gauge!(IDEMPOTENCY_KEYS).set(self.keys.entry_count() as f64);
+    }
+}
+
+const IDEMPOTENCY_KEYS: &str = "aisoc_ingest_inbox_idempotency_keys";
+const IDEMPOTENCY_EVICTED: &str = "aisoc_ingest_inbox_idempotency_evicted_total";
+
+fn describe_idempotency_metrics() {
+    metrics::describe_gauge!(
+        IDEMPOTENCY_KEYS,
+        "Idempotency keys the in-memory store holds (claimed or done)"
+    );
+    metrics::describe_counter!(
+        IDEMPOTENCY_EVICTED,
+        "Idempotency keys the in-memory store evicted before their time because it was full"
+    );
 }
 
 #[async_trait]
@@ -353,6 +364,9 @@ impl IdempotencyStore for MemoryIdempotencyStore {
                 std::future::ready(op)
             })
             .await;
+        if matches!(outcome, ClaimOutcome::Claimed(_)) {
+            self.report();
+        }
         Ok(outcome)
     }
 

@@ -1,9 +1,11 @@
 //! Backend-agnostic contracts for [`ApprovalStore`], [`AuditLog`] and
-//! [`VerificationStore`](crate::verify::VerificationStore) with its answer outbox (feature
-//! `test-util`). Every backend's tests call these; a new backend, the host's own
-//! included, is done when they pass.
+//! [`VerificationStore`](crate::verify::VerificationStore), with the follow-up outbox
+//! ([`AnswerOutbox`](crate::follow_up::AnswerOutbox)) both stores are (feature `test-util`).
+//! Every backend's tests call these; a new backend, the host's own included, is done when they
+//! pass.
 //!
-//! Each function uses fresh random ids, so it can run against a shared database.
+//! Each function uses fresh random ids, so it can run against a shared database, except those
+//! that claim every due follow-up in the store (they say so): give them a store of their own.
 
 use std::sync::Arc;
 
@@ -13,8 +15,15 @@ use chrono::{DateTime, Duration, Utc};
 use crate::model::{APPROVAL_REVIEWED, ApprovalStatus, NewApproval, new_id};
 use crate::store::{ApprovalStore, AuditLog, DecideError, StoreError};
 
+mod follow_ups;
 mod verify;
 
+pub use self::follow_ups::{
+    a_decision_with_a_waiting_run_queues_one_resume,
+    an_approval_nobody_decides_resumes_its_run_on_expired,
+    approval_dead_follow_ups_are_listed_and_replayed, racing_reviewers_queue_one_resume,
+    verify_dead_follow_ups_are_listed_and_replayed,
+};
 pub use self::verify::{
     answer_and_follow_ups_are_one_unit, claims_are_leased_and_fenced,
     concurrent_answers_record_once, verification_answers_once,
@@ -34,6 +43,8 @@ fn new_approval(tenant: &str, expires_at: DateTime<Utc>) -> NewApproval {
         requested_action: "isolate_host".into(),
         expires_at,
         notes: Some("requested by the triage agent".into()),
+        run_id: None,
+        case_id: None,
     }
 }
 

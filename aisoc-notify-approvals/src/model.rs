@@ -94,6 +94,13 @@ pub struct NewApproval {
     /// Free-text notes.
     #[serde(default)]
     pub notes: Option<String>,
+    /// The playbook run waiting on the decision (1-128 characters): deciding the request
+    /// queues its resume, on `approve`, `deny` or `expired`.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// The case the request is about (1-128 characters), passed on with the resume.
+    #[serde(default)]
+    pub case_id: Option<String>,
 }
 
 /// An approval request.
@@ -123,6 +130,12 @@ pub struct ApprovalRequest {
     pub expires_at: DateTime<Utc>,
     /// When it was decided (or marked expired).
     pub reviewed_at: Option<DateTime<Utc>>,
+    /// The playbook run waiting on the decision, if any.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// The case the request is about, if known.
+    #[serde(default)]
+    pub case_id: Option<String>,
 }
 
 impl ApprovalRequest {
@@ -246,6 +259,8 @@ mod tests {
             created_at: "2026-11-23T10:00:00Z".parse().unwrap(),
             expires_at: "2026-11-23T10:30:00Z".parse().unwrap(),
             reviewed_at: None,
+            run_id: None,
+            case_id: None,
         }
     }
 

@@ -3,11 +3,16 @@
 //! constructor runs it.
 //!
 //! Decisions are one conditional `UPDATE … WHERE status = 'pending' AND expires_at > now`
-//! plus the audit `INSERT`, in one transaction: of any number of concurrent reviewers exactly
-//! one row update succeeds. The audit table refuses `UPDATE` and `DELETE` with a trigger.
+//! plus the audit `INSERT` and, when a run waits, the `INSERT` of its resume into
+//! `aisoc_approval_follow_ups`, in one transaction: of any number of concurrent reviewers
+//! exactly one row update succeeds, so one resume is queued. Expiry is one statement too (an
+//! `UPDATE … RETURNING` feeding the `INSERT` of the `expired` resumes). The audit table refuses
+//! `UPDATE` and `DELETE` with a trigger: it is the durable audit trail.
 //!
 //! `chatops.verify` answers are one conditional `UPDATE` of the prompt plus the `INSERT` of
 //! its follow-ups (the answer outbox), in one transaction; see [`PgVerificationStore`].
+
+use std::time::Duration;
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::decision::{DecisionRequest, DecisionSource};
@@ -15,11 +20,18 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Row, Transaction};
 
+use crate::follow_up::{
+    AnswerOutbox, EXPIRED_BRANCH, EXPIRY_ACTOR, FollowUp, FollowUpFlow, FollowUpKind,
+    FollowUpState, ReplayOutcome,
+};
 use crate::model::{
     ApprovalRequest, ApprovalStatus, AuditEntry, NewApproval, NewAuditEntry, new_id,
 };
 use crate::store::{ApprovalStore, AuditLog, DecideError, StoreError, validate_new};
 
+use self::outbox::PgOutbox;
+
+mod outbox;
 mod verify;
 
 pub use self::verify::PgVerificationStore;
@@ -44,7 +56,7 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
 macro_rules! approval_columns {
     () => {
         "id, tenant_id, summary, risk_score, requested_action, status, reviewer, source, \
-         notes, created_at, expires_at, reviewed_at"
+         notes, created_at, expires_at, reviewed_at, run_id, case_id"
     };
 }
 
@@ -65,6 +77,8 @@ fn approval_from_row(row: &PgRow) -> Result<ApprovalRequest, StoreError> {
         created_at: row.try_get("created_at").map_err(backend)?,
         expires_at: row.try_get("expires_at").map_err(backend)?,
         reviewed_at: row.try_get("reviewed_at").map_err(backend)?,
+        run_id: row.try_get("run_id").map_err(backend)?,
+        case_id: row.try_get("case_id").map_err(backend)?,
     })
 }
 
@@ -112,18 +126,34 @@ fn audit_from_row(row: &PgRow) -> Result<AuditEntry, StoreError> {
     })
 }
 
-/// Approvals in PostgreSQL; decisions write their audit entry to `aisoc_audit_log` in the
-/// same transaction.
+/// Approvals in PostgreSQL; decisions write their audit entry to `aisoc_audit_log` and their
+/// resume to `aisoc_approval_follow_ups` in the same transaction.
 #[derive(Debug, Clone)]
 pub struct PgApprovalStore {
     pool: PgPool,
+    outbox: PgOutbox,
 }
 
 impl PgApprovalStore {
     /// Runs the migrations and returns the store.
     pub async fn new(pool: PgPool) -> Result<Self, StoreError> {
         migrate(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            outbox: PgOutbox::new(pool.clone(), FollowUpFlow::Approval),
+            pool,
+        })
+    }
+
+    /// Queues the resume of the run waiting on `approval`, if any, inside `tx`.
+    async fn queue_resume(
+        &self,
+        tx: &mut Transaction<'_, sqlx::Postgres>,
+        approval: &ApprovalRequest,
+    ) -> Result<(), StoreError> {
+        match FollowUp::for_decision(approval) {
+            Some(follow_up) => self.outbox.insert(tx, &follow_up).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -136,8 +166,8 @@ impl ApprovalStore for PgApprovalStore {
     ) -> Result<ApprovalRequest, StoreError> {
         validate_new(&new)?;
         let id = new.id.unwrap_or_else(|| new_id("apr"));
-        let row = sqlx::query(concat!("INSERT INTO aisoc_approvals (id, tenant_id, summary, risk_score, requested_action, notes, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+        let row = sqlx::query(concat!("INSERT INTO aisoc_approvals (id, tenant_id, summary, risk_score, requested_action, notes, created_at, expires_at, run_id, case_id)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (id) DO NOTHING
              RETURNING ", approval_columns!(), ""))
         .bind(&id)
@@ -148,6 +178,8 @@ impl ApprovalStore for PgApprovalStore {
         .bind(&new.notes)
         .bind(now)
         .bind(new.expires_at)
+        .bind(&new.run_id)
+        .bind(&new.case_id)
         .fetch_optional(&self.pool)
         .await
         .map_err(backend)?;
@@ -221,28 +253,28 @@ impl ApprovalStore for PgApprovalStore {
                 &NewAuditEntry::reviewed(&decided, &request.reviewer.id),
             )
             .await?;
+            self.queue_resume(&mut tx, &decided).await?;
             tx.commit().await.map_err(backend)?;
             return Ok(decided);
         }
 
         // The conditional update matched nothing: find out why, holding the row.
-        let current =
-            sqlx::query("SELECT status, expires_at FROM aisoc_approvals WHERE id = $1 FOR UPDATE")
-                .bind(&request.approval_id)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(backend)?;
+        let current = sqlx::query(concat!(
+            "SELECT ",
+            approval_columns!(),
+            " FROM aisoc_approvals WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(&request.approval_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(backend)?;
         let Some(current) = current else {
             return Err(DecideError::NotFound);
         };
-        let current_status: ApprovalStatus = current
-            .try_get::<String, _>("status")
-            .map_err(backend)?
-            .parse()
-            .map_err(StoreError::Backend)?;
-        match current_status {
+        let mut current = approval_from_row(&current)?;
+        match current.status {
             ApprovalStatus::Approved | ApprovalStatus::Denied => Err(DecideError::AlreadyReviewed(
-                current_status.decision().ok_or(DecideError::NotFound)?,
+                current.status.decision().ok_or(DecideError::NotFound)?,
             )),
             ApprovalStatus::Expired => Err(DecideError::Expired),
             ApprovalStatus::Pending => {
@@ -255,10 +287,99 @@ impl ApprovalStore for PgApprovalStore {
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
+                current.status = ApprovalStatus::Expired;
+                current.reviewed_at = Some(now);
+                self.queue_resume(&mut tx, &current).await?;
                 tx.commit().await.map_err(backend)?;
                 Err(DecideError::Expired)
             }
         }
+    }
+
+    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<ApprovalRequest>, StoreError> {
+        // One statement: the rows it expires and the resumes it queues commit together, and a
+        // concurrent expiry (another replica) waits on the row locks, then matches nothing.
+        let rows = sqlx::query(concat!(
+            "WITH expired AS (
+                 UPDATE aisoc_approvals SET status = 'expired', reviewed_at = $1
+                 WHERE status = 'pending' AND expires_at <= $1
+                 RETURNING ",
+            approval_columns!(),
+            "
+             ), queued AS (
+                 INSERT INTO aisoc_approval_follow_ups
+                     (approval_id, kind, tenant_id, case_id, run_id, reviewer, branch, decided_at,
+                      next_attempt_at, updated_at)
+                 SELECT id, 'resume', tenant_id, case_id, run_id, $2, $3, $1, $1, $1
+                 FROM expired WHERE run_id IS NOT NULL
+             )
+             SELECT ",
+            approval_columns!(),
+            " FROM expired"
+        ))
+        .bind(now)
+        .bind(EXPIRY_ACTOR)
+        .bind(EXPIRED_BRANCH)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(backend)?;
+        rows.iter().map(approval_from_row).collect()
+    }
+}
+
+#[async_trait]
+impl AnswerOutbox for PgApprovalStore {
+    async fn claim_due(
+        &self,
+        now: DateTime<Utc>,
+        lease: Duration,
+        limit: usize,
+    ) -> Result<Vec<FollowUp>, StoreError> {
+        self.expire_due(now).await?;
+        self.outbox.claim_due(now, lease, limit).await
+    }
+
+    async fn complete(&self, claimed: &FollowUp, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.outbox.complete(claimed, now).await
+    }
+
+    async fn retry_at(
+        &self,
+        claimed: &FollowUp,
+        at: DateTime<Utc>,
+        reason: &str,
+    ) -> Result<bool, StoreError> {
+        self.outbox.retry_at(claimed, at, reason).await
+    }
+
+    async fn dead_end(
+        &self,
+        claimed: &FollowUp,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        self.outbox.dead_end(claimed, reason, now).await
+    }
+
+    async fn follow_ups(&self, key: &str) -> Result<Vec<FollowUp>, StoreError> {
+        self.outbox.follow_ups(key).await
+    }
+
+    async fn list_follow_ups(
+        &self,
+        state: FollowUpState,
+        limit: usize,
+    ) -> Result<Vec<FollowUp>, StoreError> {
+        self.outbox.list_follow_ups(state, limit).await
+    }
+
+    async fn replay(
+        &self,
+        key: &str,
+        kind: FollowUpKind,
+        now: DateTime<Utc>,
+    ) -> Result<ReplayOutcome, StoreError> {
+        self.outbox.replay(key, kind, now).await
     }
 }
 

@@ -8,13 +8,19 @@ use aisoc_notify_core::clock::{Clock, SystemClock};
 use aisoc_notify_core::decision::{
     DecisionError, DecisionHandler, DecisionRecorded, DecisionRequest,
 };
+use chrono::{DateTime, Utc};
 
+use crate::follow_up::FollowUpDispatcher;
 use crate::model::{ApprovalRequest, NewApproval};
-use crate::store::{ApprovalStore, StoreError};
+use crate::store::{ApprovalStore, DecideError, StoreError};
 
 /// Creates approval requests and records decisions through an [`ApprovalStore`].
 ///
 /// It implements [`DecisionHandler`], so the Slack and Teams interaction routes take it as is.
+/// A decision on a request a playbook run waits on queues the run's resume in the store; give
+/// the service the [`FollowUpDispatcher`] over the same store
+/// ([`with_follow_ups`](ApprovalService::with_follow_ups)) and it wakes it, so the resume goes
+/// out at once rather than at the next poll.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -45,6 +51,7 @@ use crate::store::{ApprovalStore, StoreError};
 pub struct ApprovalService {
     store: Arc<dyn ApprovalStore>,
     clock: Arc<dyn Clock>,
+    follow_ups: Option<Arc<FollowUpDispatcher>>,
 }
 
 impl std::fmt::Debug for ApprovalService {
@@ -59,7 +66,15 @@ impl ApprovalService {
         Self {
             store,
             clock: Arc::new(SystemClock),
+            follow_ups: None,
         }
+    }
+
+    /// Wakes `dispatcher` (built over the same store) whenever a decision or an expiry queued
+    /// a resume. Run its loop ([`FollowUpDispatcher::spawn`]) beside the service.
+    pub fn with_follow_ups(mut self, dispatcher: Arc<FollowUpDispatcher>) -> Self {
+        self.follow_ups = Some(dispatcher);
+        self
     }
 
     /// Replaces the clock (expiry tests).
@@ -78,6 +93,14 @@ impl ApprovalService {
         self.store.create(new, self.clock.now()).await
     }
 
+    /// The deadline of a request created now that accepts decisions for `ttl`.
+    pub fn expires_in(&self, ttl: Duration) -> Result<DateTime<Utc>, StoreError> {
+        chrono::Duration::from_std(ttl)
+            .ok()
+            .and_then(|ttl| self.clock.now().checked_add_signed(ttl))
+            .ok_or_else(|| StoreError::Invalid("ttl is too long".into()))
+    }
+
     /// Creates a request that expires `ttl` from now.
     pub async fn request(
         &self,
@@ -87,30 +110,42 @@ impl ApprovalService {
         risk_score: Option<u8>,
         ttl: Duration,
     ) -> Result<ApprovalRequest, StoreError> {
-        let now = self.clock.now();
-        let ttl = chrono::Duration::from_std(ttl)
-            .map_err(|_| StoreError::Invalid("ttl is too long".into()))?;
-        self.store
-            .create(
-                NewApproval {
-                    id: None,
-                    tenant_id: tenant_id.to_owned(),
-                    summary: summary.to_owned(),
-                    risk_score,
-                    requested_action: requested_action.to_owned(),
-                    expires_at: now + ttl,
-                    notes: None,
-                },
-                now,
-            )
-            .await
+        self.create(NewApproval {
+            id: None,
+            tenant_id: tenant_id.to_owned(),
+            summary: summary.to_owned(),
+            risk_score,
+            requested_action: requested_action.to_owned(),
+            expires_at: self.expires_in(ttl)?,
+            notes: None,
+            run_id: None,
+            case_id: None,
+        })
+        .await
+    }
+
+    fn wake_follow_ups(&self) {
+        if let Some(dispatcher) = &self.follow_ups {
+            dispatcher.wake();
+        }
     }
 }
 
 #[async_trait]
 impl DecisionHandler for ApprovalService {
     async fn decide(&self, request: DecisionRequest) -> Result<DecisionRecorded, DecisionError> {
-        let decided = self.store.decide(&request, self.clock.now()).await?;
+        let decided = match self.store.decide(&request, self.clock.now()).await {
+            Ok(decided) => decided,
+            Err(DecideError::Expired) => {
+                // Marking it expired may have queued the waiting run's `expired` resume.
+                self.wake_follow_ups();
+                return Err(DecisionError::Expired);
+            }
+            Err(other) => return Err(other.into()),
+        };
+        if decided.run_id.is_some() {
+            self.wake_follow_ups();
+        }
         tracing::info!(
             approval_id = %decided.id,
             status = %decided.status,

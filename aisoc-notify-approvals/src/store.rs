@@ -1,9 +1,11 @@
-//! The storage traits: approvals (with their decision rule) and the audit log.
+//! The storage traits: approvals (with their decision rule and the follow-ups it queues) and
+//! the audit log.
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::decision::{Decision, DecisionError, DecisionRequest};
 use chrono::{DateTime, Utc};
 
+use crate::follow_up::AnswerOutbox;
 use crate::model::{ApprovalRequest, ApprovalStatus, AuditEntry, NewApproval, NewAuditEntry};
 
 /// A storage failure. Never carries credentials or connection strings.
@@ -19,6 +21,10 @@ pub enum StoreError {
     /// The backend failed.
     #[error("storage backend failed: {0}")]
     Backend(String),
+    /// A bounded (in-memory) store is full; the sentence says what it holds, its limit and
+    /// what frees room.
+    #[error("{0}")]
+    Full(String),
 }
 
 /// Why a decision was not recorded.
@@ -50,15 +56,23 @@ impl From<DecideError> for DecisionError {
     }
 }
 
-/// Stores approval requests and records decisions on them.
+/// Stores approval requests and records decisions on them, with the follow-ups they queue.
 ///
 /// [`decide`](ApprovalStore::decide) is the decision rule itself, because it must be atomic:
 /// not found, already reviewed or past expiry are refused (an expired request is marked
 /// `expired`); otherwise the status, reviewer and source are recorded together with an
 /// `approval.reviewed` audit entry, in one transaction, and of two racing reviewers exactly one
 /// wins (a conditional update, never read-then-write).
+///
+/// When a playbook run waits on the request ([`NewApproval::run_id`]), the same unit queues
+/// its resume in the store's [`AnswerOutbox`]: on `approve` or `deny`, or on `expired` when the
+/// request is marked expired (by a late decision, or by [`expire_due`](ApprovalStore::expire_due)).
+/// The approval id is the resume's idempotency key; a request has at most one resume, ever.
+/// Every implementation's [`claim_due`](AnswerOutbox::claim_due) calls `expire_due` first, so
+/// a dispatcher over the store resumes runs whose request nobody decided in time within one
+/// pass of the deadline.
 #[async_trait]
-pub trait ApprovalStore: Send + Sync {
+pub trait ApprovalStore: AnswerOutbox {
     /// Stores a new pending request.
     async fn create(
         &self,
@@ -82,6 +96,10 @@ pub trait ApprovalStore: Send + Sync {
         request: &DecisionRequest,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, DecideError>;
+
+    /// Marks every pending request whose deadline is at or before `now` expired, queueing the
+    /// `expired` resume of each one a run waits on in the same unit; returns those it expired.
+    async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<ApprovalRequest>, StoreError>;
 }
 
 /// An append-only audit trail: entries can be added and read, never changed or removed.
@@ -115,12 +133,19 @@ pub(crate) fn validate_new(new: &NewApproval) -> Result<(), StoreError> {
             "risk_score must be between 0 and 100".into(),
         ));
     }
-    if new
-        .id
-        .as_deref()
-        .is_some_and(|id| id.trim().is_empty() || id.len() > 128)
-    {
-        return Err(StoreError::Invalid("id must be 1-128 characters".into()));
+    for (field, value) in [
+        ("id", &new.id),
+        ("run_id", &new.run_id),
+        ("case_id", &new.case_id),
+    ] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.trim().is_empty() || v.chars().count() > 128)
+        {
+            return Err(StoreError::Invalid(format!(
+                "{field} must be 1-128 characters"
+            )));
+        }
     }
     Ok(())
 }

@@ -15,8 +15,9 @@
 //! `chatops.verify.<choice>` timeline entry and the playbook resume on the chosen branch. The
 //! [`FollowUpDispatcher`] delivers them through the host's hooks, retrying what can succeed
 //! later, at most one resume per prompt, with the prompt id as the orchestrator's idempotency
-//! key; after a crash it picks up what was left. The posted prompt's buttons can be replaced
-//! with the answer (best effort).
+//! key; after a crash it picks up what was left. (The outbox, its dispatcher and the hooks live
+//! in [`follow_up`](crate::follow_up), which approvals share; they are re-exported here.) The
+//! posted prompt's buttons can be replaced with the answer (best effort).
 //!
 //! Transports are looked up per tenant at run time ([`CredentialProvider`]), so one deployment
 //! can serve many Slack workspaces and Teams tenants; this crate knows neither: the Slack and
@@ -27,9 +28,7 @@
 //! and the host's hooks fail with [`HookError`].
 
 mod callback;
-mod dispatcher;
 mod hooks;
-mod outbox;
 mod prompt_store;
 
 use std::sync::Arc;
@@ -47,15 +46,16 @@ use aisoc_notify_core::{ActionError, ActionExecutor, ActionOutput, async_trait};
 use serde_json::{Map, json};
 
 pub use self::callback::{AnswerPreview, VerifyAnswered, VerifyCallback, VerifyCallbackError};
-pub use self::dispatcher::{DispatchReport, FollowUpDispatcher, default_follow_up_policy};
-pub use self::hooks::{
-    CaseTimeline, CredentialProvider, HookError, PlaybookResumer, ResumeRequest, TimelineEvent,
-};
-pub use self::outbox::{AnswerOutbox, FollowUp, FollowUpKind, FollowUpState};
+pub use self::hooks::CredentialProvider;
 pub use self::prompt_store::{
-    Answer, AnswerOutcome, MEMORY_RETENTION, MemoryVerificationStore, PendingPrompt, StoredPrompt,
-    VerificationStore,
+    Answer, AnswerOutcome, MemoryVerificationStore, PendingPrompt, StoredPrompt, VerificationStore,
 };
+pub use crate::follow_up::{
+    AnswerOutbox, CaseTimeline, DispatchReport, FollowUp, FollowUpDispatcher, FollowUpFlow,
+    FollowUpKind, FollowUpState, HookError, PlaybookResumer, ReplayOutcome, ResumeRequest,
+    TimelineEvent, default_follow_up_policy,
+};
+pub use crate::memory::MEMORY_RETENTION;
 use crate::model::new_id;
 
 /// The action type this executor is registered under.

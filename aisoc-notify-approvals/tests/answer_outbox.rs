@@ -8,18 +8,15 @@
 
 mod support;
 
-use std::collections::VecDeque;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use aisoc_notify_approvals::postgres::PgVerificationStore;
 use aisoc_notify_approvals::routes::router;
 use aisoc_notify_approvals::verify::{
-    CaseTimeline, FollowUpDispatcher, FollowUpKind, FollowUpState, HookError,
-    MemoryVerificationStore, PendingPrompt, PlaybookResumer, ResumeRequest, TimelineEvent,
-    VerificationStore, VerifyCallback, VerifyCallbackError,
+    FollowUpDispatcher, FollowUpKind, FollowUpState, HookError, MemoryVerificationStore,
+    PendingPrompt, VerificationStore, VerifyCallback, VerifyCallbackError,
 };
-use aisoc_notify_core::async_trait;
 use aisoc_notify_core::clock::{Clock, ManualClock};
 use aisoc_notify_core::retry::{RetryClass, RetryPolicy};
 use aisoc_notify_core::token::{CallbackGrant, CallbackTokenSigner, HmacCallbackTokenSigner};
@@ -27,7 +24,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use chrono::{DateTime, Utc};
 use support::TestDb;
-use tokio::sync::Notify;
+use support::hooks::{Resumer, Timeline};
 use tower::ServiceExt;
 
 const SECRET: &[u8] = b"answer-outbox-test-secret-0123456789";
@@ -64,74 +61,6 @@ impl Backend {
         if let Backend::Postgres(db) = self {
             db.drop_db().await;
         }
-    }
-}
-
-/// A resumer that fails with the queued errors first, and can hang forever on its first call
-/// (a process dying mid-request); it tells who waits when it was called.
-#[derive(Default)]
-struct Resumer {
-    failures: Mutex<VecDeque<HookError>>,
-    hang: bool,
-    calls: Mutex<Vec<ResumeRequest>>,
-    resumed: Mutex<Vec<ResumeRequest>>,
-    called: Notify,
-}
-
-impl Resumer {
-    fn failing(failures: impl IntoIterator<Item = HookError>) -> Arc<Self> {
-        Arc::new(Self {
-            failures: Mutex::new(failures.into_iter().collect()),
-            ..Self::default()
-        })
-    }
-
-    fn hanging() -> Arc<Self> {
-        Arc::new(Self {
-            hang: true,
-            ..Self::default()
-        })
-    }
-
-    fn calls(&self) -> usize {
-        self.calls.lock().unwrap().len()
-    }
-
-    fn resumed(&self) -> Vec<ResumeRequest> {
-        self.resumed.lock().unwrap().clone()
-    }
-}
-
-#[async_trait]
-impl PlaybookResumer for Resumer {
-    async fn resume(&self, request: &ResumeRequest) -> Result<(), HookError> {
-        self.calls.lock().unwrap().push(request.clone());
-        self.called.notify_one();
-        if self.hang {
-            std::future::pending::<()>().await;
-        }
-        if let Some(failure) = self.failures.lock().unwrap().pop_front() {
-            return Err(failure);
-        }
-        self.resumed.lock().unwrap().push(request.clone());
-        Ok(())
-    }
-}
-
-#[derive(Default)]
-struct Timeline {
-    events: Mutex<Vec<TimelineEvent>>,
-    down: bool,
-}
-
-#[async_trait]
-impl CaseTimeline for Timeline {
-    async fn record(&self, event: TimelineEvent) -> Result<(), HookError> {
-        if self.down {
-            return Err(HookError::permanent("the case was deleted"));
-        }
-        self.events.lock().unwrap().push(event);
-        Ok(())
     }
 }
 
@@ -280,7 +209,7 @@ async fn a_failing_resume_is_retried_on_schedule_and_delivered_once(backend: Bac
         (
             resumed[0].run_id.as_str(),
             resumed[0].branch.as_str(),
-            resumed[0].prompt_id.as_str()
+            resumed[0].idempotency_key.as_str()
         ),
         ("run-1", "deny", prompt.prompt_id.as_str()),
         "the prompt id is the idempotency key"
@@ -291,7 +220,7 @@ async fn a_failing_resume_is_retried_on_schedule_and_delivered_once(backend: Bac
             .lock()
             .unwrap()
             .iter()
-            .all(|c| c.prompt_id == prompt.prompt_id),
+            .all(|c| c.idempotency_key == prompt.prompt_id),
         "every attempt carries the same key"
     );
     assert_eq!(timeline.events.lock().unwrap().len(), 1);

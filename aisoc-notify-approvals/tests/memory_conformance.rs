@@ -58,3 +58,29 @@ async fn claims_are_leased_and_fenced() {
 async fn fifty_concurrent_answers_record_once() {
     conformance::concurrent_answers_record_once(Arc::new(MemoryVerificationStore::new()), 50).await;
 }
+
+#[tokio::test]
+async fn a_decision_with_a_waiting_run_queues_one_resume() {
+    conformance::a_decision_with_a_waiting_run_queues_one_resume(stores().0.as_ref()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_hundred_racing_reviewers_queue_one_resume() {
+    conformance::racing_reviewers_queue_one_resume(stores().0, 100).await;
+}
+
+#[tokio::test]
+async fn an_approval_nobody_decides_resumes_its_run_on_expired() {
+    conformance::an_approval_nobody_decides_resumes_its_run_on_expired(stores().0.as_ref()).await;
+}
+
+#[tokio::test]
+async fn approval_dead_follow_ups_are_listed_and_replayed() {
+    conformance::approval_dead_follow_ups_are_listed_and_replayed(stores().0.as_ref()).await;
+}
+
+#[tokio::test]
+async fn verify_dead_follow_ups_are_listed_and_replayed() {
+    conformance::verify_dead_follow_ups_are_listed_and_replayed(&MemoryVerificationStore::new())
+        .await;
+}

@@ -111,6 +111,125 @@ async fn fifty_concurrent_answers_record_once() {
 }
 
 #[tokio::test]
+async fn a_decision_with_a_waiting_run_queues_one_resume() {
+    let db = TestDb::new("apr").await;
+    conformance::a_decision_with_a_waiting_run_queues_one_resume(stores(&db).await.0.as_ref())
+        .await;
+    db.drop_db().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_hundred_racing_reviewers_queue_one_resume() {
+    let db = TestDb::new("apr").await;
+    conformance::racing_reviewers_queue_one_resume(stores(&db).await.0, 100).await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn an_approval_nobody_decides_resumes_its_run_on_expired() {
+    let db = TestDb::new("apr").await;
+    conformance::an_approval_nobody_decides_resumes_its_run_on_expired(
+        stores(&db).await.0.as_ref(),
+    )
+    .await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn approval_dead_follow_ups_are_listed_and_replayed() {
+    let db = TestDb::new("apr").await;
+    conformance::approval_dead_follow_ups_are_listed_and_replayed(stores(&db).await.0.as_ref())
+        .await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn verify_dead_follow_ups_are_listed_and_replayed() {
+    let db = TestDb::new("apr").await;
+    conformance::verify_dead_follow_ups_are_listed_and_replayed(
+        &PgVerificationStore::new(db.pool.clone()).await.unwrap(),
+    )
+    .await;
+    db.drop_db().await;
+}
+
+#[tokio::test]
+async fn a_decision_whose_resume_cannot_be_queued_is_not_recorded() {
+    use aisoc_notify_approvals::model::{ApprovalStatus, NewApproval};
+    use aisoc_notify_approvals::store::{ApprovalStore, AuditLog};
+    use aisoc_notify_approvals::verify::AnswerOutbox;
+    use aisoc_notify_core::decision::{Decision, DecisionRequest, DecisionSource, Reviewer};
+    let db = TestDb::new("apr").await;
+    let (store, audit) = stores(&db).await;
+    let now = chrono::Utc::now();
+    let approval = store
+        .create(
+            NewApproval {
+                id: None,
+                tenant_id: "acme".into(),
+                summary: "Isolate host web-01".into(),
+                risk_score: Some(82),
+                requested_action: "isolate_host".into(),
+                expires_at: now + chrono::Duration::hours(1),
+                notes: None,
+                run_id: Some("run-1".into()),
+                case_id: None,
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    sqlx::query(
+        "CREATE FUNCTION refuse_resume() RETURNS trigger AS $$
+         BEGIN RAISE EXCEPTION 'follow-up outbox unavailable'; END; $$ LANGUAGE plpgsql",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_resume BEFORE INSERT ON aisoc_approval_follow_ups
+         FOR EACH ROW EXECUTE FUNCTION refuse_resume()",
+    )
+    .execute(&db.pool)
+    .await
+    .unwrap();
+    let decide = DecisionRequest {
+        approval_id: approval.id.clone(),
+        decision: Decision::Deny,
+        reviewer: Reviewer {
+            id: "U1".into(),
+            name: "alice".into(),
+        },
+        source: DecisionSource::Api,
+    };
+    let err = store.decide(&decide, now).await.unwrap_err();
+    assert!(
+        err.to_string().contains("follow-up outbox unavailable"),
+        "{err:?}"
+    );
+    assert_eq!(
+        store.get(&approval.id).await.unwrap().unwrap().status,
+        ApprovalStatus::Pending,
+        "no decision without its resume"
+    );
+    assert!(
+        audit
+            .list("acme", Some(&approval.id))
+            .await
+            .unwrap()
+            .is_empty(),
+        "nor its audit entry"
+    );
+    sqlx::query("DROP TRIGGER refuse_resume ON aisoc_approval_follow_ups")
+        .execute(&db.pool)
+        .await
+        .unwrap();
+    assert!(store.decide(&decide, now).await.is_ok());
+    assert_eq!(store.follow_ups(&approval.id).await.unwrap().len(), 1);
+    db.drop_db().await;
+}
+
+#[tokio::test]
 async fn an_answer_whose_follow_ups_cannot_be_written_is_not_recorded() {
     use aisoc_notify_approvals::verify::{
         Answer, AnswerOutbox, AnswerOutcome, PendingPrompt, VerificationStore,
@@ -198,6 +317,8 @@ async fn a_decision_whose_audit_entry_cannot_be_written_is_not_recorded() {
                 requested_action: "isolate_host".into(),
                 expires_at: now + chrono::Duration::hours(1),
                 notes: None,
+                run_id: None,
+                case_id: None,
             },
             now,
         )

@@ -13,6 +13,8 @@ use aisoc_notify_core::routing::{DispatchReport, NotificationRouter};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::{OutboxError, RouterSource};
+
 /// Gives `notification` an idempotency key when it has none (`ntf_` and 24 random hex
 /// digits), and answers the key. Receivers that support it see this key on every delivery of
 /// the notification, retries included.
@@ -65,6 +67,16 @@ impl Queued {
     /// version; the NATS worker gives those one from their stream position).
     pub fn key(&self) -> &str {
         self.notification.dedupe_key.as_deref().unwrap_or_default()
+    }
+
+    /// The channels this retry names that `router` does not have.
+    pub fn unknown_channels(&self, router: &NotificationRouter) -> Vec<String> {
+        self.channels
+            .iter()
+            .flatten()
+            .filter(|id| !router.channels().iter().any(|c| &c.id == *id))
+            .cloned()
+            .collect()
     }
 
     /// The message id of this retry: the same notification, attempt and channels give the
@@ -207,13 +219,7 @@ pub async fn attempt(
     let mut next = Next::default();
     // A retry or replay names its channels by id; one this router does not have (removed, or
     // configured under another id on another node) is dead-lettered, not silently skipped.
-    let unknown: Vec<String> = queued
-        .channels
-        .iter()
-        .flatten()
-        .filter(|id| !router.channels().iter().any(|c| &c.id == *id))
-        .cloned()
-        .collect();
+    let unknown = queued.unknown_channels(router);
     if !unknown.is_empty() {
         next.dead.push(DeadLetter {
             notification: queued.notification.clone(),
@@ -276,4 +282,20 @@ pub async fn attempt(
         ),
     });
     next
+}
+
+/// [`attempt`] through `source`'s current router; when the queued retry names a channel that
+/// router lacks, through [`RouterSource::refreshed`] instead, so a channel created or changed on
+/// another node is found before it is dead-lettered as `gone`. Fails only when that refresh
+/// fails, with nothing attempted: the caller leaves the notification queued.
+pub async fn attempt_through(
+    source: &dyn RouterSource,
+    queued: &Queued,
+    settings: &RetrySettings,
+) -> Result<Next, OutboxError> {
+    let mut router = source.current();
+    if !queued.unknown_channels(&router).is_empty() {
+        router = source.refreshed().await?;
+    }
+    Ok(attempt(&router, queued, settings).await)
 }

@@ -17,7 +17,8 @@
 //! - after the configured number of attempts a notification goes to the dead-letter subject
 //!   with its last error.
 //!
-//! [`MemoryOutbox`](memory::MemoryOutbox) keeps the same rules in one process (not durable);
+//! [`MemoryOutbox`](memory::MemoryOutbox) keeps the same rules in one process (not durable,
+//! and bounded: a full one refuses with [`OutboxError::Full`], see [`memory`]);
 //! `NatsOutbox` (feature `nats`) is the durable one: a work-queue stream shared by any number of
 //! workers and processes.
 //!
@@ -58,12 +59,25 @@ pub const DEFAULT_CONCURRENCY: usize = 32;
 ///
 /// A fixed `Arc<NotificationRouter>` is one; a host whose channels change at run time implements
 /// it to hand out the current router, so queued notifications reach channels added after they
-/// were queued. A retry names its channels by id: one the current router does not have
-/// (removed since, or known under another id on another node) is dead-lettered as `gone`, so
-/// nothing is dropped silently; hosts with several nodes give a channel the same id on each.
+/// were queued. A retry names its channels by id. When the current router lacks one of them the
+/// worker asks [`refreshed`](Self::refreshed) once, so a host whose channels are kept in a
+/// shared store picks up a channel another node created (or this node has not reloaded yet)
+/// instead of giving up on it; a channel still missing after that (removed since) is
+/// dead-lettered as `gone`, so nothing is dropped silently. Hosts with several nodes give a
+/// channel the same id on each.
+#[async_trait]
 pub trait RouterSource: Send + Sync {
     /// The router to deliver through now.
     fn current(&self) -> Arc<NotificationRouter>;
+
+    /// The router after re-reading the channels from wherever they are kept, for when
+    /// [`current`](Self::current) may be behind; called before a retry naming a channel
+    /// `current` lacks is dead-lettered. An error (the store is unreachable) leaves the
+    /// notification queued, to be tried again later, rather than dead-lettering a channel that
+    /// may exist. The default is `current` (nothing to re-read).
+    async fn refreshed(&self) -> Result<Arc<NotificationRouter>, OutboxError> {
+        Ok(self.current())
+    }
 }
 
 impl RouterSource for Arc<NotificationRouter> {
@@ -82,6 +96,15 @@ pub enum OutboxError {
     /// The notification could not be encoded.
     #[error("notification could not be encoded: {0}")]
     Encoding(String),
+    /// The outbox holds as many notifications as it may (queued, being delivered or waiting to
+    /// retry); nothing was queued. Try again once deliveries have drained some.
+    #[error(
+        "outbox full: {capacity} notifications are already queued or waiting to retry; try again later"
+    )]
+    Full {
+        /// The most notifications the outbox holds.
+        capacity: usize,
+    },
     /// No dead letter has this id (never existed, or already replayed).
     #[error("no dead letter with id '{id}'")]
     DeadLetterNotFound {

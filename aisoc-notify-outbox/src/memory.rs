@@ -1,26 +1,215 @@
 //! An in-process outbox with the same delivery rules as the durable one; notifications are lost
 //! if the process dies, so use it for development and single-node hosts that accept that.
+//!
+//! # Bounded, whatever the traffic
+//!
+//! A process that queues faster than its destinations accept must not hold more and more
+//! notifications until it runs out of memory, so both things this outbox keeps have a cap
+//! ([`MemoryOutboxLimits`]):
+//!
+//! - **Held notifications**, at most `capacity` ([`DEFAULT_CAPACITY`]). A notification takes a
+//!   slot when it is queued and gives it back only when it is delivered or dead-lettered: while
+//!   it waits in the queue, while it is being delivered, and while a retry waits for its
+//!   `not_before`. A retry keeps the slot of the attempt before it, so there is no second,
+//!   unbounded queue of retries behind the first. With every slot taken,
+//!   [`enqueue`](Outbox::enqueue) and [`replay_dead_letter`](Outbox::replay_dead_letter) fail
+//!   at once with [`OutboxError::Full`]; nothing waits, and the caller decides (the gateway
+//!   answers 503 with `Retry-After`).
+//! - **Dead letters**, a ring of `dead_letters` ([`DEFAULT_DEAD_LETTER_CAPACITY`]). When it is
+//!   full the oldest letter is dropped to keep the newest, with a warning in the log and a count
+//!   in a metric. Dead letters that must all be kept need the durable outbox.
+//!
+//! Each bound has a metric (with `# HELP`, described when an outbox starts):
+//!
+//! | metric | type | what |
+//! |---|---|---|
+//! | `aisoc_outbox_memory_notifications` | gauge | notifications held: queued, being delivered or waiting to retry |
+//! | `aisoc_outbox_memory_capacity` | gauge | the most that may be held |
+//! | `aisoc_outbox_memory_refused_total` | counter | enqueues and replays refused because the outbox was full |
+//! | `aisoc_outbox_memory_dead_letters` | gauge | dead letters kept |
+//! | `aisoc_outbox_memory_dead_letters_dropped_total` | counter | dead letters dropped, oldest first, to make room |
+//!
+//! ```
+//! use std::sync::Arc;
+//! use aisoc_notify_core::routing::NotificationRouter;
+//! use aisoc_notify_core::{EventType, Notification, Severity};
+//! use aisoc_notify_outbox::{Outbox, OutboxError};
+//! use aisoc_notify_outbox::envelope::RetrySettings;
+//! use aisoc_notify_outbox::memory::{MemoryOutbox, MemoryOutboxLimits};
+//!
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+//! let router = Arc::new(NotificationRouter::builder().build().unwrap());
+//! let limits = MemoryOutboxLimits { capacity: 1, ..MemoryOutboxLimits::default() };
+//! let outbox = MemoryOutbox::start_with_limits(router, RetrySettings::default(), limits);
+//! let alert = Notification::new("acme", EventType::P0Alert, Severity::High, "Beaconing");
+//! outbox.enqueue(&alert).await.unwrap();
+//! // The first one holds the only slot until its delivery is over.
+//! assert_eq!(outbox.enqueue(&alert).await, Err(OutboxError::Full { capacity: 1 }));
+//! # });
+//! ```
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aisoc_notify_core::{Notification, async_trait};
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::mpsc::error::TrySendError;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
 
-use crate::envelope::{DeadLetter, Next, Queued, RetrySettings, StoredDeadLetter, attempt};
+use crate::envelope::{
+    DeadLetter, Next, Queued, RetrySettings, StoredDeadLetter, attempt, attempt_through,
+};
 use crate::{DEFAULT_CONCURRENCY, Outbox, OutboxError, RouterSource};
 
-/// Dead letters by id, in the order they died.
-#[derive(Debug, Default)]
+/// How many notifications a memory outbox holds at most unless configured otherwise.
+pub const DEFAULT_CAPACITY: usize = 10_000;
+/// How many dead letters a memory outbox keeps at most unless configured otherwise.
+pub const DEFAULT_DEAD_LETTER_CAPACITY: usize = 1_000;
+
+const HELD: &str = "aisoc_outbox_memory_notifications";
+const CAPACITY: &str = "aisoc_outbox_memory_capacity";
+const REFUSED: &str = "aisoc_outbox_memory_refused_total";
+const DEAD: &str = "aisoc_outbox_memory_dead_letters";
+const DEAD_DROPPED: &str = "aisoc_outbox_memory_dead_letters_dropped_total";
+
+fn describe_metrics() {
+    metrics::describe_gauge!(
+        HELD,
+        "Notifications the in-memory outbox holds: queued, being delivered or waiting to retry"
+    );
+    metrics::describe_gauge!(
+        CAPACITY,
+        "The most notifications the in-memory outbox holds before refusing new ones"
+    );
+    metrics::describe_counter!(
+        REFUSED,
+        "Notifications the in-memory outbox refused because it was full"
+    );
+    metrics::describe_gauge!(DEAD, "Dead letters the in-memory outbox keeps");
+    metrics::describe_counter!(
+        DEAD_DROPPED,
+        "Dead letters the in-memory outbox dropped, oldest first, to keep the newest"
+    );
+}
+
+/// The caps of a [`MemoryOutbox`]; each is at least one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MemoryOutboxLimits {
+    /// Deliveries at once.
+    pub concurrency: usize,
+    /// Notifications held at once: queued, being delivered or waiting to retry.
+    pub capacity: usize,
+    /// Dead letters kept; the oldest is dropped to keep a new one.
+    pub dead_letters: usize,
+}
+
+impl Default for MemoryOutboxLimits {
+    fn default() -> Self {
+        Self {
+            concurrency: DEFAULT_CONCURRENCY,
+            capacity: DEFAULT_CAPACITY,
+            dead_letters: DEFAULT_DEAD_LETTER_CAPACITY,
+        }
+    }
+}
+
+/// Dead letters by id, in the order they died; a ring of at most `capacity`.
+#[derive(Debug)]
 struct DeadLetters {
     letters: BTreeMap<u64, DeadLetter>,
     last_id: u64,
+    capacity: usize,
+    dropped: u64,
+}
+
+impl DeadLetters {
+    fn new(capacity: usize) -> Self {
+        Self {
+            letters: BTreeMap::new(),
+            last_id: 0,
+            capacity: capacity.max(1),
+            dropped: 0,
+        }
+    }
+
+    /// Keeps `letter` as the newest.
+    fn push(&mut self, letter: DeadLetter) {
+        self.last_id += 1;
+        let id = self.last_id;
+        self.put(id, letter);
+    }
+
+    /// Keeps `letter` under `id`, dropping the oldest letters beyond the capacity.
+    fn put(&mut self, id: u64, letter: DeadLetter) {
+        self.letters.insert(id, letter);
+        while self.letters.len() > self.capacity {
+            let Some((dropped_id, dropped)) = self.letters.pop_first() else {
+                break;
+            };
+            self.dropped += 1;
+            metrics::counter!(DEAD_DROPPED).increment(1);
+            tracing::warn!(
+                id = dropped_id,
+                channels = ?dropped.channels,
+                capacity = self.capacity,
+                "in-memory dead letters are full; dropped the oldest"
+            );
+        }
+        self.report();
+    }
+
+    fn take(&mut self, id: u64) -> Option<DeadLetter> {
+        let letter = self.letters.remove(&id);
+        self.report();
+        letter
+    }
+
+    fn report(&self) {
+        metrics::gauge!(DEAD).set(self.letters.len() as f64);
+    }
+}
+
+/// One of the outbox's `capacity` slots, held by a notification until it is delivered or
+/// dead-lettered.
+#[derive(Debug)]
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Slot {
+    fn take(slots: &Arc<Semaphore>, capacity: usize) -> Result<Self, OutboxError> {
+        match Arc::clone(slots).try_acquire_owned() {
+            Ok(permit) => {
+                metrics::gauge!(HELD).increment(1.0);
+                Ok(Self { _permit: permit })
+            }
+            Err(TryAcquireError::NoPermits) => {
+                metrics::counter!(REFUSED).increment(1);
+                Err(OutboxError::Full { capacity })
+            }
+            Err(TryAcquireError::Closed) => Err(stopped()),
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        metrics::gauge!(HELD).decrement(1.0);
+    }
+}
+
+/// A queued notification and the slot it holds.
+#[derive(Debug)]
+struct Held {
+    queued: Queued,
+    slot: Slot,
 }
 
 /// An in-memory outbox and its worker.
 #[derive(Debug, Clone)]
 pub struct MemoryOutbox {
-    sender: mpsc::UnboundedSender<Queued>,
+    sender: mpsc::Sender<Held>,
+    slots: Arc<Semaphore>,
+    capacity: usize,
     dead: Arc<Mutex<DeadLetters>>,
 }
 
@@ -30,10 +219,10 @@ fn stopped() -> OutboxError {
 
 impl MemoryOutbox {
     /// Starts the outbox and a worker delivering through `router` (a fixed
-    /// `Arc<NotificationRouter>` or any [`RouterSource`]) on the current runtime, at most
-    /// [`DEFAULT_CONCURRENCY`] deliveries at once.
+    /// `Arc<NotificationRouter>` or any [`RouterSource`]) on the current runtime, with the
+    /// default [`MemoryOutboxLimits`].
     pub fn start(router: impl RouterSource + 'static, settings: RetrySettings) -> Self {
-        Self::start_with_concurrency(router, settings, DEFAULT_CONCURRENCY)
+        Self::start_with_limits(router, settings, MemoryOutboxLimits::default())
     }
 
     /// Like [`start`](Self::start), with at most `concurrency` deliveries at once (at least
@@ -43,29 +232,52 @@ impl MemoryOutbox {
         settings: RetrySettings,
         concurrency: usize,
     ) -> Self {
-        let (sender, mut receiver) = mpsc::unbounded_channel::<Queued>();
-        let dead = Arc::new(Mutex::new(DeadLetters::default()));
+        let limits = MemoryOutboxLimits {
+            concurrency,
+            ..MemoryOutboxLimits::default()
+        };
+        Self::start_with_limits(router, settings, limits)
+    }
+
+    /// Like [`start`](Self::start), within `limits`.
+    pub fn start_with_limits(
+        router: impl RouterSource + 'static,
+        settings: RetrySettings,
+        limits: MemoryOutboxLimits,
+    ) -> Self {
+        describe_metrics();
+        let capacity = limits.capacity.max(1);
+        metrics::gauge!(CAPACITY).set(capacity as f64);
+        // Every item in the channel holds a slot, so it never has more than `capacity` items
+        // and sending never waits.
+        let slots = Arc::new(Semaphore::new(capacity));
+        let (sender, mut receiver) = mpsc::channel::<Held>(capacity);
+        let dead = Arc::new(Mutex::new(DeadLetters::new(limits.dead_letters)));
+        dead_letters_of(&dead).report();
         let retry = sender.clone();
         let dead_letters = Arc::clone(&dead);
         let router: Arc<dyn RouterSource> = Arc::new(router);
         let settings = Arc::new(settings);
-        let slots = Arc::new(Semaphore::new(concurrency.max(1)));
+        let deliveries = Arc::new(Semaphore::new(limits.concurrency.max(1)));
         tokio::spawn(async move {
-            while let Some(queued) = receiver.recv().await {
-                if let Some(not_before) = queued.not_before
+            while let Some(held) = receiver.recv().await {
+                if let Some(not_before) = held.queued.not_before
                     && let Ok(wait) = (not_before - chrono::Utc::now()).to_std()
                 {
+                    // The retry keeps its slot while it waits.
                     let retry = retry.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(wait).await;
-                        let _ = retry.send(Queued {
+                        let Held { queued, slot } = held;
+                        let due = Queued {
                             not_before: None,
                             ..queued
-                        });
+                        };
+                        let _ = retry.try_send(Held { queued: due, slot });
                     });
                     continue;
                 }
-                let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+                let Ok(delivery) = Arc::clone(&deliveries).acquire_owned().await else {
                     return;
                 };
                 let (router, settings, retry, dead_letters) = (
@@ -75,32 +287,77 @@ impl MemoryOutbox {
                     Arc::clone(&dead_letters),
                 );
                 tokio::spawn(async move {
-                    let Next { retry: again, dead } =
-                        attempt(&router.current(), &queued, &settings).await;
-                    drop(slot);
-                    if let Some(next) = again {
-                        let _ = retry.send(next);
-                    }
-                    let mut kept = lock(&dead_letters);
+                    let Held { queued, slot } = held;
+                    // A retry naming a channel this router lacks re-reads the channels once
+                    // first; if even that fails, the attempt goes through the current router
+                    // (the unknown channel is dead-lettered, and can be replayed).
+                    let next = match attempt_through(router.as_ref(), &queued, &settings).await {
+                        Ok(next) => next,
+                        Err(_) => attempt(&router.current(), &queued, &settings).await,
+                    };
+                    let Next { retry: again, dead } = next;
+                    drop(delivery);
+                    let mut kept = dead_letters_of(&dead_letters);
                     for letter in dead {
-                        kept.last_id += 1;
-                        let id = kept.last_id;
-                        kept.letters.insert(id, letter);
+                        kept.push(letter);
+                    }
+                    drop(kept);
+                    match again {
+                        Some(next) => {
+                            let _ = retry.try_send(Held { queued: next, slot });
+                        }
+                        None => drop(slot),
                     }
                 });
             }
         });
-        Self { sender, dead }
+        Self {
+            sender,
+            slots,
+            capacity,
+            dead,
+        }
     }
 
     /// Notifications (per group of channels) refused for good or out of attempts, oldest
-    /// first.
+    /// first; at most the `dead_letters` limit, the newest kept.
     pub fn dead_letters(&self) -> Vec<DeadLetter> {
-        lock(&self.dead).letters.values().cloned().collect()
+        dead_letters_of(&self.dead)
+            .letters
+            .values()
+            .cloned()
+            .collect()
+    }
+
+    /// Dead letters dropped so far to make room for newer ones.
+    pub fn dead_letters_dropped(&self) -> u64 {
+        dead_letters_of(&self.dead).dropped
+    }
+
+    /// Notifications held now: queued, being delivered or waiting to retry.
+    pub fn held(&self) -> usize {
+        self.capacity - self.slots.available_permits()
+    }
+
+    /// The most notifications held at once.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Queues `queued`, which holds `slot`.
+    fn send(&self, queued: Queued, slot: Slot) -> Result<(), OutboxError> {
+        self.sender
+            .try_send(Held { queued, slot })
+            .map_err(|failure| match failure {
+                TrySendError::Full(_) => OutboxError::Full {
+                    capacity: self.capacity,
+                },
+                TrySendError::Closed(_) => stopped(),
+            })
     }
 }
 
-fn lock(dead: &Mutex<DeadLetters>) -> std::sync::MutexGuard<'_, DeadLetters> {
+fn dead_letters_of(dead: &Mutex<DeadLetters>) -> std::sync::MutexGuard<'_, DeadLetters> {
     dead.lock().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -111,9 +368,8 @@ fn not_found(id: &str) -> OutboxError {
 #[async_trait]
 impl Outbox for MemoryOutbox {
     async fn enqueue(&self, notification: &Notification) -> Result<(), OutboxError> {
-        self.sender
-            .send(Queued::new(notification.clone()))
-            .map_err(|_| stopped())
+        let slot = Slot::take(&self.slots, self.capacity)?;
+        self.send(Queued::new(notification.clone()), slot)
     }
 
     async fn list_dead_letters(
@@ -125,7 +381,7 @@ impl Outbox for MemoryOutbox {
             Some(id) => id.parse::<u64>().map_err(|_| not_found(id))?,
             None => 0,
         };
-        Ok(lock(&self.dead)
+        Ok(dead_letters_of(&self.dead)
             .letters
             .range(after.saturating_add(1)..)
             .take(limit)
@@ -138,13 +394,17 @@ impl Outbox for MemoryOutbox {
 
     async fn replay_dead_letter(&self, id: &str) -> Result<StoredDeadLetter, OutboxError> {
         let key = id.parse::<u64>().map_err(|_| not_found(id))?;
-        let letter = lock(&self.dead)
-            .letters
-            .remove(&key)
+        if !dead_letters_of(&self.dead).letters.contains_key(&key) {
+            return Err(not_found(id));
+        }
+        // A slot first: a full outbox leaves the letter where it is.
+        let slot = Slot::take(&self.slots, self.capacity)?;
+        let letter = dead_letters_of(&self.dead)
+            .take(key)
             .ok_or_else(|| not_found(id))?;
-        if self.sender.send(letter.replay()).is_err() {
-            lock(&self.dead).letters.insert(key, letter);
-            return Err(stopped());
+        if let Err(failure) = self.send(letter.replay(), slot) {
+            dead_letters_of(&self.dead).put(key, letter);
+            return Err(failure);
         }
         Ok(StoredDeadLetter {
             id: id.to_owned(),

@@ -19,6 +19,10 @@
 //!   between leaves the original to be redelivered; whoever takes it over publishes the same
 //!   ids, which the stream's duplicate window (two minutes; keep `ack_wait` well below it)
 //!   stores once.
+//! - **Channels another node knows.** A retry names its channels by id; when this worker's
+//!   router lacks one, it asks its [`RouterSource`] to refresh once before dead-lettering it as
+//!   gone, so a retry taken over from another replica (or by a restarted one) reaches a channel
+//!   that exists in the shared configuration.
 //! - **Idempotency keys.** Every queued notification has one (see
 //!   [`ensure_idempotency_key`](crate::envelope::ensure_idempotency_key)); a redelivery after a
 //!   crash carries the same key, so receivers that honour it see the notification once.
@@ -38,7 +42,7 @@ use futures::StreamExt;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::envelope::{DeadLetter, Next, Queued, RetrySettings, StoredDeadLetter, attempt};
+use crate::envelope::{DeadLetter, Next, Queued, RetrySettings, StoredDeadLetter, attempt_through};
 use crate::{DEFAULT_CONCURRENCY, Outbox, OutboxError, RouterSource};
 
 /// How long the stream remembers a message id; a republished retry or dead letter within it is
@@ -530,8 +534,9 @@ impl Worker {
             let sequence = message.info().map_err(unavailable)?.stream_sequence;
             queued.notification.dedupe_key = Some(format!("ntf_seq{sequence}"));
         }
+        // A failed refresh leaves the message unacknowledged: redelivered after ack_wait.
         let Next { retry, dead } =
-            attempt(&self.router.current(), &queued, &self.outbox.config.retry).await;
+            attempt_through(self.router.as_ref(), &queued, &self.outbox.config.retry).await?;
         if let Some(next) = &retry {
             self.outbox.publish_retry(next).await?;
         }

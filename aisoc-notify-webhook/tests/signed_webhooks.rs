@@ -250,11 +250,17 @@ fn the_builder_and_the_notifier_never_show_the_url_or_the_secrets_in_debug() {
         .standard_webhooks_secret(WHSEC);
     let shown = format!("{builder:?}");
     for marker in ["MARKER-URL-TOKEN", "MARKER-AISOC-SECRET", WHSEC] {
-        assert!(!shown.contains(marker), "builder Debug shows {marker}: {shown}");
+        assert!(
+            !shown.contains(marker),
+            "builder Debug shows {marker}: {shown}"
+        );
     }
     let notifier = builder.build().unwrap();
     let shown = format!("{notifier:?}");
     for marker in ["MARKER-URL-TOKEN", "MARKER-AISOC-SECRET", WHSEC] {
-        assert!(!shown.contains(marker), "notifier Debug shows {marker}: {shown}");
+        assert!(
+            !shown.contains(marker),
+            "notifier Debug shows {marker}: {shown}"
+        );
     }
 }

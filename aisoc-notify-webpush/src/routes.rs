@@ -15,6 +15,9 @@
 //! manager's delivery client unless [`PushRouterState`] is given others, so subscriptions are
 //! judged by the same rules the pushes will be.
 //!
+//! A store at one of its caps refuses a new subscription with 507 and a message naming the cap
+//! (see [`MemorySubscriptionStore`](crate::store::MemorySubscriptionStore)).
+//!
 //! Failures are reported as the error's `Display`: a status and a short code, never what a
 //! push service answered, so `POST /test` cannot be used to read an arbitrary endpoint.
 
@@ -178,6 +181,8 @@ async fn subscribe<U: PushUser>(
             Json(json!({"id": record.id, "topics": record.topics})),
         )
             .into_response(),
+        // A cap, not an outage: retrying will not help until devices are unsubscribed.
+        Err(full) if full.is_full() => error(StatusCode::INSUFFICIENT_STORAGE, full.to_string()),
         Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
     }
 }

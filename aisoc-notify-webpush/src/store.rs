@@ -5,18 +5,18 @@
 //! by user and by each of its topics, so a fan-out to a whole tenant, one user or a topic
 //! reads one set.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aisoc_notify_core::async_trait;
-use aisoc_notify_core::clock::{Clock, SystemClock};
 use aisoc_notify_core::notification::Target;
 
 use crate::subscription::SubscriptionRecord;
 
 /// How long a subscription lives after its last subscribe.
 pub const SUBSCRIPTION_TTL: Duration = Duration::from_secs(90 * 24 * 3600);
+
+mod memory;
+pub use memory::{MemorySubscriptionStore, SubscriptionLimits};
 
 /// A storage failure (never carries connection strings).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,12 +28,39 @@ pub enum StoreError {
     /// A stored record could not be read.
     #[error("stored subscription is corrupt: {0}")]
     Corrupt(String),
+    /// The tenant has as many subscriptions as it may; nothing was stored.
+    #[error(
+        "this tenant already has {cap} push subscriptions, the most it may have; unsubscribe devices no longer used before adding more"
+    )]
+    TenantFull {
+        /// The most subscriptions per tenant.
+        cap: usize,
+    },
+    /// The store holds as many subscriptions as it may; nothing was stored.
+    #[error(
+        "the subscription store already holds {cap} push subscriptions, the most it may hold; unsubscribe devices no longer used before adding more"
+    )]
+    StoreFull {
+        /// The most subscriptions in the store.
+        cap: usize,
+    },
+}
+
+impl StoreError {
+    /// Whether the store refused because a cap is reached (not a failure of the backend).
+    pub fn is_full(&self) -> bool {
+        matches!(
+            self,
+            StoreError::TenantFull { .. } | StoreError::StoreFull { .. }
+        )
+    }
 }
 
 /// Stores push subscriptions.
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync {
-    /// Stores a record, replacing one with the same id and its index entries.
+    /// Stores a record, replacing one with the same id and its index entries. A store with caps
+    /// answers [`StoreError::TenantFull`] or [`StoreError::StoreFull`] when it is full.
     async fn upsert(&self, record: &SubscriptionRecord) -> Result<(), StoreError>;
 
     /// One record by id.
@@ -110,116 +137,5 @@ impl KeyLayout {
             Target::User { tenant_id, user_id } => self.user(tenant_id, user_id),
             Target::Topic { tenant_id, topic } => self.topic(tenant_id, topic),
         }
-    }
-}
-
-#[derive(Debug, Default)]
-struct MemoryState {
-    records: HashMap<String, SubscriptionRecord>,
-    indexes: HashMap<String, HashSet<String>>,
-}
-
-/// In-memory subscriptions with the same layout and 90-day lifetime as the Redis store.
-#[derive(Debug)]
-pub struct MemorySubscriptionStore {
-    state: Mutex<MemoryState>,
-    layout: KeyLayout,
-    clock: Arc<dyn Clock>,
-}
-
-impl Default for MemorySubscriptionStore {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl MemorySubscriptionStore {
-    /// An empty store.
-    pub fn new() -> Self {
-        Self {
-            state: Mutex::new(MemoryState::default()),
-            layout: KeyLayout::default(),
-            clock: Arc::new(SystemClock),
-        }
-    }
-
-    /// Replaces the clock that decides expiry.
-    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.clock = clock;
-        self
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, MemoryState> {
-        self.state.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn is_live(&self, record: &SubscriptionRecord) -> bool {
-        let ttl = chrono::Duration::from_std(SUBSCRIPTION_TTL).expect("90 days fits");
-        record.updated_at + ttl > self.clock.now()
-    }
-
-    fn unindex(&self, state: &mut MemoryState, record: &SubscriptionRecord) {
-        for key in self.layout.indexes(record) {
-            if let Some(set) = state.indexes.get_mut(&key) {
-                set.remove(&record.id);
-                if set.is_empty() {
-                    state.indexes.remove(&key);
-                }
-            }
-        }
-    }
-}
-
-#[async_trait]
-impl SubscriptionStore for MemorySubscriptionStore {
-    async fn upsert(&self, record: &SubscriptionRecord) -> Result<(), StoreError> {
-        let mut state = self.lock();
-        if let Some(old) = state.records.remove(&record.id) {
-            self.unindex(&mut state, &old);
-        }
-        for key in self.layout.indexes(record) {
-            state
-                .indexes
-                .entry(key)
-                .or_default()
-                .insert(record.id.clone());
-        }
-        state.records.insert(record.id.clone(), record.clone());
-        Ok(())
-    }
-
-    async fn get(&self, id: &str) -> Result<Option<SubscriptionRecord>, StoreError> {
-        Ok(self
-            .lock()
-            .records
-            .get(id)
-            .filter(|r| self.is_live(r))
-            .cloned())
-    }
-
-    async fn remove(&self, id: &str) -> Result<bool, StoreError> {
-        let mut state = self.lock();
-        match state.records.remove(id) {
-            Some(old) => {
-                self.unindex(&mut state, &old);
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    }
-
-    async fn for_target(&self, target: &Target) -> Result<Vec<SubscriptionRecord>, StoreError> {
-        let state = self.lock();
-        let Some(ids) = state.indexes.get(&self.layout.for_target(target)) else {
-            return Ok(Vec::new());
-        };
-        let mut records: Vec<SubscriptionRecord> = ids
-            .iter()
-            .filter_map(|id| state.records.get(id))
-            .filter(|r| self.is_live(r))
-            .cloned()
-            .collect();
-        records.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(records)
     }
 }

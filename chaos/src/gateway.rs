@@ -9,7 +9,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::HarnessError;
-use crate::services::free_port;
+use crate::services::{Scratch, free_port};
 
 /// The admin token every harness gateway uses.
 pub(crate) const ADMIN_TOKEN: &str = "chaos-admin-token";
@@ -28,18 +28,30 @@ pub(crate) struct Gateway {
     port: u16,
     envs: Vec<(String, String)>,
     child: Option<Child>,
+    /// Its own data directory (embedded store, channels), kept across its restarts, unless the
+    /// scenario passes `AISOC_DATA_DIR`: never the working directory's `./aisoc-data`.
+    _data: Option<Scratch>,
 }
 
 impl Gateway {
     /// Starts a gateway with `envs` (backends, feature switches) on a free port.
     pub(crate) async fn start(envs: &[(&str, String)]) -> Result<Self, HarnessError> {
+        let mut envs: Vec<(String, String)> = envs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        let data = if envs.iter().any(|(k, _)| k == "AISOC_DATA_DIR") {
+            None
+        } else {
+            let scratch = Scratch::new("gateway-data")?;
+            envs.push(("AISOC_DATA_DIR".to_owned(), scratch.0.display().to_string()));
+            Some(scratch)
+        };
         let mut gateway = Self {
             port: free_port()?,
-            envs: envs
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                .collect(),
+            envs,
             child: None,
+            _data: data,
         };
         gateway.spawn().await?;
         Ok(gateway)
@@ -73,7 +85,7 @@ impl Gateway {
             .kill_on_drop(true);
         let mut child = command.spawn().map_err(|e| {
             HarnessError::new(format!(
-                "{} could not start ({e}); build it with cargo build -p aisoc-notify-examples --bins",
+                "{} could not start ({e}); build it with cargo build -p aisoc-gateway --bins",
                 binary().display()
             ))
         })?;

@@ -1,6 +1,10 @@
 //! Local HTTP peers the gateway delivers to, counting what they answered 2xx. A request whose
 //! client went away before the answer (a gateway killed mid-request) is not counted: hyper drops
 //! the handler when the connection closes, so only answers actually produced count.
+//!
+//! Two kinds of refusal: occasional 503/429 that the delivery layer's own in-process retries
+//! absorb, and "stubborn" keys refused more times in a row than those retries allow, so the
+//! notification goes back to the outbox as a queued retry that any replica may take.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -19,6 +23,8 @@ use crate::HarnessError;
 pub(crate) struct Tally {
     delivered: HashMap<String, usize>,
     injected_failures: HashMap<String, usize>,
+    /// Stubborn keys and the refusals each still has coming.
+    stubborn: HashMap<String, usize>,
 }
 
 impl Tally {
@@ -32,6 +38,16 @@ impl Tally {
 
     pub(crate) fn injected(&self) -> usize {
         self.injected_failures.values().sum()
+    }
+
+    /// Keys refused past the delivery layer's retries, and how many of them got through since.
+    pub(crate) fn stubborn(&self) -> (usize, usize) {
+        let delivered = self
+            .stubborn
+            .keys()
+            .filter(|key| self.delivered.contains_key(*key))
+            .count();
+        (self.stubborn.len(), delivered)
     }
 }
 
@@ -55,6 +71,12 @@ pub(crate) struct Behaviour {
     pub(crate) failure_rate: f64,
     /// At most this many injected failures per key, so every key gets through eventually.
     pub(crate) max_failures_per_key: usize,
+    /// Share of keys answered 503 (no `Retry-After`) on their first `stubborn_refusals`
+    /// requests.
+    pub(crate) stubborn_rate: f64,
+    /// How many times in a row a stubborn key is refused: set it above the delivery client's
+    /// in-process attempts so the outbox's own retry has to deliver it.
+    pub(crate) stubborn_refusals: usize,
     /// Time taken to answer.
     pub(crate) latency: Duration,
 }
@@ -102,6 +124,20 @@ async fn answer(tally: &Mutex<Tally>, behaviour: Behaviour, headers: &HeaderMap)
     };
     tokio::time::sleep(behaviour.latency).await;
     let mut tally = tally.lock().unwrap_or_else(|p| p.into_inner());
+    let first_sight =
+        !tally.delivered.contains_key(&key) && !tally.injected_failures.contains_key(&key);
+    if first_sight
+        && !tally.stubborn.contains_key(&key)
+        && rand::random_bool(behaviour.stubborn_rate)
+    {
+        tally
+            .stubborn
+            .insert(key.clone(), behaviour.stubborn_refusals);
+    }
+    if let Some(left) = tally.stubborn.get_mut(&key).filter(|left| **left > 0) {
+        *left -= 1;
+        return (StatusCode::SERVICE_UNAVAILABLE, "still down").into_response();
+    }
     let failed_so_far = tally.injected_failures.get(&key).copied().unwrap_or(0);
     if failed_so_far < behaviour.max_failures_per_key && rand::random_bool(behaviour.failure_rate) {
         *tally.injected_failures.entry(key).or_default() += 1;

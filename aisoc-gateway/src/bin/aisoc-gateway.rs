@@ -1,38 +1,39 @@
-//! `aisoc-gateway`: the reference gateway. See the crate docs of `aisoc_notify_gateway` and README.md.
+//! `aisoc-gateway`: the reference gateway. See the crate docs of `aisoc_gateway` and README.md.
 
 use std::io::Write;
 use std::sync::Arc;
 
 use std::num::NonZeroU32;
 
+use aisoc_gateway::actions::{self, AuditTimeline, EnvCredentials, WebhookResumer};
+use aisoc_gateway::admin::{self, AdminState};
+use aisoc_gateway::app::{AppState, DEFAULT_MAX_IN_FLIGHT, app, shed_load};
+use aisoc_gateway::backends::Backends;
+use aisoc_gateway::channels::{self, ChannelRegistry, CurrentChannels};
+use aisoc_gateway::config::{
+    AdminToken, DEFAULT_DATA_DIR, DEFAULT_VAPID_SUBJECT, FileConfig, GatewayArgs,
+};
+use aisoc_gateway::console::ConsoleNotifier;
+use aisoc_gateway::dead_letters;
+use aisoc_gateway::events_file::{FileSink, TeeSink};
+use aisoc_gateway::follow_ups::{self, FollowUpSource};
+use aisoc_gateway::push;
 use aisoc_inbox::file_store::{FileStore, FileStoreConfig};
 use aisoc_inbox::sink::EventSink;
 use aisoc_inbox::template::TemplateRegistry;
 use aisoc_inbox::token::TokenResolver;
 use aisoc_inbox::{Inbox, InboxConfig};
 use aisoc_notify_approvals::service::ApprovalService;
-use aisoc_notify_approvals::store::AuditLog;
+use aisoc_notify_approvals::store::{ApprovalStore, AuditLog};
 use aisoc_notify_approvals::verify::VerificationStore;
 use aisoc_notify_approvals::verify::{
-    self, ChatopsVerifyConfig, ChatopsVerifyExecutor, FollowUpDispatcher, VerifyCallback,
+    self, ChatopsVerifyConfig, ChatopsVerifyExecutor, VerifyCallback,
 };
-use aisoc_notify_core::ConfigError;
 use aisoc_notify_core::action::ExecutorRegistry;
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
 use aisoc_notify_core::routing::Channel;
+use aisoc_notify_core::sealed::DataKeys;
 use aisoc_notify_core::secret::SecretString;
-use aisoc_notify_gateway::actions::{self, AuditTimeline, EnvCredentials, WebhookResumer};
-use aisoc_notify_gateway::admin::{self, AdminState};
-use aisoc_notify_gateway::app::{AppState, app};
-use aisoc_notify_gateway::backends::Backends;
-use aisoc_notify_gateway::channels::{self, ChannelRegistry, CurrentChannels};
-use aisoc_notify_gateway::config::{
-    AdminToken, DEFAULT_DATA_DIR, DEFAULT_VAPID_SUBJECT, FileConfig, GatewayArgs,
-};
-use aisoc_notify_gateway::console::ConsoleNotifier;
-use aisoc_notify_gateway::dead_letters;
-use aisoc_notify_gateway::events_file::{FileSink, TeeSink};
-use aisoc_notify_gateway::push;
 use aisoc_notify_slack::routes::SlackRoutes;
 use aisoc_notify_slack::signature::SlackSignatureVerifier;
 use aisoc_notify_teams::hmac::TeamsHmacVerifier;
@@ -87,13 +88,26 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         destinations: args.destination_policy()?,
         ..DeliveryConfig::default()
     })?;
-    let channels = Arc::new(ChannelRegistry::new(
-        Channel::new("console", Arc::new(ConsoleNotifier)).with_name("Console delivery log"),
-        outbound.clone(),
-    ));
-
     let admin_token = Arc::new(SecretString::from(admin.expose().to_owned()));
     let backends = Backends::connect(&lookup).await?;
+    // Every stored channel is loaded before the outbox worker takes its first notification,
+    // then kept in step with the other replicas.
+    let data_keys = DataKeys::from_lookup(&lookup)?.map(Arc::new);
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    let channels = Arc::new(
+        ChannelRegistry::load(
+            Channel::new("console", Arc::new(ConsoleNotifier)).with_name("Console delivery log"),
+            outbound.clone(),
+            backends.channel_store(&data_dir, data_keys).await?,
+        )
+        .await
+        .map_err(|e| format!("cannot load the notification channels: {e}"))?,
+    );
+    tracing::info!(store = %channels.describe_store(), loaded = channels.list().len(), "notification channels");
+    channels.spawn_refresh(channels::refresh_interval(&lookup)?);
     let (inbox, events_stored) = build_inbox(&args, &backends, &lookup).await?;
     let storage = match events_stored {
         Some(events) => format!("{}; inbox events: {events}", backends.describe()),
@@ -105,14 +119,16 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         tokio::net::TcpListener::bind(args.listen.unwrap_or(([127, 0, 0, 1], 8080).into())).await?;
     let address = listener.local_addr()?;
     let (approval_store, audit) = backends.approvals().await?;
-    let approvals = ApprovalService::new(approval_store);
-    let (actions_registry, verify_callback) = build_chatops_verify(
+    let flows = build_chatops_verify(
         address,
         audit.clone(),
         backends.verification_store().await?,
+        approval_store.clone(),
         &lookup,
         &outbound,
     )?;
+    let approvals = ApprovalService::new(approval_store)
+        .with_follow_ups(flows.approval_follow_ups.dispatcher.clone());
 
     let outbox = backends
         .outbox(CurrentChannels(channels.clone()), &lookup)
@@ -130,10 +146,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         approvals: approvals.clone(),
         audit,
     }))
-    .merge(actions::router(actions_registry, admin_token.clone()))
+    .merge(actions::router(flows.actions, admin_token.clone()))
+    .merge(follow_ups::router(
+        vec![flows.verify_follow_ups, flows.approval_follow_ups],
+        admin_token.clone(),
+    ))
     .nest(
         "/v1",
-        aisoc_notify_approvals::routes::router(verify_callback),
+        aisoc_notify_approvals::routes::router(flows.verify_callback),
     )
     .merge(channels::router(channels, admin_token.clone()))
     .nest(
@@ -163,6 +183,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         &storage,
         vapid_generated.then_some(vapid_public_key.as_str()),
     )?;
+    // Last, so it covers every route: excess requests are shed, not queued.
+    let gateway = shed_load(gateway, args.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT));
     axum::serve(listener, gateway)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -170,16 +192,27 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-/// `chatops.verify` and its answer page. Without configuration the button links point at this
-/// gateway's own address and are signed with a key generated at start-up; the feature flag
-/// `AISOC_FEATURE_CHATOPS_VERIFY` still decides whether prompts are sent.
+/// What [`build_chatops_verify`] wires: the actions, the answer page, and the follow-up workers
+/// of both decision flows.
+struct DecisionFlows {
+    actions: Arc<ExecutorRegistry>,
+    verify_callback: VerifyCallback,
+    verify_follow_ups: FollowUpSource,
+    approval_follow_ups: FollowUpSource,
+}
+
+/// `chatops.verify` and its answer page, and the delivery of both flows' playbook resumes.
+/// Without configuration the button links point at this gateway's own address and are signed
+/// with a key generated at start-up; the feature flag `AISOC_FEATURE_CHATOPS_VERIFY` still
+/// decides whether prompts are sent.
 fn build_chatops_verify(
     address: SocketAddr,
     audit: Arc<dyn AuditLog>,
     store: Arc<dyn VerificationStore>,
+    approval_store: Arc<dyn ApprovalStore>,
     lookup: &dyn Fn(&str) -> Option<String>,
     outbound: &DeliveryClient,
-) -> Result<(Arc<ExecutorRegistry>, VerifyCallback), Box<dyn std::error::Error>> {
+) -> Result<DecisionFlows, Box<dyn std::error::Error>> {
     let mut generated = [0u8; 32];
     rand::fill(&mut generated);
     let generated = URL_SAFE_NO_PAD.encode(generated);
@@ -201,40 +234,29 @@ fn build_chatops_verify(
     let registry = ExecutorRegistry::new();
     registry.register(verify::ACTION_TYPE, Arc::new(executor));
     // Answers' timeline entries and playbook resumes go out from the answer outbox in the
-    // verification store; this worker delivers them, and on start what a previous process left.
-    let lease = match lookup("AISOC_CHATOPS_FOLLOW_UP_LEASE_SECONDS") {
-        None => None,
-        Some(raw) => Some(
-            raw.trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|s| (1..=3600).contains(s))
-                .map(std::time::Duration::from_secs)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "AISOC_CHATOPS_FOLLOW_UP_LEASE_SECONDS",
-                        "must be a number of seconds from 1 to 3600",
-                    )
-                })?,
-        ),
-    };
-    let mut dispatcher = FollowUpDispatcher::new(
-        store.clone(),
-        timeline,
-        Arc::new(WebhookResumer::new(
-            lookup("AISOC_PLAYBOOK_RESUME_URL").as_deref(),
-            &config.hmac_secret,
-            outbound.clone(),
-        )?),
-    );
-    if let Some(lease) = lease {
-        dispatcher = dispatcher.with_lease(lease);
-    }
-    let dispatcher = Arc::new(dispatcher);
-    dispatcher.clone().spawn();
-    let callback = VerifyCallback::new(Arc::new(config.signer()?), store, dispatcher)
-        .with_prompt_updates(credentials);
-    Ok((Arc::new(registry), callback))
+    // verification store, approval decisions' resumes from the approval store's; one worker
+    // each delivers them, and on start what a previous process left.
+    let lease = follow_ups::lease_from_lookup(lookup)?;
+    let resumer = Arc::new(WebhookResumer::new(
+        lookup("AISOC_PLAYBOOK_RESUME_URL").as_deref(),
+        &config.hmac_secret,
+        outbound.clone(),
+    )?);
+    let verify_follow_ups =
+        FollowUpSource::spawn(store.clone(), timeline.clone(), resumer.clone(), lease);
+    let approval_follow_ups = FollowUpSource::spawn(approval_store, timeline, resumer, lease);
+    let callback = VerifyCallback::new(
+        Arc::new(config.signer()?),
+        store,
+        verify_follow_ups.dispatcher.clone(),
+    )
+    .with_prompt_updates(credentials);
+    Ok(DecisionFlows {
+        actions: Arc::new(registry),
+        verify_callback: callback,
+        verify_follow_ups,
+        approval_follow_ups,
+    })
 }
 
 /// Web Push with the configured VAPID key, or a generated one; subscriptions in memory.

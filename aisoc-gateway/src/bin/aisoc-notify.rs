@@ -40,7 +40,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[command(
     name = "aisoc-notify",
     version,
-    about = "Send, sign and verify notifications; manage a gateway's inbox tokens and dead letters"
+    about = "Send, sign and verify notifications; manage a gateway's inbox tokens, dead letters and decision follow-ups"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -73,6 +73,10 @@ enum Command {
     /// The outbox's dead letters, through a gateway's admin API.
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Playbook resumes and timeline entries of recorded decisions, through a gateway's admin
+    /// API.
+    #[command(subcommand)]
+    FollowUps(FollowUpCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -302,6 +306,31 @@ enum DeadLetterCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum FollowUpCommand {
+    /// Print follow-ups as JSON, most recently changed first (`flow`, `id`, `kind`, `state`,
+    /// `last_error`, …).
+    List {
+        #[command(flatten)]
+        connection: GatewayConnection,
+        /// pending, done or dead.
+        #[arg(long, default_value = "dead")]
+        state: String,
+        /// At most this many (the gateway's default: 100).
+        #[arg(long)]
+        limit: Option<usize>,
+    },
+    /// Put dead follow-up ID of KIND back in line, due now with a fresh retry budget.
+    Replay {
+        #[command(flatten)]
+        connection: GatewayConnection,
+        /// The id `list` printed (a prompt or approval id).
+        id: String,
+        /// resume or timeline, as `list` printed it.
+        kind: String,
+    },
+}
+
 /// A failure, with the exit code it maps to.
 enum Failure {
     /// The input or command line is wrong (exit 2).
@@ -402,6 +431,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         }) => webhook_verify(&secret, scheme.into(), &headers),
         Command::Inbox(command) => inbox(command).await,
         Command::Outbox(OutboxCommand::DeadLetters(command)) => dead_letters(command).await,
+        Command::FollowUps(command) => follow_ups(command).await,
     }
 }
 
@@ -542,6 +572,8 @@ fn webhook_verify(
 const TOKENS: &[&str] = &["v1", "admin", "inbox", "tokens"];
 /// The path of the dead-letter routes.
 const DEAD_LETTERS: &[&str] = &["v1", "outbox", "dead-letters"];
+/// The path of the follow-up routes.
+const FOLLOW_UPS: &[&str] = &["v1", "admin", "follow-ups"];
 
 fn admin_http() -> Result<reqwest::Client, Failure> {
     reqwest::Client::builder()
@@ -612,6 +644,32 @@ async fn dead_letters(command: DeadLetterCommand) -> Result<(), Failure> {
         }
         DeadLetterCommand::Replay { connection, id } => {
             let url = endpoint(&connection, DEAD_LETTERS, &[&id, "replay"], &[])?;
+            (connection, http.post(url))
+        }
+    };
+    admin_call(&connection, request).await
+}
+
+async fn follow_ups(command: FollowUpCommand) -> Result<(), Failure> {
+    let http = admin_http()?;
+    let (connection, request) = match command {
+        FollowUpCommand::List {
+            connection,
+            state,
+            limit,
+        } => {
+            let limit = limit.map(|n| n.to_string());
+            let mut query = vec![("state", state.as_str())];
+            query.extend(limit.as_deref().map(|limit| ("limit", limit)));
+            let url = endpoint(&connection, FOLLOW_UPS, &[], &query)?;
+            (connection, http.get(url))
+        }
+        FollowUpCommand::Replay {
+            connection,
+            id,
+            kind,
+        } => {
+            let url = endpoint(&connection, FOLLOW_UPS, &[&id, &kind, "replay"], &[])?;
             (connection, http.post(url))
         }
     };

@@ -14,8 +14,8 @@ use super::now;
 use crate::model::new_id;
 use crate::store::StoreError;
 use crate::verify::{
-    Answer, AnswerOutcome, FollowUp, FollowUpKind, FollowUpState, PendingPrompt, StoredPrompt,
-    VerificationStore,
+    Answer, AnswerOutcome, FollowUp, FollowUpFlow, FollowUpKind, FollowUpState, PendingPrompt,
+    StoredPrompt, VerificationStore,
 };
 
 fn pending(run_id: Option<&str>) -> PendingPrompt {
@@ -151,7 +151,9 @@ pub async fn answer_and_follow_ups_are_one_unit(store: &dyn VerificationStore) {
         assert_eq!(follow_up.choice, "escalate", "the first answer's choice");
         assert_eq!(follow_up.last_error, None);
     }
-    let event = follow_ups[0].timeline_event();
+    let event = follow_ups[0]
+        .timeline_event()
+        .expect("a verify answer has a case");
     assert_eq!(event.kind, "chatops.verify.escalate");
     assert_eq!(
         (event.tenant_id.as_str(), event.case_id.as_str()),
@@ -165,10 +167,12 @@ pub async fn answer_and_follow_ups_are_one_unit(store: &dyn VerificationStore) {
         (
             resume.run_id.as_str(),
             resume.branch.as_str(),
-            resume.prompt_id.as_str()
+            resume.idempotency_key.as_str()
         ),
         ("run-7", "escalate", prompt.prompt_id.as_str())
     );
+    assert_eq!(resume.flow, FollowUpFlow::Verify);
+    assert_eq!(resume.case_id.as_deref(), Some("case-1"));
 
     let without_run = pending(None);
     store.create_prompt(&without_run, now()).await.unwrap();

@@ -9,9 +9,9 @@ use aisoc_notify_core::prompt::{PromptError, PromptOutcome, PromptReceipt};
 use aisoc_notify_core::token::{CallbackClaims, CallbackTokenSigner, TokenError};
 
 use super::TOKEN_ACTION;
-use super::dispatcher::FollowUpDispatcher;
 use super::hooks::CredentialProvider;
 use super::prompt_store::{Answer, AnswerOutcome, VerificationStore};
+use crate::follow_up::FollowUpDispatcher;
 
 /// Why a verification click was not recorded. Each reads as the page the person sees.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,7 +1,7 @@
 //! Where prompts wait for their answer: [`VerificationStore`] and its in-memory
 //! implementation (PostgreSQL's is `postgres::PgVerificationStore`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -9,7 +9,9 @@ use aisoc_notify_core::async_trait;
 use aisoc_notify_core::prompt::PromptReceipt;
 use chrono::{DateTime, Utc};
 
-use super::outbox::{AnswerOutbox, FollowUp, FollowUpKind, FollowUpState};
+use crate::follow_up::memory::FollowUpTable;
+use crate::follow_up::{AnswerOutbox, FollowUp, FollowUpKind, FollowUpState, ReplayOutcome};
+use crate::memory::MEMORY_RETENTION;
 use crate::store::StoreError;
 
 /// A prompt waiting for its answer.
@@ -111,35 +113,26 @@ pub trait VerificationStore: AnswerOutbox {
 #[derive(Debug, Default)]
 struct Inner {
     prompts: HashMap<String, StoredPrompt>,
-    follow_ups: BTreeMap<(String, FollowUpKind), FollowUp>,
+    follow_ups: FollowUpTable,
 }
 
 impl Inner {
     fn prune(&mut self, now: DateTime<Utc>) {
-        let waiting: std::collections::HashSet<String> = self
-            .follow_ups
-            .values()
-            .filter(|f| f.state == FollowUpState::Pending)
-            .map(|f| f.prompt_id.clone())
-            .collect();
+        let follow_ups = &self.follow_ups;
         self.prompts.retain(|id, stored| {
-            stored.prompt.expires_at + MEMORY_RETENTION > now || waiting.contains(id)
+            stored.prompt.expires_at + MEMORY_RETENTION > now || follow_ups.is_waiting(id)
         });
         let prompts = &self.prompts;
-        self.follow_ups
-            .retain(|(prompt_id, _), _| prompts.contains_key(prompt_id));
+        self.follow_ups.retain_keys(|key| prompts.contains_key(key));
     }
 }
-
-/// How long the in-memory store keeps a prompt after its answer window closed, once nothing
-/// of it is still waiting for delivery.
-pub const MEMORY_RETENTION: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// An in-memory [`VerificationStore`]: prompts, answers and follow-ups under one lock.
 ///
 /// It does not grow without bound: each new prompt drops the prompts whose answer window
 /// closed more than [`MEMORY_RETENTION`] ago and none of whose follow-ups is still pending
-/// (their links have expired, so nothing can answer them any more).
+/// (their links have expired, so nothing can answer them any more); a dead follow-up goes with
+/// its prompt, so replay it within that time (PostgreSQL keeps it until it is replayed).
 #[derive(Debug, Default)]
 pub struct MemoryVerificationStore {
     inner: Mutex<Inner>,
@@ -164,30 +157,6 @@ impl MemoryVerificationStore {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
-
-    /// Applies `change` to the follow-up `claimed` names when `applies` holds for it.
-    fn update(
-        &self,
-        claimed: &FollowUp,
-        applies: impl Fn(&FollowUp) -> bool,
-        change: impl FnOnce(&mut FollowUp),
-    ) -> bool {
-        let mut inner = self.inner();
-        match inner
-            .follow_ups
-            .get_mut(&(claimed.prompt_id.clone(), claimed.kind))
-        {
-            Some(follow_up) if applies(follow_up) => {
-                change(follow_up);
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-fn fenced(claimed: &FollowUp) -> impl Fn(&FollowUp) -> bool + '_ {
-    move |current| current.state == FollowUpState::Pending && current.attempts == claimed.attempts
 }
 
 #[async_trait]
@@ -254,9 +223,7 @@ impl VerificationStore for MemoryVerificationStore {
         let prompt = stored.prompt.clone();
         // Still under the one lock: the answer and its follow-ups appear together.
         for follow_up in FollowUp::for_answer(&prompt, &answer.choice, &answer.user_ref, now) {
-            inner
-                .follow_ups
-                .insert((follow_up.prompt_id.clone(), follow_up.kind), follow_up);
+            inner.follow_ups.insert(follow_up);
         }
         Ok(AnswerOutcome::Recorded(Box::new(prompt)))
     }
@@ -270,35 +237,11 @@ impl AnswerOutbox for MemoryVerificationStore {
         lease: Duration,
         limit: usize,
     ) -> Result<Vec<FollowUp>, StoreError> {
-        let lease = chrono::Duration::from_std(lease)
-            .map_err(|_| StoreError::Invalid("lease is too long".into()))?;
-        let mut inner = self.inner();
-        let mut due: Vec<&mut FollowUp> = inner
-            .follow_ups
-            .values_mut()
-            .filter(|f| f.state == FollowUpState::Pending && f.next_attempt_at <= now)
-            .collect();
-        due.sort_by_key(|f| f.next_attempt_at);
-        Ok(due
-            .into_iter()
-            .take(limit)
-            .map(|follow_up| {
-                follow_up.attempts += 1;
-                follow_up.next_attempt_at = now + lease;
-                follow_up.clone()
-            })
-            .collect())
+        self.inner().follow_ups.claim_due(now, lease, limit)
     }
 
-    async fn complete(&self, claimed: &FollowUp, _now: DateTime<Utc>) -> Result<bool, StoreError> {
-        Ok(self.update(
-            claimed,
-            |current| current.state == FollowUpState::Pending,
-            |follow_up| {
-                follow_up.state = FollowUpState::Done;
-                follow_up.last_error = None;
-            },
-        ))
+    async fn complete(&self, claimed: &FollowUp, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        Ok(self.inner().follow_ups.complete(claimed, now))
     }
 
     async fn retry_at(
@@ -307,34 +250,37 @@ impl AnswerOutbox for MemoryVerificationStore {
         at: DateTime<Utc>,
         reason: &str,
     ) -> Result<bool, StoreError> {
-        Ok(self.update(claimed, fenced(claimed), |follow_up| {
-            follow_up.next_attempt_at = at;
-            follow_up.last_error = Some(reason.to_owned());
-        }))
+        Ok(self.inner().follow_ups.retry_at(claimed, at, reason))
     }
 
     async fn dead_end(
         &self,
         claimed: &FollowUp,
         reason: &str,
-        _now: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        Ok(self.update(claimed, fenced(claimed), |follow_up| {
-            follow_up.state = FollowUpState::Dead;
-            follow_up.last_error = Some(reason.to_owned());
-        }))
+        Ok(self.inner().follow_ups.dead_end(claimed, reason, now))
     }
 
-    async fn follow_ups(&self, prompt_id: &str) -> Result<Vec<FollowUp>, StoreError> {
-        Ok(self
-            .inner()
-            .follow_ups
-            .range(
-                (prompt_id.to_owned(), FollowUpKind::Timeline)
-                    ..=(prompt_id.to_owned(), FollowUpKind::Resume),
-            )
-            .map(|(_, f)| f.clone())
-            .collect())
+    async fn follow_ups(&self, key: &str) -> Result<Vec<FollowUp>, StoreError> {
+        Ok(self.inner().follow_ups.follow_ups(key))
+    }
+
+    async fn list_follow_ups(
+        &self,
+        state: FollowUpState,
+        limit: usize,
+    ) -> Result<Vec<FollowUp>, StoreError> {
+        Ok(self.inner().follow_ups.list(state, limit))
+    }
+
+    async fn replay(
+        &self,
+        key: &str,
+        kind: FollowUpKind,
+        now: DateTime<Utc>,
+    ) -> Result<ReplayOutcome, StoreError> {
+        Ok(self.inner().follow_ups.replay(key, kind, now))
     }
 }
 
@@ -380,7 +326,7 @@ mod tests {
         }
         let lease = Duration::from_secs(60);
         for claimed in store.claim_due(t0, lease, 10).await.unwrap() {
-            if claimed.prompt_id == "delivered" {
+            if claimed.key == "delivered" {
                 store.complete(&claimed, t0).await.unwrap();
             }
         }

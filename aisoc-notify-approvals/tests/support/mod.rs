@@ -1,6 +1,8 @@
 //! Test support: a fresh PostgreSQL database per test on the local server.
 #![allow(dead_code, unreachable_pub, missing_docs)]
 
+pub mod hooks;
+
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{ConnectOptions, Connection, PgPool};
 

@@ -1,6 +1,7 @@
-//! A decision under a crash: the gateway is killed with SIGKILL after a person's answer is
-//! recorded and while the playbook resume is in flight; after a restart the playbook must be
-//! resumed exactly once.
+//! Decisions under a crash: the gateway is killed with SIGKILL after a person's
+//! `chatops.verify` answer and a reviewer's approval decision are recorded, while both playbook
+//! resumes are in flight; after a restart each run must be resumed exactly once (one answered
+//! resume per idempotency key: the prompt id and the approval id).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -90,7 +91,8 @@ async fn wait_until(within: Duration, mut done: impl FnMut() -> bool) -> bool {
     done()
 }
 
-/// The answer is recorded, the resume is in flight, the gateway is killed -9 and restarted.
+/// The answer and the decision are recorded, their resumes are in flight, the gateway is
+/// killed -9 and restarted.
 pub(crate) async fn killed_between_answer_and_resume() -> Result<Row, HarnessError> {
     let started = Instant::now();
     let database = PrivateDatabase::create().await?;
@@ -146,28 +148,61 @@ pub(crate) async fn killed_between_answer_and_resume() -> Result<Row, HarnessErr
     }
     .ok_or_else(|| HarnessError::new("no answer link in the Slack message"))?;
 
-    let recorded = http.post(&link).send().await?.status().is_success();
+    let answered = http.post(&link).send().await?.status().is_success();
+
+    // An approval the run `run-2` waits on, decided over REST.
+    let created = http
+        .post(gateway.url("/v1/approvals"))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({
+            "tenant_id": "chaos",
+            "summary": "Isolate host web-01",
+            "requested_action": "isolate_host",
+            "run_id": "run-2",
+            "case_id": "case-1"
+        }))
+        .send()
+        .await?;
+    if created.status() != StatusCode::CREATED {
+        return Err(HarnessError::new(format!(
+            "the approval was not created: {} {}",
+            created.status(),
+            created.text().await.unwrap_or_default()
+        )));
+    }
+    let approval: Value = created.json().await?;
+    let approval_id = approval["id"].as_str().unwrap_or_default().to_owned();
+    let decided = http
+        .post(gateway.url(&format!("/v1/approvals/{approval_id}/decision")))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({"decision": "approve", "reviewer": "chaos"}))
+        .send()
+        .await?
+        .status()
+        .is_success();
+    let recorded = usize::from(answered) + usize::from(decided);
+
     let in_flight = wait_until(Duration::from_secs(15), || {
-        !seen
-            .lock()
+        seen.lock()
             .unwrap_or_else(|p| p.into_inner())
             .received
-            .is_empty()
+            .len()
+            >= recorded
     })
     .await;
     if !in_flight {
         return Err(HarnessError::new(
-            "the resume never reached the orchestrator",
+            "the resumes never reached the orchestrator",
         ));
     }
     gateway.kill9().await?;
     gateway.restart().await?;
     wait_until(Duration::from_secs(30), || {
-        !seen
-            .lock()
+        seen.lock()
             .unwrap_or_else(|p| p.into_inner())
             .answered
-            .is_empty()
+            .len()
+            >= recorded
     })
     .await;
     // Long enough for a second resume to show up if one were coming (lease 3 s, poll 1 s).
@@ -189,10 +224,10 @@ pub(crate) async fn killed_between_answer_and_resume() -> Result<Row, HarnessErr
     database.drop_database().await?;
     Ok(Row {
         scenario: "decisions: killed before the resume",
-        sent: 1,
-        acknowledged: usize::from(recorded),
+        sent: 2,
+        acknowledged: recorded,
         stored: resumed,
-        lost: usize::from(recorded).saturating_sub(resumed),
+        lost: recorded.saturating_sub(resumed),
         duplicated,
         exactly_once: true,
         wall: started.elapsed(),

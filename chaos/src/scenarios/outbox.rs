@@ -1,5 +1,12 @@
-//! The outbox under faults: notifications queued through one gateway, delivered by two, one of
-//! them killed -9 mid-run, to a peer that is slow and answers 503/429 a fifth of the time.
+//! The outbox under faults: notifications queued through one gateway, delivered by two that
+//! share one PostgreSQL database (channels, sealed with a data key) and one NATS outbox, one of
+//! them killed -9 mid-run and started again, to a peer that is slow, answers 503/429 a fifth of
+//! the time, and refuses some notifications more often than the delivery layer retries in
+//! process, so their retries go back through the outbox and may be taken by either replica.
+//!
+//! The webhook channel is created once, on the first gateway: the second finds it in the shared
+//! store, under the same id, and so does the restarted one, so a retry queued by one replica is
+//! delivered by whichever takes it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,14 +19,20 @@ use crate::HarnessError;
 use crate::gateway::{ADMIN_TOKEN, Gateway};
 use crate::peer::{Behaviour, Peer};
 use crate::report::Row;
-use crate::services::PrivateNats;
+use crate::services::{PrivateDatabase, PrivateNats, Scratch};
 
-/// Adds the webhook channel to the peer (channels live in each gateway's configuration).
+/// The data key both gateways seal channel secrets with (a fixed one: this is a test bed).
+const DATA_KEY: &str = "chaos:Y2hhb3MtaGFybmVzcy1kYXRhLWtleS0zMi1ieXRlcyE=";
+
+/// More refusals in a row than the delivery client's in-process attempts (4 by default).
+const STUBBORN_REFUSALS: usize = 5;
+
+/// Adds the webhook channel to the peer, once: every gateway on the database shares it.
 async fn add_channel(
     http: &reqwest::Client,
     gateway: &Gateway,
     peer: &Peer,
-) -> Result<(), HarnessError> {
+) -> Result<String, HarnessError> {
     let response = http
         .post(gateway.url("/v1/settings/notifications"))
         .bearer_auth(ADMIN_TOKEN)
@@ -31,13 +44,45 @@ async fn add_channel(
         .send()
         .await?;
     if response.status().is_success() {
-        Ok(())
+        let created: serde_json::Value = response.json().await?;
+        created["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| HarnessError::new("the created channel has no id"))
     } else {
         Err(HarnessError::new(format!(
             "the webhook channel was refused: {}",
             response.text().await.unwrap_or_default()
         )))
     }
+}
+
+/// Waits until `gateway` lists channel `id`.
+async fn until_listed(
+    http: &reqwest::Client,
+    gateway: &Gateway,
+    id: &str,
+) -> Result<(), HarnessError> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        let listed: serde_json::Value = http
+            .get(gateway.url("/v1/settings/notifications"))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if listed
+            .as_array()
+            .is_some_and(|channels| channels.iter().any(|c| c["id"] == id))
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(HarnessError::new(format!(
+        "the second gateway did not list channel {id} within 15 s"
+    )))
 }
 
 /// Prints what the outbox stream and its consumer still hold.
@@ -111,22 +156,32 @@ async fn report_dead_letters(http: &reqwest::Client, gateway: &Gateway) {
     }
 }
 
-/// 1,000 queued notifications, two gateways, one killed -9 mid-run.
+/// 1,000 queued notifications, two gateways on one database, one killed -9 mid-run and
+/// restarted.
 pub(crate) async fn queued_with_a_crash(count: usize) -> Result<Row, HarnessError> {
     let started = Instant::now();
     let nats = PrivateNats::start().await?;
+    let database = PrivateDatabase::create().await?;
+    let data = Scratch::new("outbox-data")?;
     let peer = Peer::start(Behaviour {
         failure_rate: 0.2,
         max_failures_per_key: 2,
+        stubborn_rate: 0.05,
+        stubborn_refusals: STUBBORN_REFUSALS,
         latency: Duration::from_millis(30),
     })
     .await?;
-    let env = [("NATS_URL", nats.url())];
+    let env = [
+        ("NATS_URL", nats.url()),
+        ("DATABASE_URL", database.url()),
+        ("AISOC_DATA_KEY", DATA_KEY.to_owned()),
+        ("AISOC_DATA_DIR", data.0.display().to_string()),
+    ];
     let first = Gateway::start(&env).await?;
     let mut second = Gateway::start(&env).await?;
     let http = reqwest::Client::new();
-    add_channel(&http, &first, &peer).await?;
-    add_channel(&http, &second, &peer).await?;
+    let channel = add_channel(&http, &first, &peer).await?;
+    until_listed(&http, &second, &channel).await?;
 
     let queued = Arc::new(AtomicUsize::new(0));
     let acknowledged = Arc::new(AtomicUsize::new(0));
@@ -160,14 +215,14 @@ pub(crate) async fn queued_with_a_crash(count: usize) -> Result<Row, HarnessErro
         while queued.load(Ordering::Relaxed) < count / 3 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        // Not restarted: a restarted gateway would run its worker before its channels are
-        // configured again (channels are per process until they are stored, issue #16), and
-        // deliver what it takes to the console only. The first gateway must pick up what the
-        // killed one held once its ack_wait runs out.
-        second.kill9().await
+        // Killed with what it held in flight, then started again: it loads the shared channels
+        // before its worker takes anything, and takes its part of the queue (retries queued by
+        // the other replica included) once more.
+        second.restart().await
     };
     let (_, crashed) = tokio::join!(enqueue, crash);
     crashed?;
+    until_listed(&http, &second, &channel).await?;
 
     let acknowledged = acknowledged.load(Ordering::Relaxed);
     let deadline = Instant::now() + Duration::from_secs(90);
@@ -180,15 +235,26 @@ pub(crate) async fn queued_with_a_crash(count: usize) -> Result<Row, HarnessErro
     }
     // A moment more, so late duplicates are counted too.
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (distinct, duplicates, injected) = {
+    let (distinct, duplicates, injected, (stubborn, stubborn_delivered)) = {
         let tally = peer.tally.lock().unwrap_or_else(|p| p.into_inner());
-        (tally.distinct(), tally.duplicates(), tally.injected())
+        (
+            tally.distinct(),
+            tally.duplicates(),
+            tally.injected(),
+            tally.stubborn(),
+        )
     };
     println!("outbox: the peer injected {injected} 503/429 answers");
+    println!(
+        "outbox: {stubborn} notification(s) refused {STUBBORN_REFUSALS} times in a row went back \
+         through the outbox's retry; {stubborn_delivered} of them delivered"
+    );
     report_dead_letters(&http, &first).await;
     report_stream(&nats).await;
+    drop((first, second));
+    database.drop_database().await?;
     Ok(Row {
-        scenario: "outbox: 2 replicas, one killed -9",
+        scenario: "outbox: 2 replicas, one killed -9 and restarted",
         sent: count,
         acknowledged,
         stored: distinct,

@@ -1,5 +1,6 @@
-//! Delivers answers' follow-ups from the [`AnswerOutbox`]: the case-timeline entry through
-//! [`CaseTimeline`] and the playbook resume through [`PlaybookResumer`], retried until done.
+//! Delivers follow-ups from an [`AnswerOutbox`] (a verification store's or an approval
+//! store's): the case-timeline entry through [`CaseTimeline`] and the playbook resume through
+//! [`PlaybookResumer`], retried until done.
 //!
 //! Each pass ([`FollowUpDispatcher::run_due`]) claims what is due with a lease and calls the
 //! hook once per follow-up; the hook's [`HookError::retry_class`] decides what happens next:
@@ -12,8 +13,9 @@
 //!
 //! The background loop ([`FollowUpDispatcher::spawn`]) runs a pass at start (so follow-ups a
 //! crashed process left behind go out at once), whenever [`wake`](FollowUpDispatcher::wake)
-//! says an answer was recorded, and every `poll_interval` (other replicas' answers, retry
-//! times, expired leases). Time comes from the [`Clock`], so tests drive retries without
+//! says an answer or decision was recorded (or a follow-up replayed), and every
+//! `poll_interval` (other replicas' answers, retry times, expired leases, approvals whose
+//! deadline passed). Time comes from the [`Clock`], so tests drive retries without
 //! sleeping.
 
 use std::sync::Arc;
@@ -52,7 +54,7 @@ pub struct DispatchReport {
     pub dead: usize,
 }
 
-/// Delivers the follow-ups of recorded answers; see the module docs.
+/// Delivers the follow-ups of recorded answers or decisions; see the module docs.
 ///
 /// ```
 /// use std::sync::{Arc, Mutex};
@@ -68,7 +70,7 @@ pub struct DispatchReport {
 /// #[async_trait]
 /// impl PlaybookResumer for Orchestrator {
 ///     async fn resume(&self, request: &ResumeRequest) -> Result<(), HookError> {
-///         // `request.prompt_id` is the idempotency key to pass on.
+///         // `request.idempotency_key` is the key to pass on.
 ///         self.0.lock().unwrap().push(format!("{} -> {}", request.run_id, request.branch));
 ///         Ok(())
 ///     }
@@ -126,7 +128,7 @@ impl std::fmt::Debug for FollowUpDispatcher {
 }
 
 impl FollowUpDispatcher {
-    /// A dispatcher over `outbox` (the verification store) calling the host's hooks, with
+    /// A dispatcher over `outbox` (a verification or approval store) calling the host's hooks, with
     /// [`default_follow_up_policy`], a 5-minute lease, batches of 32 and a 1 s poll.
     pub fn new(
         outbox: Arc<dyn AnswerOutbox>,
@@ -172,7 +174,8 @@ impl FollowUpDispatcher {
         self
     }
 
-    /// Tells the background loop that an answer was recorded, so it runs a pass now.
+    /// Tells the background loop that an answer or decision was recorded (or a follow-up
+    /// replayed), so it runs a pass now.
     pub fn wake(&self) {
         self.wake.notify_one();
     }
@@ -201,7 +204,7 @@ impl FollowUpDispatcher {
         tokio::spawn(async move {
             loop {
                 if let Err(error) = self.run_due().await {
-                    tracing::warn!(%error, "could not read the answer outbox; trying again");
+                    tracing::warn!(%error, "could not read the follow-up outbox; trying again");
                 }
                 tokio::select! {
                     () = self.wake.notified() => {}
@@ -217,7 +220,12 @@ impl FollowUpDispatcher {
         report: &mut DispatchReport,
     ) -> Result<(), StoreError> {
         let outcome = match follow_up.kind {
-            FollowUpKind::Timeline => self.timeline.record(follow_up.timeline_event()).await,
+            FollowUpKind::Timeline => match follow_up.timeline_event() {
+                Some(event) => self.timeline.record(event).await,
+                None => Err(HookError::permanent(
+                    "no case to record the timeline entry on",
+                )),
+            },
             FollowUpKind::Resume => match follow_up.resume_request() {
                 Some(request) => self.resumer.resume(&request).await,
                 None => Err(HookError::permanent("no playbook run to resume")),
@@ -228,7 +236,7 @@ impl FollowUpDispatcher {
             Ok(()) => {
                 self.outbox.complete(&follow_up, now).await?;
                 report.delivered += 1;
-                tracing::info!(prompt_id = %follow_up.prompt_id, kind = %follow_up.kind, attempts = follow_up.attempts, "answer follow-up delivered");
+                tracing::info!(flow = %follow_up.flow, key = %follow_up.key, kind = %follow_up.kind, attempts = follow_up.attempts, "follow-up delivered");
                 return Ok(());
             }
             Err(error) => error,
@@ -247,7 +255,7 @@ impl FollowUpDispatcher {
                 let at = now + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::MAX);
                 self.outbox.retry_at(&follow_up, at, error.reason()).await?;
                 report.rescheduled += 1;
-                tracing::warn!(prompt_id = %follow_up.prompt_id, kind = %follow_up.kind, attempts = follow_up.attempts, %class, %error, "answer follow-up failed; retrying");
+                tracing::warn!(flow = %follow_up.flow, key = %follow_up.key, kind = %follow_up.kind, attempts = follow_up.attempts, %class, %error, "follow-up failed; retrying");
             }
             None => {
                 let reason = if class.is_retryable() {
@@ -261,7 +269,7 @@ impl FollowUpDispatcher {
                 };
                 self.outbox.dead_end(&follow_up, &reason, now).await?;
                 report.dead += 1;
-                tracing::error!(prompt_id = %follow_up.prompt_id, kind = %follow_up.kind, attempts = follow_up.attempts, %reason, "answer follow-up dead-ended");
+                tracing::error!(flow = %follow_up.flow, key = %follow_up.key, kind = %follow_up.kind, attempts = follow_up.attempts, %reason, "follow-up dead-ended; an operator can replay it");
             }
         }
         Ok(())
