@@ -10,7 +10,8 @@
 //!    whose events are stored is answered 200 `duplicate`; one still in flight 409 with
 //!    `Retry-After`; see [`limits`](crate::limits) for why no window loses an event
 //! 7. body decoding and parsing (400 when nothing is parseable)
-//! 8. mapping to OCSF, then publishing; 2xx only after the sink acknowledged (else 503).
+//! 8. mapping to OCSF (the ingest's own metadata stamped last, whatever the template), then
+//!    publishing; 2xx only after the sink acknowledged (else 503).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -629,7 +630,9 @@ impl Inbox {
                 event_uid: event_uid.clone(),
             };
             match template.map_owned(payload, &context) {
-                Ok(event) => {
+                Ok(mut event) => {
+                    // Code templates too: the tenant and schema version are the inbox's word.
+                    crate::template::stamp_ingest_fields(&mut event, &context);
                     let payload = serde_json::to_vec(&event)
                         .map_err(|e| IngestError::Unavailable(e.to_string()))?;
                     events.push(SinkEvent {

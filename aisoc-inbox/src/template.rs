@@ -4,12 +4,13 @@
 //! id: my-vendor
 //! vendor_name: My Vendor
 //! product_name: My Vendor Cloud
-//! class_uid: 2004            # Detection Finding (the default)
+//! class_uid: 2004            # Detection Finding (the default, and the only class emitted)
 //! activity_id: 1             # Create (the default)
 //! field_map:                 # dotted source path -> dotted OCSF path; arrays by index
 //!   alert.id: finding_info.uid
 //!   alert.title: finding_info.title
 //!   alert.message: message
+//!   alert.updated: finding_info.modified_time   # timestamps are parsed like time_field
 //! severity_field: alert.priority
 //! severity_map: { P1: 5, P2: 4, P3: 3 }
 //! time_field: alert.created_at   # RFC 3339, or epoch s / ms / µs / ns (detected)
@@ -17,21 +18,56 @@
 //!   metadata.product.feature.name: alerts
 //! ```
 //!
-//! Templates are checked when loaded; a template that does not parse, or maps onto a field the
-//! ingest stamps itself (`class_uid`, `type_uid`, `metadata.version`, …), stops start-up with an
-//! error naming the file and the field. Source fields no mapping consumed are kept under
-//! `unmapped`, so nothing a vendor sent is silently lost.
+//! A `:time` suffix on a destination (`finding_info.modified_time:time`), which earlier
+//! versions needed, is still accepted on timestamp attributes and refused elsewhere.
+//!
+//! Templates are checked when loaded; a template that does not parse, maps to a path that is
+//! not an OCSF Detection Finding attribute, has a constant of the wrong type, or maps onto a
+//! field the ingest stamps itself (`class_uid`, `type_uid`, `time`, `metadata.version`,
+//! `metadata.tenant_uid`, …) stops start-up with an error naming the file and the field.
+//!
+//! ## Typed output, whatever the vendor sends
+//! The template knows the OCSF type of every attribute it writes, from the schema the tests
+//! validate against ([`DETECTION_FINDING_SCHEMA`], version [`OCSF_VERSION`]); each mapped value
+//! is coerced to it (objects to compact JSON where a string is expected, numeric strings to
+//! numbers, strings cut at [`MAX_STRING_BYTES`], …; the table is in the `coerce` module). A
+//! value that cannot be coerced is left out and kept under `unmapped` at the OCSF path it was
+//! meant for; an object the mapping built that lacks a required attribute (a `cve` without its
+//! `uid`) is moved there whole. Source fields no mapping consumed are kept under `unmapped` at
+//! their own path, so nothing a vendor sent is silently lost. Where two kept values meet at
+//! one place under `unmapped`, both are kept (see `keep_at` in the `path` module).
+//!
+//! The facts only the inbox knows (`metadata.version`, `metadata.uid`, `metadata.tenant_uid`,
+//! `metadata.logged_time`) are stamped last by [`stamp_ingest_fields`], which the pipeline
+//! also applies to templates written in code: a template cannot claim another tenant.
+
+mod coerce;
+mod ocsf_model;
+mod path;
+mod presence;
+mod registry;
+mod stamp;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
-use std::sync::Arc;
 
 use aisoc_notify_core::inbox_template::{InboxTemplate, IngestContext, MappingError, OcsfEvent};
 use chrono::DateTime;
 use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-/// The OCSF schema version the events declare.
+pub use coerce::MAX_STRING_BYTES;
+use coerce::{At, Rejected, coerce};
+pub use ocsf_model::DETECTION_FINDING_SCHEMA;
+use ocsf_model::{AttrType, OcsfModel};
+use path::{Segment, drop_nulls_in_arrays, get, keep_at, parse_path, prune, set, take};
+use presence::PresenceChecks;
+pub use registry::{BUNDLED, TemplateRegistry};
+pub use stamp::stamp_ingest_fields;
+use stamp::{insert_absent, object_at, stamp_metadata};
+
+/// The OCSF schema version the events declare in `metadata.version`: the version of
+/// [`DETECTION_FINDING_SCHEMA`], which the typed mapping is derived from.
 pub const OCSF_VERSION: &str = "1.5.0";
 /// Detection Finding.
 pub const DETECTION_FINDING: u32 = 2004;
@@ -107,7 +143,7 @@ fn default_activity() -> u32 {
 }
 
 /// OCSF paths the ingest stamps; templates may not write them.
-const RESERVED: [&str; 9] = [
+const RESERVED: [&str; 11] = [
     "class_uid",
     "category_uid",
     "type_uid",
@@ -116,108 +152,20 @@ const RESERVED: [&str; 9] = [
     "time",
     "metadata.version",
     "metadata.uid",
+    "metadata.tenant_uid",
+    "metadata.logged_time",
     "unmapped",
 ];
 
-/// One path segment: an object key or an array index.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Segment {
-    Key(String),
-    Index(usize),
-}
+/// The highest array index a path may name; OCSF lists written by index are short, and the
+/// bound keeps a template from allocating a huge padded array.
+const MAX_PATH_INDEX: usize = 255;
 
-fn parse_path(path: &str) -> Option<Vec<Segment>> {
-    if path.is_empty() {
-        return None;
-    }
-    path.split('.')
-        .map(|part| {
-            if part.is_empty() {
-                None
-            } else if let Ok(index) = part.parse::<usize>() {
-                Some(Segment::Index(index))
-            } else {
-                Some(Segment::Key(part.to_owned()))
-            }
-        })
-        .collect()
-}
+/// The latest time accepted: 9999-12-31T23:59:59.999Z, the end of RFC 3339's range.
+const MAX_TIME_MS: f64 = 253_402_300_799_999.0;
 
-fn get<'a>(value: &'a Value, path: &[Segment]) -> Option<&'a Value> {
-    path.iter()
-        .try_fold(value, |v, segment| match (segment, v) {
-            (Segment::Key(k), Value::Object(map)) => map.get(k),
-            (Segment::Index(i), Value::Array(items)) => items.get(*i),
-            (Segment::Index(i), Value::Object(map)) => map.get(&i.to_string()),
-            _ => None,
-        })
-}
-
-fn take(value: &mut Value, path: &[Segment]) -> Option<Value> {
-    let (last, parents) = path.split_last()?;
-    let mut current = value;
-    for segment in parents {
-        current = match (segment, current) {
-            (Segment::Key(k), Value::Object(map)) => map.get_mut(k)?,
-            (Segment::Index(i), Value::Array(items)) => items.get_mut(*i)?,
-            _ => return None,
-        };
-    }
-    match (last, current) {
-        (Segment::Key(k), Value::Object(map)) => map.remove(k),
-        (Segment::Index(i), Value::Array(items)) if *i < items.len() => {
-            Some(std::mem::replace(&mut items[*i], Value::Null))
-        }
-        _ => None,
-    }
-}
-
-fn set(target: &mut Value, path: &[Segment], value: Value) {
-    let Some((first, rest)) = path.split_first() else {
-        *target = value;
-        return;
-    };
-    match first {
-        Segment::Key(key) => {
-            if !target.is_object() {
-                *target = Value::Object(Map::new());
-            }
-            let map = target.as_object_mut().expect("object");
-            let next = map.entry(key.clone()).or_insert(Value::Null);
-            set(next, rest, value);
-        }
-        Segment::Index(index) => {
-            if !target.is_array() {
-                *target = Value::Array(Vec::new());
-            }
-            let items = target.as_array_mut().expect("array");
-            if items.len() <= *index {
-                items.resize(*index + 1, Value::Null);
-            }
-            set(&mut items[*index], rest, value);
-        }
-    }
-}
-
-/// Removes empty objects and arrays left behind after mapped fields were taken out.
-fn prune(value: &mut Value) -> bool {
-    match value {
-        Value::Object(map) => {
-            map.retain(|_, v| !prune(v));
-            map.is_empty()
-        }
-        Value::Array(items) => {
-            items.iter_mut().for_each(|v| {
-                prune(v);
-            });
-            items.iter().all(Value::is_null)
-        }
-        Value::Null => true,
-        _ => false,
-    }
-}
-
-/// Epoch milliseconds from an RFC 3339 string or an epoch number in s, ms, µs or ns.
+/// Epoch milliseconds from an RFC 3339 string or an epoch number in s, ms, µs or ns; `None`
+/// for anything else, a negative time, or one past the year 9999.
 pub fn parse_time_ms(value: &Value) -> Option<i64> {
     let number = match value {
         Value::Number(n) => n.as_f64()?,
@@ -226,7 +174,8 @@ pub fn parse_time_ms(value: &Value) -> Option<i64> {
             Err(_) => {
                 return DateTime::parse_from_rfc3339(s.trim())
                     .ok()
-                    .map(|t| t.timestamp_millis());
+                    .map(|t| t.timestamp_millis())
+                    .filter(|ms| *ms >= 0);
             }
         },
         _ => return None,
@@ -244,7 +193,7 @@ pub fn parse_time_ms(value: &Value) -> Option<i64> {
     } else {
         number / 1_000_000.0
     };
-    Some(ms as i64)
+    (ms <= MAX_TIME_MS).then_some(ms as i64)
 }
 
 fn severity_name(id: u32) -> &'static str {
@@ -269,16 +218,35 @@ pub struct YamlTemplate {
     severity_field: Option<Vec<Segment>>,
     severity_map: HashMap<String, u32>,
     time_field: Option<Vec<Segment>>,
+    /// Already coerced to their attributes' types when loaded.
     constants: Vec<(Vec<Segment>, Value)>,
     skip_when: Vec<(Vec<Segment>, Value)>,
+    /// Objects this template builds key by key that have required attributes.
+    checks: PresenceChecks,
     default_title: String,
 }
 
-/// A destination path, optionally converting the value to epoch milliseconds (`path:time`).
+/// A destination path and the OCSF type found there.
 #[derive(Debug, Clone)]
 struct Target {
     path: Vec<Segment>,
-    as_time: bool,
+    ty: &'static AttrType,
+}
+
+impl Target {
+    /// Coerces and writes `value`; returns `true` when an array was padded to reach an index.
+    fn write(
+        &self,
+        event: &mut Value,
+        value: Value,
+        model: &OcsfModel,
+        rejected: &mut Rejected,
+    ) -> bool {
+        match coerce(value, self.ty, model, &mut At::new(&self.path), rejected) {
+            Some(value) => set(event, &self.path, value),
+            None => false,
+        }
+    }
 }
 
 impl YamlTemplate {
@@ -308,18 +276,34 @@ impl YamlTemplate {
         if parsed.product_name.trim().is_empty() {
             return Err(error("product_name", "must not be empty".into()));
         }
-        if !(1000..100_000).contains(&parsed.class_uid) {
+        let model = OcsfModel::detection_finding();
+        if parsed.class_uid != DETECTION_FINDING {
             return Err(error(
                 "class_uid",
-                format!("{} is not an OCSF class", parsed.class_uid),
+                format!(
+                    "{} is not {DETECTION_FINDING}: the inbox emits OCSF Detection Findings only",
+                    parsed.class_uid
+                ),
             ));
         }
-        if parsed.activity_id > 99 {
-            return Err(error("activity_id", "must be 0-99".into()));
+        if let Some(AttrType::Integer(rule)) = model.root().attributes.get("activity_id")
+            && let Some(allowed) = &rule.allowed
+            && !allowed.contains(&i64::from(parsed.activity_id))
+        {
+            let mut allowed = allowed.clone();
+            allowed.sort_unstable();
+            return Err(error(
+                "activity_id",
+                format!("must be one of {allowed:?} for a Detection Finding"),
+            ));
         }
         let valid_severity = |id: u32| id <= 6 || id == 99;
-        let writable = |field: &str, dst: &str| -> Result<Vec<Segment>, TemplateLoadError> {
-            let dst = dst.strip_suffix(":time").unwrap_or(dst);
+        let mut checks = PresenceChecks::default();
+        let mut writable = |field: &str, dst: &str| -> Result<Target, TemplateLoadError> {
+            let (dst, as_time) = match dst.strip_suffix(":time") {
+                Some(dst) => (dst, true),
+                None => (dst, false),
+            };
             if RESERVED
                 .iter()
                 .any(|r| dst == *r || dst.starts_with(&format!("{r}.")))
@@ -329,7 +313,38 @@ impl YamlTemplate {
                     format!("'{dst}' is set by the ingest and cannot be mapped"),
                 ));
             }
-            parse_path(dst).ok_or_else(|| error(field, format!("'{dst}' is not a dotted path")))
+            let path = parse_path(dst)
+                .ok_or_else(|| error(field, format!("'{dst}' is not a dotted path")))?;
+            if path
+                .iter()
+                .any(|s| matches!(s, Segment::Index(i) if *i > MAX_PATH_INDEX))
+            {
+                return Err(error(
+                    field,
+                    format!("'{dst}': list indices go up to {MAX_PATH_INDEX}"),
+                ));
+            }
+            let resolved = model.resolve(&path).map_err(|reason| {
+                error(
+                    field,
+                    format!("'{dst}' is not an OCSF {OCSF_VERSION} Detection Finding attribute: {reason}"),
+                )
+            })?;
+            let ty = resolved.ty;
+            if as_time && !matches!(ty, AttrType::Timestamp) {
+                return Err(error(
+                    field,
+                    format!(
+                        "':time' converts to epoch milliseconds, but '{dst}' is a {}",
+                        ty.describe()
+                    ),
+                ));
+            }
+            for (depth, object) in resolved.objects_with_rules {
+                checks.add_object(&path[..depth], object);
+            }
+            checks.add_whole(&path, ty);
+            Ok(Target { path, ty })
         };
         let mut field_map = Vec::new();
         for (src, destinations) in &parsed.field_map {
@@ -342,14 +357,34 @@ impl YamlTemplate {
             }
             let targets = paths
                 .into_iter()
-                .map(|dst| {
-                    Ok(Target {
-                        path: writable(&field, dst)?,
-                        as_time: dst.ends_with(":time"),
-                    })
-                })
+                .map(|dst| writable(&field, dst))
                 .collect::<Result<Vec<_>, TemplateLoadError>>()?;
             field_map.push((source, targets));
+        }
+        let mut constants = Vec::new();
+        for (dst, value) in &parsed.constants {
+            let field = format!("constants.{dst}");
+            let target = writable(&field, dst)?;
+            let mut rejected = Rejected::new();
+            let fitted = coerce(
+                value.clone(),
+                target.ty,
+                model,
+                &mut At::new(&target.path),
+                &mut rejected,
+            );
+            match fitted {
+                Some(fitted) if rejected.is_empty() => constants.push((target.path, fitted)),
+                _ => {
+                    return Err(error(
+                        &field,
+                        format!(
+                            "{value} does not fit the {} attribute '{dst}'",
+                            target.ty.describe()
+                        ),
+                    ));
+                }
+            }
         }
         let mut severity_map = HashMap::new();
         for (key, id) in &parsed.severity_map {
@@ -386,10 +421,6 @@ impl YamlTemplate {
             ),
             None => None,
         };
-        let mut constants = Vec::new();
-        for (dst, value) in &parsed.constants {
-            constants.push((writable(&format!("constants.{dst}"), dst)?, value.clone()));
-        }
         if let Some(envelope) = &parsed.envelope
             && !ENVELOPES.contains(&envelope.as_str())
         {
@@ -413,6 +444,7 @@ impl YamlTemplate {
             time_field,
             constants,
             skip_when,
+            checks,
             default_title,
         })
     }
@@ -425,6 +457,26 @@ impl YamlTemplate {
             message: e.to_string(),
         })?;
         Self::from_yaml(&path.display().to_string(), &yaml)
+    }
+
+    /// The dotted payload paths this template reads (`field_map` sources, `severity_field`,
+    /// `time_field`, `skip_when`), e.g. to generate test payloads.
+    ///
+    /// ```
+    /// use aisoc_inbox::template::YamlTemplate;
+    ///
+    /// let yaml = "id: v\nvendor_name: V\nproduct_name: P\nfield_map:\n  alert.title: finding_info.title\ntime_field: at\n";
+    /// let template = YamlTemplate::from_yaml("v.yaml", yaml).unwrap();
+    /// assert_eq!(template.source_paths().collect::<Vec<_>>(), ["alert.title", "at"]);
+    /// ```
+    pub fn source_paths(&self) -> impl Iterator<Item = &str> {
+        self.file
+            .field_map
+            .keys()
+            .map(String::as_str)
+            .chain(self.file.severity_field.as_deref())
+            .chain(self.file.time_field.as_deref())
+            .chain(self.file.skip_when.keys().map(String::as_str))
     }
 
     fn severity_id(&self, payload: &Value) -> u32 {
@@ -442,6 +494,44 @@ impl YamlTemplate {
             .copied()
             .or(self.file.default_severity_id)
             .unwrap_or(99)
+    }
+
+    /// The class fields, and the defaults for what the mapping did not fill.
+    fn stamp_class(
+        &self,
+        root: &mut Map<String, Value>,
+        severity_id: u32,
+        time: i64,
+        context: &IngestContext,
+        rejected: &mut Rejected,
+    ) {
+        let class_uid = self.file.class_uid;
+        let activity_id = self.file.activity_id;
+        root.insert("class_uid".into(), class_uid.into());
+        insert_absent(root, "class_name", || {
+            self.file
+                .class_name
+                .as_deref()
+                .unwrap_or("Detection Finding")
+                .into()
+        });
+        root.insert("category_uid".into(), (class_uid / 1000).into());
+        root.insert("activity_id".into(), activity_id.into());
+        root.insert(
+            "type_uid".into(),
+            (u64::from(class_uid) * 100 + u64::from(activity_id)).into(),
+        );
+        root.insert("severity_id".into(), severity_id.into());
+        insert_absent(root, "severity", || severity_name(severity_id).into());
+        root.insert("time".into(), time.into());
+        let finding = object_at(root, "finding_info", rejected);
+        insert_absent(finding, "uid", || context.event_uid.as_str().into());
+        insert_absent(finding, "title", || self.default_title.as_str().into());
+        let product = object_at(object_at(root, "metadata", rejected), "product", rejected);
+        insert_absent(product, "name", || self.file.product_name.as_str().into());
+        insert_absent(product, "vendor_name", || {
+            self.file.vendor_name.as_str().into()
+        });
     }
 }
 
@@ -479,8 +569,7 @@ impl InboxTemplate for YamlTemplate {
                 reason: format!("matches skip_when of template '{}'", self.file.id),
             });
         }
-        let class_uid = self.file.class_uid;
-        let activity_id = self.file.activity_id;
+        let model = OcsfModel::detection_finding();
         let severity_id = self.severity_id(&payload);
         let time = match &self.time_field {
             // A time in an unknown format falls back to the receive time; the raw value stays
@@ -491,41 +580,25 @@ impl InboxTemplate for YamlTemplate {
             None => context.received_at.timestamp_millis(),
         };
 
-        let mut event = json!({
-            "class_uid": class_uid,
-            "class_name": self.file.class_name.clone().unwrap_or_else(|| "Detection Finding".into()),
-            "category_uid": class_uid / 1000,
-            "activity_id": activity_id,
-            "type_uid": u64::from(class_uid) * 100 + u64::from(activity_id),
-            "severity_id": severity_id,
-            "severity": severity_name(severity_id),
-            "time": time,
-            "metadata": {
-                "product": {"name": self.file.product_name, "vendor_name": self.file.vendor_name},
-                "tenant_uid": context.tenant_id,
-                "logged_time": context.received_at.timestamp_millis(),
-            },
-            "finding_info": {"uid": context.event_uid, "title": self.default_title},
-        });
-
         // Mapped values are moved out of the payload; what remains is `unmapped`.
+        let mut event = Value::Object(Map::new());
+        let mut rejected = Rejected::new();
+        let mut holes = false;
         let mut leftovers = payload;
-        for (source, destinations) in &self.field_map {
-            if let Some(value) = take(&mut leftovers, source) {
-                for target in destinations {
-                    let converted = if target.as_time {
-                        parse_time_ms(&value).map(Value::from)
-                    } else {
-                        Some(value.clone())
-                    };
-                    if let Some(converted) = converted {
-                        set(&mut event, &target.path, converted);
-                    }
-                }
+        for (source, targets) in &self.field_map {
+            let Some(value) = take(&mut leftovers, source) else {
+                continue;
+            };
+            let Some((last, others)) = targets.split_last() else {
+                continue;
+            };
+            for target in others {
+                holes |= target.write(&mut event, value.clone(), model, &mut rejected);
             }
+            holes |= last.write(&mut event, value, model, &mut rejected);
         }
         for (path, value) in &self.constants {
-            set(&mut event, path, value.clone());
+            holes |= set(&mut event, path, value.clone());
         }
         if let Some(path) = &self.severity_field {
             take(&mut leftovers, path);
@@ -535,133 +608,33 @@ impl InboxTemplate for YamlTemplate {
         {
             take(&mut leftovers, path);
         }
-        // Stamped last, so nothing a template or payload says can replace them.
-        event["metadata"]["version"] = json!(OCSF_VERSION);
-        event["metadata"]["uid"] = json!(context.event_uid);
-        if !prune(&mut leftovers) {
-            event["unmapped"] = leftovers;
+        {
+            let Value::Object(root) = &mut event else {
+                unreachable!("built as an object")
+            };
+            self.stamp_class(root, severity_id, time, context, &mut rejected);
+            // Stamped after the mapping, so nothing a template or payload says can replace it.
+            stamp_metadata(root, context, &mut rejected);
         }
-        match event {
-            Value::Object(map) => Ok(OcsfEvent(map)),
-            _ => unreachable!("built as an object"),
+        holes |= self.checks.enforce(&mut event, model, &mut rejected);
+        if holes {
+            drop_nulls_in_arrays(&mut event);
         }
-    }
-}
-
-/// The templates a deployment accepts, by id.
-#[derive(Clone, Default)]
-pub struct TemplateRegistry {
-    templates: HashMap<String, Arc<dyn InboxTemplate>>,
-}
-
-impl std::fmt::Debug for TemplateRegistry {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let mut ids: Vec<&String> = self.templates.keys().collect();
-        ids.sort();
-        f.debug_struct("TemplateRegistry")
-            .field("templates", &ids)
-            .finish()
-    }
-}
-
-/// The templates shipped in the crate, as `(file name, YAML)`.
-pub const BUNDLED: [(&str, &str); 11] = [
-    (
-        "generic-json.yaml",
-        include_str!("../templates/generic-json.yaml"),
-    ),
-    (
-        "email-forwarded.yaml",
-        include_str!("../templates/email-forwarded.yaml"),
-    ),
-    (
-        "pagerduty.yaml",
-        include_str!("../templates/pagerduty.yaml"),
-    ),
-    ("opsgenie.yaml", include_str!("../templates/opsgenie.yaml")),
-    (
-        "cloudflare-logpush.yaml",
-        include_str!("../templates/cloudflare-logpush.yaml"),
-    ),
-    (
-        "aws-eventbridge.yaml",
-        include_str!("../templates/aws-eventbridge.yaml"),
-    ),
-    ("aws-sns.yaml", include_str!("../templates/aws-sns.yaml")),
-    (
-        "github-security-advisory.yaml",
-        include_str!("../templates/github-security-advisory.yaml"),
-    ),
-    (
-        "microsoft-defender-email.yaml",
-        include_str!("../templates/microsoft-defender-email.yaml"),
-    ),
-    (
-        "cef-syslog.yaml",
-        include_str!("../templates/cef-syslog.yaml"),
-    ),
-    (
-        "splunk-hec.yaml",
-        include_str!("../templates/splunk-hec.yaml"),
-    ),
-];
-
-impl TemplateRegistry {
-    /// An empty registry.
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// The bundled templates.
-    pub fn bundled() -> Result<Self, TemplateLoadError> {
-        let mut registry = Self::new();
-        for (file, yaml) in BUNDLED {
-            registry.add(Arc::new(YamlTemplate::from_yaml(
-                &format!("<bundled:{file}>"),
-                yaml,
-            )?));
+        let Value::Object(mut root) = event else {
+            unreachable!("built as an object")
+        };
+        let nothing_left = prune(&mut leftovers);
+        if !nothing_left || !rejected.is_empty() {
+            let mut unmapped = if nothing_left {
+                Value::Object(Map::new())
+            } else {
+                leftovers
+            };
+            for (path, value) in rejected {
+                keep_at(&mut unmapped, &path, value);
+            }
+            root.insert("unmapped".into(), unmapped);
         }
-        Ok(registry)
-    }
-
-    /// Adds every `*.yaml` / `*.yml` file of a directory; the first bad file stops loading.
-    pub fn load_dir(&mut self, dir: &Path) -> Result<usize, TemplateLoadError> {
-        let entries = std::fs::read_dir(dir).map_err(|e| TemplateLoadError {
-            file: dir.display().to_string(),
-            field: "directory".into(),
-            message: e.to_string(),
-        })?;
-        let mut paths: Vec<_> = entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
-            .collect();
-        paths.sort();
-        for path in &paths {
-            self.add(Arc::new(YamlTemplate::from_file(path)?));
-        }
-        Ok(paths.len())
-    }
-
-    /// Adds (or replaces) a template, YAML or code.
-    pub fn add(&mut self, template: Arc<dyn InboxTemplate>) {
-        self.templates.insert(template.id().to_owned(), template);
-    }
-
-    /// Keeps only the listed template ids: the deployment's allow-list.
-    pub fn allow_only(&mut self, ids: &[&str]) {
-        self.templates.retain(|id, _| ids.contains(&id.as_str()));
-    }
-
-    /// A template by id.
-    pub fn get(&self, id: &str) -> Option<&Arc<dyn InboxTemplate>> {
-        self.templates.get(id)
-    }
-
-    /// The ids, sorted.
-    pub fn ids(&self) -> Vec<String> {
-        let mut ids: Vec<String> = self.templates.keys().cloned().collect();
-        ids.sort();
-        ids
+        Ok(OcsfEvent(root))
     }
 }

@@ -79,7 +79,7 @@ impl Tenants {
 }
 
 /// A per-node tenant rate limiter: smooth, with bursts up to the per-minute quota, tracking at
-/// most `max_tenants` tenants (see the [module docs](self)).
+/// most `max_tenants` tenants (why: [`crate::limits`]).
 ///
 /// ```
 /// use std::num::NonZeroU32;
