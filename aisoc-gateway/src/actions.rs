@@ -6,8 +6,10 @@
 //! every tenant; a multi-tenant service implements [`CredentialProvider`] over its vault
 //! instead. Case timeline events go to the audit trail
 //! (`GET /v1/audit?tenant_id=…&subject_id=<case>`), one entry per event key. A waiting
-//! playbook run is resumed by a signed POST to `AISOC_PLAYBOOK_RESUME_URL`, the orchestrator's
-//! webhook ([`WebhookResumer`]), which passes the core HTTP contract like every adapter. The
+//! playbook run is resumed by a POST to `AISOC_PLAYBOOK_RESUME_URL`, the orchestrator's
+//! webhook ([`WebhookResumer`]), signed as a Standard Webhook under its own key
+//! (`AISOC_PLAYBOOK_RESUME_SECRET`; the callback tokens keep `AISOC_CHATOPS_HMAC_SECRET`, so
+//! holding one key never lets anyone forge the other's messages), which passes the core HTTP contract like every adapter. The
 //! follow-up outboxes deliver both at least once — a `chatops.verify` answer's and an approval
 //! decision's resume alike; the prompt id or the approval id travels as the resume's
 //! idempotency key.
@@ -144,8 +146,29 @@ impl CaseTimeline for AuditTimeline {
     }
 }
 
-/// Resumes runs by POSTing JSON to the orchestrator, signed with `X-AiSOC-Signature` under the
-/// chatops HMAC secret:
+/// The variable holding the playbook-resume signing key (a Standard Webhooks `whsec_` secret).
+pub const RESUME_SECRET_VAR: &str = "AISOC_PLAYBOOK_RESUME_SECRET";
+/// The variable that, when set, also signs resumes the old way (`X-AiSOC-Signature`).
+pub const RESUME_LEGACY_SECRET_VAR: &str = "AISOC_PLAYBOOK_RESUME_LEGACY_SECRET";
+
+/// A fresh Standard Webhooks secret, `whsec_` and 32 random bytes in base64, for a gateway
+/// started without [`RESUME_SECRET_VAR`] (printed once at start-up, like the admin token).
+pub fn generate_resume_secret() -> SecretString {
+    use base64::Engine as _;
+    let mut key = [0u8; 32];
+    rand::fill(&mut key);
+    SecretString::from(format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(key)
+    ))
+}
+
+/// Resumes runs by POSTing JSON to the orchestrator, signed as a Standard Webhook under its own
+/// key (`AISOC_PLAYBOOK_RESUME_SECRET`, never the callback-token key):
+/// `webhook-id` is the idempotency key, `webhook-timestamp` the Unix time of the attempt, and
+/// `webhook-signature` `v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<body>">`, so the
+/// orchestrator can refuse replays outside its tolerance with any Standard Webhooks library.
+/// The body:
 ///
 /// | field | value |
 /// |---|---|
@@ -154,6 +177,11 @@ impl CaseTimeline for AuditTimeline {
 /// | `prompt_id` or `approval_id` | the answered prompt or the decided approval |
 /// | `idempotency_key` | the same id, also sent as the `Idempotency-Key` header |
 /// | `case_id` | the case, when known |
+///
+/// Orchestrators written against the old `X-AiSOC-Signature: sha256=<hex>` header (no
+/// timestamp) keep working only when an operator sets `AISOC_PLAYBOOK_RESUME_LEGACY_SECRET`
+/// ([`with_legacy_signature`](WebhookResumer::with_legacy_signature)); without it the header is
+/// not sent.
 ///
 /// Every delivery of one answer's or decision's resume carries the same key, so the
 /// orchestrator can resume the run once however many deliveries reach it.
@@ -167,6 +195,7 @@ impl CaseTimeline for AuditTimeline {
 pub struct WebhookResumer {
     target: Option<SecretUrl>,
     signer: WebhookSigner,
+    legacy_signer: Option<WebhookSigner>,
     delivery: DeliveryClient,
 }
 
@@ -174,17 +203,20 @@ impl std::fmt::Debug for WebhookResumer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WebhookResumer")
             .field("target", &self.target)
+            .field("legacy_signature", &self.legacy_signer.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl WebhookResumer {
     /// A resumer posting to `target` through `delivery` (none: every resume fails, saying what
-    /// to set). The target must be https (or http to loopback) and not in a range `delivery`'s
-    /// guard refuses; errors name `AISOC_PLAYBOOK_RESUME_URL`, never its path.
+    /// to set), signing with `resume_secret`, a Standard Webhooks secret (`whsec_<base64>`, the
+    /// prefix optional). The target must be https (or http to loopback) and not in a range
+    /// `delivery`'s guard refuses; errors name `AISOC_PLAYBOOK_RESUME_URL` (never its path) or
+    /// `AISOC_PLAYBOOK_RESUME_SECRET` (never its value).
     pub fn new(
         target: Option<&str>,
-        secret: &SecretString,
+        resume_secret: &SecretString,
         delivery: DeliveryClient,
     ) -> Result<Self, ConfigError> {
         let field = "AISOC_PLAYBOOK_RESUME_URL";
@@ -199,13 +231,35 @@ impl WebhookResumer {
                 Ok::<_, ConfigError>(SecretUrl::new(url))
             })
             .transpose()?;
-        let signer = WebhookSigner::new(SignatureScheme::Aisoc, secret.expose_secret())
-            .map_err(|e| ConfigError::new("AISOC_CHATOPS_HMAC_SECRET", e))?;
+        let signer = WebhookSigner::new(
+            SignatureScheme::StandardWebhooks,
+            resume_secret.expose_secret().trim(),
+        )
+        .map_err(|e| ConfigError::new(RESUME_SECRET_VAR, e))?;
         Ok(Self {
             target,
             signer,
+            legacy_signer: None,
             delivery,
         })
+    }
+
+    /// Also sends `X-AiSOC-Signature: sha256=<hex HMAC of the body>` under `secret`, for an
+    /// orchestrator not yet verifying Standard Webhooks. Only for an explicitly configured
+    /// `AISOC_PLAYBOOK_RESUME_LEGACY_SECRET`: that header has no timestamp, so a captured
+    /// resume can be replayed.
+    pub fn with_legacy_signature(mut self, secret: &SecretString) -> Result<Self, ConfigError> {
+        if secret.expose_secret().trim().is_empty() {
+            return Err(ConfigError::new(
+                RESUME_LEGACY_SECRET_VAR,
+                "must not be empty when set",
+            ));
+        }
+        self.legacy_signer = Some(
+            WebhookSigner::new(SignatureScheme::Aisoc, secret.expose_secret())
+                .map_err(|e| ConfigError::new(RESUME_LEGACY_SECRET_VAR, e))?,
+        );
+        Ok(self)
     }
 }
 
@@ -235,10 +289,9 @@ impl PlaybookResumer for WebhookResumer {
             .post(target.expose().clone())
             .header("content-type", "application/json")
             .header("idempotency-key", key);
-        for (name, value) in self
-            .signer
-            .headers(&body, key, chrono::Utc::now().timestamp())
-        {
+        let timestamp = chrono::Utc::now().timestamp();
+        let signers = std::iter::once(&self.signer).chain(self.legacy_signer.as_ref());
+        for (name, value) in signers.flat_map(|signer| signer.headers(&body, key, timestamp)) {
             request = request.header(name, value);
         }
         let request = request

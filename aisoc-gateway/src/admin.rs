@@ -1,6 +1,13 @@
 //! Admin and REST routes: inbox token minting, rotation and revocation; approval requests and
 //! decisions; the audit trail. Every route requires the admin bearer token.
 //!
+//! Every route names the tenant it acts for: in the body (`POST /v1/admin/inbox/tokens`,
+//! `POST /v1/approvals`) or as `?tenant_id=` (every other route, the id-addressed ones
+//! included: `GET /v1/approvals/{id}`, `POST /v1/approvals/{id}/decision`, token rotation and
+//! revocation). Another tenant's id answers 404, exactly like an unknown one. Tenant ids are
+//! checked by core's [`validate_tenant_id`] (1-64 characters of `A-Z a-z 0-9 . _ -`): a
+//! missing or malformed one answers 422 naming `tenant_id`.
+//!
 //! `POST /v1/approvals` takes `{tenant_id, summary, requested_action, risk_score?,
 //! ttl_seconds? (default 3600), run_id?, case_id?}`: with a `run_id` (the playbook run waiting
 //! on the decision, 1-128 characters) the decision queues the run's resume, delivered to
@@ -11,14 +18,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aisoc_inbox::Inbox;
-use aisoc_inbox::token::{TokenStoreError, mint};
+use aisoc_inbox::token::TokenStoreError;
 use aisoc_notify_approvals::model::{ApprovalStatus, NewApproval};
 use aisoc_notify_approvals::service::ApprovalService;
 use aisoc_notify_approvals::store::{AuditLog, StoreError};
 use aisoc_notify_core::decision::{
-    Decision, DecisionError, DecisionHandler, DecisionRequest, DecisionSource, Reviewer,
+    Decision, DecisionError, DecisionRequest, DecisionSource, Reviewer,
 };
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
+use aisoc_notify_core::tenant::validate_tenant_id;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::middleware;
@@ -60,12 +68,30 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
+/// The tenant a request names, or what is wrong with it (answered with 422).
+fn tenant(tenant_id: Option<&str>) -> Result<&str, String> {
+    let tenant_id = tenant_id.ok_or("tenant_id is required (?tenant_id=…)")?;
+    validate_tenant_id(tenant_id).map_err(|invalid| invalid.to_string())
+}
+
+/// `?tenant_id=` of an id-addressed route; optional here so its absence is a 422 naming the
+/// field, not axum's generic query rejection.
+#[derive(Deserialize)]
+struct TenantQuery {
+    #[serde(default)]
+    tenant_id: Option<String>,
+}
+
 #[derive(Deserialize)]
 struct MintRequest {
     tenant_id: String,
     template: String,
     #[serde(default)]
     signing_secret: Option<String>,
+    /// The signature schemes the token accepts (`standard`, `aisoc`, `github`, `generic`,
+    /// `pagerduty`); absent: the default for its secret.
+    #[serde(default)]
+    signature_schemes: Option<Vec<String>>,
 }
 
 fn token_error(failure: TokenStoreError) -> Response {
@@ -80,6 +106,9 @@ async fn mint_token(
     State(state): State<AdminState>,
     ApiJson(request): ApiJson<MintRequest>,
 ) -> Response {
+    if let Err(message) = tenant(Some(&request.tenant_id)) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, message);
+    }
     if state.inbox.templates().get(&request.template).is_none() {
         return error(
             StatusCode::BAD_REQUEST,
@@ -90,11 +119,31 @@ async fn mint_token(
             ),
         );
     }
-    match mint(
+    let schemes = match request
+        .signature_schemes
+        .map(|names| {
+            names
+                .iter()
+                .map(|name| name.parse())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()
+    {
+        Ok(schemes) => schemes,
+        Err(unknown) => {
+            let unknown: aisoc_notify_core::signature::SignatureError = unknown;
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("signature_schemes: {unknown}"),
+            );
+        }
+    };
+    match aisoc_inbox::token::mint_with_schemes(
         state.inbox.resolver().store().as_ref(),
         &request.tenant_id,
         &request.template,
         request.signing_secret,
+        schemes,
     )
     .await
     {
@@ -105,6 +154,9 @@ async fn mint_token(
                 "id": minted.record.id,
                 "tenant_id": minted.record.tenant_id,
                 "template": minted.record.template_id,
+                "signature_schemes": minted.record.signature_schemes.as_ref().map(|schemes| {
+                    schemes.iter().map(|s| aisoc_inbox::token::scheme_name(*s)).collect::<Vec<_>>()
+                }),
             })),
         )
             .into_response(),
@@ -112,17 +164,16 @@ async fn mint_token(
     }
 }
 
-#[derive(Deserialize)]
-struct TenantQuery {
-    tenant_id: String,
-}
-
 async fn rotate_token(
     State(state): State<AdminState>,
     Path(id): Path<String>,
     Query(query): Query<TenantQuery>,
 ) -> Response {
-    match state.inbox.resolver().rotate(&query.tenant_id, &id).await {
+    let tenant_id = match tenant(query.tenant_id.as_deref()) {
+        Ok(tenant_id) => tenant_id,
+        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
+    };
+    match state.inbox.resolver().rotate(tenant_id, &id).await {
         Ok(minted) => (
             StatusCode::CREATED,
             Json(json!({"token": minted.token.expose_secret(), "id": minted.record.id, "replaces": id})),
@@ -137,7 +188,11 @@ async fn revoke_token(
     Path(id): Path<String>,
     Query(query): Query<TenantQuery>,
 ) -> Response {
-    match state.inbox.resolver().revoke(&query.tenant_id, &id).await {
+    let tenant_id = match tenant(query.tenant_id.as_deref()) {
+        Ok(tenant_id) => tenant_id,
+        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
+    };
+    match state.inbox.resolver().revoke(tenant_id, &id).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => token_error(e),
     }
@@ -177,6 +232,9 @@ async fn create_approval(
     State(state): State<AdminState>,
     ApiJson(request): ApiJson<NewApprovalRequest>,
 ) -> Response {
+    if let Err(message) = tenant(Some(&request.tenant_id)) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, message);
+    }
     let expires_at = match state
         .approvals
         .expires_in(Duration::from_secs(request.ttl_seconds))
@@ -203,7 +261,8 @@ async fn create_approval(
 
 #[derive(Deserialize)]
 struct ListQuery {
-    tenant_id: String,
+    #[serde(default)]
+    tenant_id: Option<String>,
     #[serde(default)]
     status: Option<String>,
 }
@@ -212,6 +271,10 @@ async fn list_approvals(
     State(state): State<AdminState>,
     Query(query): Query<ListQuery>,
 ) -> Response {
+    let tenant_id = match tenant(query.tenant_id.as_deref()) {
+        Ok(tenant_id) => tenant_id,
+        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
+    };
     let status = match query
         .status
         .as_deref()
@@ -221,14 +284,22 @@ async fn list_approvals(
         Ok(status) => status,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    match state.approvals.store().list(&query.tenant_id, status).await {
+    match state.approvals.store().list(tenant_id, status).await {
         Ok(list) => Json(list).into_response(),
         Err(failure) => store_error(failure),
     }
 }
 
-async fn get_approval(State(state): State<AdminState>, Path(id): Path<String>) -> Response {
-    match state.approvals.store().get(&id).await {
+async fn get_approval(
+    State(state): State<AdminState>,
+    Path(id): Path<String>,
+    Query(query): Query<TenantQuery>,
+) -> Response {
+    let tenant_id = match tenant(query.tenant_id.as_deref()) {
+        Ok(tenant_id) => tenant_id,
+        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
+    };
+    match state.approvals.store().get(tenant_id, &id).await {
         Ok(Some(approval)) => Json(approval).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "Approval request not found"),
         Err(failure) => store_error(failure),
@@ -244,8 +315,13 @@ struct DecisionBody {
 async fn decide(
     State(state): State<AdminState>,
     Path(id): Path<String>,
+    Query(query): Query<TenantQuery>,
     ApiJson(body): ApiJson<DecisionBody>,
 ) -> Response {
+    let tenant_id = match tenant(query.tenant_id.as_deref()) {
+        Ok(tenant_id) => tenant_id,
+        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
+    };
     let decision = match body.decision.as_str() {
         "approve" | "approved" => Decision::Approve,
         "deny" | "denied" => Decision::Deny,
@@ -271,7 +347,7 @@ async fn decide(
         },
         source: DecisionSource::Api,
     };
-    match state.approvals.decide(request).await {
+    match state.approvals.decide_for_tenant(tenant_id, request).await {
         Ok(recorded) => Json(recorded).into_response(),
         Err(e @ DecisionError::NotFound) => error(StatusCode::NOT_FOUND, e.to_string()),
         Err(e @ DecisionError::AlreadyReviewed(_)) => error(StatusCode::CONFLICT, e.to_string()),
@@ -282,15 +358,20 @@ async fn decide(
 
 #[derive(Deserialize)]
 struct AuditQuery {
-    tenant_id: String,
+    #[serde(default)]
+    tenant_id: Option<String>,
     #[serde(default)]
     subject_id: Option<String>,
 }
 
 async fn audit(State(state): State<AdminState>, Query(query): Query<AuditQuery>) -> Response {
+    let tenant_id = match tenant(query.tenant_id.as_deref()) {
+        Ok(tenant_id) => tenant_id,
+        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
+    };
     match state
         .audit
-        .list(&query.tenant_id, query.subject_id.as_deref())
+        .list(tenant_id, query.subject_id.as_deref())
         .await
     {
         Ok(entries) => Json(entries).into_response(),

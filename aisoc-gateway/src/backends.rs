@@ -4,15 +4,15 @@
 //!
 //! | variable | what moves there |
 //! |---|---|
-//! | `DATABASE_URL` | inbox tokens (row-level security), approvals and the audit trail, `chatops.verify` prompts, both flows' follow-ups (playbook resumes), notification channels (sealed with `AISOC_DATA_KEY`; otherwise in `<data dir>/channels`) |
-//! | `REDIS_URL` | inbox rate limits and idempotency keys, Web Push subscriptions |
+//! | `DATABASE_URL` | inbox tokens (row-level security; signing secrets sealed with `AISOC_DATA_KEY`, refused without it), approvals and the audit trail, `chatops.verify` prompts, both flows' follow-ups (playbook resumes), notification channels (sealed with `AISOC_DATA_KEY`; otherwise in `<data dir>/channels`) |
+//! | `REDIS_URL` | inbox rate limits, per-token event and byte budgets, failed-authentication budgets and idempotency keys, Web Push subscriptions |
 //! | `NATS_URL` | accepted inbox events, to the JetStream stream `AISOC_INBOX` (unless `--events-out`); queued notifications, to the work-queue stream `AISOC_OUTBOX` (`AISOC_OUTBOX_STREAM` names another), dead letters to `AISOC_OUTBOX_DEAD` |
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use aisoc_inbox::limits::{
-    IdempotencyStore, MemoryIdempotencyStore, MemoryRateLimiter, RateLimiter,
+    IdempotencyStore, MemoryIdempotencyStore, MemoryRateLimiter, RateLimiter, RedisBudget,
     RedisIdempotencyStore, RedisRateLimiter,
 };
 use aisoc_inbox::postgres::PgTokenStore;
@@ -118,14 +118,22 @@ impl Backends {
         }
     }
 
-    /// Inbox tokens.
-    pub async fn token_store(&self) -> Result<Arc<dyn TokenStore>, BackendError> {
+    /// Inbox tokens; in PostgreSQL their signing secrets are sealed with `keys`, and without
+    /// keys a token with a signing secret is refused (naming `AISOC_DATA_KEY`).
+    pub async fn token_store(
+        &self,
+        keys: Option<Arc<DataKeys>>,
+    ) -> Result<Arc<dyn TokenStore>, BackendError> {
         Ok(match &self.postgres {
-            Some(pool) => Arc::new(
-                PgTokenStore::new(pool.clone())
+            Some(pool) => {
+                let store = PgTokenStore::new(pool.clone())
                     .await
-                    .map_err(|e| failed("DATABASE_URL", e))?,
-            ),
+                    .map_err(|e| failed("DATABASE_URL", e))?;
+                Arc::new(match keys {
+                    Some(keys) => store.with_data_keys(keys),
+                    None => store,
+                })
+            }
             None => Arc::new(MemoryTokenStore::new()),
         })
     }
@@ -136,6 +144,22 @@ impl Backends {
             Some(redis) => Arc::new(RedisRateLimiter::new(redis.clone(), per_minute.get())),
             None => Arc::new(MemoryRateLimiter::per_minute(per_minute)),
         }
+    }
+
+    /// The inbox with its per-token event and byte budgets and its failed-authentication
+    /// budget in Redis when configured (shared by every replica); in memory otherwise.
+    pub fn inbox_budgets(&self, inbox: aisoc_inbox::Inbox) -> aisoc_inbox::Inbox {
+        let Some(redis) = &self.redis else {
+            return inbox;
+        };
+        let rates = aisoc_inbox::pipeline::token_rates(inbox.config());
+        let budget = |rate, prefix: &str| Arc::new(RedisBudget::new(redis.clone(), rate, prefix));
+        inbox
+            .with_token_budgets(
+                budget(rates.events, "aisoc:inbox:events"),
+                budget(rates.bytes, "aisoc:inbox:bytes"),
+            )
+            .with_auth_failure_budget(budget(rates.auth_failures, "aisoc:inbox:authfail"))
     }
 
     /// Inbox idempotency keys.

@@ -1,6 +1,14 @@
 //! Gateway configuration from flags and environment variables.
+//!
+//! Secrets (`--admin-token`, `--slack-signing-secret`, `--teams-outgoing-webhook-secret`,
+//! `--vapid-private-key`) are held as [`SecretString`], so `Debug` of the arguments never shows
+//! them. A flag's value is visible to every local user in `ps`; each secret can come from its
+//! environment variable or from a file instead (`--…-file PATH`, or the variable with `_FILE`
+//! appended, the convention of Docker and Kubernetes secrets), and that is what the help
+//! recommends.
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 
 use aisoc_notify_core::ConfigError;
 use aisoc_notify_core::destination::DestinationPolicy;
@@ -26,8 +34,13 @@ pub struct GatewayArgs {
     pub listen: Option<SocketAddr>,
 
     /// Bearer token for the admin routes; generated and printed at start-up when absent.
-    #[arg(long, env = "AISOC_ADMIN_TOKEN", hide_env_values = true)]
-    pub admin_token: Option<String>,
+    /// Prefer the variable or --admin-token-file: flags show in `ps`.
+    #[arg(long, env = "AISOC_ADMIN_TOKEN", hide_env_values = true, value_parser = secret_value)]
+    pub admin_token: Option<SecretString>,
+
+    /// File holding the admin token (its trailing line break is dropped).
+    #[arg(long, env = "AISOC_ADMIN_TOKEN_FILE", conflicts_with = "admin_token")]
+    pub admin_token_file: Option<PathBuf>,
 
     /// Also append every accepted inbox event to this file, one OCSF JSON line each (a copy
     /// beside the event store).
@@ -41,12 +54,30 @@ pub struct GatewayArgs {
     pub data_dir: Option<std::path::PathBuf>,
 
     /// Slack app signing secret; enables /v1/slack/interactions and /v1/slack/commands.
-    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true)]
-    pub slack_signing_secret: Option<String>,
+    /// Prefer the variable or --slack-signing-secret-file: flags show in `ps`.
+    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true, value_parser = secret_value)]
+    pub slack_signing_secret: Option<SecretString>,
+
+    /// File holding the Slack signing secret.
+    #[arg(
+        long,
+        env = "SLACK_SIGNING_SECRET_FILE",
+        conflicts_with = "slack_signing_secret"
+    )]
+    pub slack_signing_secret_file: Option<PathBuf>,
 
     /// VAPID private key (raw, base64url); generated at start-up when absent.
-    #[arg(long, env = "VAPID_PRIVATE_KEY", hide_env_values = true)]
-    pub vapid_private_key: Option<String>,
+    /// Prefer the variable or --vapid-private-key-file: flags show in `ps`.
+    #[arg(long, env = "VAPID_PRIVATE_KEY", hide_env_values = true, value_parser = secret_value)]
+    pub vapid_private_key: Option<SecretString>,
+
+    /// File holding the VAPID private key.
+    #[arg(
+        long,
+        env = "VAPID_PRIVATE_KEY_FILE",
+        conflicts_with = "vapid_private_key"
+    )]
+    pub vapid_private_key_file: Option<PathBuf>,
 
     /// VAPID public key; when set it must match the private key.
     #[arg(long, env = "VAPID_PUBLIC_KEY")]
@@ -58,8 +89,22 @@ pub struct GatewayArgs {
     pub vapid_subject: Option<String>,
 
     /// Teams outgoing-webhook security token (base64); enables /v1/teams/interactions.
-    #[arg(long, env = "TEAMS_OUTGOING_WEBHOOK_SECRET", hide_env_values = true)]
-    pub teams_outgoing_webhook_secret: Option<String>,
+    /// Prefer the variable or --teams-outgoing-webhook-secret-file: flags show in `ps`.
+    #[arg(
+        long,
+        env = "TEAMS_OUTGOING_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_parser = secret_value
+    )]
+    pub teams_outgoing_webhook_secret: Option<SecretString>,
+
+    /// File holding the Teams outgoing-webhook security token.
+    #[arg(
+        long,
+        env = "TEAMS_OUTGOING_WEBHOOK_SECRET_FILE",
+        conflicts_with = "teams_outgoing_webhook_secret"
+    )]
+    pub teams_outgoing_webhook_secret_file: Option<PathBuf>,
 
     /// Private destinations outbound requests may reach, comma-separated CIDRs and host names
     /// (`10.20.0.0/16,jira.corp.example`); everything private, loopback, link-local (cloud
@@ -71,6 +116,58 @@ pub struct GatewayArgs {
     /// queued (`/healthz` and `/metrics` are always answered) (default: 1024).
     #[arg(long, env = "AISOC_MAX_IN_FLIGHT", value_parser = parse_max_in_flight)]
     pub max_in_flight: Option<usize>,
+}
+
+/// A secret flag or variable as a [`SecretString`] (a clap value parser), so the parsed
+/// arguments never show it in `Debug`.
+pub fn secret_value(raw: &str) -> Result<SecretString, std::convert::Infallible> {
+    Ok(SecretString::from(raw.to_owned()))
+}
+
+/// The secret in the file at `path`, for flag `flag` (`--admin-token-file`): its text without
+/// the trailing line break an editor or `echo` adds. Errors name the flag and the path, never
+/// what the file holds.
+///
+/// ```
+/// use aisoc_gateway::config::read_secret_file;
+/// use aisoc_notify_core::secret::ExposeSecret;
+///
+/// let path = std::env::temp_dir().join(format!("secret-doc-{}", std::process::id()));
+/// std::fs::write(&path, "s3cret-token\n").unwrap();
+/// let secret = read_secret_file("--admin-token-file", &path).unwrap();
+/// assert_eq!(secret.expose_secret(), "s3cret-token");
+/// std::fs::write(&path, "\n").unwrap();
+/// let empty = read_secret_file("--admin-token-file", &path).unwrap_err();
+/// assert!(empty.to_string().starts_with("--admin-token-file: "));
+/// # std::fs::remove_file(&path).unwrap();
+/// ```
+pub fn read_secret_file(flag: &str, path: &Path) -> Result<SecretString, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        ConfigError::new(
+            flag,
+            format!("cannot read {}: {}", path.display(), e.kind()),
+        )
+    })?;
+    let secret = text.trim_end_matches(['\n', '\r']);
+    if secret.trim().is_empty() {
+        return Err(ConfigError::new(
+            flag,
+            format!("{} is empty", path.display()),
+        ));
+    }
+    Ok(SecretString::from(secret.to_owned()))
+}
+
+/// `slot`, or the secret in `file` when one is named (clap keeps both from being given).
+fn secret_from_file(
+    slot: &mut Option<SecretString>,
+    file: Option<&Path>,
+    flag: &str,
+) -> Result<(), ConfigError> {
+    if let Some(path) = file {
+        *slot = Some(read_secret_file(flag, path)?);
+    }
+    Ok(())
 }
 
 /// The most requests the gateway works on at once unless configured otherwise.
@@ -134,6 +231,34 @@ impl GatewayArgs {
                 *slot = file.get(name);
             }
         }
+        fn fill_secret(slot: &mut Option<SecretString>, file: &FileConfig, name: &str) {
+            if slot
+                .as_ref()
+                .is_none_or(|v| v.expose_secret().trim().is_empty())
+            {
+                *slot = file.get(name).map(SecretString::from);
+            }
+        }
+        secret_from_file(
+            &mut self.admin_token,
+            self.admin_token_file.as_deref(),
+            "--admin-token-file",
+        )?;
+        secret_from_file(
+            &mut self.slack_signing_secret,
+            self.slack_signing_secret_file.as_deref(),
+            "--slack-signing-secret-file",
+        )?;
+        secret_from_file(
+            &mut self.teams_outgoing_webhook_secret,
+            self.teams_outgoing_webhook_secret_file.as_deref(),
+            "--teams-outgoing-webhook-secret-file",
+        )?;
+        secret_from_file(
+            &mut self.vapid_private_key,
+            self.vapid_private_key_file.as_deref(),
+            "--vapid-private-key-file",
+        )?;
         if self.listen.is_none() {
             let raw = file
                 .get("AISOC_LISTEN")
@@ -152,14 +277,14 @@ impl GatewayArgs {
             let dir = file.get("AISOC_DATA_DIR");
             self.data_dir = Some(dir.unwrap_or_else(|| DEFAULT_DATA_DIR.to_owned()).into());
         }
-        fill(&mut self.admin_token, file, "AISOC_ADMIN_TOKEN");
-        fill(&mut self.slack_signing_secret, file, "SLACK_SIGNING_SECRET");
-        fill(
+        fill_secret(&mut self.admin_token, file, "AISOC_ADMIN_TOKEN");
+        fill_secret(&mut self.slack_signing_secret, file, "SLACK_SIGNING_SECRET");
+        fill_secret(
             &mut self.teams_outgoing_webhook_secret,
             file,
             "TEAMS_OUTGOING_WEBHOOK_SECRET",
         );
-        fill(&mut self.vapid_private_key, file, "VAPID_PRIVATE_KEY");
+        fill_secret(&mut self.vapid_private_key, file, "VAPID_PRIVATE_KEY");
         fill(&mut self.vapid_public_key, file, "VAPID_PUBLIC_KEY");
         fill(&mut self.vapid_subject, file, "VAPID_SUBJECT");
         fill(&mut self.outbound_allow, file, "AISOC_OUTBOUND_ALLOW");
@@ -195,10 +320,10 @@ pub struct AdminToken {
 
 impl AdminToken {
     /// The configured token, or a fresh random one (32 bytes, base64url).
-    pub fn from_config(configured: Option<String>) -> Self {
-        match configured.filter(|t| !t.trim().is_empty()) {
+    pub fn from_config(configured: Option<SecretString>) -> Self {
+        match configured.filter(|t| !t.expose_secret().trim().is_empty()) {
             Some(token) => Self {
-                token: SecretString::from(token),
+                token,
                 generated: false,
             },
             None => {
@@ -247,11 +372,26 @@ pub const FILE_KEYS: &[(&str, &str)] = &[
         "inbox.idempotency_lease_seconds",
         "AISOC_INBOX_IDEMPOTENCY_LEASE_SECONDS",
     ),
+    (
+        "inbox.max_events_per_request",
+        "AISOC_INBOX_MAX_EVENTS_PER_REQUEST",
+    ),
+    ("inbox.events_per_second", "AISOC_INBOX_EVENTS_PER_SECOND"),
+    ("inbox.bytes_per_second", "AISOC_INBOX_BYTES_PER_SECOND"),
+    (
+        "inbox.auth_failures_per_min",
+        "AISOC_INBOX_AUTH_FAILURES_PER_MIN",
+    ),
+    ("inbox.inflight_bytes", "AISOC_INBOX_INFLIGHT_BYTES"),
     ("chatops.verify_enabled", "AISOC_FEATURE_CHATOPS_VERIFY"),
     ("chatops.public_url", "AISOC_ACTIONS_PUBLIC_URL"),
     ("chatops.hmac_secret", "AISOC_CHATOPS_HMAC_SECRET"),
     ("chatops.timeout_seconds", "AISOC_CHATOPS_TIMEOUT_SECONDS"),
     ("chatops.playbook_resume_url", "AISOC_PLAYBOOK_RESUME_URL"),
+    (
+        "chatops.playbook_resume_secret",
+        "AISOC_PLAYBOOK_RESUME_SECRET",
+    ),
     (
         "chatops.follow_up_lease_seconds",
         "AISOC_CHATOPS_FOLLOW_UP_LEASE_SECONDS",
@@ -405,5 +545,79 @@ impl FileConfig {
     /// The file's value for environment variable `name`.
     pub fn get(&self, name: &str) -> Option<String> {
         self.values.get(name).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parsed_arguments_never_show_a_secret_in_debug() {
+        let mut args = GatewayArgs::try_parse_from([
+            "aisoc-gateway",
+            "--admin-token",
+            "MARKER-admin",
+            "--slack-signing-secret",
+            "MARKER-slack",
+            "--teams-outgoing-webhook-secret",
+            "TUFSS0VSLXRlYW1z",
+            "--vapid-private-key",
+            "MARKER-vapid",
+        ])
+        .unwrap();
+        args.merge_file(&FileConfig::default()).unwrap();
+        let shown = format!("{args:?}");
+        for marker in ["MARKER-", "TUFSS0VSLXRlYW1z"] {
+            assert!(!shown.contains(marker), "{shown}");
+        }
+        assert_eq!(
+            args.admin_token.as_ref().map(|t| t.expose_secret()),
+            Some("MARKER-admin")
+        );
+    }
+
+    #[test]
+    fn a_secret_comes_from_its_file_and_both_a_value_and_a_file_is_an_error() {
+        let dir = std::env::temp_dir().join(format!("gateway-secret-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("slack");
+        std::fs::write(&file, "from-the-file\r\n").unwrap();
+        let mut args = GatewayArgs::try_parse_from([
+            "aisoc-gateway".as_ref(),
+            "--slack-signing-secret-file".as_ref(),
+            file.as_os_str(),
+        ])
+        .unwrap();
+        args.merge_file(&FileConfig::default()).unwrap();
+        assert_eq!(
+            args.slack_signing_secret
+                .as_ref()
+                .map(|s| s.expose_secret()),
+            Some("from-the-file")
+        );
+
+        let both = GatewayArgs::try_parse_from([
+            "aisoc-gateway".as_ref(),
+            "--admin-token".as_ref(),
+            "x".as_ref(),
+            "--admin-token-file".as_ref(),
+            file.as_os_str(),
+        ]);
+        assert!(both.is_err());
+
+        let mut missing = GatewayArgs::try_parse_from([
+            "aisoc-gateway",
+            "--vapid-private-key-file",
+            "/nonexistent/vapid",
+        ])
+        .unwrap();
+        let refused = missing.merge_file(&FileConfig::default()).unwrap_err();
+        assert_eq!(refused.field(), "--vapid-private-key-file");
+        assert!(
+            refused.to_string().contains("/nonexistent/vapid"),
+            "{refused}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

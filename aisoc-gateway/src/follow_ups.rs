@@ -267,6 +267,7 @@ mod tests {
             .unwrap();
         approvals
             .decide(
+                "acme",
                 &DecisionRequest {
                     approval_id: "apr_1".into(),
                     decision: Decision::Deny,

@@ -1,7 +1,8 @@
 //! Web Push on the gateway: the `aisoc-notify-webpush` routes under `/api/v1/push`.
 //!
 //! The reference gateway has no user directory, so a caller names itself: the admin bearer
-//! token plus `X-AiSOC-Tenant` and `X-AiSOC-User` headers. A service that embeds the crate uses
+//! token plus `X-AiSOC-Tenant` and `X-AiSOC-User` headers. The tenant is checked by core's
+//! [`validate_tenant_id`] (422 naming the header when it does not fit). A service that embeds the crate uses
 //! its own session check instead (any [`PushUser`] extractor). `GET /public-key` stays open:
 //! a browser needs it before it can subscribe.
 //!
@@ -13,6 +14,7 @@
 use std::sync::Arc;
 
 use aisoc_notify_core::secret::SecretString;
+use aisoc_notify_core::tenant::validate_tenant_id;
 use aisoc_notify_webpush::manager::PushManager;
 use aisoc_notify_webpush::routes::PushUser;
 use axum::extract::FromRequestParts;
@@ -69,7 +71,13 @@ impl<S: Send + Sync> FromRequestParts<S> for GatewayPushUser {
                 .map(str::to_owned)
         };
         match (header(TENANT_HEADER), header(USER_HEADER)) {
-            (Some(tenant_id), Some(user_id)) => Ok(Self { tenant_id, user_id }),
+            (Some(tenant_id), Some(user_id)) => match validate_tenant_id(&tenant_id) {
+                Ok(_) => Ok(Self { tenant_id, user_id }),
+                Err(invalid) => Err(error(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    format!("X-AiSOC-Tenant: {invalid}"),
+                )),
+            },
             _ => Err(error(
                 StatusCode::BAD_REQUEST,
                 "X-AiSOC-Tenant and X-AiSOC-User headers are required",

@@ -108,7 +108,12 @@ async fn slack_buttons_record_through_the_store_and_show_its_answer() {
     );
     assert_eq!(replies[1]["text"], ":warning: Already approved");
 
-    let stored = service.store().get(&request.id).await.unwrap().unwrap();
+    let stored = service
+        .store()
+        .get(&request.tenant_id, &request.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.status, ApprovalStatus::Approved);
     assert_eq!(stored.reviewer.as_deref(), Some("roadrunner"));
     assert_eq!(stored.source, Some(DecisionSource::Slack));
@@ -168,7 +173,7 @@ async fn teams_cards_record_through_the_store_and_show_its_answer() {
     assert_eq!(
         service
             .store()
-            .get(&request.id)
+            .get(&request.tenant_id, &request.id)
             .await
             .unwrap()
             .unwrap()

@@ -19,12 +19,14 @@ use support::{Gateway, JsonReply};
 const ADMIN: &str = "follow-up-admin";
 const HMAC_SECRET: &str = "an-hmac-secret-of-at-least-32-bytes!";
 const RESUME_PATH: &str = "/orchestrator/resume";
+const RESUME_SECRET: &str = "whsec_cmVzdW1lLWtleS1mb3ItdGhlLWZvbGxvdy11cC10ZXN0cw==";
 
 async fn gateway(peer: &MockServer, extra: &[(&str, &str)]) -> Gateway {
     let resume_url = format!("{}{RESUME_PATH}", peer.uri());
     let mut env = vec![
         ("AISOC_PLAYBOOK_RESUME_URL", resume_url.as_str()),
         ("AISOC_CHATOPS_HMAC_SECRET", HMAC_SECRET),
+        ("AISOC_PLAYBOOK_RESUME_SECRET", RESUME_SECRET),
     ];
     env.extend_from_slice(extra);
     Gateway::start_with(Some(ADMIN), &[], &env).await.0
@@ -83,7 +85,7 @@ async fn create_waiting_approval(gateway: &Gateway, http: &reqwest::Client) -> S
 
 async fn decide(gateway: &Gateway, http: &reqwest::Client, id: &str, decision: &str) {
     let decided = http
-        .post(gateway.url(&format!("/v1/approvals/{id}/decision")))
+        .post(gateway.url(&format!("/v1/approvals/{id}/decision?tenant_id=acme")))
         .bearer_auth(ADMIN)
         .json(&json!({"decision": decision, "reviewer": "alice"}))
         .send()
@@ -179,16 +181,16 @@ async fn an_approval_decided_over_rest_resumes_its_run_once_after_a_503() {
             json!({"run_id": "run-42", "branch": "approve", "flow": "approval",
                 "approval_id": id, "idempotency_key": id, "case_id": "case-7"})
         );
+        // Signed as a Standard Webhook under the resume key; the callback key signs nothing.
+        assert_eq!(request.headers["webhook-id"], id.as_str());
+        let stamp = request.headers["webhook-timestamp"].to_str().unwrap();
+        let key =
+            aisoc_notify_core::signature::StandardWebhooksKey::from_secret(RESUME_SECRET).unwrap();
         assert_eq!(
-            request.headers["x-aisoc-signature"].to_str().unwrap(),
-            format!(
-                "sha256={}",
-                aisoc_notify_core::signature::hmac_sha256_hex(
-                    HMAC_SECRET.as_bytes(),
-                    &request.body
-                )
-            )
+            request.headers["webhook-signature"].to_str().unwrap(),
+            key.sign(&id, stamp.parse().unwrap(), &request.body)
         );
+        assert!(request.headers.get("x-aisoc-signature").is_none());
     }
 
     // With the orchestrator answering, the next decision reaches it exactly once.

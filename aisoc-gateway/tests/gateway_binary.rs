@@ -6,6 +6,8 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
+/// The playbook-resume key (a Standard Webhooks secret).
+const RESUME_SECRET: &str = "whsec_cmVzdW1lLWtleS1mb3ItdGhlLWUyZS10ZXN0cw==";
 mod support;
 use support::{Gateway, JsonReply};
 
@@ -365,7 +367,7 @@ async fn inbox_events_file_approvals_slack_decisions_and_web_push_end_to_end() {
     let started = std::time::Instant::now();
     let after = loop {
         let current: serde_json::Value =
-            admin(http.get(gateway.url(&format!("/v1/approvals/{approval_id}"))))
+            admin(http.get(gateway.url(&format!("/v1/approvals/{approval_id}?tenant_id=acme"))))
                 .json_reply()
                 .await;
         if current["status"] != "pending" || started.elapsed() > Duration::from_secs(10) {
@@ -376,11 +378,13 @@ async fn inbox_events_file_approvals_slack_decisions_and_web_push_end_to_end() {
     assert_eq!(after["status"], "approved", "{after}");
 
     // A second decision over REST conflicts.
-    let again = admin(http.post(gateway.url(&format!("/v1/approvals/{approval_id}/decision"))))
-        .json(&serde_json::json!({"decision": "deny", "reviewer": "alice"}))
-        .send()
-        .await
-        .unwrap();
+    let again = admin(http.post(gateway.url(&format!(
+        "/v1/approvals/{approval_id}/decision?tenant_id=acme"
+    ))))
+    .json(&serde_json::json!({"decision": "deny", "reviewer": "alice"}))
+    .send()
+    .await
+    .unwrap();
     assert_eq!(again.status(), 409);
 
     let audit: serde_json::Value = admin(http.get(gateway.url(&format!(
@@ -620,6 +624,7 @@ async fn chatops_verify_prompts_on_slack_and_the_answer_link_records_and_resumes
             ("SLACK_BOT_TOKEN", "xoxb-e2e"),
             ("SLACK_API_BASE", &api_base),
             ("AISOC_PLAYBOOK_RESUME_URL", &resume_url),
+            ("AISOC_PLAYBOOK_RESUME_SECRET", RESUME_SECRET),
             (
                 "AISOC_CHATOPS_HMAC_SECRET",
                 "an-hmac-secret-of-at-least-32-bytes!",
@@ -714,17 +719,20 @@ async fn chatops_verify_prompts_on_slack_and_the_answer_link_records_and_resumes
             "flow": "chatops.verify", "idempotency_key": prompt_id, "case_id": "case-9"})
     );
     assert_eq!(resumed[0].headers["idempotency-key"], prompt_id);
-    let signature = resumed[0].headers["x-aisoc-signature"].to_str().unwrap();
+    // Signed with the resume key as a Standard Webhook, not with the callback-token key.
+    let resume_key =
+        aisoc_notify_core::signature::StandardWebhooksKey::from_secret(RESUME_SECRET).unwrap();
+    let stamp: i64 = resumed[0].headers["webhook-timestamp"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(resumed[0].headers["webhook-id"], prompt_id);
     assert_eq!(
-        signature,
-        format!(
-            "sha256={}",
-            aisoc_notify_core::signature::hmac_sha256_hex(
-                b"an-hmac-secret-of-at-least-32-bytes!",
-                &resumed[0].body
-            )
-        )
+        resumed[0].headers["webhook-signature"].to_str().unwrap(),
+        resume_key.sign(prompt_id, stamp, &resumed[0].body)
     );
+    assert!(resumed[0].headers.get("x-aisoc-signature").is_none());
 
     let timeline: serde_json::Value =
         admin(http.get(gateway.url("/v1/audit?tenant_id=acme&subject_id=case-9")))
@@ -834,7 +842,7 @@ async fn with_postgres_redis_and_nats_configured_state_survives_a_restart_and_ev
         .unwrap();
     assert_eq!(fresh.status(), 200);
     let stored = http
-        .get(second.url(&format!("/v1/approvals/{approval_id}")))
+        .get(second.url(&format!("/v1/approvals/{approval_id}?tenant_id={tenant}")))
         .bearer_auth("backend-admin")
         .send()
         .await

@@ -2,6 +2,11 @@
 //!
 //! Decompression is bounded by the same limit as the raw body, so a small gzip bomb cannot
 //! expand past it. Malformed NDJSON lines are dropped and counted, never the whole batch.
+//!
+//! The number of events is capped per request, and the cap is checked before anything is
+//! parsed into memory: [`count_items`] and [`count_lines`] walk the body without allocating
+//! (`serde::de::IgnoredAny`), so a megabyte of `{}` lines is refused for what it is (hundreds of
+//! thousands of events) before it becomes hundreds of thousands of parsed and mapped values.
 
 use std::io::Read;
 
@@ -35,6 +40,45 @@ pub enum BodyError {
     /// Nothing in the body is a JSON object.
     #[error("no valid JSON events in the body")]
     NoEvents,
+    /// The body carries more events (lines, array items, HEC objects) than one request may.
+    #[error("the body has more than {max} events; send at most {max} per request")]
+    TooManyEvents {
+        /// The per-request cap.
+        max: usize,
+    },
+}
+
+/// Refuses a body with more than `max` events, given their count up to `max + 1`.
+pub fn check_event_count(counted: usize, max: usize) -> Result<(), BodyError> {
+    if counted > max {
+        return Err(BodyError::TooManyEvents { max });
+    }
+    Ok(())
+}
+
+/// The non-blank lines of `body`, counted up to `max + 1`.
+pub fn count_lines(body: &[u8], max: usize) -> usize {
+    body.split(|b| *b == b'\n')
+        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
+        .take(max.saturating_add(1))
+        .count()
+}
+
+/// The events [`parse`] would find in `body`, counted up to `max + 1` without allocating:
+/// a JSON array's items, one for another single JSON value, else the non-blank lines.
+pub fn count_items(content_type: Option<&str>, body: &[u8], max: usize) -> usize {
+    use serde::de::IgnoredAny;
+    if is_ndjson(content_type) {
+        return count_lines(body, max);
+    }
+    // `IgnoredAny` is zero-sized: a `Vec` of them counts without allocating.
+    if let Ok(items) = serde_json::from_slice::<Vec<IgnoredAny>>(body) {
+        return items.len().min(max.saturating_add(1));
+    }
+    if serde_json::from_slice::<IgnoredAny>(body).is_ok() {
+        return 1;
+    }
+    count_lines(body, max)
 }
 
 /// Undoes `Content-Encoding: gzip` (also `x-gzip`), reading at most `max` bytes of output.
@@ -148,6 +192,31 @@ mod tests {
             2
         );
         assert_eq!(parse(None, b"42").unwrap_err(), BodyError::NoEvents);
+    }
+
+    #[test]
+    fn events_are_counted_without_parsing_them() {
+        assert_eq!(count_items(None, b"[{},{},{}]", 10), 3);
+        assert_eq!(
+            count_items(None, b"[{},{},{}]", 1),
+            2,
+            "counting stops past the cap"
+        );
+        assert_eq!(
+            count_items(Some("application/json"), b"{\"a\":[1,2]}", 10),
+            1
+        );
+        assert_eq!(count_items(None, b"{}\n\n{}\r\nnot json\n", 10), 3);
+        assert_eq!(
+            count_items(Some("application/x-ndjson"), b"[1]\n[2]", 10),
+            2
+        );
+        assert_eq!(count_lines(&b"{}\n".repeat(1000), 5), 6);
+        assert_eq!(
+            check_event_count(6, 5),
+            Err(BodyError::TooManyEvents { max: 5 })
+        );
+        check_event_count(5, 5).unwrap();
     }
 
     #[test]

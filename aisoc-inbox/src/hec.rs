@@ -8,6 +8,11 @@
 //!
 //! Each event is normalised for the `splunk-hec` template: `event` becomes an object (a string
 //! event is `{"message": …}`) and the envelope goes under `hec`.
+//!
+//! The `/raw` endpoint takes its envelope (`host`, `source`, `sourcetype`, `index`, `time`) from
+//! the query string. It is validated once ([`HecEnvelope::from_query`]: lengths, a finite
+//! `time`) and shared by every line of the body; the pipeline sets it on one event at a time,
+//! just before mapping it, so a long query string is never multiplied by the number of lines.
 
 use http::StatusCode;
 use serde::Serialize;
@@ -91,6 +96,94 @@ impl HecReply {
         self.invalid_event_number = Some(index);
         self
     }
+}
+
+/// Why a `/raw` query parameter is not acceptable: answered 422 naming it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("query parameter '{field}' {problem}")]
+pub struct HecFieldError {
+    /// The parameter.
+    pub field: &'static str,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+/// The longest values accepted for the `/raw` envelope. Splunk stores these as indexed
+/// metadata: a host is a DNS name (255), an index name is short (80), and sources and
+/// sourcetypes are paths and names, not payloads (1,024 and 256).
+pub const ENVELOPE_LIMITS: [(&str, usize); 4] = [
+    ("host", 255),
+    ("source", 1024),
+    ("sourcetype", 256),
+    ("index", 80),
+];
+
+/// The latest event time accepted: the year 3000, in Unix seconds.
+const MAX_EVENT_TIME: f64 = 32_503_680_000.0;
+
+/// The `/raw` endpoint's envelope, validated once per request and shared by every line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HecEnvelope {
+    fields: Map<String, Value>,
+}
+
+impl HecEnvelope {
+    /// The envelope from the query string, or the first parameter that is too long or, for
+    /// `time`, not a number of seconds from 0 to the year 3000.
+    ///
+    /// ```
+    /// use std::collections::HashMap;
+    /// use aisoc_inbox::hec::HecEnvelope;
+    ///
+    /// let query = HashMap::from([("host".to_owned(), "web-1".to_owned())]);
+    /// assert!(HecEnvelope::from_query(&query).is_ok());
+    /// let query = HashMap::from([("host".to_owned(), "h".repeat(60_000))]);
+    /// assert_eq!(HecEnvelope::from_query(&query).unwrap_err().field, "host");
+    /// ```
+    pub fn from_query(
+        query: &std::collections::HashMap<String, String>,
+    ) -> Result<Self, HecFieldError> {
+        let mut fields = Map::new();
+        for (field, max) in ENVELOPE_LIMITS {
+            if let Some(value) = query.get(field) {
+                if value.len() > max {
+                    return Err(HecFieldError {
+                        field,
+                        problem: format!("is longer than {max} bytes"),
+                    });
+                }
+                fields.insert(field.to_owned(), Value::String(value.clone()));
+            }
+        }
+        if let Some(time) = query.get("time") {
+            let seconds = time.trim().parse::<f64>().ok();
+            if !seconds.is_some_and(|t| (0.0..=MAX_EVENT_TIME).contains(&t)) {
+                return Err(HecFieldError {
+                    field: "time",
+                    problem: "must be Unix seconds from 0 to 32503680000".into(),
+                });
+            }
+            fields.insert("time".into(), Value::String(time.trim().to_owned()));
+        }
+        Ok(Self { fields })
+    }
+
+    /// Sets this envelope on one normalised `/raw` event (under `hec`).
+    pub fn apply(&self, event: &mut Value) {
+        if let Some(object) = event.as_object_mut() {
+            object.insert("hec".into(), Value::Object(self.fields.clone()));
+        }
+    }
+}
+
+/// Counts the events of an `/event` body up to `max + 1`, allocating nothing; stops at the
+/// first value that does not parse (the real parse reports it).
+pub fn count_events(body: &[u8], max: usize) -> usize {
+    serde_json::Deserializer::from_slice(body)
+        .into_iter::<serde::de::IgnoredAny>()
+        .take(max.saturating_add(1))
+        .take_while(Result::is_ok)
+        .count()
 }
 
 fn normalize(mut envelope: Map<String, Value>) -> Value {

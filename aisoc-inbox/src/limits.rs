@@ -1,5 +1,8 @@
-//! Per-tenant rate limiting and idempotency: the two checks that need shared state when several
-//! gateway nodes take traffic.
+//! Per-tenant rate limiting, per-token budgets of events and bytes, budgets for failed
+//! authentications, the in-flight memory budget, and idempotency: the checks that bound what
+//! one sender can make the inbox do, most of which need shared state when several gateway
+//! nodes take traffic (`RedisRateLimiter`, `RedisBudget`, `RedisIdempotencyStore` with
+//! feature `redis`). Why each exists: [`budget`], [`unauthenticated`], [`inflight`].
 //!
 //! # Idempotency that cannot lose an event
 //!
@@ -46,6 +49,9 @@
 //! | structure | bound | metrics |
 //! |---|---|---|
 //! | [`MemoryRateLimiter`] | tenants that sent in about the last minute, at most [`DEFAULT_MAX_TENANTS`]; a new tenant beyond that gets 429 | `aisoc_ingest_inbox_rate_limit_tenants`, `…_refused_total` |
+//! | [`MemoryBudget`] (events and bytes per token, failed authentications) | keys that spent in about the last minute, at most [`DEFAULT_MAX_KEYS`] each; a new key beyond that gets 429 | |
+//! | [`InflightBudget`] | the bytes requests in flight reserved, at most `AISOC_INBOX_INFLIGHT_BYTES`; beyond it 503 | `aisoc_ingest_inbox_inflight_bytes` |
+//! | [`UnauthenticatedGuard`]'s negative token cache | [`NEGATIVE_CACHE_TTL`] per unknown token, at most 100,000 | |
 //! | [`MemoryIdempotencyStore`] | each key for its lease or TTL, at most [`MemoryIdempotencyStore::DEFAULT_CAPACITY`], least recently used evicted | `aisoc_ingest_inbox_idempotency_keys`, `aisoc_ingest_inbox_idempotency_evicted_total` |
 
 use std::sync::Arc;
@@ -80,8 +86,14 @@ pub enum LimitError {
     Backend(String),
 }
 
+pub mod budget;
+pub mod inflight;
 mod tenant_rate;
+pub mod unauthenticated;
+pub use budget::{DEFAULT_MAX_KEYS, MemoryBudget, Rate, UsageBudget};
+pub use inflight::{InflightBudget, InflightReservation};
 pub use tenant_rate::{DEFAULT_MAX_TENANTS, MemoryRateLimiter, SWEEP_EVERY};
+pub use unauthenticated::{NEGATIVE_CACHE_TTL, UnauthenticatedGuard};
 
 /// Admits or refuses a tenant's next request.
 #[async_trait]
@@ -122,6 +134,18 @@ impl IdempotencyKey {
         };
         header(IDEMPOTENCY_HEADER)
             .or_else(|| header(aisoc_notify_core::signature::WEBHOOK_ID.as_str()))
+            .map(|key| Self::new(tenant_id, source_id, key))
+    }
+
+    /// The key of a request verified by Standard Webhooks: its signed `webhook-id`, whatever
+    /// `X-AiSOC-Idempotency-Key` says, so a replay inside the timestamp window (with or without
+    /// an added header) meets the first delivery's key and is answered `duplicate`.
+    pub fn from_webhook_id(headers: &HeaderMap, tenant_id: &str, source_id: &str) -> Option<Self> {
+        headers
+            .get(aisoc_notify_core::signature::WEBHOOK_ID)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY_LEN)
             .map(|key| Self::new(tenant_id, source_id, key))
     }
 
@@ -413,7 +437,7 @@ impl IdempotencyStore for MemoryIdempotencyStore {
 }
 
 #[cfg(feature = "redis")]
-pub use redis_backed::{RedisIdempotencyStore, RedisRateLimiter};
+pub use redis_backed::{RedisBudget, RedisIdempotencyStore, RedisRateLimiter};
 
 #[cfg(feature = "redis")]
 mod redis_backed {
@@ -423,7 +447,10 @@ mod redis_backed {
     use aisoc_notify_core::async_trait;
     use redis::aio::ConnectionManager;
 
-    use super::{Claim, ClaimOutcome, IdempotencyKey, IdempotencyStore, LimitError, RateLimiter};
+    use super::{
+        Claim, ClaimOutcome, IdempotencyKey, IdempotencyStore, LimitError, RateLimiter,
+        budget::{MIN_RETRY_AFTER, Rate, UsageBudget},
+    };
 
     fn backend(err: redis::RedisError) -> LimitError {
         LimitError::Backend(err.to_string())
@@ -484,6 +511,83 @@ mod redis_backed {
                 ));
             }
             Ok(())
+        }
+    }
+
+    /// GCRA against the server's clock, in microseconds: `ARGV[1]` the cost's span, `ARGV[2]`
+    /// the burst's span, `ARGV[3]` `1` to charge (else only look). Returns 0 when admitted,
+    /// else the microseconds until it would be. The key expires when its budget is full again.
+    static GCRA: LazyLock<redis::Script> = LazyLock::new(|| {
+        redis::Script::new(
+            r"local t = redis.call('TIME')
+            local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+            local tat = tonumber(redis.call('GET', KEYS[1]) or '0')
+            if tat < now then tat = now end
+            local next = tat + tonumber(ARGV[1])
+            local over = next - now - tonumber(ARGV[2])
+            if over > 0 then return over end
+            if ARGV[3] == '1' then
+              redis.call('SET', KEYS[1], string.format('%.0f', next),
+                'PX', math.ceil((next - now) / 1000) + 1)
+            end
+            return 0",
+        )
+    });
+
+    /// A [`UsageBudget`] shared by every replica: the GCRA of the memory budget in one Lua
+    /// script per charge, one Redis key per budget key (expiring when its budget is whole).
+    #[derive(Clone)]
+    pub struct RedisBudget {
+        redis: ConnectionManager,
+        rate: Rate,
+        prefix: String,
+    }
+
+    impl std::fmt::Debug for RedisBudget {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("RedisBudget")
+                .field("rate", &self.rate)
+                .field("prefix", &self.prefix)
+                .finish_non_exhaustive()
+        }
+    }
+
+    impl RedisBudget {
+        /// A budget of `rate` per key, under `prefix` (one prefix per budget: events, bytes…).
+        pub fn new(redis: ConnectionManager, rate: Rate, prefix: impl Into<String>) -> Self {
+            Self {
+                redis,
+                rate,
+                prefix: prefix.into(),
+            }
+        }
+
+        async fn charge(&self, key: &str, cost: u64, spend: bool) -> Result<(), LimitError> {
+            let mut redis = self.redis.clone();
+            let over: i64 = GCRA
+                .key(format!("{}:{key}", self.prefix))
+                .arg(self.rate.span(cost, 1_000_000))
+                .arg(self.rate.span(self.rate.burst(), 1_000_000))
+                .arg(if spend { "1" } else { "0" })
+                .invoke_async(&mut redis)
+                .await
+                .map_err(backend)?;
+            if over > 0 {
+                let wait = Duration::from_micros(u64::try_from(over).unwrap_or(u64::MAX));
+                return Err(LimitError::Exceeded(wait.max(MIN_RETRY_AFTER)));
+            }
+            Ok(())
+        }
+    }
+
+    #[async_trait]
+    impl UsageBudget for RedisBudget {
+        async fn spend(&self, key: &str, cost: u64) -> Result<(), LimitError> {
+            self.charge(key, cost, true).await
+        }
+
+        async fn would_admit(&self, key: &str, cost: u64) -> Result<(), LimitError> {
+            self.charge(key, cost, false).await
         }
     }
 

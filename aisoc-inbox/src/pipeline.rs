@@ -1,118 +1,86 @@
 //! The request pipeline, independent of any HTTP framework: each check in the order the SPEC
 //! sets, each failure a typed [`IngestError`] with its HTTP status.
 //!
-//! 1. token (401 `invalid token`) — [`Inbox::authenticate`]
-//! 2. body size (413) — the caller reads at most [`InboxConfig::max_body_bytes`]
-//! 3. tenant rate (429 with `Retry-After`)
-//! 4. template still allowed (400 `unknown template`)
-//! 5. signature when the token has a secret (401 `invalid signature`)
-//! 6. idempotency key (`X-AiSOC-Idempotency-Key`, else `webhook-id`, scoped to the token): a key
-//!    whose events are stored is answered 200 `duplicate`; one still in flight 409 with
-//!    `Retry-After`; see [`limits`](crate::limits) for why no window loses an event
-//! 7. body decoding and parsing (400 when nothing is parseable)
-//! 8. mapping to OCSF (the ingest's own metadata stamped last, whatever the template), then
-//!    publishing; 2xx only after the sink acknowledged (else 503).
+//! 1. token (401 `invalid token`) — [`Inbox::authenticate_from`]. Unknown tokens are cached
+//!    negatively, and failures are charged to the client's own budget (429 once spent), never
+//!    to the tenant's: see [`UnauthenticatedGuard`](crate::limits::UnauthenticatedGuard)
+//! 2. body size (413) — the caller reads at most [`InboxConfig::max_body_bytes`], after
+//!    reserving it from the in-flight memory budget ([`Inbox::reserve_body`], else 503)
+//! 3. template still allowed (400 `unknown template`)
+//! 4. signature when the token has a secret (401 `invalid signature`), in the schemes the token
+//!    accepts only; a failure is charged to the client's budget for that token
+//! 5. only now, for an authenticated request: the tenant's request rate and the token's bytes
+//!    per second (429 with `Retry-After`)
+//! 6. idempotency key (`X-AiSOC-Idempotency-Key`, else `webhook-id`, scoped to the token; for a
+//!    request verified by Standard Webhooks always its signed `webhook-id`, so a replay inside
+//!    the timestamp window is a duplicate): a key whose events are stored is answered 200
+//!    `duplicate`; one still in flight 409 with `Retry-After`; see [`limits`](crate::limits)
+//! 7. body decoding, the event cap counted before parsing (413 naming the cap), the working
+//!    memory reserved (503), parsing (400 when nothing is parseable), the token's events per
+//!    second (429)
+//! 8. mapping to OCSF (the ingest's own metadata stamped last, whatever the template), at most
+//!    [`mapped_limit`] bytes of mapped events per request (413), then publishing; 2xx only
+//!    after the sink acknowledged (else 503).
+//!
+//! # Bounded work per request
+//!
+//! What one accepted request may hold is bounded by its own size: the raw body, the decoded
+//! body (at most the body limit), its parsed values, and mapped events of at most
+//! [`mapped_limit`]`(decoded)` bytes — [`MAPPED_BYTES_PER_BODY_BYTE`] times the decoded body,
+//! or [`MAPPED_BYTES_FLOOR`] for small bodies. `tests/peak_memory.rs` measures the peak
+//! allocation of hostile and ordinary requests against that bound.
 
+mod config;
+mod error;
+
+use std::net::IpAddr;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use aisoc_notify_core::inbox_template::IngestContext;
 use aisoc_notify_core::secret::ExposeSecret;
-use aisoc_notify_core::signature::WebhookVerifier;
+use aisoc_notify_core::signature::{SignatureScheme, WebhookVerifier};
 use bytes::Bytes;
-use http::{HeaderMap, StatusCode};
+use http::HeaderMap;
 use serde::Serialize;
 
 use crate::body::{self, BodyError};
 use crate::email;
+use crate::hec::HecEnvelope;
 pub use crate::limits::IDEMPOTENCY_HEADER;
 use crate::limits::{
-    ClaimOutcome, IDEMPOTENCY_LEASE, IDEMPOTENCY_TTL, IdempotencyKey, IdempotencyStore, LimitError,
-    RateLimiter,
+    ClaimOutcome, IdempotencyKey, IdempotencyStore, InflightBudget, InflightReservation,
+    LimitError, MemoryBudget, Rate, RateLimiter, UnauthenticatedGuard, UsageBudget,
 };
 use crate::sink::{EventSink, SinkError, SinkEvent};
 use crate::template::TemplateRegistry;
 use crate::token::{TokenRecord, TokenResolver};
+pub use config::{
+    DEFAULT_AUTH_FAILURES_PER_MINUTE, DEFAULT_BYTES_PER_SECOND, DEFAULT_EVENTS_PER_SECOND,
+    DEFAULT_INFLIGHT_BYTES, DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS_PER_REQUEST, InboxConfig,
+};
+pub use error::IngestError;
 
-/// The default body limit: 10 MiB.
-pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+/// Mapped output a request may produce per byte of its decoded body.
+pub const MAPPED_BYTES_PER_BODY_BYTE: usize = 8;
+/// Mapped output any request may produce, however small its body: 2 MiB.
+pub const MAPPED_BYTES_FLOOR: usize = 2 * 1024 * 1024;
+/// What parsing may hold per decoded byte (serde_json values of small objects).
+const PARSED_BYTES_PER_BODY_BYTE: usize = 16;
 
-/// Limits and windows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct InboxConfig {
-    /// The largest body read (and the largest decompressed body).
-    pub max_body_bytes: usize,
-    /// Requests per minute per tenant.
-    pub rate_limit_per_minute: u32,
-    /// How long an idempotency key is remembered once its events are stored.
-    pub idempotency_ttl: Duration,
-    /// How long a request holds its key while publishing; it also bounds the publish, and a
-    /// crashed holder's claim lapses after it.
-    pub idempotency_lease: Duration,
+/// The most bytes of mapped events a request with a `decoded`-byte body may produce.
+pub fn mapped_limit(decoded: usize) -> usize {
+    decoded
+        .saturating_mul(MAPPED_BYTES_PER_BODY_BYTE)
+        .max(MAPPED_BYTES_FLOOR)
 }
 
-impl Default for InboxConfig {
-    fn default() -> Self {
-        Self {
-            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
-            rate_limit_per_minute: crate::limits::DEFAULT_PER_MINUTE,
-            idempotency_ttl: IDEMPOTENCY_TTL,
-            idempotency_lease: IDEMPOTENCY_LEASE,
-        }
-    }
-}
-
-impl InboxConfig {
-    /// Reads `AISOC_INBOX_MAX_BODY_BYTES`, `AISOC_INBOX_RATE_LIMIT_PER_MIN` and
-    /// `AISOC_INBOX_IDEMPOTENCY_LEASE_SECONDS` (how long an in-flight key is held before a
-    /// crashed holder's claim lapses) through `lookup`.
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, aisoc_notify_core::ConfigError> {
-        use aisoc_notify_core::ConfigError;
-        let mut config = Self::default();
-        if let Some(raw) = lookup("AISOC_INBOX_MAX_BODY_BYTES") {
-            config.max_body_bytes = raw
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "AISOC_INBOX_MAX_BODY_BYTES",
-                        "must be a positive number of bytes",
-                    )
-                })?;
-        }
-        if let Some(raw) = lookup("AISOC_INBOX_RATE_LIMIT_PER_MIN") {
-            config.rate_limit_per_minute = raw
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "AISOC_INBOX_RATE_LIMIT_PER_MIN",
-                        "must be a positive number",
-                    )
-                })?;
-        }
-        if let Some(raw) = lookup("AISOC_INBOX_IDEMPOTENCY_LEASE_SECONDS") {
-            config.idempotency_lease = raw
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=3600).contains(n))
-                .map(Duration::from_secs)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "AISOC_INBOX_IDEMPOTENCY_LEASE_SECONDS",
-                        "must be a number of seconds from 1 to 3600",
-                    )
-                })?;
-        }
-        Ok(config)
-    }
+/// The working memory reserved for a request with a `decoded`-byte body.
+fn working_set(decoded: usize) -> usize {
+    decoded
+        .saturating_mul(PARSED_BYTES_PER_BODY_BYTE + 1)
+        .saturating_add(mapped_limit(decoded))
 }
 
 /// Which inbox route a request came in on; it decides pre-processing and the metric label.
@@ -143,111 +111,6 @@ impl InboxRoute {
     }
 }
 
-/// Why a request was not accepted.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum IngestError {
-    /// Unknown or revoked token.
-    #[error("invalid token")]
-    InvalidToken,
-    /// The body is over the limit.
-    #[error("body too large (limit {max} bytes)")]
-    BodyTooLarge {
-        /// The limit.
-        max: usize,
-    },
-    /// The tenant is over its rate.
-    #[error("too many requests")]
-    RateLimited {
-        /// When to try again.
-        retry_after: Duration,
-    },
-    /// The token's template is no longer accepted.
-    #[error("unknown template")]
-    UnknownTemplate,
-    /// The token requires a signature and it is missing or wrong.
-    #[error("invalid signature")]
-    InvalidSignature,
-    /// The body could not be read.
-    #[error(transparent)]
-    Body(#[from] BodyError),
-    /// A Splunk HEC body problem, with Splunk's own reply.
-    #[error("{}", .0.text)]
-    Hec(crate::hec::HecReply),
-    /// Every event failed to map.
-    #[error("no event in the body fits template '{template}': {reason}")]
-    Unmappable {
-        /// The template.
-        template: String,
-        /// The first mapping failure.
-        reason: String,
-    },
-    /// Another request with the same idempotency key is in flight; its outcome decides.
-    #[error("a request with this idempotency key is in progress; retry later")]
-    InProgress {
-        /// When to try again.
-        retry_after: Duration,
-    },
-    /// The sink (or a store) cannot take events now; nothing was accepted.
-    #[error("inbox temporarily unavailable: {0}")]
-    Unavailable(String),
-    /// The event store is full; nothing was accepted until an operator frees space.
-    #[error("inbox storage is full: {0}")]
-    StorageFull(String),
-}
-
-impl IngestError {
-    /// The HTTP status that tells the caller what to fix.
-    pub fn status(&self) -> StatusCode {
-        match self {
-            IngestError::InvalidToken | IngestError::InvalidSignature => StatusCode::UNAUTHORIZED,
-            IngestError::BodyTooLarge { .. }
-            | IngestError::Body(BodyError::TooLargeDecompressed { .. }) => {
-                StatusCode::PAYLOAD_TOO_LARGE
-            }
-            IngestError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            IngestError::Body(BodyError::UnsupportedEncoding(_)) => {
-                StatusCode::UNSUPPORTED_MEDIA_TYPE
-            }
-            IngestError::UnknownTemplate
-            | IngestError::Body(_)
-            | IngestError::Unmappable { .. } => StatusCode::BAD_REQUEST,
-            IngestError::InProgress { .. } => StatusCode::CONFLICT,
-            IngestError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            IngestError::StorageFull(_) => StatusCode::INSUFFICIENT_STORAGE,
-            IngestError::Hec(reply) => reply.status,
-        }
-    }
-
-    /// The wait to announce in `Retry-After`, for the answers a sender should retry later.
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            IngestError::RateLimited { retry_after } | IngestError::InProgress { retry_after } => {
-                Some(*retry_after)
-            }
-            _ => None,
-        }
-    }
-
-    /// The metric outcome label.
-    pub fn outcome(&self) -> &'static str {
-        match self {
-            IngestError::InvalidToken => "invalid_token",
-            IngestError::BodyTooLarge { .. } => "too_large",
-            IngestError::RateLimited { .. } => "rate_limited",
-            IngestError::UnknownTemplate => "unknown_template",
-            IngestError::InvalidSignature => "invalid_signature",
-            IngestError::Body(BodyError::TooLargeDecompressed { .. }) => "too_large",
-            IngestError::Body(_) | IngestError::Unmappable { .. } | IngestError::Hec(_) => {
-                "malformed"
-            }
-            IngestError::InProgress { .. } => "in_progress",
-            IngestError::Unavailable(_) => "unavailable",
-            IngestError::StorageFull(_) => "storage_full",
-        }
-    }
-}
-
 /// The longest `Retry-After` for a key in progress: a live holder settles within a second or
 /// two, and a crashed one's lease may have up to a minute left.
 const IN_PROGRESS_RETRY_AFTER: Duration = Duration::from_secs(2);
@@ -270,17 +133,94 @@ pub struct IngestReceipt {
     pub duplicate: bool,
 }
 
+/// One request as the router hands it over: the body already read within the limit.
+#[derive(Debug, Clone)]
+pub struct Submission<'a> {
+    /// The route it came in on.
+    pub route: InboxRoute,
+    /// Its headers (signature, idempotency key, content type and encoding).
+    pub headers: &'a HeaderMap,
+    /// The body as read.
+    pub body: Bytes,
+    /// The HEC `/raw` envelope from the query string, validated, shared by every line.
+    pub hec_envelope: Option<Arc<HecEnvelope>>,
+    /// The client's address, which failed authentications are charged to.
+    pub client: Option<IpAddr>,
+}
+
+impl<'a> Submission<'a> {
+    /// A submission on `route` with no envelope and no known client address.
+    pub fn new(route: InboxRoute, headers: &'a HeaderMap, body: Bytes) -> Self {
+        Self {
+            route,
+            headers,
+            body,
+            hec_envelope: None,
+            client: None,
+        }
+    }
+}
+
 /// One request's parts, after the checks that precede parsing.
 struct Incoming<'a> {
     record: &'a TokenRecord,
     route: InboxRoute,
     headers: &'a HeaderMap,
     raw_body: Bytes,
-    hec_envelope: Option<serde_json::Map<String, serde_json::Value>>,
+    hec_envelope: Option<Arc<HecEnvelope>>,
 }
 
 fn is_zero(n: &usize) -> bool {
     *n == 0
+}
+
+/// The per-token budgets in units of work, and the budget of failed authentications.
+#[derive(Clone)]
+struct Budgets {
+    events: Arc<dyn UsageBudget>,
+    bytes: Arc<dyn UsageBudget>,
+    unauthenticated: UnauthenticatedGuard,
+    inflight: InflightBudget,
+}
+
+impl Budgets {
+    /// In-memory budgets sized by `config`.
+    fn in_memory(config: &InboxConfig) -> Self {
+        let rates = token_rates(config);
+        Self {
+            events: Arc::new(MemoryBudget::new(rates.events)),
+            bytes: Arc::new(MemoryBudget::new(rates.bytes)),
+            unauthenticated: UnauthenticatedGuard::new(Arc::new(MemoryBudget::new(
+                rates.auth_failures,
+            ))),
+            inflight: InflightBudget::new(config.inflight_bytes),
+        }
+    }
+}
+
+/// The rates an [`InboxConfig`] sets, for building shared (Redis) budgets that match it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenRates {
+    /// Events per second per token, in bursts of the per-request cap.
+    pub events: Rate,
+    /// Body bytes per second per token, in bursts of the body limit.
+    pub bytes: Rate,
+    /// Failed authentications per minute per client (and token).
+    pub auth_failures: Rate,
+}
+
+/// The rates `config` sets; each burst admits at least the largest request it allows.
+pub fn token_rates(config: &InboxConfig) -> TokenRates {
+    let positive = |n: u64| NonZeroU64::new(n).unwrap_or(NonZeroU64::MIN);
+    let events = u64::from(config.events_per_second);
+    let max_events = u64::try_from(config.max_events_per_request).unwrap_or(u64::MAX);
+    let max_body = u64::try_from(config.max_body_bytes).unwrap_or(u64::MAX);
+    TokenRates {
+        events: Rate::per_second(positive(events)).with_burst(positive(events.max(max_events))),
+        bytes: Rate::per_second(positive(config.bytes_per_second))
+            .with_burst(positive(config.bytes_per_second.max(max_body))),
+        auth_failures: Rate::per_minute(positive(u64::from(config.auth_failures_per_minute))),
+    }
 }
 
 /// The inbox engine: tokens, limits, templates and a sink.
@@ -292,6 +232,7 @@ pub struct Inbox {
     idempotency: Arc<dyn IdempotencyStore>,
     sink: Arc<dyn EventSink>,
     config: InboxConfig,
+    budgets: Budgets,
     sns_confirmations: Option<Arc<dyn crate::envelope::SnsSubscriptionHandler>>,
     sns_verifier: Option<crate::sns::SnsVerifier>,
 }
@@ -311,8 +252,22 @@ fn new_event_uid() -> String {
     data_encoding::HEXLOWER.encode(&bytes)
 }
 
+fn limited(error: LimitError) -> IngestError {
+    match error {
+        LimitError::Exceeded(retry_after) => IngestError::RateLimited { retry_after },
+        LimitError::Backend(reason) => IngestError::Unavailable(reason),
+    }
+}
+
+const BUSY: IngestError = IngestError::Busy {
+    retry_after: Duration::from_secs(1),
+};
+
 impl Inbox {
-    /// An inbox over its parts.
+    /// An inbox over its parts; the per-token budgets, the failed-authentication budget and
+    /// the in-flight memory budget are in memory, sized by `config` (share the first two
+    /// between replicas with [`with_token_budgets`](Self::with_token_budgets) and
+    /// [`with_auth_failure_budget`](Self::with_auth_failure_budget)).
     pub fn new(
         resolver: TokenResolver,
         templates: Arc<TemplateRegistry>,
@@ -327,10 +282,34 @@ impl Inbox {
             limiter,
             idempotency,
             sink,
+            budgets: Budgets::in_memory(&config),
             config,
             sns_confirmations: None,
             sns_verifier: None,
         }
+    }
+
+    /// Charges events and body bytes per token to these budgets (rates: [`token_rates`]).
+    pub fn with_token_budgets(
+        mut self,
+        events: Arc<dyn UsageBudget>,
+        bytes: Arc<dyn UsageBudget>,
+    ) -> Self {
+        self.budgets.events = events;
+        self.budgets.bytes = bytes;
+        self
+    }
+
+    /// Charges failed authentications to this budget.
+    pub fn with_auth_failure_budget(mut self, failures: Arc<dyn UsageBudget>) -> Self {
+        self.budgets.unauthenticated = UnauthenticatedGuard::new(failures);
+        self
+    }
+
+    /// Replaces the failed-authentication guard (for a shorter negative cache in tests).
+    pub fn with_unauthenticated_guard(mut self, guard: UnauthenticatedGuard) -> Self {
+        self.budgets.unauthenticated = guard;
+        self
     }
 
     /// Verifies SNS message signatures before unwrapping (recommended for `aws-sns` tokens).
@@ -363,13 +342,53 @@ impl Inbox {
         &self.templates
     }
 
-    /// Step 1: the token's record, or `InvalidToken`.
+    /// The memory budget of the requests in flight.
+    pub fn inflight(&self) -> &InflightBudget {
+        &self.budgets.inflight
+    }
+
+    /// Step 1 without a client address (failures are charged to one shared "unknown address").
     pub async fn authenticate(&self, token: &str) -> Result<TokenRecord, IngestError> {
-        match self.resolver.resolve(token).await {
-            Ok(Some(record)) => Ok(record),
-            Ok(None) => Err(IngestError::InvalidToken),
-            Err(error) => Err(IngestError::Unavailable(error.to_string())),
+        self.authenticate_from(token, None).await
+    }
+
+    /// Step 1: the token's record, or `InvalidToken`; `RateLimited` when `client` has spent
+    /// its failure budget (for unknown tokens, or for this token's signature).
+    pub async fn authenticate_from(
+        &self,
+        token: &str,
+        client: Option<IpAddr>,
+    ) -> Result<TokenRecord, IngestError> {
+        let guard = &self.budgets.unauthenticated;
+        guard.may_try_token(client).await.map_err(limited)?;
+        let fingerprint = crate::token::fingerprint(token);
+        if guard.known_unknown(&fingerprint) {
+            guard.unknown_token(&fingerprint, client).await;
+            return Err(IngestError::InvalidToken);
         }
+        let record = match self.resolver.resolve(token).await {
+            Ok(Some(record)) => record,
+            Ok(None) => {
+                guard.unknown_token(&fingerprint, client).await;
+                return Err(IngestError::InvalidToken);
+            }
+            Err(error) => return Err(IngestError::Unavailable(error.to_string())),
+        };
+        if record.signing_secret.is_some() {
+            guard
+                .may_try_signature(&record.id, client)
+                .await
+                .map_err(limited)?;
+        }
+        Ok(record)
+    }
+
+    /// Reserves memory for a body of `declared` bytes (the body limit when undeclared) before
+    /// it is read; shrink the reservation to the body read. `Busy` when it does not fit.
+    pub fn reserve_body(&self, declared: Option<u64>) -> Result<InflightReservation, IngestError> {
+        let max = self.config.max_body_bytes;
+        let bytes = declared.map_or(max, |n| usize::try_from(n).unwrap_or(max).min(max));
+        self.budgets.inflight.try_reserve(bytes).ok_or(BUSY)
     }
 
     /// Steps 3-8 for a body already read within the limit.
@@ -380,23 +399,18 @@ impl Inbox {
         headers: &HeaderMap,
         raw_body: Bytes,
     ) -> Result<IngestReceipt, IngestError> {
-        self.accept_with_envelope(record, route, headers, raw_body, None)
+        self.submit(record, Submission::new(route, headers, raw_body))
             .await
     }
 
-    /// Like [`accept`](Self::accept); `hec_envelope` carries the `/raw` endpoint's query
-    /// parameters (`host`, `source`, `sourcetype`, `index`) into every event.
-    pub async fn accept_with_envelope(
+    /// Steps 3-8 for a submission.
+    pub async fn submit(
         &self,
         record: &TokenRecord,
-        route: InboxRoute,
-        headers: &HeaderMap,
-        raw_body: Bytes,
-        hec_envelope: Option<serde_json::Map<String, serde_json::Value>>,
+        submission: Submission<'_>,
     ) -> Result<IngestReceipt, IngestError> {
-        let result = self
-            .accept_inner(record, route, headers, raw_body, hec_envelope)
-            .await;
+        let route = submission.route;
+        let result = self.accept_inner(record, submission).await;
         let outcome = match &result {
             Ok(receipt) if receipt.duplicate => "duplicate",
             Ok(_) => "ok",
@@ -416,36 +430,78 @@ impl Inbox {
         result
     }
 
+    /// Step 4: the scheme that verified the request, `None` for an unsigned token.
+    async fn verify_signature(
+        &self,
+        record: &TokenRecord,
+        headers: &HeaderMap,
+        body: &[u8],
+        client: Option<IpAddr>,
+    ) -> Result<Option<SignatureScheme>, IngestError> {
+        let Some(secret) = &record.signing_secret else {
+            return Ok(None);
+        };
+        let schemes = record
+            .signature_schemes
+            .as_deref()
+            .unwrap_or(&SignatureScheme::ALL);
+        match WebhookVerifier::new(secret.expose_secret())
+            .with_schemes(schemes)
+            .verify(headers, body)
+        {
+            Ok(scheme) => Ok(Some(scheme)),
+            Err(_) => {
+                self.budgets
+                    .unauthenticated
+                    .bad_signature(&record.id, client)
+                    .await;
+                Err(IngestError::InvalidSignature)
+            }
+        }
+    }
+
     async fn accept_inner(
         &self,
         record: &TokenRecord,
-        route: InboxRoute,
-        headers: &HeaderMap,
-        raw_body: Bytes,
-        hec_envelope: Option<serde_json::Map<String, serde_json::Value>>,
+        submission: Submission<'_>,
     ) -> Result<IngestReceipt, IngestError> {
+        let Submission {
+            route,
+            headers,
+            body: raw_body,
+            hec_envelope,
+            client,
+        } = submission;
         if raw_body.len() > self.config.max_body_bytes {
             return Err(IngestError::BodyTooLarge {
                 max: self.config.max_body_bytes,
             });
         }
-        self.limiter
-            .check(&record.tenant_id)
-            .await
-            .map_err(|e| match e {
-                LimitError::Exceeded(retry_after) => IngestError::RateLimited { retry_after },
-                LimitError::Backend(reason) => IngestError::Unavailable(reason),
-            })?;
         let template = self
             .templates
             .get(&record.template_id)
             .ok_or(IngestError::UnknownTemplate)?;
-        if let Some(secret) = &record.signing_secret {
-            WebhookVerifier::new(secret.expose_secret())
-                .verify(headers, &raw_body)
-                .map_err(|_| IngestError::InvalidSignature)?;
-        }
-        let Some(key) = IdempotencyKey::from_headers(headers, &record.tenant_id, &record.id) else {
+        let scheme = self
+            .verify_signature(record, headers, &raw_body, client)
+            .await?;
+        // Authenticated: only now may the request spend the tenant's and the token's budgets.
+        self.limiter
+            .check(&record.tenant_id)
+            .await
+            .map_err(limited)?;
+        let body_bytes = u64::try_from(raw_body.len()).unwrap_or(u64::MAX);
+        self.budgets
+            .bytes
+            .spend(&record.id, body_bytes)
+            .await
+            .map_err(limited)?;
+        let key = if scheme == Some(SignatureScheme::StandardWebhooks) {
+            // The signed id, not a header an attacker may add to a replay.
+            IdempotencyKey::from_webhook_id(headers, &record.tenant_id, &record.id)
+        } else {
+            IdempotencyKey::from_headers(headers, &record.tenant_id, &record.id)
+        };
+        let Some(key) = key else {
             let incoming = Incoming {
                 record,
                 route,
@@ -544,15 +600,25 @@ impl Inbox {
             hec_envelope,
         } = incoming;
         let header = |name: http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-        let decoded = body::decode(
-            header(http::header::CONTENT_ENCODING),
-            raw_body,
-            self.config.max_body_bytes,
-        )?;
-        let parsed = match route {
+        let max = self.config.max_body_bytes;
+        let decoded = body::decode(header(http::header::CONTENT_ENCODING), raw_body, max)?;
+        let max_events = self.config.max_events_per_request;
+        let content_type = header(http::header::CONTENT_TYPE);
+        let counted = match route {
             InboxRoute::Webhook | InboxRoute::Email => {
-                body::parse(header(http::header::CONTENT_TYPE), &decoded)?
+                body::count_items(content_type, &decoded, max_events)
             }
+            InboxRoute::Cef | InboxRoute::HecRaw => body::count_lines(&decoded, max_events),
+            InboxRoute::Hec => crate::hec::count_events(&decoded, max_events),
+        };
+        body::check_event_count(counted, max_events)?;
+        let _working = self
+            .budgets
+            .inflight
+            .try_reserve(working_set(decoded.len()))
+            .ok_or(BUSY)?;
+        let parsed = match route {
+            InboxRoute::Webhook | InboxRoute::Email => body::parse(content_type, &decoded)?,
             InboxRoute::Cef => {
                 let (events, dropped) = crate::cef::parse_batch(&decoded);
                 if events.is_empty() {
@@ -564,20 +630,34 @@ impl Inbox {
                 events: crate::hec::parse_events(&decoded).map_err(IngestError::Hec)?,
                 dropped: 0,
             },
+            // Lines alone: the envelope is set on each event just before it is mapped.
             InboxRoute::HecRaw => body::ParsedBody {
-                events: crate::hec::parse_raw(&decoded, &hec_envelope.unwrap_or_default())
+                events: crate::hec::parse_raw(&decoded, &serde_json::Map::new())
                     .map_err(IngestError::Hec)?,
                 dropped: 0,
             },
         };
+        let event_count = u64::try_from(parsed.events.len()).unwrap_or(u64::MAX);
+        self.budgets
+            .events
+            .spend(&record.id, event_count)
+            .await
+            .map_err(limited)?;
+        let mapped_max = mapped_limit(decoded.len());
+        let mut mapped_bytes = 0usize;
         let received_at = chrono::Utc::now();
         let mut dropped = parsed.dropped;
         let mut ignored = 0;
         let mut first_failure = None;
         let mut events = Vec::with_capacity(parsed.events.len());
         for (index, payload) in parsed.events.into_iter().enumerate() {
-            let payload = match route {
-                InboxRoute::Email => email::normalize(&payload),
+            let payload = match (route, &hec_envelope) {
+                (InboxRoute::Email, _) => email::normalize(&payload),
+                (InboxRoute::HecRaw, Some(envelope)) => {
+                    let mut payload = payload;
+                    envelope.apply(&mut payload);
+                    payload
+                }
                 _ => payload,
             };
             if template.envelope() == Some("aws-sns")
@@ -635,6 +715,10 @@ impl Inbox {
                     crate::template::stamp_ingest_fields(&mut event, &context);
                     let payload = serde_json::to_vec(&event)
                         .map_err(|e| IngestError::Unavailable(e.to_string()))?;
+                    mapped_bytes = mapped_bytes.saturating_add(payload.len());
+                    if mapped_bytes > mapped_max {
+                        return Err(IngestError::MappedTooLarge { max: mapped_max });
+                    }
                     events.push(SinkEvent {
                         tenant_id: record.tenant_id.clone(),
                         template_id: record.template_id.clone(),

@@ -14,12 +14,20 @@
 //! answered `200 {"accepted": 0, …, "duplicate": true}`; a key whose first request is still in
 //! flight `409 {"error": "a request with this idempotency key is in progress; retry later"}`
 //! with `Retry-After`, so the sender retries and learns the first request's real outcome.
+//!
+//! Failed authentications are charged to the client's address, read from axum's
+//! `ConnectInfo<SocketAddr>`: serve with
+//! `into_make_service_with_connect_info::<SocketAddr>()`, or every client shares one failure
+//! budget. `X-Forwarded-For` is not read (any client can write it).
 
 use axum::Router;
 use axum::body::Body;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
 use axum::extract::Query;
-use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequestParts, Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use base64::Engine as _;
@@ -27,7 +35,49 @@ use base64::Engine as _;
 use crate::hec::HecReply;
 use serde_json::json;
 
-use crate::pipeline::{Inbox, InboxRoute, IngestError};
+use crate::hec::HecEnvelope;
+use crate::pipeline::{Inbox, InboxRoute, IngestError, Submission};
+
+/// The client's address when the host serves with `ConnectInfo<SocketAddr>`.
+#[derive(Debug, Clone, Copy)]
+struct ClientAddr(Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|ConnectInfo(addr)| addr.ip()),
+        ))
+    }
+}
+
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+}
+
+/// Reserves in-flight memory for the body, then reads it; the reservation is held (shrunk to
+/// what was read) until the request is answered.
+async fn read_reserved(
+    inbox: &Inbox,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(bytes::Bytes, crate::limits::InflightReservation), IngestError> {
+    let max = inbox.config().max_body_bytes;
+    if declared_length(headers).is_some_and(|len| len > max as u64) {
+        return Err(IngestError::BodyTooLarge { max });
+    }
+    let mut reservation = inbox.reserve_body(declared_length(headers))?;
+    let bytes = read_limited(headers, body, max).await?;
+    reservation.shrink_to(bytes.len());
+    Ok((bytes, reservation))
+}
 
 /// The inbox routes, for the host to nest under `/v1/inbox`.
 pub fn router(inbox: Inbox) -> Router {
@@ -105,18 +155,23 @@ async fn handle(
     inbox: Inbox,
     route: InboxRoute,
     token: String,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let record = match inbox.authenticate(&token).await {
+    let record = match inbox.authenticate_from(&token, client.0).await {
         Ok(record) => record,
         Err(error) => return error_response(&error),
     };
-    let bytes = match read_limited(&headers, body, inbox.config().max_body_bytes).await {
-        Ok(bytes) => bytes,
+    let (bytes, _reservation) = match read_reserved(&inbox, &headers, body).await {
+        Ok(read) => read,
         Err(error) => return error_response(&error),
     };
-    match inbox.accept(&record, route, &headers, bytes).await {
+    let submission = Submission {
+        client: client.0,
+        ..Submission::new(route, &headers, bytes)
+    };
+    match inbox.submit(&record, submission).await {
         Ok(receipt) => (StatusCode::OK, axum::Json(receipt)).into_response(),
         Err(error) => error_response(&error),
     }
@@ -125,19 +180,21 @@ async fn handle(
 async fn webhook(
     State(inbox): State<Inbox>,
     Path(token): Path<String>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(inbox, InboxRoute::Webhook, token, headers, body).await
+    handle(inbox, InboxRoute::Webhook, token, client, headers, body).await
 }
 
 async fn email(
     State(inbox): State<Inbox>,
     Path(token): Path<String>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(inbox, InboxRoute::Email, token, headers, body).await
+    handle(inbox, InboxRoute::Email, token, client, headers, body).await
 }
 
 fn bearer(headers: &HeaderMap) -> Option<String> {
@@ -151,9 +208,14 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(|t| t.trim().to_owned())
 }
 
-async fn cef_with_header(State(inbox): State<Inbox>, headers: HeaderMap, body: Body) -> Response {
+async fn cef_with_header(
+    State(inbox): State<Inbox>,
+    client: ClientAddr,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
     match bearer(&headers) {
-        Some(token) => handle(inbox, InboxRoute::Cef, token, headers, body).await,
+        Some(token) => handle(inbox, InboxRoute::Cef, token, client, headers, body).await,
         None => error_response(&IngestError::InvalidToken),
     }
 }
@@ -161,10 +223,11 @@ async fn cef_with_header(State(inbox): State<Inbox>, headers: HeaderMap, body: B
 async fn cef_with_path(
     State(inbox): State<Inbox>,
     Path(token): Path<String>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    handle(inbox, InboxRoute::Cef, token, headers, body).await
+    handle(inbox, InboxRoute::Cef, token, client, headers, body).await
 }
 
 fn hec_reply(reply: HecReply) -> Response {
@@ -201,11 +264,23 @@ pub fn hec_error(error: &IngestError) -> Response {
             )
                 .into_response();
         }
+        // Splunk has no reply naming our caps or fields: its "invalid data format" code with
+        // our text, so HEC clients treat it as a bad request and a person can read why.
+        IngestError::Body(crate::body::BodyError::TooManyEvents { .. })
+        | IngestError::MappedTooLarge { .. }
+        | IngestError::InvalidField(_) => {
+            return (
+                error.status(),
+                axum::Json(json!({"text": error.to_string(), "code": 6})),
+            )
+                .into_response();
+        }
         IngestError::Body(crate::body::BodyError::NoEvents) => HecReply::NO_DATA,
         IngestError::Body(_) | IngestError::Unmappable { .. } => HecReply::INVALID_DATA_FORMAT,
         IngestError::Hec(reply) => reply.clone(),
         IngestError::RateLimited { .. }
         | IngestError::InProgress { .. }
+        | IngestError::Busy { .. }
         | IngestError::Unavailable(_)
         // Splunk HEC has no "full": busy tells its clients to hold the data and retry.
         | IngestError::StorageFull(_) => HecReply::SERVER_BUSY,
@@ -216,6 +291,7 @@ pub fn hec_error(error: &IngestError) -> Response {
 async fn hec(
     inbox: Inbox,
     route: InboxRoute,
+    client: ClientAddr,
     headers: HeaderMap,
     query: std::collections::HashMap<String, String>,
     body: Body,
@@ -227,28 +303,27 @@ async fn hec(
             HecReply::TOKEN_REQUIRED
         });
     };
-    let record = match inbox.authenticate(&token).await {
+    let record = match inbox.authenticate_from(&token, client.0).await {
         Ok(record) => record,
         Err(error) => return hec_error(&error),
     };
-    let bytes = match read_limited(&headers, body, inbox.config().max_body_bytes).await {
-        Ok(bytes) => bytes,
+    let envelope = match route {
+        InboxRoute::HecRaw => match HecEnvelope::from_query(&query) {
+            Ok(envelope) => Some(Arc::new(envelope)),
+            Err(invalid) => return hec_error(&IngestError::InvalidField(invalid)),
+        },
+        _ => None,
+    };
+    let (bytes, _reservation) = match read_reserved(&inbox, &headers, body).await {
+        Ok(read) => read,
         Err(error) => return hec_error(&error),
     };
-    let envelope = (route == InboxRoute::HecRaw).then(|| {
-        ["host", "source", "sourcetype", "index", "time"]
-            .iter()
-            .filter_map(|key| {
-                query
-                    .get(*key)
-                    .map(|v| ((*key).to_owned(), serde_json::Value::String(v.clone())))
-            })
-            .collect()
-    });
-    match inbox
-        .accept_with_envelope(&record, route, &headers, bytes, envelope)
-        .await
-    {
+    let submission = Submission {
+        hec_envelope: envelope,
+        client: client.0,
+        ..Submission::new(route, &headers, bytes)
+    };
+    match inbox.submit(&record, submission).await {
         Ok(_) => hec_reply(HecReply::SUCCESS),
         Err(error) => hec_error(&error),
     }
@@ -257,19 +332,21 @@ async fn hec(
 async fn hec_event(
     State(inbox): State<Inbox>,
     Query(query): Query<std::collections::HashMap<String, String>>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    hec(inbox, InboxRoute::Hec, headers, query, body).await
+    hec(inbox, InboxRoute::Hec, client, headers, query, body).await
 }
 
 async fn hec_raw(
     State(inbox): State<Inbox>,
     Query(query): Query<std::collections::HashMap<String, String>>,
+    client: ClientAddr,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    hec(inbox, InboxRoute::HecRaw, headers, query, body).await
+    hec(inbox, InboxRoute::HecRaw, client, headers, query, body).await
 }
 
 async fn hec_health() -> Response {

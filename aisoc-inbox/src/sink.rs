@@ -13,6 +13,33 @@ use std::sync::Mutex;
 use aisoc_notify_core::async_trait;
 use bytes::Bytes;
 
+/// Escapes `text` into one NATS subject token, injectively: `A-Z a-z 0-9 -` stay as they are,
+/// every other byte of its UTF-8 (including `_` and `.`) becomes `_` and two upper-case hex
+/// digits. So `a.b` is `a_2Eb` and `a_b` is `a_5Fb`: two tenants never share a subject, and a
+/// subscriber filters on one tenant with `<prefix>.<subject_token(tenant)>.>`.
+///
+/// ```
+/// use aisoc_inbox::sink::subject_token;
+///
+/// assert_eq!(subject_token("acme"), "acme");
+/// assert_eq!(subject_token("generic-json"), "generic-json");
+/// assert_eq!(subject_token("a.b"), "a_2Eb");
+/// assert_eq!(subject_token("a_b"), "a_5Fb");
+/// assert_eq!(subject_token("a>*"), "a_3E_2A");
+/// ```
+pub fn subject_token(text: &str) -> String {
+    use std::fmt::Write;
+    let mut token = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || byte == b'-' {
+            token.push(char::from(byte));
+        } else {
+            let _ = write!(token, "_{byte:02X}");
+        }
+    }
+    token
+}
+
 /// One OCSF event ready to publish.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SinkEvent {
@@ -106,7 +133,8 @@ mod nats {
     pub struct NatsSinkConfig {
         /// The stream (created when missing).
         pub stream: String,
-        /// Subjects are `<prefix>.<tenant>.<template>`.
+        /// Subjects are `<prefix>.<tenant>.<template>`, each part escaped by
+        /// [`subject_token`](super::subject_token).
         pub subject_prefix: String,
         /// The stream's duplicate window: repeats of a `Nats-Msg-Id` inside it are dropped.
         pub duplicate_window: Duration,
@@ -143,19 +171,6 @@ mod nats {
         }
     }
 
-    fn token(text: &str) -> String {
-        // Subject tokens may not contain '.', '*', '>' or whitespace.
-        text.chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect()
-    }
-
     impl NatsSink {
         /// Uses `client`, creating the stream if it does not exist.
         pub async fn new(
@@ -189,8 +204,8 @@ mod nats {
             format!(
                 "{}.{}.{}",
                 self.config.subject_prefix,
-                token(&event.tenant_id),
-                token(&event.template_id)
+                super::subject_token(&event.tenant_id),
+                super::subject_token(&event.template_id)
             )
         }
     }
@@ -214,6 +229,48 @@ mod nats {
                     .map_err(|e| SinkError::Unavailable(e.to_string()))?;
             }
             Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subject_token;
+
+    #[test]
+    fn tenants_that_differ_only_in_dot_or_underscore_get_different_subject_tokens() {
+        assert_ne!(subject_token("a.b"), subject_token("a_b"));
+        assert_ne!(subject_token("a_2Eb"), subject_token("a.b"));
+        for token in [subject_token("a.b"), subject_token("a b*>\u{e9}")] {
+            assert!(
+                token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+                "{token}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_escape_decodes_back_to_the_original() {
+        fn decode(token: &str) -> String {
+            let bytes = token.as_bytes();
+            let mut out = Vec::new();
+            let mut i = 0;
+            while i < bytes.len() {
+                if bytes[i] == b'_' {
+                    let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                    out.push(u8::from_str_radix(hex, 16).unwrap());
+                    i += 3;
+                } else {
+                    out.push(bytes[i]);
+                    i += 1;
+                }
+            }
+            String::from_utf8(out).unwrap()
+        }
+        for text in ["acme", "a.b", "a_b", "a_2Eb", "ü.x-y_z", ""] {
+            assert_eq!(decode(&subject_token(text)), text);
         }
     }
 }

@@ -159,6 +159,52 @@ const RESERVED: [&str; 11] = [
 
 /// The highest array index a path may name; OCSF lists written by index are short, and the
 /// bound keeps a template from allocating a huge padded array.
+/// The largest template file accepted (bundled ones are about 1 KiB).
+pub const MAX_TEMPLATE_BYTES: usize = 64 * 1024;
+/// The deepest `[`/`{` nesting a template may use. Templates are flat; the YAML parser takes
+/// time quadratic in flow nesting before its own recursion limit refuses it (100,000 levels:
+/// about 100 s), so deeper files are refused before parsing.
+pub const MAX_TEMPLATE_NESTING: usize = 64;
+
+/// The deepest `[`/`{` nesting outside quoted scalars and comments. Approximate on purpose
+/// (a plain scalar with an apostrophe reads as a quote): it errs towards less depth, and
+/// [`MAX_TEMPLATE_BYTES`] bounds what the parser is handed anyway.
+fn flow_nesting(yaml: &str) -> usize {
+    let bytes = yaml.as_bytes();
+    let (mut depth, mut deepest, mut quote, mut i) = (0usize, 0usize, None::<u8>, 0usize);
+    while i < bytes.len() {
+        let byte = bytes[i];
+        match quote {
+            Some(b'"') if byte == b'\\' => i += 1,
+            Some(q) if byte == q => {
+                // `''` inside a single-quoted scalar is an escaped quote.
+                if q == b'\'' && bytes.get(i + 1) == Some(&b'\'') {
+                    i += 1;
+                } else {
+                    quote = None;
+                }
+            }
+            Some(_) => {}
+            None => match byte {
+                b'"' | b'\'' => quote = Some(byte),
+                b'[' | b'{' => {
+                    depth += 1;
+                    deepest = deepest.max(depth);
+                }
+                b']' | b'}' => depth = depth.saturating_sub(1),
+                b'#' if i == 0 || bytes[i - 1].is_ascii_whitespace() => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    deepest
+}
+
 const MAX_PATH_INDEX: usize = 255;
 
 /// The latest time accepted: 9999-12-31T23:59:59.999Z, the end of RFC 3339's range.
@@ -257,6 +303,21 @@ impl YamlTemplate {
             field: field.to_owned(),
             message,
         };
+        if yaml.len() > MAX_TEMPLATE_BYTES {
+            return Err(error(
+                "yaml",
+                format!(
+                    "the file is {} bytes; templates may be at most {MAX_TEMPLATE_BYTES}",
+                    yaml.len()
+                ),
+            ));
+        }
+        if flow_nesting(yaml) > MAX_TEMPLATE_NESTING {
+            return Err(error(
+                "yaml",
+                format!("[ and {{ nest more than {MAX_TEMPLATE_NESTING} deep"),
+            ));
+        }
         let parsed: TemplateFile =
             serde_norway::from_str(yaml).map_err(|e| error("yaml", e.to_string()))?;
         if parsed.id.trim().is_empty()

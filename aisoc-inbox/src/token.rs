@@ -5,6 +5,15 @@
 //! may write through, an optional signing secret and its created/revoked times. A token grants
 //! nothing but "write events through this template into this tenant".
 //!
+//! Signing secrets are secrets at rest: the PostgreSQL store keeps them sealed under
+//! `AISOC_DATA_KEY` ([`crate::postgres`]); the in-memory store holds them only in the process.
+//!
+//! A token with a signing secret also names the signature schemes it accepts
+//! ([`TokenRecord::signature_schemes`]); a request is checked against those only, so a sender
+//! that signs with Standard Webhooks (timestamped, replay-safe) cannot be downgraded to a
+//! timestamp-less hex scheme by someone who strips the `webhook-*` headers. By default a token
+//! accepts the family its secret was minted for ([`default_schemes`]).
+//!
 //! Resolution goes through a concurrent 60-second cache; [`TokenResolver::invalidate`] drops a
 //! rotated or revoked token at once on this node, and every other node forgets it within the
 //! TTL.
@@ -14,7 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aisoc_notify_core::async_trait;
+use aisoc_notify_core::sealed::{DATA_KEY_VARIABLE, SealError};
 use aisoc_notify_core::secret::{ExposeSecret, SecretString};
+use aisoc_notify_core::signature::{SignatureScheme, StandardWebhooksKey};
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 
@@ -36,6 +47,9 @@ pub struct TokenRecord {
     pub fingerprint: String,
     /// When set, requests must be signed with it.
     pub signing_secret: Option<SecretString>,
+    /// The signature schemes a request may use; `None` for a token minted before tokens named
+    /// them, which accepts every scheme (Standard Webhooks first).
+    pub signature_schemes: Option<Vec<SignatureScheme>>,
     /// When it was minted.
     pub created_at: DateTime<Utc>,
     /// When it was revoked.
@@ -49,6 +63,7 @@ impl std::fmt::Debug for TokenRecord {
             .field("tenant_id", &self.tenant_id)
             .field("template_id", &self.template_id)
             .field("signed", &self.signing_secret.is_some())
+            .field("signature_schemes", &self.signature_schemes)
             .field("created_at", &self.created_at)
             .field("revoked_at", &self.revoked_at)
             .finish_non_exhaustive()
@@ -77,6 +92,22 @@ pub enum TokenStoreError {
     /// The backend failed.
     #[error("token store failed: {0}")]
     Backend(String),
+    /// This store keeps signing secrets only sealed, and no data key is configured. Tokens
+    /// without a signing secret still work.
+    #[error(
+        "inbox signing secrets are stored only encrypted: set {DATA_KEY_VARIABLE} to \
+         k1:<base64 of 32 random bytes> (head -c 32 /dev/urandom | base64) and restart, or \
+         mint the token without a signing secret"
+    )]
+    KeyRequired,
+    /// A stored signing secret could not be sealed or opened (a missing key names its id).
+    #[error("inbox token '{id}': signing secret: {source}")]
+    Sealed {
+        /// The token's id.
+        id: String,
+        /// Why.
+        source: SealError,
+    },
 }
 
 /// SHA-256 fingerprint (hex) of a token.
@@ -130,12 +161,115 @@ fn new_token_id() -> String {
     )
 }
 
-/// Mints a token for a tenant and template and stores its record.
+/// The hex (timestamp-less) schemes: they sign the body alone.
+pub const HEX_SCHEMES: [SignatureScheme; 4] = [
+    SignatureScheme::Aisoc,
+    SignatureScheme::GitHub,
+    SignatureScheme::Generic,
+    SignatureScheme::PagerDuty,
+];
+
+/// The schemes a token accepts when minted without a list: Standard Webhooks alone for a
+/// `whsec_` secret (that is what the prefix announces), else the hex schemes. Never both
+/// families, so a request cannot fall back from a timestamped scheme to one without a
+/// timestamp.
+pub fn default_schemes(signing_secret: &str) -> Vec<SignatureScheme> {
+    if signing_secret.starts_with("whsec_") {
+        vec![SignatureScheme::StandardWebhooks]
+    } else {
+        HEX_SCHEMES.to_vec()
+    }
+}
+
+/// The name a scheme is stored and configured by (`standard`, `aisoc`, `github`, `generic`,
+/// `pagerduty`); [`SignatureScheme`]'s `FromStr` reads it back.
+pub fn scheme_name(scheme: SignatureScheme) -> &'static str {
+    match scheme {
+        SignatureScheme::StandardWebhooks => "standard",
+        SignatureScheme::Aisoc => "aisoc",
+        SignatureScheme::GitHub => "github",
+        SignatureScheme::Generic => "generic",
+        SignatureScheme::PagerDuty => "pagerduty",
+        _ => "unknown",
+    }
+}
+
+/// The schemes to store for a new token, or why they are not acceptable.
+fn scheme_policy(
+    signing_secret: Option<&str>,
+    schemes: Option<Vec<SignatureScheme>>,
+) -> Result<Option<Vec<SignatureScheme>>, TokenStoreError> {
+    let invalid = |message: &str| Err(TokenStoreError::Invalid(message.to_owned()));
+    match (signing_secret, schemes) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => invalid("signature_schemes needs a signing_secret"),
+        (Some(secret), None) => Ok(Some(default_schemes(secret))),
+        (Some(_), Some(schemes)) if schemes.is_empty() => {
+            invalid("signature_schemes must name at least one scheme")
+        }
+        (Some(secret), Some(mut schemes)) => {
+            if schemes.contains(&SignatureScheme::StandardWebhooks)
+                && StandardWebhooksKey::from_secret(secret).is_err()
+            {
+                return invalid(
+                    "signature_schemes includes standard, so signing_secret must be a Standard \
+                     Webhooks secret (whsec_ followed by base64)",
+                );
+            }
+            schemes.sort_by_key(|s| SignatureScheme::ALL.iter().position(|a| a == s));
+            schemes.dedup();
+            Ok(Some(schemes))
+        }
+    }
+}
+
+/// Mints a token for a tenant and template and stores its record; a signed token accepts
+/// [`default_schemes`].
 pub async fn mint(
     store: &dyn TokenStore,
     tenant_id: &str,
     template_id: &str,
     signing_secret: Option<String>,
+) -> Result<MintedToken, TokenStoreError> {
+    mint_with_schemes(store, tenant_id, template_id, signing_secret, None).await
+}
+
+/// Like [`mint`], naming the signature schemes the token accepts (`None`: the default for its
+/// secret). A list without a secret, an empty list, or `standard` with a secret that is not a
+/// Standard Webhooks key is [`TokenStoreError::Invalid`].
+///
+/// ```
+/// use aisoc_inbox::token::{MemoryTokenStore, mint_with_schemes};
+/// use aisoc_notify_core::signature::SignatureScheme;
+///
+/// # tokio::runtime::Builder::new_current_thread().build().unwrap().block_on(async {
+/// let store = MemoryTokenStore::new();
+/// let minted = mint_with_schemes(
+///     &store, "acme", "generic-json",
+///     Some("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into()),
+///     Some(vec![SignatureScheme::StandardWebhooks]),
+/// ).await.unwrap();
+/// assert_eq!(minted.record.signature_schemes, Some(vec![SignatureScheme::StandardWebhooks]));
+/// # });
+/// ```
+pub async fn mint_with_schemes(
+    store: &dyn TokenStore,
+    tenant_id: &str,
+    template_id: &str,
+    signing_secret: Option<String>,
+    schemes: Option<Vec<SignatureScheme>>,
+) -> Result<MintedToken, TokenStoreError> {
+    let schemes = scheme_policy(signing_secret.as_deref(), schemes)?;
+    mint_record(store, tenant_id, template_id, signing_secret, schemes).await
+}
+
+/// Mints with exactly `schemes` stored.
+async fn mint_record(
+    store: &dyn TokenStore,
+    tenant_id: &str,
+    template_id: &str,
+    signing_secret: Option<String>,
+    signature_schemes: Option<Vec<SignatureScheme>>,
 ) -> Result<MintedToken, TokenStoreError> {
     if tenant_id.trim().is_empty() {
         return Err(TokenStoreError::Invalid(
@@ -159,6 +293,7 @@ pub async fn mint(
         template_id: template_id.to_owned(),
         fingerprint: fingerprint(token.expose_secret()),
         signing_secret: signing_secret.map(SecretString::from),
+        signature_schemes,
         created_at: Utc::now(),
         revoked_at: None,
     };
@@ -328,7 +463,8 @@ impl TokenResolver {
         Ok(record)
     }
 
-    /// Mints a replacement with the same template and secret, then revokes the old token.
+    /// Mints a replacement with the same template, secret and schemes, then revokes the old
+    /// token.
     pub async fn rotate(
         &self,
         tenant_id: &str,
@@ -345,7 +481,14 @@ impl TokenResolver {
             .signing_secret
             .as_ref()
             .map(|s| s.expose_secret().to_owned());
-        let minted = mint(self.store.as_ref(), tenant_id, &old.template_id, secret).await?;
+        let minted = mint_record(
+            self.store.as_ref(),
+            tenant_id,
+            &old.template_id,
+            secret,
+            old.signature_schemes.clone(),
+        )
+        .await?;
         self.revoke(tenant_id, token_id).await?;
         Ok(minted)
     }

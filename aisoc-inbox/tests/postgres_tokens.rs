@@ -15,7 +15,11 @@ use support::TestDb;
 #[tokio::test]
 async fn the_token_store_contract_holds_on_postgres() {
     let db = TestDb::new().await;
-    conformance::token_lifecycle(&PgTokenStore::new(db.pool.clone()).await.unwrap()).await;
+    let store = PgTokenStore::new(db.pool.clone())
+        .await
+        .unwrap()
+        .with_data_keys(support::data_keys());
+    conformance::token_lifecycle(&store).await;
     db.drop_db().await;
 }
 
@@ -112,7 +116,12 @@ async fn row_level_security_hides_other_tenants() {
 #[tokio::test]
 async fn rotation_takes_effect_on_the_next_request_through_invalidate() {
     let db = TestDb::new().await;
-    let store: Arc<dyn TokenStore> = Arc::new(PgTokenStore::new(db.pool.clone()).await.unwrap());
+    let store: Arc<dyn TokenStore> = Arc::new(
+        PgTokenStore::new(db.pool.clone())
+            .await
+            .unwrap()
+            .with_data_keys(support::data_keys()),
+    );
     let resolver = TokenResolver::new(store.clone());
     let old = mint(store.as_ref(), "acme", "generic-json", None)
         .await

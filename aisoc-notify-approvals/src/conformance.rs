@@ -60,6 +60,60 @@ fn decision(approval_id: &str, decision: Decision, reviewer: &str) -> DecisionRe
     }
 }
 
+/// One tenant can neither read nor decide another's request: it looks like an unknown id, and
+/// the request stays pending with no audit entry for the intruder; its own tenant still decides
+/// it.
+pub async fn tenants_are_isolated(store: &dyn ApprovalStore, audit: &dyn AuditLog) {
+    let owner = new_id("tenant");
+    let intruder = new_id("tenant");
+    let t0 = now();
+    let approval = store
+        .create(new_approval(&owner, t0 + Duration::hours(1)), t0)
+        .await
+        .unwrap();
+
+    assert_eq!(store.get(&intruder, &approval.id).await.unwrap(), None);
+    assert_eq!(
+        store
+            .decide(
+                &intruder,
+                &decision(&approval.id, Decision::Approve, "mallory"),
+                t0
+            )
+            .await,
+        Err(DecideError::NotFound)
+    );
+    assert!(store.list(&intruder, None).await.unwrap().is_empty());
+    assert!(
+        audit
+            .list(&intruder, Some(&approval.id))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let untouched = store.get(&owner, &approval.id).await.unwrap().unwrap();
+    assert_eq!(untouched.status, ApprovalStatus::Pending);
+    assert_eq!(untouched.reviewer, None);
+    assert!(
+        audit
+            .list(&owner, Some(&approval.id))
+            .await
+            .unwrap()
+            .is_empty(),
+        "no audit entry was written for the refused decision"
+    );
+    assert_eq!(
+        store.tenant_of(&approval.id).await.unwrap().as_deref(),
+        Some(owner.as_str())
+    );
+
+    let decided = store
+        .decide(&owner, &decision(&approval.id, Decision::Deny, "alice"), t0)
+        .await
+        .unwrap();
+    assert_eq!(decided.status, ApprovalStatus::Denied);
+}
+
 /// Creating, reading and listing requests.
 pub async fn create_get_list(store: &dyn ApprovalStore) {
     let tenant = new_id("tenant");
@@ -70,8 +124,15 @@ pub async fn create_get_list(store: &dyn ApprovalStore) {
         .unwrap();
     assert_eq!(first.status, ApprovalStatus::Pending);
     assert_eq!(first.risk_score, Some(82));
-    assert_eq!(store.get(&first.id).await.unwrap().as_ref(), Some(&first));
-    assert_eq!(store.get("apr_missing").await.unwrap(), None);
+    assert_eq!(
+        store
+            .get(&first.tenant_id, &first.id)
+            .await
+            .unwrap()
+            .as_ref(),
+        Some(&first)
+    );
+    assert_eq!(store.get(&tenant, "apr_missing").await.unwrap(), None);
 
     let later = t0 + Duration::seconds(1);
     let second = store
@@ -120,6 +181,7 @@ pub async fn decision_rule(store: &dyn ApprovalStore, audit: &dyn AuditLog) {
 
     let decided = store
         .decide(
+            &approval.tenant_id,
             &decision(&approval.id, Decision::Approve, "alice"),
             t0 + Duration::minutes(5),
         )
@@ -133,6 +195,7 @@ pub async fn decision_rule(store: &dyn ApprovalStore, audit: &dyn AuditLog) {
     assert_eq!(
         store
             .decide(
+                &approval.tenant_id,
                 &decision(&approval.id, Decision::Deny, "bob"),
                 t0 + Duration::minutes(6)
             )
@@ -141,11 +204,19 @@ pub async fn decision_rule(store: &dyn ApprovalStore, audit: &dyn AuditLog) {
     );
     assert_eq!(
         store
-            .decide(&decision("apr_missing", Decision::Approve, "bob"), t0)
+            .decide(
+                &approval.tenant_id,
+                &decision("apr_missing", Decision::Approve, "bob"),
+                t0
+            )
             .await,
         Err(DecideError::NotFound)
     );
-    let stored = store.get(&approval.id).await.unwrap().unwrap();
+    let stored = store
+        .get(&approval.tenant_id, &approval.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         stored.status,
         ApprovalStatus::Approved,
@@ -176,18 +247,24 @@ pub async fn expiry(store: &dyn ApprovalStore, audit: &dyn AuditLog) {
     assert_eq!(
         store
             .decide(
+                &approval.tenant_id,
                 &decision(&approval.id, Decision::Approve, "alice"),
                 expires_at + Duration::seconds(1)
             )
             .await,
         Err(DecideError::Expired)
     );
-    let stored = store.get(&approval.id).await.unwrap().unwrap();
+    let stored = store
+        .get(&approval.tenant_id, &approval.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.status, ApprovalStatus::Expired);
     assert_eq!(stored.reviewer, None);
     assert_eq!(
         store
             .decide(
+                &approval.tenant_id,
                 &decision(&approval.id, Decision::Deny, "bob"),
                 expires_at - Duration::minutes(1)
             )
@@ -210,7 +287,11 @@ pub async fn expiry(store: &dyn ApprovalStore, audit: &dyn AuditLog) {
         .unwrap();
     assert_eq!(
         store
-            .decide(&decision(&edge.id, Decision::Approve, "alice"), expires_at)
+            .decide(
+                &edge.tenant_id,
+                &decision(&edge.id, Decision::Approve, "alice"),
+                expires_at
+            )
             .await,
         Err(DecideError::Expired)
     );
@@ -231,6 +312,7 @@ pub async fn concurrent_decisions(
     let tasks: Vec<_> = (0..reviewers)
         .map(|i| {
             let store = Arc::clone(&store);
+            let tenant = approval.tenant_id.clone();
             let request = decision(
                 &approval.id,
                 if i % 2 == 0 {
@@ -240,7 +322,11 @@ pub async fn concurrent_decisions(
                 },
                 &format!("reviewer-{i}"),
             );
-            tokio::spawn(async move { store.decide(&request, t0 + Duration::seconds(1)).await })
+            tokio::spawn(async move {
+                store
+                    .decide(&tenant, &request, t0 + Duration::seconds(1))
+                    .await
+            })
         })
         .collect();
     let mut wins = 0;

@@ -293,8 +293,17 @@ impl ApprovalStore for MemoryApprovalStore {
         Ok(approval)
     }
 
-    async fn get(&self, id: &str) -> Result<Option<ApprovalRequest>, StoreError> {
-        Ok(self.inner().approvals.get(id).cloned())
+    async fn get(&self, tenant_id: &str, id: &str) -> Result<Option<ApprovalRequest>, StoreError> {
+        Ok(self
+            .inner()
+            .approvals
+            .get(id)
+            .filter(|a| a.tenant_id == tenant_id)
+            .cloned())
+    }
+
+    async fn tenant_of(&self, id: &str) -> Result<Option<String>, StoreError> {
+        Ok(self.inner().approvals.get(id).map(|a| a.tenant_id.clone()))
     }
 
     async fn list(
@@ -319,6 +328,7 @@ impl ApprovalStore for MemoryApprovalStore {
 
     async fn decide(
         &self,
+        tenant_id: &str,
         request: &DecisionRequest,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, DecideError> {
@@ -329,6 +339,7 @@ impl ApprovalStore for MemoryApprovalStore {
         } = &mut *inner;
         let approval = approvals
             .get_mut(&request.approval_id)
+            .filter(|a| a.tenant_id == tenant_id)
             .ok_or(DecideError::NotFound)?;
         match approval.status {
             ApprovalStatus::Approved | ApprovalStatus::Denied => {

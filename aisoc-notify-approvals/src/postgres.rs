@@ -9,6 +9,19 @@
 //! `UPDATE … RETURNING` feeding the `INSERT` of the `expired` resumes). The audit table refuses
 //! `UPDATE` and `DELETE` with a trigger: it is the durable audit trail.
 //!
+//! ## Tenant isolation
+//!
+//! `aisoc_approvals` and `aisoc_audit_log` have row-level security keyed on the transaction's
+//! `aisoc.tenant_id` setting, FORCEd so that the tables' owner is held to it too (the
+//! mechanism of the inbox token table). Every tenant operation runs in a
+//! [`tenant_transaction`]: `SET LOCAL ROLE aisoc_approvals_tenant` and
+//! `set_config('aisoc.tenant_id', …, true)`, and its queries name the tenant as well. Two paths
+//! cross tenants on purpose and run as `aisoc_approvals_dispatcher`, the only role whose policy
+//! sees every row: expiring due requests (the follow-up dispatcher's claim) and
+//! [`tenant_of`](ApprovalStore::tenant_of), which reads nothing but the tenant id of an approval
+//! a chat button names. The migration creates both roles and grants them to the connecting
+//! role (which needs `CREATEROLE` once, or an operator creates the roles beforehand).
+//!
 //! `chatops.verify` answers are one conditional `UPDATE` of the prompt plus the `INSERT` of
 //! its follow-ups (the answer outbox), in one transaction; see [`PgVerificationStore`].
 
@@ -50,6 +63,38 @@ pub async fn migrate(pool: &PgPool) -> Result<(), StoreError> {
         .run(pool)
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// Opens a transaction scoped to one tenant: `SET LOCAL ROLE aisoc_approvals_tenant` and
+/// `aisoc.tenant_id`, so row-level security holds every statement in it to `tenant_id`.
+pub async fn tenant_transaction<'a>(
+    pool: &'a PgPool,
+    tenant_id: &str,
+) -> Result<Transaction<'a, sqlx::Postgres>, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    sqlx::query("SET LOCAL ROLE aisoc_approvals_tenant")
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    sqlx::query("SELECT set_config('aisoc.tenant_id', $1, true)")
+        .bind(tenant_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    Ok(tx)
+}
+
+/// Opens a transaction as `aisoc_approvals_dispatcher`, the deliberate cross-tenant bypass (see
+/// the module docs): only expiry and [`tenant_of`](ApprovalStore::tenant_of) use it.
+async fn dispatcher_transaction(
+    pool: &PgPool,
+) -> Result<Transaction<'_, sqlx::Postgres>, StoreError> {
+    let mut tx = pool.begin().await.map_err(backend)?;
+    sqlx::query("SET LOCAL ROLE aisoc_approvals_dispatcher")
+        .execute(&mut *tx)
+        .await
+        .map_err(backend)?;
+    Ok(tx)
 }
 
 /// The approval columns, in the order every query returns them (sqlx wants SQL as literals).
@@ -166,6 +211,7 @@ impl ApprovalStore for PgApprovalStore {
     ) -> Result<ApprovalRequest, StoreError> {
         validate_new(&new)?;
         let id = new.id.unwrap_or_else(|| new_id("apr"));
+        let mut tx = tenant_transaction(&self.pool, &new.tenant_id).await?;
         let row = sqlx::query(concat!("INSERT INTO aisoc_approvals (id, tenant_id, summary, risk_score, requested_action, notes, created_at, expires_at, run_id, case_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
              ON CONFLICT (id) DO NOTHING
@@ -180,26 +226,41 @@ impl ApprovalStore for PgApprovalStore {
         .bind(new.expires_at)
         .bind(&new.run_id)
         .bind(&new.case_id)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         match row {
             Some(row) => approval_from_row(&row),
             None => Err(StoreError::Conflict(format!("approval request '{id}'"))),
         }
     }
 
-    async fn get(&self, id: &str) -> Result<Option<ApprovalRequest>, StoreError> {
+    async fn get(&self, tenant_id: &str, id: &str) -> Result<Option<ApprovalRequest>, StoreError> {
+        let mut tx = tenant_transaction(&self.pool, tenant_id).await?;
         let row = sqlx::query(concat!(
             "SELECT ",
             approval_columns!(),
-            " FROM aisoc_approvals WHERE id = $1"
+            " FROM aisoc_approvals WHERE id = $1 AND tenant_id = $2"
         ))
         .bind(id)
-        .fetch_optional(&self.pool)
+        .bind(tenant_id)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         row.as_ref().map(approval_from_row).transpose()
+    }
+
+    async fn tenant_of(&self, id: &str) -> Result<Option<String>, StoreError> {
+        let mut tx = dispatcher_transaction(&self.pool).await?;
+        let tenant = sqlx::query_scalar("SELECT tenant_id FROM aisoc_approvals WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(tenant)
     }
 
     async fn list(
@@ -207,6 +268,7 @@ impl ApprovalStore for PgApprovalStore {
         tenant_id: &str,
         status: Option<ApprovalStatus>,
     ) -> Result<Vec<ApprovalRequest>, StoreError> {
+        let mut tx = tenant_transaction(&self.pool, tenant_id).await?;
         let rows = sqlx::query(concat!(
             "SELECT ",
             approval_columns!(),
@@ -216,23 +278,25 @@ impl ApprovalStore for PgApprovalStore {
         ))
         .bind(tenant_id)
         .bind(status.map(ApprovalStatus::as_str))
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         rows.iter().map(approval_from_row).collect()
     }
 
     async fn decide(
         &self,
+        tenant_id: &str,
         request: &DecisionRequest,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, DecideError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = tenant_transaction(&self.pool, tenant_id).await?;
         let status = ApprovalStatus::from_decision(request.decision);
         let updated = sqlx::query(concat!(
             "UPDATE aisoc_approvals
              SET status = $2, reviewer = $3, source = $4, reviewed_at = $5
-             WHERE id = $1 AND status = 'pending' AND expires_at > $5
+             WHERE id = $1 AND tenant_id = $6 AND status = 'pending' AND expires_at > $5
              RETURNING ",
             approval_columns!(),
             ""
@@ -242,6 +306,7 @@ impl ApprovalStore for PgApprovalStore {
         .bind(&request.reviewer.name)
         .bind(request.source.as_str())
         .bind(now)
+        .bind(tenant_id)
         .fetch_optional(&mut *tx)
         .await
         .map_err(backend)?;
@@ -262,9 +327,10 @@ impl ApprovalStore for PgApprovalStore {
         let current = sqlx::query(concat!(
             "SELECT ",
             approval_columns!(),
-            " FROM aisoc_approvals WHERE id = $1 FOR UPDATE"
+            " FROM aisoc_approvals WHERE id = $1 AND tenant_id = $2 FOR UPDATE"
         ))
         .bind(&request.approval_id)
+        .bind(tenant_id)
         .fetch_optional(&mut *tx)
         .await
         .map_err(backend)?;
@@ -280,10 +346,11 @@ impl ApprovalStore for PgApprovalStore {
             ApprovalStatus::Pending => {
                 sqlx::query(
                     "UPDATE aisoc_approvals SET status = 'expired', reviewed_at = $2
-                     WHERE id = $1 AND status = 'pending'",
+                     WHERE id = $1 AND tenant_id = $3 AND status = 'pending'",
                 )
                 .bind(&request.approval_id)
                 .bind(now)
+                .bind(tenant_id)
                 .execute(&mut *tx)
                 .await
                 .map_err(backend)?;
@@ -299,6 +366,8 @@ impl ApprovalStore for PgApprovalStore {
     async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<ApprovalRequest>, StoreError> {
         // One statement: the rows it expires and the resumes it queues commit together, and a
         // concurrent expiry (another replica) waits on the row locks, then matches nothing.
+        // Every tenant's requests expire: the dispatcher's deliberate bypass.
+        let mut tx = dispatcher_transaction(&self.pool).await?;
         let rows = sqlx::query(concat!(
             "WITH expired AS (
                  UPDATE aisoc_approvals SET status = 'expired', reviewed_at = $1
@@ -320,9 +389,10 @@ impl ApprovalStore for PgApprovalStore {
         .bind(now)
         .bind(EXPIRY_ACTOR)
         .bind(EXPIRED_BRANCH)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         rows.iter().map(approval_from_row).collect()
     }
 }
@@ -400,7 +470,7 @@ impl PgAuditLog {
 #[async_trait]
 impl AuditLog for PgAuditLog {
     async fn append(&self, entry: NewAuditEntry) -> Result<AuditEntry, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = tenant_transaction(&self.pool, &entry.tenant_id).await?;
         let stored = insert_audit(&mut tx, &entry).await?;
         tx.commit().await.map_err(backend)?;
         Ok(stored)
@@ -411,6 +481,7 @@ impl AuditLog for PgAuditLog {
         tenant_id: &str,
         subject_id: Option<&str>,
     ) -> Result<Vec<AuditEntry>, StoreError> {
+        let mut tx = tenant_transaction(&self.pool, tenant_id).await?;
         let rows = sqlx::query(
             "SELECT id, tenant_id, action, subject_id, actor, details, created_at FROM aisoc_audit_log
              WHERE tenant_id = $1 AND ($2::text IS NULL OR subject_id = $2)
@@ -418,9 +489,10 @@ impl AuditLog for PgAuditLog {
         )
         .bind(tenant_id)
         .bind(subject_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *tx)
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         rows.iter().map(audit_from_row).collect()
     }
 }

@@ -124,17 +124,18 @@ impl ApprovalService {
         .await
     }
 
-    fn wake_follow_ups(&self) {
-        if let Some(dispatcher) = &self.follow_ups {
-            dispatcher.wake();
-        }
-    }
-}
-
-#[async_trait]
-impl DecisionHandler for ApprovalService {
-    async fn decide(&self, request: DecisionRequest) -> Result<DecisionRecorded, DecisionError> {
-        let decided = match self.store.decide(&request, self.clock.now()).await {
+    /// Records a decision on one of `tenant_id`'s requests: the REST path, where the caller
+    /// names the tenant. Another tenant's request answers [`DecisionError::NotFound`].
+    pub async fn decide_for_tenant(
+        &self,
+        tenant_id: &str,
+        request: DecisionRequest,
+    ) -> Result<DecisionRecorded, DecisionError> {
+        let decided = match self
+            .store
+            .decide(tenant_id, &request, self.clock.now())
+            .await
+        {
             Ok(decided) => decided,
             Err(DecideError::Expired) => {
                 // Marking it expired may have queued the waiting run's `expired` resume.
@@ -157,5 +158,28 @@ impl DecisionHandler for ApprovalService {
             decision: request.decision,
             reviewer_name: request.reviewer.name,
         })
+    }
+
+    fn wake_follow_ups(&self) {
+        if let Some(dispatcher) = &self.follow_ups {
+            dispatcher.wake();
+        }
+    }
+}
+
+/// The chat path (Slack and Teams buttons): a button carries the approval id alone, so the
+/// tenant is the request's own, looked up with [`ApprovalStore::tenant_of`]; the decision then
+/// runs within that tenant like any other. REST callers name the tenant and use
+/// [`ApprovalService::decide_for_tenant`].
+#[async_trait]
+impl DecisionHandler for ApprovalService {
+    async fn decide(&self, request: DecisionRequest) -> Result<DecisionRecorded, DecisionError> {
+        let tenant_id = self
+            .store
+            .tenant_of(&request.approval_id)
+            .await
+            .map_err(|e| DecisionError::Unavailable(e.to_string()))?
+            .ok_or(DecisionError::NotFound)?;
+        self.decide_for_tenant(&tenant_id, request).await
     }
 }

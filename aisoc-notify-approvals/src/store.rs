@@ -80,8 +80,14 @@ pub trait ApprovalStore: AnswerOutbox {
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, StoreError>;
 
-    /// One request by id.
-    async fn get(&self, id: &str) -> Result<Option<ApprovalRequest>, StoreError>;
+    /// One of `tenant_id`'s requests by id; `None` for an unknown id and for another tenant's
+    /// (indistinguishable, so ids cannot be probed across tenants).
+    async fn get(&self, tenant_id: &str, id: &str) -> Result<Option<ApprovalRequest>, StoreError>;
+
+    /// The tenant a request belongs to. Only for callers that hold an approval id but no tenant:
+    /// a chat button carries the id alone (the message was posted into the tenant's own
+    /// workspace), so the chat decision path looks the tenant up here, then decides within it.
+    async fn tenant_of(&self, id: &str) -> Result<Option<String>, StoreError>;
 
     /// A tenant's requests, newest first, optionally only those in `status`.
     async fn list(
@@ -90,9 +96,11 @@ pub trait ApprovalStore: AnswerOutbox {
         status: Option<ApprovalStatus>,
     ) -> Result<Vec<ApprovalRequest>, StoreError>;
 
-    /// Records a decision made at `now` (see the trait docs).
+    /// Records a decision made at `now` on one of `tenant_id`'s requests (see the trait docs);
+    /// another tenant's request is [`DecideError::NotFound`] and stays as it was.
     async fn decide(
         &self,
+        tenant_id: &str,
         request: &DecisionRequest,
         now: DateTime<Utc>,
     ) -> Result<ApprovalRequest, DecideError>;

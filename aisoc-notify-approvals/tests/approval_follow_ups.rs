@@ -361,7 +361,12 @@ async fn a_request_nobody_decides_resumes_its_run_on_expired(backend: Backend) {
         ("expired", approval.id.as_str())
     );
     assert_eq!(
-        p.store.get(&approval.id).await.unwrap().unwrap().status,
+        p.store
+            .get(&approval.tenant_id, &approval.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         ApprovalStatus::Expired
     );
     let late = p

@@ -51,6 +51,11 @@ async fn a_decision_one_second_after_expiry_marks_the_request_expired() {
         service.decide(decide(&request.id, Decision::Approve)).await,
         Err(DecisionError::Expired)
     );
-    let stored = service.store().get(&request.id).await.unwrap().unwrap();
+    let stored = service
+        .store()
+        .get(&request.tenant_id, &request.id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.status, ApprovalStatus::Expired);
 }

@@ -46,6 +46,7 @@ async fn create(
 async fn decide(store: &MemoryApprovalStore, id: &str, now: DateTime<Utc>) {
     store
         .decide(
+            "acme",
             &DecisionRequest {
                 approval_id: id.into(),
                 decision: Decision::Approve,
@@ -115,13 +116,16 @@ async fn finished_approvals_go_after_the_retention_unless_their_resume_still_wai
     create(&store, "new-2", false, far, after).await.unwrap();
     for gone in ["delivered", "unwatched", "dead"] {
         assert!(
-            store.get(gone).await.unwrap().is_none(),
+            store.get("acme", gone).await.unwrap().is_none(),
             "{gone} is dropped"
         );
         assert!(store.follow_ups(gone).await.unwrap().is_empty());
     }
     for kept in ["waiting", "pending", "new-1", "new-2"] {
-        assert!(store.get(kept).await.unwrap().is_some(), "{kept} is kept");
+        assert!(
+            store.get("acme", kept).await.unwrap().is_some(),
+            "{kept} is kept"
+        );
     }
     assert_eq!(
         store.follow_ups("waiting").await.unwrap()[0].state,
@@ -154,7 +158,7 @@ async fn open_requests_are_capped_with_an_error_that_says_what_frees_room() {
         "{message}"
     );
     assert!(
-        store.get("c").await.unwrap().is_none(),
+        store.get("acme", "c").await.unwrap().is_none(),
         "nothing half-written"
     );
 

@@ -17,6 +17,12 @@ async fn create_get_list() {
 }
 
 #[tokio::test]
+async fn tenants_are_isolated() {
+    let (store, audit) = stores();
+    conformance::tenants_are_isolated(store.as_ref(), audit.as_ref()).await;
+}
+
+#[tokio::test]
 async fn decision_rule() {
     let (store, audit) = stores();
     conformance::decision_rule(store.as_ref(), audit.as_ref()).await;

@@ -202,13 +202,21 @@ async fn a_decision_whose_resume_cannot_be_queued_is_not_recorded() {
         },
         source: DecisionSource::Api,
     };
-    let err = store.decide(&decide, now).await.unwrap_err();
+    let err = store
+        .decide(&approval.tenant_id, &decide, now)
+        .await
+        .unwrap_err();
     assert!(
         err.to_string().contains("follow-up outbox unavailable"),
         "{err:?}"
     );
     assert_eq!(
-        store.get(&approval.id).await.unwrap().unwrap().status,
+        store
+            .get(&approval.tenant_id, &approval.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         ApprovalStatus::Pending,
         "no decision without its resume"
     );
@@ -224,7 +232,12 @@ async fn a_decision_whose_resume_cannot_be_queued_is_not_recorded() {
         .execute(&db.pool)
         .await
         .unwrap();
-    assert!(store.decide(&decide, now).await.is_ok());
+    assert!(
+        store
+            .decide(&approval.tenant_id, &decide, now)
+            .await
+            .is_ok()
+    );
     assert_eq!(store.follow_ups(&approval.id).await.unwrap().len(), 1);
     db.drop_db().await;
 }
@@ -347,13 +360,21 @@ async fn a_decision_whose_audit_entry_cannot_be_written_is_not_recorded() {
         },
         source: DecisionSource::Slack,
     };
-    let err = store.decide(&decide, now).await.unwrap_err();
+    let err = store
+        .decide(&approval.tenant_id, &decide, now)
+        .await
+        .unwrap_err();
     assert!(
         matches!(&err, DecideError::Store(e) if e.to_string().contains("audit trail unavailable")),
         "{err:?}"
     );
     assert_eq!(
-        store.get(&approval.id).await.unwrap().unwrap().status,
+        store
+            .get(&approval.tenant_id, &approval.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         ApprovalStatus::Pending,
         "no decision without its audit entry"
     );
@@ -361,7 +382,12 @@ async fn a_decision_whose_audit_entry_cannot_be_written_is_not_recorded() {
         .execute(&db.pool)
         .await
         .unwrap();
-    assert!(store.decide(&decide, now).await.is_ok());
+    assert!(
+        store
+            .decide(&approval.tenant_id, &decide, now)
+            .await
+            .is_ok()
+    );
     assert_eq!(
         audit.list("acme", Some(&approval.id)).await.unwrap().len(),
         1

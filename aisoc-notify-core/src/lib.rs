@@ -20,6 +20,7 @@
 //! | [`routing`] | channels, rules and concurrent fan-out with per-channel outcomes |
 //! | [`markup`] | escaping user text for Markdown (Teams, Mattermost) |
 //! | [`secret`] | secret values and URLs that never print |
+//! | [`tenant`] | the one tenant-id validator every route uses (charset, length) |
 //! | [`sealed`] | secrets sealed at rest: AES-256-GCM under rotating data keys (`AISOC_DATA_KEY`) |
 //! | [`clock`] | time as a dependency, for expiry and replay windows |
 //! | [`config`] | [`ConfigError`]: configuration errors that name the field |
@@ -88,6 +89,7 @@ pub mod sealed;
 pub mod secret;
 pub mod signature;
 pub mod template;
+pub mod tenant;
 pub mod token;
 
 pub use action::{

@@ -88,12 +88,22 @@ pub struct CallbackClaims {
 }
 
 /// A freshly minted token and what it says.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SignedCallback {
     /// The URL-safe token to put in a callback URL.
     pub token: String,
     /// Its claims.
     pub claims: CallbackClaims,
+}
+
+/// The token is a bearer capability (whoever holds it may answer): `Debug` shows its claims
+/// only.
+impl std::fmt::Debug for SignedCallback {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignedCallback")
+            .field("claims", &self.claims)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a token was not minted or not accepted.

@@ -90,7 +90,7 @@ pub struct SlackWebhookNotifier {
 }
 
 /// Builds a [`SlackWebhookNotifier`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct SlackWebhookNotifierBuilder {
     url: Option<String>,
     channel: Option<String>,
@@ -98,6 +98,18 @@ pub struct SlackWebhookNotifierBuilder {
     icon_emoji: Option<String>,
     delivery: Option<DeliveryClient>,
     pacer: Option<Arc<Pacer>>,
+}
+
+/// The URL's path is the credential: `Debug` says only whether one is set.
+impl std::fmt::Debug for SlackWebhookNotifierBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SlackWebhookNotifierBuilder")
+            .field("url_set", &self.url.is_some())
+            .field("channel", &self.channel)
+            .field("username", &self.username)
+            .field("icon_emoji", &self.icon_emoji)
+            .finish_non_exhaustive()
+    }
 }
 
 impl SlackWebhookNotifierBuilder {

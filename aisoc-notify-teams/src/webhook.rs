@@ -123,13 +123,24 @@ pub struct TeamsWebhookNotifier {
 }
 
 /// Builds a [`TeamsWebhookNotifier`].
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct TeamsWebhookNotifierBuilder {
     url: Option<String>,
     format: Option<WebhookFormat>,
     version: Option<String>,
     delivery: Option<DeliveryClient>,
     pacer: Option<Arc<Pacer>>,
+}
+
+/// The URL's path is the credential: `Debug` says only whether one is set.
+impl std::fmt::Debug for TeamsWebhookNotifierBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TeamsWebhookNotifierBuilder")
+            .field("url_set", &self.url.is_some())
+            .field("format", &self.format)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
 }
 
 impl TeamsWebhookNotifierBuilder {

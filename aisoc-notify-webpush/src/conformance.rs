@@ -5,7 +5,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::keys::VapidKeyPair;
-use crate::store::SubscriptionStore;
+use crate::store::{StoreError, SubscriptionStore};
 use crate::subscription::{PushSubscription, SubscriptionKeys, SubscriptionRecord};
 
 /// A syntactically and cryptographically valid browser subscription for `endpoint`.
@@ -92,26 +92,17 @@ pub async fn fan_out_sets(store: &dyn SubscriptionStore) {
     assert_eq!(store.get(&bob.id).await.unwrap(), Some(bob));
 }
 
-/// Subscribing the same endpoint again replaces the record and its index entries.
+/// The same user subscribing the same endpoint again replaces the record and its index entries.
 pub async fn resubscribe_replaces(store: &dyn SubscriptionStore) {
     let tenant = unique("tenant");
     let first = record(&tenant, "alice", &["p0_alert"]);
     store.upsert(&first).await.unwrap();
-    let mut moved = first.clone();
-    moved.user_id = "bob".into();
-    moved.topics = vec!["agent_approval".into()];
-    moved.updated_at = chrono::Utc::now();
-    store.upsert(&moved).await.unwrap();
+    let mut again = first.clone();
+    again.topics = vec!["agent_approval".into()];
+    again.updated_at = chrono::Utc::now();
+    store.upsert(&again).await.unwrap();
 
-    assert_eq!(store.get(&first.id).await.unwrap(), Some(moved.clone()));
-    let alice = Target::User {
-        tenant_id: tenant.clone(),
-        user_id: "alice".into(),
-    };
-    assert!(
-        store.for_target(&alice).await.unwrap().is_empty(),
-        "the old user index was cleaned"
-    );
+    assert_eq!(store.get(&first.id).await.unwrap(), Some(again.clone()));
     let p0 = Target::Topic {
         tenant_id: tenant.clone(),
         topic: "p0_alert".into(),
@@ -120,12 +111,12 @@ pub async fn resubscribe_replaces(store: &dyn SubscriptionStore) {
         store.for_target(&p0).await.unwrap().is_empty(),
         "the old topic index was cleaned"
     );
-    let bob = Target::User {
+    let approvals = Target::Topic {
         tenant_id: tenant.clone(),
-        user_id: "bob".into(),
+        topic: "agent_approval".into(),
     };
     assert_eq!(
-        ids(&store.for_target(&bob).await.unwrap()),
+        ids(&store.for_target(&approvals).await.unwrap()),
         vec![first.id.clone()]
     );
     assert_eq!(
@@ -136,6 +127,61 @@ pub async fn resubscribe_replaces(store: &dyn SubscriptionStore) {
             .len(),
         1,
         "one record, not two"
+    );
+}
+
+/// An endpoint subscribed by one (tenant, user) is not taken over by another user of the same
+/// tenant, nor by another tenant: the record, its indexes and its owner stay as they were.
+pub async fn endpoint_is_not_taken_over(store: &dyn SubscriptionStore) {
+    let tenant = unique("tenant");
+    let alice = record(&tenant, "alice", &["p0_alert"]);
+    store.upsert(&alice).await.unwrap();
+
+    let mut by_mallory = alice.clone();
+    by_mallory.user_id = "mallory".into();
+    let mut by_other_tenant = alice.clone();
+    by_other_tenant.tenant_id = unique("tenant");
+    for attempt in [&by_mallory, &by_other_tenant] {
+        assert_eq!(
+            store.upsert(attempt).await,
+            Err(StoreError::OwnedByAnother),
+            "{}/{}",
+            attempt.tenant_id,
+            attempt.user_id
+        );
+        assert!(
+            store
+                .for_target(&Target::Tenant {
+                    tenant_id: attempt.tenant_id.clone()
+                })
+                .await
+                .unwrap()
+                .iter()
+                .all(|r| r.user_id != attempt.user_id || r.id != alice.id),
+            "the attempt indexed nothing"
+        );
+    }
+    assert_eq!(store.get(&alice.id).await.unwrap(), Some(alice.clone()));
+    let mallory = Target::User {
+        tenant_id: tenant.clone(),
+        user_id: "mallory".into(),
+    };
+    assert!(store.for_target(&mallory).await.unwrap().is_empty());
+    let owner = Target::User {
+        tenant_id: tenant.clone(),
+        user_id: "alice".into(),
+    };
+    assert_eq!(
+        ids(&store.for_target(&owner).await.unwrap()),
+        vec![alice.id.clone()]
+    );
+
+    // Once the owner lets go, the endpoint may be subscribed again by someone else.
+    assert!(store.remove(&alice.id).await.unwrap());
+    store.upsert(&by_mallory).await.unwrap();
+    assert_eq!(
+        ids(&store.for_target(&mallory).await.unwrap()),
+        vec![alice.id.clone()]
     );
 }
 

@@ -3,7 +3,9 @@
 //!
 //! A record is a JSON string with a 90-day expiry; index sets get the same expiry, refreshed on
 //! every subscribe. Replacing and removing run as one `MULTI`/`EXEC` transaction, so a reader
-//! never sees a record without its indexes or the reverse. Ids whose record expired are pruned
+//! never sees a record without its indexes or the reverse. Whether an existing record belongs to
+//! another (tenant, user) is checked by the same Lua script that writes the record, so two
+//! callers racing for one endpoint cannot both win it. Ids whose record expired are pruned
 //! from a set when a fan-out reads it.
 
 use aisoc_notify_core::async_trait;
@@ -13,6 +15,21 @@ use redis::aio::ConnectionManager;
 
 use crate::store::{KeyLayout, SUBSCRIPTION_TTL, StoreError, SubscriptionStore};
 use crate::subscription::SubscriptionRecord;
+
+/// Writes the record (`ARGV[1]`, expiring in `ARGV[4]` seconds) unless a record of another
+/// tenant (`ARGV[2]`) or user (`ARGV[3]`) holds the key; answers `{1, previous JSON or ""}`,
+/// or `{0, ""}` when it refused.
+const CLAIM_RECORD: &str = r#"
+local previous = redis.call('GET', KEYS[1])
+if previous then
+    local old = cjson.decode(previous)
+    if old.tenant_id ~= ARGV[2] or old.user_id ~= ARGV[3] then
+        return {0, ''}
+    end
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[4])
+return {1, previous or ''}
+"#;
 
 fn backend(err: redis::RedisError) -> StoreError {
     StoreError::Backend(err.to_string())
@@ -66,9 +83,25 @@ impl RedisSubscriptionStore {
 #[async_trait]
 impl SubscriptionStore for RedisSubscriptionStore {
     async fn upsert(&self, record: &SubscriptionRecord) -> Result<(), StoreError> {
-        let old = self.read(&record.id).await?;
         let json = serde_json::to_string(record).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let ttl = SUBSCRIPTION_TTL.as_secs();
+        let mut redis = self.redis.clone();
+        let (written, previous): (bool, String) = redis::Script::new(CLAIM_RECORD)
+            .key(self.layout.record(&record.id))
+            .arg(&json)
+            .arg(&record.tenant_id)
+            .arg(&record.user_id)
+            .arg(ttl)
+            .invoke_async(&mut redis)
+            .await
+            .map_err(backend)?;
+        if !written {
+            return Err(StoreError::OwnedByAnother);
+        }
+        let old = (!previous.is_empty())
+            .then(|| serde_json::from_str::<SubscriptionRecord>(&previous))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mut pipe = redis::pipe();
         pipe.atomic();
         if let Some(old) = &old {
@@ -76,14 +109,11 @@ impl SubscriptionStore for RedisSubscriptionStore {
                 pipe.srem(key, &old.id).ignore();
             }
         }
-        pipe.set_ex(self.layout.record(&record.id), json, ttl)
-            .ignore();
         for key in self.layout.indexes(record) {
             pipe.sadd(&key, &record.id).ignore();
             pipe.expire(&key, i64::try_from(ttl).unwrap_or(i64::MAX))
                 .ignore();
         }
-        let mut redis = self.redis.clone();
         pipe.query_async::<()>(&mut redis).await.map_err(backend)
     }
 

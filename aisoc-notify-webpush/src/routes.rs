@@ -15,6 +15,11 @@
 //! manager's delivery client unless [`PushRouterState`] is given others, so subscriptions are
 //! judged by the same rules the pushes will be.
 //!
+//! An endpoint is owned by the (tenant, user) that subscribed it first: `POST /subscribe` of an
+//! endpoint another caller holds answers 409 and changes nothing, and `POST /unsubscribe` of an
+//! endpoint the caller does not hold answers 404 (the same as an unknown one, so endpoints
+//! cannot be probed).
+//!
 //! A store at one of its caps refuses a new subscription with 507 and a message naming the cap
 //! (see [`MemorySubscriptionStore`](crate::store::MemorySubscriptionStore)).
 //!
@@ -35,6 +40,7 @@ use serde_json::json;
 
 use crate::manager::{PushManager, PushMessage};
 use crate::send::PushOptions;
+use crate::store::StoreError;
 use crate::subscription::{PushSubscription, SubscriptionRecord, subscription_id};
 
 /// The authenticated caller, as the host's extractor provides it.
@@ -181,6 +187,10 @@ async fn subscribe<U: PushUser>(
             Json(json!({"id": record.id, "topics": record.topics})),
         )
             .into_response(),
+        // Someone else's device: subscribing cannot move it, or its pushes, to the caller.
+        Err(StoreError::OwnedByAnother) => {
+            error(StatusCode::CONFLICT, StoreError::OwnedByAnother.to_string())
+        }
         // A cap, not an outage: retrying will not help until devices are unsubscribed.
         Err(full) if full.is_full() => error(StatusCode::INSUFFICIENT_STORAGE, full.to_string()),
         Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),

@@ -1,7 +1,11 @@
 //! Subscription storage: the trait, the in-memory store, and the shared key layout.
 //!
 //! Records live 90 days from their last subscribe; subscribing again refreshes the lifetime and
-//! replaces the record (the id is a hash of the endpoint). Each record is indexed by tenant,
+//! replaces the record (the id is a hash of the endpoint). A record belongs to the (tenant, user)
+//! that first subscribed its endpoint: while it lives, a subscribe of the same endpoint by anyone
+//! else is refused ([`StoreError::OwnedByAnother`]) rather than moving another user's device,
+//! and its pushes, to the caller. The owner unsubscribes (or the record expires, or a push finds
+//! the endpoint gone) before someone else may subscribe it. Each record is indexed by tenant,
 //! by user and by each of its topics, so a fan-out to a whole tenant, one user or a topic
 //! reads one set.
 
@@ -36,6 +40,12 @@ pub enum StoreError {
         /// The most subscriptions per tenant.
         cap: usize,
     },
+    /// The endpoint is subscribed by another tenant or user; nothing was stored. The message
+    /// never names the endpoint or its owner.
+    #[error(
+        "this push endpoint is already subscribed by another user; it must be unsubscribed by its owner first"
+    )]
+    OwnedByAnother,
     /// The store holds as many subscriptions as it may; nothing was stored.
     #[error(
         "the subscription store already holds {cap} push subscriptions, the most it may hold; unsubscribe devices no longer used before adding more"
@@ -59,8 +69,10 @@ impl StoreError {
 /// Stores push subscriptions.
 #[async_trait]
 pub trait SubscriptionStore: Send + Sync {
-    /// Stores a record, replacing one with the same id and its index entries. A store with caps
-    /// answers [`StoreError::TenantFull`] or [`StoreError::StoreFull`] when it is full.
+    /// Stores a record, replacing one with the same id and its index entries when that one has
+    /// the same tenant and user; a live record of another owner is left as it is and
+    /// [`StoreError::OwnedByAnother`] answered (checked and written atomically). A store with
+    /// caps answers [`StoreError::TenantFull`] or [`StoreError::StoreFull`] when it is full.
     async fn upsert(&self, record: &SubscriptionRecord) -> Result<(), StoreError>;
 
     /// One record by id.

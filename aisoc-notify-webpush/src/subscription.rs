@@ -25,8 +25,9 @@ pub const DEFAULT_TOPICS: [&str; 4] = [
     "connector_health",
 ];
 
-/// The keys of a browser `PushSubscription`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The keys of a browser `PushSubscription`. `Debug` leaves them out: with the endpoint they
+/// are what it takes to push to the browser.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionKeys {
     /// The receiver's P-256 public key, URL-safe base64.
     pub p256dh: String,
@@ -34,8 +35,9 @@ pub struct SubscriptionKeys {
     pub auth: String,
 }
 
-/// A browser `PushSubscription` as `JSON.stringify(subscription)` gives it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A browser `PushSubscription` as `JSON.stringify(subscription)` gives it. `Debug` shows the
+/// endpoint's host only: the URL is a capability to push to the browser.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PushSubscription {
     /// The push service URL.
     pub endpoint: String,
@@ -121,8 +123,24 @@ pub fn subscription_id(endpoint: &str) -> String {
     URL_SAFE_NO_PAD.encode(&digest[..16])
 }
 
-/// A stored subscription.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored subscription. `Debug` shows the endpoint's host and leaves the keys out.
+///
+/// ```
+/// # use aisoc_notify_webpush::subscription::{PushSubscription, SubscriptionKeys, SubscriptionRecord};
+/// # let subscription = PushSubscription {
+/// #     endpoint: "https://push.example.net/send/capability-path".into(),
+/// #     expiration_time: None,
+/// #     keys: SubscriptionKeys {
+/// #         p256dh: "BCVxsr7N_eNgVRqvHtD0zTZsEc6-VV-JvLexhqUzORcxaOzi6-AYWXvTBHm4bjyPjs7Vd8pZGH6SRpkNtoIAiw4".into(),
+/// #         auth: "BTBZMqHH6r4Tts7J_aSIgg".into(),
+/// #     },
+/// # };
+/// let record = SubscriptionRecord::new(&subscription, "acme", "alice", &[], chrono::Utc::now()).unwrap();
+/// let shown = format!("{record:?}");
+/// assert!(shown.contains("https://push.example.net/…"));
+/// assert!(!shown.contains("capability-path") && !shown.contains("BTBZMqHH6r4Tts7J"));
+/// ```
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SubscriptionRecord {
     /// [`subscription_id`] of the endpoint.
     pub id: String,
@@ -145,6 +163,44 @@ pub struct SubscriptionRecord {
     pub created_at: DateTime<Utc>,
     /// When it was last (re)subscribed.
     pub updated_at: DateTime<Utc>,
+}
+
+/// `scheme://host[:port]/…` of an endpoint, the part that is safe to print.
+fn redacted_endpoint(endpoint: &str) -> String {
+    match url::Url::parse(endpoint) {
+        Ok(url) => aisoc_notify_core::secret::SecretUrl::new(url).redacted(),
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
+
+impl std::fmt::Debug for SubscriptionKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionKeys").finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for PushSubscription {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PushSubscription")
+            .field("endpoint", &redacted_endpoint(&self.endpoint))
+            .field("expiration_time", &self.expiration_time)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Debug for SubscriptionRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SubscriptionRecord")
+            .field("id", &self.id)
+            .field("tenant_id", &self.tenant_id)
+            .field("user_id", &self.user_id)
+            .field("topics", &self.topics)
+            .field("endpoint", &redacted_endpoint(&self.endpoint))
+            .field("user_agent", &self.user_agent)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .finish_non_exhaustive()
+    }
 }
 
 fn valid_topic(topic: &str) -> bool {

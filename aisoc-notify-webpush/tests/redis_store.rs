@@ -32,6 +32,16 @@ async fn redis_remove_cleans_every_index() {
 }
 
 #[tokio::test]
+async fn redis_endpoint_is_not_taken_over() {
+    conformance::endpoint_is_not_taken_over(&store().await).await;
+}
+
+#[tokio::test]
+async fn memory_endpoint_is_not_taken_over() {
+    conformance::endpoint_is_not_taken_over(&MemorySubscriptionStore::new()).await;
+}
+
+#[tokio::test]
 async fn memory_fan_out_sets() {
     conformance::fan_out_sets(&MemorySubscriptionStore::new()).await;
 }

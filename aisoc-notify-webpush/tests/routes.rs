@@ -374,3 +374,45 @@ async fn a_test_push_reports_the_status_and_class_but_not_what_the_endpoint_answ
     assert_eq!(device["retry_class"], "non_retryable");
     assert!(!body.to_string().contains("SECRET-INTERNAL-PAGE"), "{body}");
 }
+
+#[tokio::test]
+async fn subscribing_another_users_endpoint_is_refused_and_their_pushes_stay_theirs() {
+    let (app, _) = app();
+    let push = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&push)
+        .await;
+    let subscription =
+        serde_json::to_value(browser_subscription(&format!("{}/wpush/alice", push.uri()))).unwrap();
+    let (status, _) = call(
+        &app,
+        "POST",
+        "/api/v1/push/subscribe",
+        Some(subscription.clone()),
+        Some("alice"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (status, body) = call(
+        &app,
+        "POST",
+        "/api/v1/push/subscribe",
+        Some(subscription.clone()),
+        Some("mallory"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    let message = body["error"].as_str().unwrap();
+    assert!(message.contains("another user"), "{message}");
+    assert!(
+        !message.contains("wpush"),
+        "the endpoint is not echoed: {message}"
+    );
+
+    let (_, body) = call(&app, "POST", "/api/v1/push/test", None, Some("mallory")).await;
+    assert_eq!(body["sent"], 0, "mallory received nothing");
+    let (_, body) = call(&app, "POST", "/api/v1/push/test", None, Some("alice")).await;
+    assert_eq!(body["sent"], 1, "alice still receives her pushes");
+}

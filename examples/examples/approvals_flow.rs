@@ -180,7 +180,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let stored = service
         .store()
-        .get(&request.id)
+        .get(&request.tenant_id, &request.id)
         .await?
         .ok_or("request vanished")?;
     println!(

@@ -33,7 +33,7 @@ use aisoc_notify_core::action::ExecutorRegistry;
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
 use aisoc_notify_core::routing::Channel;
 use aisoc_notify_core::sealed::DataKeys;
-use aisoc_notify_core::secret::SecretString;
+use aisoc_notify_core::secret::{ExposeSecret, SecretString};
 use aisoc_notify_slack::routes::SlackRoutes;
 use aisoc_notify_slack::signature::SlackSignatureVerifier;
 use aisoc_notify_teams::hmac::TeamsHmacVerifier;
@@ -101,14 +101,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         ChannelRegistry::load(
             Channel::new("console", Arc::new(ConsoleNotifier)).with_name("Console delivery log"),
             outbound.clone(),
-            backends.channel_store(&data_dir, data_keys).await?,
+            backends.channel_store(&data_dir, data_keys.clone()).await?,
         )
         .await
         .map_err(|e| format!("cannot load the notification channels: {e}"))?,
     );
     tracing::info!(store = %channels.describe_store(), loaded = channels.list().len(), "notification channels");
     channels.spawn_refresh(channels::refresh_interval(&lookup)?);
-    let (inbox, events_stored) = build_inbox(&args, &backends, &lookup).await?;
+    let (inbox, events_stored) = build_inbox(&args, &backends, data_keys, &lookup).await?;
     let storage = match events_stored {
         Some(events) => format!("{}; inbox events: {events}", backends.describe()),
         None => backends.describe(),
@@ -127,6 +127,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         &lookup,
         &outbound,
     )?;
+    let generated_resume_secret = flows.generated_resume_secret.clone();
     let approvals = ApprovalService::new(approval_store)
         .with_follow_ups(flows.approval_follow_ups.dispatcher.clone());
 
@@ -162,16 +163,22 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     )
     .nest("/v1/inbox", aisoc_inbox::router::router(inbox.clone()))
     .merge(aisoc_inbox::router::hec_router(inbox));
-    if let Some(secret) = args.slack_signing_secret.filter(|s| !s.is_empty()) {
+    if let Some(secret) = args
+        .slack_signing_secret
+        .filter(|s| !s.expose_secret().is_empty())
+    {
         let routes = SlackRoutes::new(
-            SlackSignatureVerifier::new(secret),
+            SlackSignatureVerifier::new(secret.expose_secret()),
             Arc::new(approvals.clone()),
         )?;
         gateway = gateway.nest("/v1/slack", aisoc_notify_slack::routes::router(routes));
         tracing::info!("Slack interactions enabled at /v1/slack");
     }
-    if let Some(secret) = args.teams_outgoing_webhook_secret.filter(|s| !s.is_empty()) {
-        let auth = TeamsAuth::OutgoingWebhookHmac(TeamsHmacVerifier::new(&secret)?);
+    if let Some(secret) = args
+        .teams_outgoing_webhook_secret
+        .filter(|s| !s.expose_secret().is_empty())
+    {
+        let auth = TeamsAuth::OutgoingWebhookHmac(TeamsHmacVerifier::new(secret.expose_secret())?);
         let routes = TeamsRoutes::new(auth, Arc::new(approvals));
         gateway = gateway.nest("/v1/teams", aisoc_notify_teams::routes::router(routes));
         tracing::info!("Teams interactions enabled at /v1/teams");
@@ -182,9 +189,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         &admin,
         &storage,
         vapid_generated.then_some(vapid_public_key.as_str()),
+        generated_resume_secret.as_ref(),
     )?;
     // Last, so it covers every route: excess requests are shed, not queued.
     let gateway = shed_load(gateway, args.max_in_flight.unwrap_or(DEFAULT_MAX_IN_FLIGHT));
+    // The client's address is what failed inbox authentications are charged to.
+    let gateway = gateway.into_make_service_with_connect_info::<std::net::SocketAddr>();
     axum::serve(listener, gateway)
         .with_graceful_shutdown(shutdown_signal())
         .await?;
@@ -199,6 +209,8 @@ struct DecisionFlows {
     verify_callback: VerifyCallback,
     verify_follow_ups: FollowUpSource,
     approval_follow_ups: FollowUpSource,
+    /// The playbook-resume key, when none was configured and one was generated.
+    generated_resume_secret: Option<SecretString>,
 }
 
 /// `chatops.verify` and its answer page, and the delivery of both flows' playbook resumes.
@@ -237,11 +249,25 @@ fn build_chatops_verify(
     // verification store, approval decisions' resumes from the approval store's; one worker
     // each delivers them, and on start what a previous process left.
     let lease = follow_ups::lease_from_lookup(lookup)?;
-    let resumer = Arc::new(WebhookResumer::new(
+    // Resumes are signed with their own key, never the callback tokens' one.
+    let configured_resume_secret = lookup(actions::RESUME_SECRET_VAR)
+        .filter(|s| !s.trim().is_empty())
+        .map(SecretString::from);
+    let generated_resume_secret = configured_resume_secret
+        .is_none()
+        .then(actions::generate_resume_secret);
+    let resume_secret = configured_resume_secret
+        .or_else(|| generated_resume_secret.clone())
+        .expect("one of the two is set");
+    let mut resumer = WebhookResumer::new(
         lookup("AISOC_PLAYBOOK_RESUME_URL").as_deref(),
-        &config.hmac_secret,
+        &resume_secret,
         outbound.clone(),
-    )?);
+    )?;
+    if let Some(legacy) = lookup(actions::RESUME_LEGACY_SECRET_VAR) {
+        resumer = resumer.with_legacy_signature(&SecretString::from(legacy))?;
+    }
+    let resumer = Arc::new(resumer);
     let verify_follow_ups =
         FollowUpSource::spawn(store.clone(), timeline.clone(), resumer.clone(), lease);
     let approval_follow_ups = FollowUpSource::spawn(approval_store, timeline, resumer, lease);
@@ -256,6 +282,7 @@ fn build_chatops_verify(
         verify_callback: callback,
         verify_follow_ups,
         approval_follow_ups,
+        generated_resume_secret,
     })
 }
 
@@ -265,7 +292,11 @@ fn build_push(
     backends: &Backends,
     outbound: &DeliveryClient,
 ) -> Result<(PushManager, bool), Box<dyn std::error::Error>> {
-    let (keys, generated) = match args.vapid_private_key.as_deref().map(str::trim) {
+    let (keys, generated) = match args
+        .vapid_private_key
+        .as_ref()
+        .map(|key| key.expose_secret().trim())
+    {
         Some(private) if !private.is_empty() => (
             VapidKeyPair::from_base64(private).map_err(|e| format!("VAPID_PRIVATE_KEY: {e}"))?,
             false,
@@ -300,6 +331,7 @@ fn build_push(
 async fn build_inbox(
     args: &GatewayArgs,
     backends: &Backends,
+    data_keys: Option<Arc<DataKeys>>,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Inbox, Option<String>), Box<dyn std::error::Error>> {
     let config = InboxConfig::from_lookup(lookup)?;
@@ -341,13 +373,14 @@ async fn build_inbox(
         None => store,
     };
     let inbox = Inbox::new(
-        TokenResolver::new(backends.token_store().await?),
+        TokenResolver::new(backends.token_store(data_keys).await?),
         Arc::new(TemplateRegistry::bundled()?),
         backends.rate_limiter(per_minute),
         backends.idempotency(config.idempotency_ttl),
         sink,
         config,
     );
+    let inbox = backends.inbox_budgets(inbox);
     Ok((inbox, stored))
 }
 
@@ -356,6 +389,7 @@ fn print_banner(
     admin: &AdminToken,
     backends: &str,
     generated_vapid_public_key: Option<&str>,
+    generated_resume_secret: Option<&SecretString>,
 ) -> std::io::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "aisoc-gateway listening on http://{address}")?;
@@ -373,6 +407,13 @@ fn print_banner(
         writeln!(
             out,
             "VAPID public key (generated; set VAPID_PRIVATE_KEY to keep one): {public_key}"
+        )?;
+    }
+    if let Some(secret) = generated_resume_secret {
+        writeln!(
+            out,
+            "playbook resume secret (generated; set AISOC_PLAYBOOK_RESUME_SECRET to keep one): {}",
+            secret.expose_secret()
         )?;
     }
     writeln!(out, "try:")?;

@@ -8,6 +8,12 @@
 //! | 0 | done (for `webhook verify`: the signature is valid) |
 //! | 1 | the operation ran and failed: the peer refused, the signature is invalid |
 //! | 2 | the command line or an input is wrong (bad flag, unreadable file, malformed key) |
+//!
+//! Secrets (webhook URLs, signing secrets, the admin token, the VAPID private key) never come
+//! out in `Debug`: the parsed arguments hold them as [`SecretString`]. A flag's value is visible
+//! to every local user in `ps`, so each also comes from its environment variable or from a file
+//! (`--…-file PATH`, or the variable with `_FILE` appended); giving both a value and a file is
+//! an error.
 
 #![allow(
     clippy::print_stdout,
@@ -15,8 +21,10 @@
     reason = "a command line's output is its interface"
 )]
 
+use aisoc_gateway::config::{read_secret_file, secret_value};
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
 use aisoc_notify_core::destination::DestinationPolicy;
+use aisoc_notify_core::secret::{ExposeSecret, SecretString};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -100,9 +108,23 @@ struct WebpushSend {
     /// The browser's `PushSubscription` JSON (`JSON.stringify(subscription)`).
     #[arg(long)]
     subscription: PathBuf,
-    /// The raw VAPID private key, base64url, as `vapid generate` prints it.
-    #[arg(long, env = "VAPID_PRIVATE_KEY", hide_env_values = true)]
-    vapid_private_key: String,
+    /// The raw VAPID private key, base64url, as `vapid generate` prints it. Prefer the
+    /// variable or --vapid-private-key-file: flags show in `ps`.
+    #[arg(
+        long,
+        env = "VAPID_PRIVATE_KEY",
+        hide_env_values = true,
+        value_parser = secret_value,
+        required_unless_present = "vapid_private_key_file"
+    )]
+    vapid_private_key: Option<SecretString>,
+    /// File holding the VAPID private key.
+    #[arg(
+        long,
+        env = "VAPID_PRIVATE_KEY_FILE",
+        conflicts_with = "vapid_private_key"
+    )]
+    vapid_private_key_file: Option<PathBuf>,
     /// The VAPID subject: a `mailto:` or `https:` URI the push service can contact.
     #[arg(long, env = "VAPID_SUBJECT")]
     vapid_subject: String,
@@ -138,13 +160,36 @@ impl From<UrgencyArg> for Urgency {
     }
 }
 
+/// A webhook URL: its path is the credential.
+#[derive(Debug, Args)]
+struct WebhookUrl {
+    /// The incoming-webhook URL (its path is a credential). Prefer the variable or
+    /// --webhook-url-file: flags show in `ps`.
+    #[arg(
+        long,
+        env = "AISOC_WEBHOOK_URL",
+        hide_env_values = true,
+        value_parser = secret_value,
+        required_unless_present = "webhook_url_file"
+    )]
+    webhook_url: Option<SecretString>,
+    /// File holding the webhook URL.
+    #[arg(long, env = "AISOC_WEBHOOK_URL_FILE", conflicts_with = "webhook_url")]
+    webhook_url_file: Option<PathBuf>,
+}
+
+impl WebhookUrl {
+    fn resolve(self) -> Result<SecretString, Failure> {
+        required_secret(self.webhook_url, self.webhook_url_file, "--webhook-url")
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum TextCommand {
     /// Send TEXT.
     Send {
-        /// The incoming-webhook URL.
-        #[arg(long, env = "AISOC_WEBHOOK_URL", hide_env_values = true)]
-        webhook_url: String,
+        #[command(flatten)]
+        webhook_url: WebhookUrl,
         /// The message, sent as written (Slack mrkdwn / Mattermost Markdown).
         text: String,
     },
@@ -155,8 +200,8 @@ enum TeamsCommand {
     /// Send a card titled TITLE with TEXT as its body.
     Send {
         /// The Workflows or connector webhook URL.
-        #[arg(long, env = "AISOC_WEBHOOK_URL", hide_env_values = true)]
-        webhook_url: String,
+        #[command(flatten)]
+        webhook_url: WebhookUrl,
         /// The payload shape; guessed from the URL when absent.
         #[arg(long, value_enum)]
         format: Option<TeamsFormatArg>,
@@ -177,13 +222,36 @@ enum TeamsFormatArg {
     Connector,
 }
 
+/// A webhook signing secret.
+#[derive(Debug, Args)]
+struct WebhookSecret {
+    /// The shared secret (`whsec_…` base64 for `standard`). Prefer the variable or
+    /// --secret-file: flags show in `ps`.
+    #[arg(
+        long,
+        env = "AISOC_WEBHOOK_SECRET",
+        hide_env_values = true,
+        value_parser = secret_value,
+        required_unless_present = "secret_file"
+    )]
+    secret: Option<SecretString>,
+    /// File holding the shared secret.
+    #[arg(long, env = "AISOC_WEBHOOK_SECRET_FILE", conflicts_with = "secret")]
+    secret_file: Option<PathBuf>,
+}
+
+impl WebhookSecret {
+    fn resolve(self) -> Result<SecretString, Failure> {
+        required_secret(self.secret, self.secret_file, "--secret")
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum WebhookCommand {
     /// Print the signature headers for the body on stdin, one `Name: value` per line.
     Sign {
-        /// The shared secret (`whsec_…` base64 for `standard`).
-        #[arg(long, env = "AISOC_WEBHOOK_SECRET", hide_env_values = true)]
-        secret: String,
+        #[command(flatten)]
+        secret: WebhookSecret,
         /// aisoc, standard or github.
         #[arg(long, value_enum, default_value_t = SchemeArg::Aisoc)]
         scheme: SchemeArg,
@@ -196,9 +264,8 @@ enum WebhookCommand {
     },
     /// Verify the body on stdin against the given headers; exit 0 valid, 1 invalid.
     Verify {
-        /// The shared secret.
-        #[arg(long, env = "AISOC_WEBHOOK_SECRET", hide_env_values = true)]
-        secret: String,
+        #[command(flatten)]
+        secret: WebhookSecret,
         /// The scheme to accept.
         #[arg(long, value_enum)]
         scheme: SchemeArg,
@@ -234,9 +301,19 @@ struct GatewayConnection {
         default_value = "http://127.0.0.1:8080"
     )]
     gateway: String,
-    /// The gateway's admin bearer token.
-    #[arg(long, env = "AISOC_ADMIN_TOKEN", hide_env_values = true)]
-    admin_token: String,
+    /// The gateway's admin bearer token. Prefer the variable or --admin-token-file: flags
+    /// show in `ps`.
+    #[arg(
+        long,
+        env = "AISOC_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_parser = secret_value,
+        required_unless_present = "admin_token_file"
+    )]
+    admin_token: Option<SecretString>,
+    /// File holding the admin token.
+    #[arg(long, env = "AISOC_ADMIN_TOKEN_FILE", conflicts_with = "admin_token")]
+    admin_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -251,9 +328,22 @@ enum InboxCommand {
         /// The mapping template (for example `generic-json`, `splunk-hec`).
         #[arg(long)]
         template: String,
-        /// Require senders to sign bodies with this secret.
-        #[arg(long, hide_env_values = true)]
-        signing_secret: Option<String>,
+        /// Require senders to sign bodies with this secret. Prefer the variable or
+        /// --signing-secret-file: flags show in `ps`.
+        #[arg(
+            long,
+            env = "AISOC_INBOX_SIGNING_SECRET",
+            hide_env_values = true,
+            value_parser = secret_value
+        )]
+        signing_secret: Option<SecretString>,
+        /// File holding the signing secret.
+        #[arg(
+            long,
+            env = "AISOC_INBOX_SIGNING_SECRET_FILE",
+            conflicts_with = "signing_secret"
+        )]
+        signing_secret_file: Option<PathBuf>,
     },
     /// Replace token ID with a new one; the old one stops working at once.
     Rotate {
@@ -331,6 +421,31 @@ enum FollowUpCommand {
     },
 }
 
+/// The secret given as a value (flag or variable) or in `file`; clap keeps both from being
+/// given. `flag` names the value's flag in errors.
+fn optional_secret(
+    value: Option<SecretString>,
+    file: Option<PathBuf>,
+    flag: &str,
+) -> Result<Option<SecretString>, Failure> {
+    match file {
+        Some(path) => read_secret_file(&format!("{flag}-file"), &path)
+            .map(Some)
+            .map_err(Failure::input),
+        None => Ok(value),
+    }
+}
+
+/// Like [`optional_secret`], for a secret the command cannot do without.
+fn required_secret(
+    value: Option<SecretString>,
+    file: Option<PathBuf>,
+    flag: &str,
+) -> Result<SecretString, Failure> {
+    optional_secret(value, file, flag)?
+        .ok_or_else(|| Failure::input(format!("{flag} (or {flag}-file) is required")))
+}
+
 /// A failure, with the exit code it maps to.
 enum Failure {
     /// The input or command line is wrong (exit 2).
@@ -371,7 +486,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         Command::Webpush(WebpushCommand::Send(args)) => webpush_send(args).await,
         Command::Slack(TextCommand::Send { webhook_url, text }) => {
             let notifier = SlackWebhookNotifier::builder()
-                .webhook_url(webhook_url)
+                .webhook_url(webhook_url.resolve()?.expose_secret())
                 .delivery(operator_delivery()?)
                 .build()
                 .map_err(Failure::input)?;
@@ -382,7 +497,7 @@ async fn run(command: Command) -> Result<(), Failure> {
             report_delivered("slack", delivered.attempts)
         }
         Command::Mattermost(TextCommand::Send { webhook_url, text }) => {
-            let notifier = MattermostWebhookNotifier::new(&webhook_url)
+            let notifier = MattermostWebhookNotifier::new(webhook_url.resolve()?.expose_secret())
                 .map_err(Failure::input)?
                 .with_delivery(operator_delivery()?);
             let notification = Notification::new("cli", EventType::P0Alert, Severity::Info, text);
@@ -401,7 +516,7 @@ async fn run(command: Command) -> Result<(), Failure> {
         }) => {
             let severity: Severity = severity.parse().map_err(Failure::input)?;
             let mut builder = TeamsWebhookNotifier::builder()
-                .webhook_url(webhook_url)
+                .webhook_url(webhook_url.resolve()?.expose_secret())
                 .delivery(operator_delivery()?);
             if let Some(format) = format {
                 builder = builder.format(match format {
@@ -423,12 +538,12 @@ async fn run(command: Command) -> Result<(), Failure> {
             scheme,
             id,
             timestamp,
-        }) => webhook_sign(&secret, scheme.into(), id, timestamp),
+        }) => webhook_sign(&secret.resolve()?, scheme.into(), id, timestamp),
         Command::Webhook(WebhookCommand::Verify {
             secret,
             scheme,
             headers,
-        }) => webhook_verify(&secret, scheme.into(), &headers),
+        }) => webhook_verify(&secret.resolve()?, scheme.into(), &headers),
         Command::Inbox(command) => inbox(command).await,
         Command::Outbox(OutboxCommand::DeadLetters(command)) => dead_letters(command).await,
         Command::FollowUps(command) => follow_ups(command).await,
@@ -482,7 +597,12 @@ async fn webpush_send(args: WebpushSend) -> Result<(), Failure> {
     })?;
     let record = SubscriptionRecord::new(&subscription, "cli", "cli", &[], chrono::Utc::now())
         .map_err(|e| Failure::input(format!("--subscription: {e}")))?;
-    let keys = VapidKeyPair::from_base64(args.vapid_private_key.trim())
+    let private_key = required_secret(
+        args.vapid_private_key,
+        args.vapid_private_key_file,
+        "--vapid-private-key",
+    )?;
+    let keys = VapidKeyPair::from_base64(private_key.expose_secret().trim())
         .map_err(|e| Failure::input(format!("--vapid-private-key: {e}")))?;
     let signer = VapidSigner::new(keys, args.vapid_subject)
         .map_err(|e| Failure::input(format!("--vapid-subject: {e}")))?;
@@ -521,12 +641,12 @@ fn read_stdin() -> Result<Vec<u8>, Failure> {
 }
 
 fn webhook_sign(
-    secret: &str,
+    secret: &SecretString,
     scheme: SignatureScheme,
     id: Option<String>,
     timestamp: Option<i64>,
 ) -> Result<(), Failure> {
-    let signer = WebhookSigner::new(scheme, secret).map_err(Failure::input)?;
+    let signer = WebhookSigner::new(scheme, secret.expose_secret()).map_err(Failure::input)?;
     let body = read_stdin()?;
     let id = id.unwrap_or_else(|| {
         let mut bytes = [0u8; 12];
@@ -542,7 +662,7 @@ fn webhook_sign(
 }
 
 fn webhook_verify(
-    secret: &str,
+    secret: &SecretString,
     scheme: SignatureScheme,
     headers: &[String],
 ) -> Result<(), Failure> {
@@ -558,7 +678,7 @@ fn webhook_verify(
         map.append(name, value);
     }
     let body = read_stdin()?;
-    let verifier = WebhookVerifier::new(secret).with_schemes(&[scheme]);
+    let verifier = WebhookVerifier::new(secret.expose_secret()).with_schemes(&[scheme]);
     match verifier.verify(&map, &body) {
         Ok(_) => {
             println!("valid");
@@ -590,12 +710,15 @@ async fn inbox(command: InboxCommand) -> Result<(), Failure> {
             tenant,
             template,
             signing_secret,
+            signing_secret_file,
         } => {
             let url = endpoint(&connection, TOKENS, &[], &[])?;
+            let signing_secret =
+                optional_secret(signing_secret, signing_secret_file, "--signing-secret")?;
             let body = serde_json::json!({
                 "tenant_id": tenant,
                 "template": template,
-                "signing_secret": signing_secret,
+                "signing_secret": signing_secret.as_ref().map(ExposeSecret::expose_secret),
             });
             let request = http.post(url).json(&body);
             (connection, request)
@@ -681,8 +804,13 @@ async fn admin_call(
     connection: &GatewayConnection,
     request: reqwest::RequestBuilder,
 ) -> Result<(), Failure> {
+    let admin_token = required_secret(
+        connection.admin_token.clone(),
+        connection.admin_token_file.clone(),
+        "--admin-token",
+    )?;
     let response = request
-        .bearer_auth(&connection.admin_token)
+        .bearer_auth(admin_token.expose_secret())
         .send()
         .await
         .map_err(|e| Failure::failed(format!("cannot reach the gateway: {}", e.without_url())))?;

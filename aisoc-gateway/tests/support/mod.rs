@@ -49,6 +49,8 @@ impl Gateway {
             .env_remove("AISOC_ACTIONS_PUBLIC_URL")
             .env_remove("AISOC_CHATOPS_HMAC_SECRET")
             .env_remove("AISOC_PLAYBOOK_RESUME_URL")
+            .env_remove("AISOC_PLAYBOOK_RESUME_SECRET")
+            .env_remove("AISOC_PLAYBOOK_RESUME_LEGACY_SECRET")
             .env_remove("VAPID_PRIVATE_KEY")
             // The mock peers listen on loopback, which the outbound guard refuses by default.
             .env("AISOC_OUTBOUND_ALLOW", "127.0.0.1")

@@ -1,5 +1,6 @@
 //! The per-node tenant rate limiter: GCRA (the generic cell rate algorithm), one timestamp per
-//! tenant, in a map whose size has a cap.
+//! tenant, in a map whose size has a cap (the keyed GCRA of [`super::budget`], charged one per
+//! request).
 //!
 //! GCRA keeps, per tenant, the *theoretical arrival time* (TAT): when the tenant's budget would
 //! be full again if it sent nothing more. A request is admitted while the TAT is at most
@@ -23,23 +24,18 @@
 //! one, so it cannot hold a hard cap, and it reads its own clock; this one reads the crate's
 //! [`Clock`], so tests move time instead of waiting.
 
-use std::collections::HashMap;
-use std::num::NonZeroU32;
+use std::num::{NonZeroU32, NonZeroU64};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::clock::{Clock, SystemClock};
-use chrono::{DateTime, TimeDelta, Utc};
 
+pub use super::budget::SWEEP_EVERY;
+use super::budget::{Charge, KeyedGcra, MIN_RETRY_AFTER, Rate};
 use super::{LimitError, RateLimiter};
 
 /// The most tenants a [`MemoryRateLimiter`] tracks at once unless configured otherwise.
 pub const DEFAULT_MAX_TENANTS: usize = 100_000;
-/// How often the limiter forgets tenants whose budget is full again.
-pub const SWEEP_EVERY: Duration = Duration::from_secs(60);
-/// The shortest wait a refusal asks for.
-const MIN_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 const TRACKED: &str = "aisoc_ingest_inbox_rate_limit_tenants";
 const REFUSED: &str = "aisoc_ingest_inbox_rate_limit_tenants_refused_total";
@@ -53,29 +49,6 @@ fn describe_metrics() {
         REFUSED,
         "Inbox requests refused because the in-memory rate limiter tracks as many tenants as it may"
     );
-}
-
-/// The tenants seen recently, by theoretical arrival time.
-#[derive(Debug)]
-struct Tenants {
-    arrivals: HashMap<String, DateTime<Utc>>,
-    swept_at: DateTime<Utc>,
-}
-
-impl Tenants {
-    /// Forgets every tenant whose budget is full again at `now`.
-    fn sweep(&mut self, now: DateTime<Utc>) {
-        self.arrivals.retain(|_, arrival| *arrival > now);
-        if self.arrivals.capacity() > 2 * self.arrivals.len() + 1024 {
-            self.arrivals.shrink_to_fit();
-        }
-        self.swept_at = now;
-        self.report();
-    }
-
-    fn report(&self) {
-        metrics::gauge!(TRACKED).set(self.arrivals.len() as f64);
-    }
 }
 
 /// A per-node tenant rate limiter: smooth, with bursts up to the per-minute quota, tracking at
@@ -97,12 +70,8 @@ impl Tenants {
 /// ```
 #[derive(Debug)]
 pub struct MemoryRateLimiter {
-    /// Time between two requests at the steady rate.
-    interval: TimeDelta,
-    /// How far ahead of now the TAT may be and still admit: `burst - 1` intervals.
-    tolerance: TimeDelta,
+    tenants: Mutex<KeyedGcra>,
     max_tenants: usize,
-    tenants: Mutex<Tenants>,
     clock: Arc<dyn Clock>,
 }
 
@@ -110,18 +79,11 @@ impl MemoryRateLimiter {
     /// `per_minute` requests per minute per tenant, in bursts of up to `per_minute`.
     pub fn per_minute(per_minute: NonZeroU32) -> Self {
         describe_metrics();
-        let per_minute = i64::from(per_minute.get());
-        // At least 13 ns (u32::MAX a minute), so the products below stay far inside i64.
-        let interval_ns = 60_000_000_000 / per_minute;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let rate = Rate::per_minute(NonZeroU64::from(per_minute));
         Self {
-            interval: TimeDelta::nanoseconds(interval_ns),
-            tolerance: TimeDelta::nanoseconds(interval_ns * (per_minute - 1)),
+            tenants: Mutex::new(KeyedGcra::new(rate, DEFAULT_MAX_TENANTS, clock.now())),
             max_tenants: DEFAULT_MAX_TENANTS,
-            tenants: Mutex::new(Tenants {
-                arrivals: HashMap::new(),
-                swept_at: clock.now(),
-            }),
             clock,
         }
     }
@@ -129,70 +91,46 @@ impl MemoryRateLimiter {
     /// Tracks at most `max_tenants` tenants at once (at least one).
     pub fn with_max_tenants(mut self, max_tenants: usize) -> Self {
         self.max_tenants = max_tenants.max(1);
+        self.lock().set_max_keys(self.max_tenants);
         self
     }
 
     /// Reads time from `clock`.
     pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
-        self.lock().swept_at = clock.now();
+        self.lock().restart_sweeps(clock.now());
         self.clock = clock;
         self
     }
 
     /// Tenants tracked now.
     pub fn tracked_tenants(&self) -> usize {
-        self.lock().arrivals.len()
+        self.lock().len()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Tenants> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, KeyedGcra> {
         self.tenants.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn admit(&self, tenant_id: &str) -> Result<(), LimitError> {
-        let now = self.clock.now();
         let mut tenants = self.lock();
-        if now - tenants.swept_at >= delta(SWEEP_EVERY) {
-            tenants.sweep(now);
+        let before = tenants.len();
+        let charged = tenants.charge(tenant_id, 1, self.clock.now(), false);
+        if tenants.len() != before {
+            metrics::gauge!(TRACKED).set(tenants.len() as f64);
         }
-        let arrival = match tenants.arrivals.get(tenant_id) {
-            Some(arrival) => (*arrival).max(now),
-            None => {
-                // Full: forget the idle first (at most once a second, so a full map of busy
-                // tenants does not cost a sweep per request), then refuse if still full.
-                if tenants.arrivals.len() >= self.max_tenants
-                    && now - tenants.swept_at >= delta(MIN_RETRY_AFTER)
-                {
-                    tenants.sweep(now);
-                }
-                if tenants.arrivals.len() >= self.max_tenants {
-                    metrics::counter!(REFUSED).increment(1);
-                    tracing::warn!(
-                        max_tenants = self.max_tenants,
-                        "the inbox rate limiter tracks as many tenants as it may; refusing a new one"
-                    );
-                    return Err(LimitError::Exceeded(MIN_RETRY_AFTER));
-                }
-                now
+        match charged {
+            Charge::Admitted { .. } => Ok(()),
+            Charge::Over(wait) => Err(LimitError::Exceeded(wait)),
+            Charge::Full => {
+                metrics::counter!(REFUSED).increment(1);
+                tracing::warn!(
+                    max_tenants = self.max_tenants,
+                    "the inbox rate limiter tracks as many tenants as it may; refusing a new one"
+                );
+                Err(LimitError::Exceeded(MIN_RETRY_AFTER))
             }
-        };
-        let ahead = arrival - now;
-        if ahead > self.tolerance {
-            let wait = (ahead - self.tolerance).to_std().unwrap_or_default();
-            return Err(LimitError::Exceeded(wait.max(MIN_RETRY_AFTER)));
         }
-        let known = tenants
-            .arrivals
-            .insert(tenant_id.to_owned(), arrival + self.interval)
-            .is_some();
-        if !known {
-            tenants.report();
-        }
-        Ok(())
     }
-}
-
-fn delta(duration: Duration) -> TimeDelta {
-    TimeDelta::from_std(duration).unwrap_or(TimeDelta::MAX)
 }
 
 #[async_trait]
@@ -205,6 +143,8 @@ impl RateLimiter for MemoryRateLimiter {
 #[cfg(test)]
 mod tests {
     use aisoc_notify_core::clock::ManualClock;
+
+    use std::time::Duration;
 
     use super::*;
 

@@ -108,3 +108,11 @@ impl TestDb {
         .unwrap();
     }
 }
+
+/// A data key for sealing signing secrets in tests (`k1`, bytes 0..32).
+pub const DATA_KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// [`DATA_KEY`] parsed.
+pub fn data_keys() -> Arc<aisoc_notify_core::sealed::DataKeys> {
+    Arc::new(aisoc_notify_core::sealed::DataKeys::parse(DATA_KEY).unwrap())
+}

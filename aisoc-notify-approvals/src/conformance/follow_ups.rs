@@ -47,7 +47,11 @@ pub async fn a_decision_with_a_waiting_run_queues_one_resume(store: &dyn Approva
         (Some("run-1"), Some("case-42"))
     );
     assert_eq!(
-        store.get(&approval.id).await.unwrap().as_ref(),
+        store
+            .get(&approval.tenant_id, &approval.id)
+            .await
+            .unwrap()
+            .as_ref(),
         Some(&approval)
     );
     assert!(
@@ -58,6 +62,7 @@ pub async fn a_decision_with_a_waiting_run_queues_one_resume(store: &dyn Approva
     let decided_at = t0 + Duration::minutes(5);
     store
         .decide(
+            &approval.tenant_id,
             &decision(&approval.id, Decision::Approve, "alice"),
             decided_at,
         )
@@ -66,6 +71,7 @@ pub async fn a_decision_with_a_waiting_run_queues_one_resume(store: &dyn Approva
     assert_eq!(
         store
             .decide(
+                &approval.tenant_id,
                 &decision(&approval.id, Decision::Deny, "bob"),
                 decided_at + Duration::seconds(1)
             )
@@ -120,7 +126,11 @@ pub async fn a_decision_with_a_waiting_run_queues_one_resume(store: &dyn Approva
         .await
         .unwrap();
     store
-        .decide(&decision(&denied.id, Decision::Deny, "bob"), decided_at)
+        .decide(
+            &denied.tenant_id,
+            &decision(&denied.id, Decision::Deny, "bob"),
+            decided_at,
+        )
         .await
         .unwrap();
     assert_eq!(the_resume(store, &denied).await[0].choice, "deny");
@@ -131,6 +141,7 @@ pub async fn a_decision_with_a_waiting_run_queues_one_resume(store: &dyn Approva
         .unwrap();
     store
         .decide(
+            &unwatched.tenant_id,
             &decision(&unwatched.id, Decision::Approve, "alice"),
             decided_at,
         )
@@ -182,7 +193,12 @@ pub async fn racing_reviewers_queue_one_resume(store: Arc<dyn ApprovalStore>, re
                 Decision::Deny
             };
             let request = decision(&approval.id, choice, &format!("reviewer-{i}"));
-            tokio::spawn(async move { store.decide(&request, t0 + Duration::seconds(1)).await })
+            let tenant = approval.tenant_id.clone();
+            tokio::spawn(async move {
+                store
+                    .decide(&tenant, &request, t0 + Duration::seconds(1))
+                    .await
+            })
         })
         .collect();
     let mut winners = Vec::new();
@@ -234,14 +250,23 @@ pub async fn an_approval_nobody_decides_resumes_its_run_on_expired(store: &dyn A
         "nothing is due before the deadline"
     );
     assert_eq!(
-        store.get(&forgotten.id).await.unwrap().unwrap().status,
+        store
+            .get(&forgotten.tenant_id, &forgotten.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
         ApprovalStatus::Pending
     );
 
     let too_late = deadline + Duration::seconds(1);
     assert_eq!(
         store
-            .decide(&decision(&late.id, Decision::Approve, "alice"), too_late)
+            .decide(
+                &late.tenant_id,
+                &decision(&late.id, Decision::Approve, "alice"),
+                too_late
+            )
             .await,
         Err(DecideError::Expired)
     );
@@ -261,7 +286,11 @@ pub async fn an_approval_nobody_decides_resumes_its_run_on_expired(store: &dyn A
         "each waiting run resumes on `expired`, once"
     );
     for approval in [&forgotten, &late, &unwatched] {
-        let stored = store.get(&approval.id).await.unwrap().unwrap();
+        let stored = store
+            .get(&approval.tenant_id, &approval.id)
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(stored.status, ApprovalStatus::Expired);
         assert_eq!(stored.reviewer, None);
     }
@@ -446,7 +475,11 @@ pub async fn approval_dead_follow_ups_are_listed_and_replayed(store: &dyn Approv
             .await
             .unwrap();
         store
-            .decide(&decision(&approval.id, Decision::Deny, "alice"), t0)
+            .decide(
+                &approval.tenant_id,
+                &decision(&approval.id, Decision::Deny, "alice"),
+                t0,
+            )
             .await
             .unwrap();
         ids.push(approval.id);

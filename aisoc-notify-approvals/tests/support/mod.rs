@@ -49,6 +49,11 @@ impl TestDb {
             .unwrap()
     }
 
+    /// The database's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     pub async fn drop_db(self) {
         self.pool.close().await;
         let admin: PgConnectOptions = server_url().parse().unwrap();

@@ -79,7 +79,7 @@ struct MemoryState {
 }
 
 /// In-memory subscriptions with the same layout and 90-day lifetime as the Redis store, within
-/// [`SubscriptionLimits`] (see the [module docs](self)).
+/// [`SubscriptionLimits`] (see [`crate::store`]).
 ///
 /// ```
 /// use aisoc_notify_webpush::store::{MemorySubscriptionStore, StoreError, SubscriptionLimits, SubscriptionStore};
@@ -194,6 +194,15 @@ impl MemorySubscriptionStore {
         }
     }
 
+    /// How many ids index `key` holds, `except` not counted.
+    fn count_indexed(state: &MemoryState, key: &str, except: &str) -> usize {
+        state
+            .indexes
+            .get(key)
+            .map(|ids| ids.len() - usize::from(ids.contains(except)))
+            .unwrap_or_default()
+    }
+
     /// The ids in index `key`, `except` left out.
     fn indexed(state: &MemoryState, key: &str, except: &str) -> Vec<String> {
         state
@@ -211,8 +220,6 @@ impl MemorySubscriptionStore {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let tenant_key = self.layout.tenant(&record.tenant_id);
-        let in_tenant = Self::indexed(state, &tenant_key, &record.id);
-        self.drop_expired(state, in_tenant, now);
 
         let user_key = self.layout.user(&record.tenant_id, &record.user_id);
         let mut devices: Vec<(DateTime<Utc>, String)> = Self::indexed(state, &user_key, &record.id)
@@ -233,11 +240,17 @@ impl MemorySubscriptionStore {
             }
         }
 
-        if Self::indexed(state, &tenant_key, &record.id).len() >= self.limits.per_tenant {
-            metrics::counter!(REFUSED, "cap" => "tenant").increment(1);
-            return Err(StoreError::TenantFull {
-                cap: self.limits.per_tenant,
-            });
+        // Counted from the index (no copy per insert); expired records are only swept when the
+        // count reaches the cap, so filling a tenant stays linear.
+        if Self::count_indexed(state, &tenant_key, &record.id) >= self.limits.per_tenant {
+            let in_tenant = Self::indexed(state, &tenant_key, &record.id);
+            self.drop_expired(state, in_tenant, now);
+            if Self::count_indexed(state, &tenant_key, &record.id) >= self.limits.per_tenant {
+                metrics::counter!(REFUSED, "cap" => "tenant").increment(1);
+                return Err(StoreError::TenantFull {
+                    cap: self.limits.per_tenant,
+                });
+            }
         }
         let others = |state: &MemoryState| {
             state.records.len() - usize::from(state.records.contains_key(&record.id))
@@ -261,6 +274,12 @@ impl SubscriptionStore for MemorySubscriptionStore {
     async fn upsert(&self, record: &SubscriptionRecord) -> Result<(), StoreError> {
         let now = self.clock.now();
         let mut state = self.lock();
+        if state.records.get(&record.id).is_some_and(|old| {
+            self.is_live(old, now)
+                && (old.tenant_id != record.tenant_id || old.user_id != record.user_id)
+        }) {
+            return Err(StoreError::OwnedByAnother);
+        }
         let result = self.make_room(&mut state, record, now).map(|()| {
             self.drop_record(&mut state, &record.id);
             for key in self.layout.indexes(record) {
