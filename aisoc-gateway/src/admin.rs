@@ -36,7 +36,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{ApiJson, error, require_admin};
+use crate::auth::{ApiJson, TenantParam, error, require_admin};
 
 /// What the admin routes share.
 #[derive(Clone)]
@@ -68,20 +68,6 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-/// The tenant a request names, or what is wrong with it (answered with 422).
-fn tenant(tenant_id: Option<&str>) -> Result<&str, String> {
-    let tenant_id = tenant_id.ok_or("tenant_id is required (?tenant_id=…)")?;
-    validate_tenant_id(tenant_id).map_err(|invalid| invalid.to_string())
-}
-
-/// `?tenant_id=` of an id-addressed route; optional here so its absence is a 422 naming the
-/// field, not axum's generic query rejection.
-#[derive(Deserialize)]
-struct TenantQuery {
-    #[serde(default)]
-    tenant_id: Option<String>,
-}
-
 #[derive(Deserialize)]
 struct MintRequest {
     tenant_id: String,
@@ -106,8 +92,8 @@ async fn mint_token(
     State(state): State<AdminState>,
     ApiJson(request): ApiJson<MintRequest>,
 ) -> Response {
-    if let Err(message) = tenant(Some(&request.tenant_id)) {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, message);
+    if let Err(invalid) = validate_tenant_id(&request.tenant_id) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, invalid.to_string());
     }
     if state.inbox.templates().get(&request.template).is_none() {
         return error(
@@ -167,13 +153,9 @@ async fn mint_token(
 async fn rotate_token(
     State(state): State<AdminState>,
     Path(id): Path<String>,
-    Query(query): Query<TenantQuery>,
+    TenantParam(tenant_id): TenantParam,
 ) -> Response {
-    let tenant_id = match tenant(query.tenant_id.as_deref()) {
-        Ok(tenant_id) => tenant_id,
-        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
-    };
-    match state.inbox.resolver().rotate(tenant_id, &id).await {
+    match state.inbox.resolver().rotate(&tenant_id, &id).await {
         Ok(minted) => (
             StatusCode::CREATED,
             Json(json!({"token": minted.token.expose_secret(), "id": minted.record.id, "replaces": id})),
@@ -186,13 +168,9 @@ async fn rotate_token(
 async fn revoke_token(
     State(state): State<AdminState>,
     Path(id): Path<String>,
-    Query(query): Query<TenantQuery>,
+    TenantParam(tenant_id): TenantParam,
 ) -> Response {
-    let tenant_id = match tenant(query.tenant_id.as_deref()) {
-        Ok(tenant_id) => tenant_id,
-        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
-    };
-    match state.inbox.resolver().revoke(tenant_id, &id).await {
+    match state.inbox.resolver().revoke(&tenant_id, &id).await {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(e) => token_error(e),
     }
@@ -232,8 +210,8 @@ async fn create_approval(
     State(state): State<AdminState>,
     ApiJson(request): ApiJson<NewApprovalRequest>,
 ) -> Response {
-    if let Err(message) = tenant(Some(&request.tenant_id)) {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, message);
+    if let Err(invalid) = validate_tenant_id(&request.tenant_id) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, invalid.to_string());
     }
     let expires_at = match state
         .approvals
@@ -262,19 +240,14 @@ async fn create_approval(
 #[derive(Deserialize)]
 struct ListQuery {
     #[serde(default)]
-    tenant_id: Option<String>,
-    #[serde(default)]
     status: Option<String>,
 }
 
 async fn list_approvals(
     State(state): State<AdminState>,
+    TenantParam(tenant_id): TenantParam,
     Query(query): Query<ListQuery>,
 ) -> Response {
-    let tenant_id = match tenant(query.tenant_id.as_deref()) {
-        Ok(tenant_id) => tenant_id,
-        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
-    };
     let status = match query
         .status
         .as_deref()
@@ -284,7 +257,7 @@ async fn list_approvals(
         Ok(status) => status,
         Err(message) => return error(StatusCode::BAD_REQUEST, message),
     };
-    match state.approvals.store().list(tenant_id, status).await {
+    match state.approvals.store().list(&tenant_id, status).await {
         Ok(list) => Json(list).into_response(),
         Err(failure) => store_error(failure),
     }
@@ -293,13 +266,9 @@ async fn list_approvals(
 async fn get_approval(
     State(state): State<AdminState>,
     Path(id): Path<String>,
-    Query(query): Query<TenantQuery>,
+    TenantParam(tenant_id): TenantParam,
 ) -> Response {
-    let tenant_id = match tenant(query.tenant_id.as_deref()) {
-        Ok(tenant_id) => tenant_id,
-        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
-    };
-    match state.approvals.store().get(tenant_id, &id).await {
+    match state.approvals.store().get(&tenant_id, &id).await {
         Ok(Some(approval)) => Json(approval).into_response(),
         Ok(None) => error(StatusCode::NOT_FOUND, "Approval request not found"),
         Err(failure) => store_error(failure),
@@ -315,13 +284,9 @@ struct DecisionBody {
 async fn decide(
     State(state): State<AdminState>,
     Path(id): Path<String>,
-    Query(query): Query<TenantQuery>,
+    TenantParam(tenant_id): TenantParam,
     ApiJson(body): ApiJson<DecisionBody>,
 ) -> Response {
-    let tenant_id = match tenant(query.tenant_id.as_deref()) {
-        Ok(tenant_id) => tenant_id,
-        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
-    };
     let decision = match body.decision.as_str() {
         "approve" | "approved" => Decision::Approve,
         "deny" | "denied" => Decision::Deny,
@@ -347,7 +312,7 @@ async fn decide(
         },
         source: DecisionSource::Api,
     };
-    match state.approvals.decide_for_tenant(tenant_id, request).await {
+    match state.approvals.decide_for_tenant(&tenant_id, request).await {
         Ok(recorded) => Json(recorded).into_response(),
         Err(e @ DecisionError::NotFound) => error(StatusCode::NOT_FOUND, e.to_string()),
         Err(e @ DecisionError::AlreadyReviewed(_)) => error(StatusCode::CONFLICT, e.to_string()),
@@ -359,19 +324,17 @@ async fn decide(
 #[derive(Deserialize)]
 struct AuditQuery {
     #[serde(default)]
-    tenant_id: Option<String>,
-    #[serde(default)]
     subject_id: Option<String>,
 }
 
-async fn audit(State(state): State<AdminState>, Query(query): Query<AuditQuery>) -> Response {
-    let tenant_id = match tenant(query.tenant_id.as_deref()) {
-        Ok(tenant_id) => tenant_id,
-        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
-    };
+async fn audit(
+    State(state): State<AdminState>,
+    TenantParam(tenant_id): TenantParam,
+    Query(query): Query<AuditQuery>,
+) -> Response {
     match state
         .audit
-        .list(tenant_id, query.subject_id.as_deref())
+        .list(&tenant_id, query.subject_id.as_deref())
         .await
     {
         Ok(entries) => Json(entries).into_response(),

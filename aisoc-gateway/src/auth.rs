@@ -3,8 +3,10 @@
 use std::sync::Arc;
 
 use aisoc_notify_core::secret::{ExposeSecret, SecretString, constant_time_eq};
+use aisoc_notify_core::tenant::validate_tenant_id;
 use axum::Json;
-use axum::extract::{FromRequest, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -61,6 +63,35 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Self(value)),
             Err(rejection) => Err(error(rejection.status(), rejection.body_text())),
+        }
+    }
+}
+
+/// The `?tenant_id=` of a tenant-scoped route, validated by
+/// [`validate_tenant_id`]: a missing or malformed one is answered 422 naming the field before
+/// the handler runs, so no handler can forget the tenant or check it differently.
+pub struct TenantParam(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TenantParam {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        #[derive(serde::Deserialize)]
+        struct TenantQuery {
+            #[serde(default)]
+            tenant_id: Option<String>,
+        }
+        let query = Query::<TenantQuery>::try_from_uri(&parts.uri)
+            .map_err(|rejection| error(rejection.status(), rejection.body_text()))?;
+        let Some(tenant_id) = query.0.tenant_id else {
+            return Err(error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "tenant_id is required (?tenant_id=…)",
+            ));
+        };
+        match validate_tenant_id(&tenant_id) {
+            Ok(_) => Ok(Self(tenant_id)),
+            Err(invalid) => Err(error(StatusCode::UNPROCESSABLE_ENTITY, invalid.to_string())),
         }
     }
 }
