@@ -218,7 +218,15 @@ async fn create_approval(
         .expires_in(Duration::from_secs(request.ttl_seconds))
     {
         Ok(expires_at) => expires_at,
-        Err(failure) => return store_error(failure),
+        Err(_) => {
+            return error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!(
+                    "ttl_seconds {} is too long: the deadline would be past the end of time",
+                    request.ttl_seconds
+                ),
+            );
+        }
     };
     let new = NewApproval {
         id: None,

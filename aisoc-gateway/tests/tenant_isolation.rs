@@ -98,3 +98,39 @@ async fn a_malformed_tenant_is_refused_when_creating_an_approval() {
         "{body}"
     );
 }
+
+/// Issue #15: `ttl_seconds` of 1e13 panicked the handler (the connection dropped); it is a 422
+/// naming the field, and nothing is stored.
+#[tokio::test]
+async fn an_absurd_ttl_is_a_422_naming_the_field_not_a_dropped_connection() {
+    let (gateway, _) = Gateway::start(Some(ADMIN)).await;
+    let http = reqwest::Client::new();
+    let answer = http
+        .post(gateway.url("/v1/approvals"))
+        .bearer_auth(ADMIN)
+        .json(&json!({
+            "tenant_id": "acme",
+            "summary": "Isolate host web-01",
+            "requested_action": "isolate_host",
+            "ttl_seconds": 10_000_000_000_000_u64,
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 422);
+    let body: Value = answer.json().await.unwrap();
+    assert!(
+        body["error"].as_str().unwrap().contains("ttl_seconds"),
+        "{body}"
+    );
+    let listed: Value = http
+        .get(gateway.url("/v1/approvals?tenant_id=acme"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed.as_array().map(Vec::len), Some(0), "{listed}");
+}

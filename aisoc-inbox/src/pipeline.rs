@@ -3,7 +3,7 @@
 //!
 //! 1. token (401 `invalid token`) — [`Inbox::authenticate_from`]. Unknown tokens are cached
 //!    negatively, and failures are charged to the client's own budget (429 once spent), never
-//!    to the tenant's: see [`UnauthenticatedGuard`](crate::limits::UnauthenticatedGuard)
+//!    to the tenant's: see [`crate::limits::UnauthenticatedGuard`]
 //! 2. body size (413) — the caller reads at most [`InboxConfig::max_body_bytes`], after
 //!    reserving it from the in-flight memory budget ([`Inbox::reserve_body`], else 503)
 //! 3. template still allowed (400 `unknown template`)

@@ -5,7 +5,7 @@
 //! [`UsageBudget`] is charged what a request actually costs, so a sender's throughput is bounded
 //! in the unit that costs the inbox memory and storage.
 //!
-//! The memory implementation is the same GCRA as the tenant rate limiter ([`KeyedGcra`]): per
+//! The memory implementation is the same GCRA as the tenant rate limiter (`KeyedGcra`): per
 //! key one theoretical arrival time (TAT), a charge of `n` pushes it `n` emission intervals
 //! further, and it is admitted while the TAT stays within `burst` intervals of now. Keys whose
 //! TAT has passed are forgotten, and the map never holds more than its key cap; a new key while

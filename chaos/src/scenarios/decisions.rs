@@ -172,15 +172,25 @@ pub(crate) async fn killed_between_answer_and_resume() -> Result<Row, HarnessErr
     }
     let approval: Value = created.json().await?;
     let approval_id = approval["id"].as_str().unwrap_or_default().to_owned();
-    let decided = http
-        .post(gateway.url(&format!("/v1/approvals/{approval_id}/decision")))
+    let decision = http
+        .post(gateway.url(&format!(
+            "/v1/approvals/{approval_id}/decision?tenant_id=chaos"
+        )))
         .bearer_auth(ADMIN_TOKEN)
         .json(&json!({"decision": "approve", "reviewer": "chaos"}))
         .send()
-        .await?
-        .status()
-        .is_success();
-    let recorded = usize::from(answered) + usize::from(decided);
+        .await?;
+    // Both must be recorded for the scenario to mean anything: a refusal is a harness error,
+    // not a quietly smaller "acknowledged" count.
+    if !answered || !decision.status().is_success() {
+        return Err(HarnessError::new(format!(
+            "not recorded: the answer {}, the decision {} {}",
+            if answered { "was" } else { "was not" },
+            decision.status(),
+            decision.text().await.unwrap_or_default()
+        )));
+    }
+    let recorded = 2;
 
     let in_flight = wait_until(Duration::from_secs(15), || {
         seen.lock()
