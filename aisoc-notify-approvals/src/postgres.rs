@@ -15,11 +15,13 @@
 //! `aisoc.tenant_id` setting, FORCEd so that the tables' owner is held to it too (the
 //! mechanism of the inbox token table). Every tenant operation runs in a
 //! [`tenant_transaction`]: `SET LOCAL ROLE aisoc_approvals_tenant` and
-//! `set_config('aisoc.tenant_id', …, true)`, and its queries name the tenant as well. Two paths
-//! cross tenants on purpose and run as `aisoc_approvals_dispatcher`, the only role whose policy
-//! sees every row: expiring due requests (the follow-up dispatcher's claim) and
-//! [`tenant_of`](ApprovalStore::tenant_of), which reads nothing but the tenant id of an approval
-//! a chat button names. The migration creates both roles and grants them to the connecting
+//! `set_config('aisoc.tenant_id', …, true)`, and its queries name the tenant as well. Three
+//! paths cross tenants on purpose and run as `aisoc_approvals_dispatcher`, the only role whose
+//! policy sees every row: expiring due requests and the follow-up outbox's claims, retries and
+//! replays (the follow-up dispatcher's work), and [`tenant_of`](ApprovalStore::tenant_of),
+//! which reads nothing but the tenant id of an approval a chat button names. The
+//! `chatops.verify` prompts and both follow-up tables are held to the same policies
+//! (migration `20261205000001`). The migration creates both roles and grants them to the connecting
 //! role (which needs `CREATEROLE` once, or an operator creates the roles beforehand).
 //!
 //! `chatops.verify` answers are one conditional `UPDATE` of the prompt plus the `INSERT` of
@@ -85,7 +87,8 @@ pub async fn tenant_transaction<'a>(
 }
 
 /// Opens a transaction as `aisoc_approvals_dispatcher`, the deliberate cross-tenant bypass (see
-/// the module docs): only expiry and [`tenant_of`](ApprovalStore::tenant_of) use it.
+/// the module docs): only expiry, the follow-up outbox's dispatcher work and
+/// [`tenant_of`](ApprovalStore::tenant_of) use it.
 async fn dispatcher_transaction(
     pool: &PgPool,
 ) -> Result<Transaction<'_, sqlx::Postgres>, StoreError> {

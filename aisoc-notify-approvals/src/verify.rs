@@ -297,7 +297,11 @@ impl ActionExecutor for ChatopsVerifyExecutor {
 
         let links = SignedLinks::new(self.signer.as_ref(), &self.config.callback_base);
         let receipt = transport.send_verification(&prompt, links).await?;
-        if let Err(error) = self.store.attach_receipt(&prompt.prompt_id, &receipt).await {
+        if let Err(error) = self
+            .store
+            .attach_receipt(&prompt.tenant_id, &prompt.prompt_id, &receipt)
+            .await
+        {
             tracing::warn!(prompt_id = %prompt.prompt_id, %error, "prompt posted, but its receipt was not kept: the answer will not update it");
         }
 

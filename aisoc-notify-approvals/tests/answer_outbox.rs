@@ -453,7 +453,12 @@ async fn opening_a_link_never_records_and_of_concurrent_presses_one_records(back
             assert_eq!(response.status(), StatusCode::OK);
         }
     }
-    let stored = p.store.prompt(&prompt.prompt_id).await.unwrap().unwrap();
+    let stored = p
+        .store
+        .prompt(&prompt.tenant_id, &prompt.prompt_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.answered, None, "nine fetches recorded nothing");
     assert!(
         p.store
@@ -493,7 +498,12 @@ async fn opening_a_link_never_records_and_of_concurrent_presses_one_records(back
     assert_eq!(report.delivered, 2, "{report:?}");
     assert_eq!(resumer.resumed().len(), 1, "resumed exactly once");
     assert_eq!(timeline.events.lock().unwrap().len(), 1);
-    let recorded = p.store.prompt(&prompt.prompt_id).await.unwrap().unwrap();
+    let recorded = p
+        .store
+        .prompt(&prompt.tenant_id, &prompt.prompt_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(
         recorded.answered.as_deref(),
         Some(resumer.resumed()[0].branch.as_str())

@@ -261,7 +261,7 @@ async fn a_prompt_is_posted_once_and_its_first_click_records_resumes_and_updates
     }
     assert_eq!(
         h.store
-            .prompt(&prompt.prompt_id)
+            .prompt(&prompt.tenant_id, &prompt.prompt_id)
             .await
             .unwrap()
             .unwrap()

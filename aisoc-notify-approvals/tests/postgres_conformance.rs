@@ -290,7 +290,11 @@ async fn an_answer_whose_follow_ups_cannot_be_written_is_not_recorded() {
     .unwrap();
     let err = store.answer(&answer, chrono::Utc::now()).await.unwrap_err();
     assert!(err.to_string().contains("outbox unavailable"), "{err}");
-    let stored = store.prompt(&prompt.prompt_id).await.unwrap().unwrap();
+    let stored = store
+        .prompt(&prompt.tenant_id, &prompt.prompt_id)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(stored.answered, None, "rolled back with its follow-ups");
     assert!(
         store

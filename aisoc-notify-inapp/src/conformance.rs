@@ -114,3 +114,42 @@ pub async fn retention(store: &dyn InAppStore) {
     );
     assert!(left.iter().all(|r| r.id != old.id));
 }
+
+/// Tenants are apart: a user id that exists in two tenants has two lists, and one tenant can
+/// neither list, count nor mark (one or all) another tenant's notifications, even by their id.
+pub async fn tenants_are_isolated(store: &dyn InAppStore) {
+    let acme = unique("acme");
+    let globex = unique("globex");
+    let n = |tenant: &str| Notification::new(tenant, EventType::P0Alert, Severity::High, "alert");
+    let acme_row = store.add(&acme, "alice", &n(&acme)).await.unwrap();
+    let globex_row = store.add(&globex, "alice", &n(&globex)).await.unwrap();
+
+    let listed = store
+        .list(&acme, "alice", ListQuery::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        listed.iter().map(|r| r.id).collect::<Vec<_>>(),
+        [acme_row.id],
+        "the same user id in another tenant is another list"
+    );
+    assert!(
+        !store
+            .mark_read(&acme, "alice", globex_row.id)
+            .await
+            .unwrap(),
+        "another tenant's notification is not marked by its id"
+    );
+    assert_eq!(store.mark_all_read(&acme, "alice").await.unwrap(), 1);
+    assert_eq!(
+        store.unread_count(&globex, "alice").await.unwrap(),
+        1,
+        "marking all of one tenant's leaves the other's unread"
+    );
+    assert!(
+        store
+            .mark_read(&globex, "alice", globex_row.id)
+            .await
+            .unwrap()
+    );
+}

@@ -52,10 +52,16 @@ async fn memory_retention() {
 }
 
 #[tokio::test]
+async fn memory_tenants_are_isolated() {
+    conformance::tenants_are_isolated(&MemoryInAppStore::new()).await;
+}
+
+#[tokio::test]
 async fn postgres_read_state_and_retention() {
     let (store, name) = pg().await;
     conformance::read_state(&store).await;
     conformance::retention(&store).await;
+    conformance::tenants_are_isolated(&store).await;
     drop_db(&name).await;
 }
 

@@ -55,11 +55,24 @@ pub async fn verification_answers_once(store: &dyn VerificationStore) {
     let receipt = PromptReceipt::message("slack", "D0ALICE", "1700000000.000100");
     assert!(
         store
-            .attach_receipt(&prompt.prompt_id, &receipt)
+            .attach_receipt(&prompt.tenant_id, &prompt.prompt_id, &receipt)
             .await
             .unwrap()
     );
-    assert!(!store.attach_receipt("vfy_missing", &receipt).await.unwrap());
+    let elsewhere = PromptReceipt::message("slack", "D0MALLORY", "1700000000.000200");
+    assert!(
+        !store
+            .attach_receipt("initech", &prompt.prompt_id, &elsewhere)
+            .await
+            .unwrap(),
+        "another tenant cannot re-point this prompt's receipt"
+    );
+    assert!(
+        !store
+            .attach_receipt(&prompt.tenant_id, "vfy_missing", &receipt)
+            .await
+            .unwrap()
+    );
     prompt.receipt = Some(receipt);
     let unanswered = StoredPrompt {
         prompt: prompt.clone(),
@@ -67,12 +80,27 @@ pub async fn verification_answers_once(store: &dyn VerificationStore) {
     };
     for _ in 0..2 {
         assert_eq!(
-            store.prompt(&prompt.prompt_id).await.unwrap().as_ref(),
+            store
+                .prompt(&prompt.tenant_id, &prompt.prompt_id)
+                .await
+                .unwrap()
+                .as_ref(),
             Some(&unanswered),
             "reading a prompt records nothing"
         );
     }
-    assert_eq!(store.prompt("vfy_missing").await.unwrap(), None);
+    assert_eq!(
+        store
+            .prompt(&prompt.tenant_id, "vfy_missing")
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store.prompt("initech", &prompt.prompt_id).await.unwrap(),
+        None,
+        "another tenant does not read this prompt"
+    );
 
     let mut other_tenant = answer(&prompt, "deny", "t0");
     other_tenant.tenant_id = "initech".into();
@@ -95,7 +123,7 @@ pub async fn verification_answers_once(store: &dyn VerificationStore) {
     );
     assert_eq!(
         store
-            .prompt(&prompt.prompt_id)
+            .prompt(&prompt.tenant_id, &prompt.prompt_id)
             .await
             .unwrap()
             .and_then(|p| p.answered),

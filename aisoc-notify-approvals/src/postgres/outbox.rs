@@ -8,6 +8,11 @@
 //! Claims take due rows with `FOR UPDATE SKIP LOCKED` and push their `next_attempt_at` out by
 //! the lease, so replicas sharing the database never claim the same follow-up at once; fenced
 //! updates match the claim's attempt number and lease.
+//!
+//! Both tables have row-level security (see the `postgres` module docs): the insert runs in the
+//! answer's or decision's own transaction (a tenant's, or the dispatcher's for expiry), and
+//! everything else here is the dispatcher's work across tenants, so it runs in a
+//! [`dispatcher_transaction`].
 
 use std::time::Duration;
 
@@ -16,7 +21,7 @@ use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgPool, PgRow};
 use sqlx::{Postgres, Row, Transaction};
 
-use super::backend;
+use super::{backend, dispatcher_transaction};
 use crate::follow_up::{
     AnswerOutbox, FollowUp, FollowUpFlow, FollowUpKind, FollowUpState, ReplayOutcome,
 };
@@ -196,6 +201,7 @@ impl PgOutbox {
         at: DateTime<Utc>,
         reason: &str,
     ) -> Result<bool, StoreError> {
+        let mut tx = dispatcher_transaction(&self.pool).await?;
         let updated = sqlx::query(sql)
             .bind(&claimed.key)
             .bind(claimed.kind.as_str())
@@ -203,9 +209,10 @@ impl PgOutbox {
             .bind(claimed.next_attempt_at)
             .bind(at)
             .bind(reason)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         Ok(updated.rows_affected() > 0)
     }
 }
@@ -220,13 +227,15 @@ impl AnswerOutbox for PgOutbox {
     ) -> Result<Vec<FollowUp>, StoreError> {
         let lease = chrono::Duration::from_std(lease)
             .map_err(|_| StoreError::Invalid("lease is too long".into()))?;
+        let mut tx = dispatcher_transaction(&self.pool).await?;
         let rows = sqlx::query(self.sql.claim)
             .bind(now)
             .bind(now + lease)
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await
             .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         let mut claimed = self.read_rows(&rows)?;
         claimed
             .sort_by(|a, b| (a.answered_at, &a.key, a.kind).cmp(&(b.answered_at, &b.key, b.kind)));
@@ -234,13 +243,15 @@ impl AnswerOutbox for PgOutbox {
     }
 
     async fn complete(&self, claimed: &FollowUp, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut tx = dispatcher_transaction(&self.pool).await?;
         let updated = sqlx::query(self.sql.complete)
             .bind(&claimed.key)
             .bind(claimed.kind.as_str())
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await
             .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         Ok(updated.rows_affected() > 0)
     }
 
@@ -263,11 +274,13 @@ impl AnswerOutbox for PgOutbox {
     }
 
     async fn follow_ups(&self, key: &str) -> Result<Vec<FollowUp>, StoreError> {
+        let mut tx = dispatcher_transaction(&self.pool).await?;
         let rows = sqlx::query(self.sql.of_key)
             .bind(key)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await
             .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         let mut follow_ups = self.read_rows(&rows)?;
         follow_ups.sort_by_key(|f| f.kind);
         Ok(follow_ups)
@@ -278,12 +291,14 @@ impl AnswerOutbox for PgOutbox {
         state: FollowUpState,
         limit: usize,
     ) -> Result<Vec<FollowUp>, StoreError> {
+        let mut tx = dispatcher_transaction(&self.pool).await?;
         let rows = sqlx::query(self.sql.list)
             .bind(state.as_str())
             .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *tx)
             .await
             .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         self.read_rows(&rows)
     }
 
@@ -293,22 +308,25 @@ impl AnswerOutbox for PgOutbox {
         kind: FollowUpKind,
         now: DateTime<Utc>,
     ) -> Result<ReplayOutcome, StoreError> {
+        let mut tx = dispatcher_transaction(&self.pool).await?;
         let replayed = sqlx::query(self.sql.replay)
             .bind(key)
             .bind(kind.as_str())
             .bind(now)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;
         if let Some(row) = replayed {
+            tx.commit().await.map_err(backend)?;
             return Ok(ReplayOutcome::Replayed(Box::new(self.read_row(&row)?)));
         }
         let current = sqlx::query(self.sql.state_of)
             .bind(key)
             .bind(kind.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await
             .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         Ok(match current {
             None => ReplayOutcome::Unknown,
             Some(row) => ReplayOutcome::NotDead(

@@ -4,6 +4,11 @@
 //! the prompt (of concurrent answers exactly one matches; the others wait for it, then match
 //! nothing) and the `INSERT` of its follow-ups into `aisoc_chatops_verify_follow_ups`, whose
 //! outbox ([`PgOutbox`]) approvals share.
+//!
+//! Prompts and their follow-ups have row-level security like approvals (migration
+//! `20261205000001`): every prompt statement runs in a [`tenant_transaction`] for the tenant
+//! the caller names (the answer link's signed claims name it), and its queries name the tenant
+//! as well. The outbox's cross-tenant work (claims, retries, replays) runs as the dispatcher.
 
 use std::time::Duration;
 
@@ -15,7 +20,7 @@ use sqlx::postgres::{PgPool, PgRow};
 use sqlx::types::Json;
 
 use super::outbox::PgOutbox;
-use super::{backend, migrate};
+use super::{backend, migrate, tenant_transaction};
 use crate::follow_up::{
     AnswerOutbox, FollowUp, FollowUpFlow, FollowUpKind, FollowUpState, ReplayOutcome,
 };
@@ -75,6 +80,7 @@ impl VerificationStore for PgVerificationStore {
         prompt: &PendingPrompt,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
+        let mut tx = tenant_transaction(&self.pool, &prompt.tenant_id).await?;
         let inserted = sqlx::query(
             "INSERT INTO aisoc_chatops_verify_prompts
                  (prompt_id, tenant_id, case_id, run_id, user_ref, title, message, created_at,
@@ -91,9 +97,10 @@ impl VerificationStore for PgVerificationStore {
         .bind(now)
         .bind(prompt.expires_at)
         .bind(prompt.receipt.as_ref().map(Json))
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         if inserted.rows_affected() == 0 {
             return Err(StoreError::Conflict(format!(
                 "prompt '{}'",
@@ -105,30 +112,42 @@ impl VerificationStore for PgVerificationStore {
 
     async fn attach_receipt(
         &self,
+        tenant_id: &str,
         prompt_id: &str,
         receipt: &PromptReceipt,
     ) -> Result<bool, StoreError> {
+        let mut tx = tenant_transaction(&self.pool, tenant_id).await?;
         let updated = sqlx::query(
-            "UPDATE aisoc_chatops_verify_prompts SET receipt = $2 WHERE prompt_id = $1",
+            "UPDATE aisoc_chatops_verify_prompts SET receipt = $2
+             WHERE prompt_id = $1 AND tenant_id = $3",
         )
         .bind(prompt_id)
         .bind(Json(receipt))
-        .execute(&self.pool)
+        .bind(tenant_id)
+        .execute(&mut *tx)
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         Ok(updated.rows_affected() > 0)
     }
 
-    async fn prompt(&self, prompt_id: &str) -> Result<Option<StoredPrompt>, StoreError> {
+    async fn prompt(
+        &self,
+        tenant_id: &str,
+        prompt_id: &str,
+    ) -> Result<Option<StoredPrompt>, StoreError> {
+        let mut tx = tenant_transaction(&self.pool, tenant_id).await?;
         let row = sqlx::query(concat!(
             "SELECT ",
             prompt_columns!(),
-            " FROM aisoc_chatops_verify_prompts WHERE prompt_id = $1"
+            " FROM aisoc_chatops_verify_prompts WHERE prompt_id = $1 AND tenant_id = $2"
         ))
         .bind(prompt_id)
-        .fetch_optional(&self.pool)
+        .bind(tenant_id)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         row.as_ref().map(prompt_from_row).transpose()
     }
 
@@ -137,7 +156,7 @@ impl VerificationStore for PgVerificationStore {
         answer: &Answer,
         now: DateTime<Utc>,
     ) -> Result<AnswerOutcome, StoreError> {
-        let mut tx = self.pool.begin().await.map_err(backend)?;
+        let mut tx = tenant_transaction(&self.pool, &answer.tenant_id).await?;
         let recorded = sqlx::query(concat!(
             "UPDATE aisoc_chatops_verify_prompts
              SET answered_choice = $2, answered_token = $3, answered_at = $4
@@ -173,6 +192,7 @@ impl VerificationStore for PgVerificationStore {
         .fetch_optional(&mut *tx)
         .await
         .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
         Ok(match existing {
             None => AnswerOutcome::UnknownPrompt,
             Some(row) => AnswerOutcome::AlreadyAnswered {

@@ -145,12 +145,10 @@ impl VerifyCallback {
         let (claims, prompt_id) = self.claims(token)?;
         let stored = self
             .store
-            .prompt(&prompt_id)
+            .prompt(&claims.tenant_id, &prompt_id)
             .await
             .map_err(|e| VerifyCallbackError::Unavailable(e.to_string()))?
-            .filter(|s| {
-                s.prompt.tenant_id == claims.tenant_id && s.prompt.case_id == claims.case_id
-            })
+            .filter(|s| s.prompt.case_id == claims.case_id)
             .ok_or(VerifyCallbackError::InvalidLink)?;
         Ok(AnswerPreview {
             choice: claims.choice,

@@ -1,5 +1,11 @@
 //! Where prompts wait for their answer: [`VerificationStore`] and its in-memory
 //! implementation (PostgreSQL's is `postgres::PgVerificationStore`).
+//!
+//! Every read and write of a prompt names its tenant (issue #15): a prompt of another tenant is
+//! as absent as one that never existed. The answer link carries no more than a signed token,
+//! but its claims name the tenant and case it was signed for, so the callback scopes by them
+//! and never needs to look a prompt up across tenants. Only the follow-up outbox
+//! ([`AnswerOutbox`]) works across tenants: that is the dispatcher's job.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
@@ -80,6 +86,9 @@ pub enum AnswerOutcome {
 
 /// Stores prompts and records each prompt's first answer together with its follow-ups.
 ///
+/// Prompts are per tenant: every method takes the tenant, and another tenant's prompt reads
+/// as `None`, `false` or [`AnswerOutcome::UnknownPrompt`].
+///
 /// [`answer`](VerificationStore::answer) is atomic: the answer and the [`FollowUp`]s it
 /// queues (its timeline entry, and its resume when a run waits) are written together or not
 /// at all, and of any number of concurrent answers to one prompt exactly one is recorded.
@@ -92,15 +101,20 @@ pub trait VerificationStore: AnswerOutbox {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError>;
 
-    /// Remembers where the prompt was posted; `Ok(false)` when there is no such prompt.
+    /// Remembers where the prompt was posted; `Ok(false)` when `tenant_id` has no such prompt.
     async fn attach_receipt(
         &self,
+        tenant_id: &str,
         prompt_id: &str,
         receipt: &PromptReceipt,
     ) -> Result<bool, StoreError>;
 
-    /// The prompt and its answer, without changing anything.
-    async fn prompt(&self, prompt_id: &str) -> Result<Option<StoredPrompt>, StoreError>;
+    /// `tenant_id`'s prompt and its answer, without changing anything.
+    async fn prompt(
+        &self,
+        tenant_id: &str,
+        prompt_id: &str,
+    ) -> Result<Option<StoredPrompt>, StoreError>;
 
     /// Records `answer` and queues its follow-ups, unless the prompt has an answer already.
     async fn answer(
@@ -186,20 +200,30 @@ impl VerificationStore for MemoryVerificationStore {
 
     async fn attach_receipt(
         &self,
+        tenant_id: &str,
         prompt_id: &str,
         receipt: &PromptReceipt,
     ) -> Result<bool, StoreError> {
         Ok(match self.inner().prompts.get_mut(prompt_id) {
-            Some(stored) => {
+            Some(stored) if stored.prompt.tenant_id == tenant_id => {
                 stored.prompt.receipt = Some(receipt.clone());
                 true
             }
-            None => false,
+            _ => false,
         })
     }
 
-    async fn prompt(&self, prompt_id: &str) -> Result<Option<StoredPrompt>, StoreError> {
-        Ok(self.inner().prompts.get(prompt_id).cloned())
+    async fn prompt(
+        &self,
+        tenant_id: &str,
+        prompt_id: &str,
+    ) -> Result<Option<StoredPrompt>, StoreError> {
+        Ok(self
+            .inner()
+            .prompts
+            .get(prompt_id)
+            .filter(|stored| stored.prompt.tenant_id == tenant_id)
+            .cloned())
     }
 
     async fn answer(
@@ -339,11 +363,11 @@ mod tests {
             )
             .await
             .unwrap();
-        assert!(store.prompt("delivered").await.unwrap().is_none());
-        assert!(store.prompt("unanswered").await.unwrap().is_none());
+        assert!(store.prompt("acme", "delivered").await.unwrap().is_none());
+        assert!(store.prompt("acme", "unanswered").await.unwrap().is_none());
         assert!(store.follow_ups("delivered").await.unwrap().is_empty());
         assert!(
-            store.prompt("waiting").await.unwrap().is_some(),
+            store.prompt("acme", "waiting").await.unwrap().is_some(),
             "a resume still waiting for delivery is kept"
         );
         assert_eq!(store.follow_ups("waiting").await.unwrap().len(), 2);

@@ -1,0 +1,125 @@
+//! The secret-leak test for the webhook crate (issue #15): a webhook signed both ways (an
+//! `X-AiSOC-Signature` secret and a Standard Webhooks `whsec_` secret, both markers) to a URL
+//! whose path is a secret, driven through the core HTTP contract (2xx, 4xx, 429, 5xx, redirect,
+//! timeout, connection refused, forbidden destination) while every line any crate logs is
+//! captured at TRACE. No marker may appear in a log line, an error's `Display` or `Debug` (the
+//! contract checks those), or the `Debug` of the builder or the notifier.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use aisoc_notify_core::Notifier;
+use aisoc_notify_core::conformance::{Endpoint, HttpContract};
+use aisoc_notify_webhook::WebhookNotifier;
+use wiremock::ResponseTemplate;
+
+const AISOC_SECRET: &str = "LEAKMARK-aisoc-signing-secret";
+/// `whsec_` and the base64 of 32 bytes whose base64 text reads as a marker.
+const STANDARD_KEY: &str = "LEAKMARKstdLEAKMARKstdLEAKMARKstdLEAKMARKsA=";
+
+/// Every line this test binary logs, from any crate (the `log` bridge included) and any
+/// thread, at TRACE. One global subscriber, so concurrent tests share it: each asserts on
+/// every marker of the file, which is stricter, not looser.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || LineSink(sink.clone()))
+            .try_init()
+            .expect("the only subscriber of this test binary");
+        logs
+    })
+    .clone()
+}
+
+struct LineSink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LineSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The secret part of an endpoint's URL: its last path segment.
+fn path_marker(endpoint: &Endpoint) -> String {
+    endpoint
+        .url
+        .path_segments()
+        .and_then(Iterator::last)
+        .expect("the contract's URL has a path")
+        .to_owned()
+}
+
+/// Markers seen by the factories and the `Debug` texts they printed.
+#[derive(Default)]
+struct Seen {
+    markers: Mutex<Vec<String>>,
+    debugs: Mutex<Vec<String>>,
+}
+
+impl Seen {
+    fn record(&self, endpoint: &Endpoint, debug: String) {
+        self.markers.lock().unwrap().push(path_marker(endpoint));
+        self.debugs.lock().unwrap().push(debug);
+    }
+
+    /// Panics naming the first marker found in a `Debug` text or a log line.
+    fn assert_nothing_leaked(&self, fixed: &[&str]) {
+        let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();
+        assert!(
+            logs.contains("retrying after status"),
+            "the TRACE capture saw the delivery layer"
+        );
+        let markers = self.markers.lock().unwrap();
+        let markers = markers
+            .iter()
+            .map(String::as_str)
+            .chain(fixed.iter().copied());
+        for marker in markers {
+            for debug in self.debugs.lock().unwrap().iter() {
+                assert!(!debug.contains(marker), "Debug shows '{marker}': {debug}");
+            }
+            if let Some(line) = logs.lines().find(|line| line.contains(marker)) {
+                panic!("a log line shows '{marker}': {line}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_webhook_secret_reaches_a_log_line_an_error_or_a_debug_output() {
+    captured_logs();
+    let seen = Seen::default();
+    let standard_secret = format!("whsec_{STANDARD_KEY}");
+
+    HttpContract::new("webhook (both signatures)")
+        .success(ResponseTemplate::new(204))
+        .secret(AISOC_SECRET)
+        .secret(STANDARD_KEY)
+        .check_notifier(|endpoint| {
+            let builder = WebhookNotifier::builder()
+                .url(endpoint.url.as_str())
+                .secret(AISOC_SECRET)
+                .standard_webhooks_secret(standard_secret.as_str())
+                .delivery(endpoint.delivery.clone());
+            let builder_debug = format!("{builder:?}");
+            let notifier = builder.build()?;
+            seen.record(endpoint, format!("{builder_debug} {notifier:?}"));
+            Ok(Arc::new(notifier) as Arc<dyn Notifier>)
+        })
+        .await;
+
+    seen.assert_nothing_leaked(&[AISOC_SECRET, STANDARD_KEY, "LEAKMARK"]);
+}

@@ -1,0 +1,184 @@
+//! The secret-leak test for the Web Push crate (issue #15): a notifier signing with a marker
+//! VAPID private key sends to a subscription whose endpoint path is a secret and whose
+//! `p256dh`/`auth` keys are markers, driven through the core HTTP contract (2xx, 4xx, 429, 5xx,
+//! redirect, timeout, connection refused, forbidden destination) while every line any crate
+//! logs is captured at TRACE. No marker may appear in a log line, an error's `Display` or
+//! `Debug`, or the `Debug` of the key pair, signer, sender, manager, notifier, subscription or
+//! its stored record.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use aisoc_notify_core::conformance::{Endpoint, Failure, HttpContract, Subject};
+use aisoc_notify_core::notification::Target;
+use aisoc_notify_core::{EventType, Notification, Notifier, Severity};
+use aisoc_notify_webpush::conformance::browser_subscription;
+use aisoc_notify_webpush::keys::VapidKeyPair;
+use aisoc_notify_webpush::manager::{MemoryOnCallStatus, PushManager, WebPushNotifier};
+use aisoc_notify_webpush::send::WebPushSender;
+use aisoc_notify_webpush::store::{MemorySubscriptionStore, SubscriptionStore};
+use aisoc_notify_webpush::subscription::SubscriptionRecord;
+use aisoc_notify_webpush::subscription::{PushSubscription, SubscriptionKeys};
+use aisoc_notify_webpush::vapid::VapidSigner;
+use wiremock::ResponseTemplate;
+
+/// A valid P-256 private scalar (URL-safe base64) whose text is a marker.
+const VAPID_PRIVATE_KEY: &str = "LEAKMARKvapidLEAKMARKvapidLEAKMARKvapidLEAA";
+/// The subscription's 16-byte auth secret: "LEAKMARKauth1234", URL-safe base64.
+const AUTH_SECRET: &str = "TEVBS01BUkthdXRoMTIzNA";
+
+/// Every line this test binary logs, from any crate (the `log` bridge included) and any
+/// thread, at TRACE. One global subscriber, so concurrent tests share it: each asserts on
+/// every marker of the file, which is stricter, not looser.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || LineSink(sink.clone()))
+            .try_init()
+            .expect("the only subscriber of this test binary");
+        logs
+    })
+    .clone()
+}
+
+struct LineSink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LineSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The secret part of an endpoint's URL: its last path segment.
+fn path_marker(endpoint: &Endpoint) -> String {
+    endpoint
+        .url
+        .path_segments()
+        .and_then(Iterator::last)
+        .expect("the contract's URL has a path")
+        .to_owned()
+}
+
+/// Markers seen by the factories and the `Debug` texts they printed.
+#[derive(Default)]
+struct Seen {
+    markers: Mutex<Vec<String>>,
+    debugs: Mutex<Vec<String>>,
+}
+
+impl Seen {
+    fn record(&self, endpoint: &Endpoint, debug: String) {
+        self.markers.lock().unwrap().push(path_marker(endpoint));
+        self.debugs.lock().unwrap().push(debug);
+    }
+
+    /// Panics naming the first marker found in a `Debug` text or a log line.
+    fn assert_nothing_leaked(&self, fixed: &[&str]) {
+        let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();
+        assert!(
+            logs.contains("retrying after status"),
+            "the TRACE capture saw the delivery layer"
+        );
+        let markers = self.markers.lock().unwrap();
+        let markers = markers
+            .iter()
+            .map(String::as_str)
+            .chain(fixed.iter().copied());
+        for marker in markers {
+            for debug in self.debugs.lock().unwrap().iter() {
+                assert!(!debug.contains(marker), "Debug shows '{marker}': {debug}");
+            }
+            if let Some(line) = logs.lines().find(|line| line.contains(marker)) {
+                panic!("a log line shows '{marker}': {line}");
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_web_push_secret_reaches_a_log_line_an_error_or_a_debug_output() {
+    captured_logs();
+    let seen = Seen::default();
+    // The receiver's public key must be a real point; it is the same for every scenario.
+    let p256dh = browser_subscription("https://push.example.com/")
+        .keys
+        .p256dh;
+
+    HttpContract::new("webpush")
+        .success(ResponseTemplate::new(201))
+        .secret(VAPID_PRIVATE_KEY)
+        .secret(AUTH_SECRET)
+        .secret(p256dh.as_str())
+        .check(|endpoint| {
+            let subscription = PushSubscription {
+                endpoint: endpoint.url.to_string(),
+                expiration_time: None,
+                keys: SubscriptionKeys {
+                    p256dh: p256dh.clone(),
+                    auth: AUTH_SECRET.into(),
+                },
+            };
+            let record =
+                SubscriptionRecord::new(&subscription, "acme", "alice", &[], chrono::Utc::now())?;
+            let keys = VapidKeyPair::from_base64(VAPID_PRIVATE_KEY)?;
+            let keys_debug = format!("{keys:?}");
+            let vapid = VapidSigner::new(keys, "mailto:soc@example.com")?;
+            let vapid_debug = format!("{vapid:?}");
+            let sender = WebPushSender::with_client(vapid, endpoint.delivery.clone());
+            let sender_debug = format!("{sender:?}");
+            let store = Arc::new(MemorySubscriptionStore::new());
+            let manager =
+                PushManager::new(store.clone(), sender, Arc::new(MemoryOnCallStatus::new()));
+            let manager_debug = format!("{manager:?}");
+            let notifier = WebPushNotifier::new(
+                manager,
+                Target::User {
+                    tenant_id: "acme".into(),
+                    user_id: "alice".into(),
+                },
+            );
+            seen.record(
+                endpoint,
+                format!(
+                    "{subscription:?} {record:?} {keys_debug} {vapid_debug} {sender_debug} \
+                     {manager_debug} {notifier:?}"
+                ),
+            );
+            let subject: Subject = Box::new(move || {
+                Box::pin(async move {
+                    store
+                        .upsert(&record)
+                        .await
+                        .expect("the memory store takes the subscription");
+                    let notification = Notification::new(
+                        "acme",
+                        EventType::P0Alert,
+                        Severity::Critical,
+                        "Ransomware on web-01",
+                    );
+                    notifier
+                        .notify(&notification)
+                        .await
+                        .map(drop)
+                        .map_err(|error| Failure::of(&error, error.retry_class()))
+                })
+            });
+            Ok(subject)
+        })
+        .await;
+
+    seen.assert_nothing_leaked(&[VAPID_PRIVATE_KEY, AUTH_SECRET, &p256dh, "LEAKMARK"]);
+}
