@@ -7,8 +7,8 @@
 //! `Debug` of the config, the executor or the signer; a secret too short to use is refused
 //! without being echoed.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use aisoc_notify_core::conformance::captured_logs;
+use std::sync::Arc;
 
 use aisoc_notify_approvals::routes::router;
 use aisoc_notify_approvals::verify::{
@@ -27,40 +27,6 @@ use tower::ServiceExt;
 const SECRET: &str = "LEAKMARK-chatops-hmac-secret-0123456789";
 const SHORT_SECRET: &str = "LEAKMARK-short";
 const BASE: &str = "https://aisoc.example.com/v1/chatops/verify/";
-
-/// Every line this test binary logs, from any crate (the `log` bridge included) and any
-/// thread, at TRACE.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || LineSink(sink.clone()))
-            .try_init()
-            .expect("the only subscriber of this test binary");
-        logs
-    })
-    .clone()
-}
-
-struct LineSink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LineSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// `acme` chats through the recording transport, `initech` has no chat, `globex`'s vault is
 /// down.

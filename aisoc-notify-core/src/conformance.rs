@@ -116,6 +116,65 @@ pub struct Endpoint {
     pub delivery: DeliveryClient,
 }
 
+impl Endpoint {
+    /// The secret part of [`url`](Self::url): its last path segment, the marker a leak test
+    /// looks for in logs and `Debug` output.
+    pub fn path_secret(&self) -> String {
+        self.url
+            .path_segments()
+            .and_then(Iterator::last)
+            .unwrap_or_default()
+            .to_owned()
+    }
+}
+
+/// Every line this process logs through `tracing` (and the `log` bridge), from any crate and
+/// any thread, at TRACE: for secret-leak tests, which assert that no marker secret appears in
+/// it. The first call installs one global subscriber writing into the returned buffer, so call
+/// it before driving the code under test; a test binary that installs its own subscriber first
+/// makes this panic, loudly, rather than capture nothing.
+///
+/// ```
+/// use aisoc_notify_core::conformance::captured_logs;
+///
+/// let logs = captured_logs();
+/// tracing::info!(secret_free = true, "a line the capture must hold");
+/// let text = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+/// assert!(text.contains("a line the capture must hold"));
+/// ```
+pub fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<std::sync::Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = Arc::clone(&logs);
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || LineSink(Arc::clone(&sink)))
+            .try_init()
+            .expect("captured_logs installs the only subscriber of this test binary");
+        logs
+    })
+    .clone()
+}
+
+/// The writer [`captured_logs`] appends through.
+struct LineSink(Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for LineSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A failure as the suite sees it: its class and how it prints.
 #[derive(Clone)]
 pub struct Failure {

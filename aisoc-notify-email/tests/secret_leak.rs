@@ -6,9 +6,10 @@
 //! PLAIN` blob that carries it may appear in a log line, an error's `Display` or `Debug`, or the
 //! `Debug` of the config or the notifier.
 
+use aisoc_notify_core::conformance::captured_logs;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use aisoc_notify_core::{EventType, Notification, Notifier, RetryClass, Severity};
 use aisoc_notify_email::{EmailNotifier, SmtpConfig, SmtpSecurity};
@@ -20,40 +21,6 @@ const PASSWORD: &str = "LEAKMARK-smtp-password";
 const WRONG_PASSWORD: &str = "LEAKMARK-wrong-password";
 /// Text the server puts in its refusals; it must not reach an error either.
 const SERVER_TEXT: &str = "relay-internal-LEAKMARK";
-
-/// Every line this test binary logs, from any crate (the `log` bridge included) and any
-/// thread, at TRACE.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || LineSink(sink.clone()))
-            .try_init()
-            .expect("the only subscriber of this test binary");
-        logs
-    })
-    .clone()
-}
-
-struct LineSink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LineSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// The `AUTH PLAIN` initial response for `password`: what a wire log would show.
 fn auth_blob(password: &str) -> String {

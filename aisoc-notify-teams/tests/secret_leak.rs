@@ -6,10 +6,9 @@
 //! appear in a log line, an error's `Display` or `Debug` (the contract checks those), or the
 //! `Debug` of a builder, notifier, executor or verifier.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
-use aisoc_notify_core::conformance::{Endpoint, HttpContract};
+use aisoc_notify_core::conformance::{Endpoint, HttpContract, captured_logs};
 use aisoc_notify_core::{ActionExecutor, ActionRequest, Notifier};
 use aisoc_notify_teams::executor::NotifyTeamsExecutor;
 use aisoc_notify_teams::hmac::TeamsHmacVerifier;
@@ -18,51 +17,6 @@ use wiremock::ResponseTemplate;
 
 /// Base64 of "LEAKMARK-teams-security-token!!" — the marker is the token as configured.
 const SECURITY_TOKEN: &str = "TEVBS01BUkstdGVhbXMtc2VjdXJpdHktdG9rZW4hIQ==";
-
-/// Every line this test binary logs, from any crate (the `log` bridge included) and any
-/// thread, at TRACE. One global subscriber, so concurrent tests share it: each asserts on
-/// every marker of the file, which is stricter, not looser.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
-            .with_ansi(false)
-            .with_writer(move || LineSink(sink.clone()))
-            .try_init()
-            .expect("the only subscriber of this test binary");
-        logs
-    })
-    .clone()
-}
-
-struct LineSink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LineSink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// The secret part of an endpoint's URL: its last path segment.
-fn path_marker(endpoint: &Endpoint) -> String {
-    endpoint
-        .url
-        .path_segments()
-        .and_then(Iterator::last)
-        .expect("the contract's URL has a path")
-        .to_owned()
-}
 
 /// Markers seen by the factories and the `Debug` texts they printed.
 #[derive(Default)]
@@ -73,7 +27,7 @@ struct Seen {
 
 impl Seen {
     fn record(&self, endpoint: &Endpoint, debug: String) {
-        self.markers.lock().unwrap().push(path_marker(endpoint));
+        self.markers.lock().unwrap().push(endpoint.path_secret());
         self.debugs.lock().unwrap().push(debug);
     }
 
