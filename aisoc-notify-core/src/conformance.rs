@@ -158,6 +158,62 @@ pub fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
     .clone()
 }
 
+/// What a secret-leak test collects while driving an adapter through [`HttpContract`]: each
+/// endpoint's [secret path segment](Endpoint::path_secret) and the `Debug` texts of what the
+/// factories built (builders, configs, notifiers, executors). [`assert_nothing_leaked`]
+/// (Self::assert_nothing_leaked) then checks them, and every line of [`captured_logs`], for
+/// those markers and any fixed ones (tokens, signing secrets) the test configured.
+#[derive(Debug, Default)]
+pub struct LeakWatch {
+    markers: std::sync::Mutex<Vec<String>>,
+    debugs: std::sync::Mutex<Vec<String>>,
+}
+
+impl LeakWatch {
+    /// Records `endpoint`'s secret path segment and the `Debug` text of what was built for it.
+    pub fn record(&self, endpoint: &Endpoint, debug: String) {
+        lock(&self.markers).push(endpoint.path_secret());
+        lock(&self.debugs).push(debug);
+    }
+
+    /// Records texts that must not show a marker either (a verifier's `Debug`, an error's
+    /// `Display`), outside the contract's endpoints.
+    pub fn record_texts(&self, texts: impl IntoIterator<Item = String>) {
+        lock(&self.debugs).extend(texts);
+    }
+
+    /// Panics naming the first marker (recorded, or in `fixed`) found in a recorded `Debug`
+    /// text or a captured log line. Asserts first that the capture saw the delivery layer's
+    /// retries (which every contract run causes), so an empty capture cannot pass.
+    pub fn assert_nothing_leaked(&self, fixed: &[&str]) {
+        let logs = String::from_utf8_lossy(&lock(&captured_logs())).into_owned();
+        assert!(
+            logs.contains("retrying after status"),
+            "the TRACE capture saw the delivery layer"
+        );
+        let markers = lock(&self.markers);
+        let debugs = lock(&self.debugs);
+        for marker in markers
+            .iter()
+            .map(String::as_str)
+            .chain(fixed.iter().copied())
+        {
+            for debug in debugs.iter() {
+                assert!(!debug.contains(marker), "Debug shows '{marker}': {debug}");
+            }
+            if let Some(line) = logs.lines().find(|line| line.contains(marker)) {
+                panic!("a log line shows '{marker}': {line}");
+            }
+        }
+    }
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// The writer [`captured_logs`] appends through.
 struct LineSink(Arc<std::sync::Mutex<Vec<u8>>>);
 

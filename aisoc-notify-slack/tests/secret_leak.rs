@@ -5,9 +5,9 @@
 //! destination). No marker may appear in a log line, an error's `Display` or `Debug` (the
 //! contract checks those), or the `Debug` of a builder, client, notifier or verifier.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use aisoc_notify_core::conformance::{Endpoint, HttpContract, captured_logs};
+use aisoc_notify_core::conformance::{HttpContract, LeakWatch, captured_logs};
 use aisoc_notify_core::{ActionExecutor, ActionRequest, Notifier};
 use aisoc_notify_slack::executor::NotifySlackExecutor;
 use aisoc_notify_slack::mattermost::MattermostWebhookNotifier;
@@ -20,46 +20,10 @@ use wiremock::ResponseTemplate;
 const BOT_TOKEN: &str = "xoxb-LEAKMARK-slack-bot-token";
 const SIGNING_SECRET: &str = "LEAKMARKslackSigningSecret";
 
-/// Markers seen by the factories and the `Debug` texts they printed.
-#[derive(Default)]
-struct Seen {
-    markers: Mutex<Vec<String>>,
-    debugs: Mutex<Vec<String>>,
-}
-
-impl Seen {
-    fn record(&self, endpoint: &Endpoint, debug: String) {
-        self.markers.lock().unwrap().push(endpoint.path_secret());
-        self.debugs.lock().unwrap().push(debug);
-    }
-
-    /// Panics naming the first marker found in a `Debug` text or a log line.
-    fn assert_nothing_leaked(&self, fixed: &[&str]) {
-        let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();
-        assert!(
-            logs.contains("retrying after status"),
-            "the TRACE capture saw the delivery layer"
-        );
-        let markers = self.markers.lock().unwrap();
-        let markers = markers
-            .iter()
-            .map(String::as_str)
-            .chain(fixed.iter().copied());
-        for marker in markers {
-            for debug in self.debugs.lock().unwrap().iter() {
-                assert!(!debug.contains(marker), "Debug shows '{marker}': {debug}");
-            }
-            if let Some(line) = logs.lines().find(|line| line.contains(marker)) {
-                panic!("a log line shows '{marker}': {line}");
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_slack_secret_reaches_a_log_line_an_error_or_a_debug_output() {
     captured_logs();
-    let seen = Seen::default();
+    let seen = LeakWatch::default();
 
     HttpContract::new("slack incoming webhook")
         .check_notifier(|endpoint| {
@@ -121,7 +85,7 @@ async fn no_slack_secret_reaches_a_log_line_an_error_or_a_debug_output() {
     let refused = verifier
         .verify_parts(Some(&now), Some("v0=00"), b"payload=1")
         .expect_err("a wrong signature is refused");
-    seen.debugs.lock().unwrap().extend([
+    seen.record_texts([
         format!("{verifier:?}"),
         refused.to_string(),
         format!("{refused:?}"),

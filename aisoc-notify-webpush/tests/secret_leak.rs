@@ -6,9 +6,9 @@
 //! `Debug`, or the `Debug` of the key pair, signer, sender, manager, notifier, subscription or
 //! its stored record.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use aisoc_notify_core::conformance::{Endpoint, Failure, HttpContract, Subject, captured_logs};
+use aisoc_notify_core::conformance::{Failure, HttpContract, LeakWatch, Subject, captured_logs};
 use aisoc_notify_core::notification::Target;
 use aisoc_notify_core::{EventType, Notification, Notifier, Severity};
 use aisoc_notify_webpush::conformance::browser_subscription;
@@ -26,46 +26,10 @@ const VAPID_PRIVATE_KEY: &str = "LEAKMARKvapidLEAKMARKvapidLEAKMARKvapidLEAA";
 /// The subscription's 16-byte auth secret: "LEAKMARKauth1234", URL-safe base64.
 const AUTH_SECRET: &str = "TEVBS01BUkthdXRoMTIzNA";
 
-/// Markers seen by the factories and the `Debug` texts they printed.
-#[derive(Default)]
-struct Seen {
-    markers: Mutex<Vec<String>>,
-    debugs: Mutex<Vec<String>>,
-}
-
-impl Seen {
-    fn record(&self, endpoint: &Endpoint, debug: String) {
-        self.markers.lock().unwrap().push(endpoint.path_secret());
-        self.debugs.lock().unwrap().push(debug);
-    }
-
-    /// Panics naming the first marker found in a `Debug` text or a log line.
-    fn assert_nothing_leaked(&self, fixed: &[&str]) {
-        let logs = String::from_utf8_lossy(&captured_logs().lock().unwrap()).into_owned();
-        assert!(
-            logs.contains("retrying after status"),
-            "the TRACE capture saw the delivery layer"
-        );
-        let markers = self.markers.lock().unwrap();
-        let markers = markers
-            .iter()
-            .map(String::as_str)
-            .chain(fixed.iter().copied());
-        for marker in markers {
-            for debug in self.debugs.lock().unwrap().iter() {
-                assert!(!debug.contains(marker), "Debug shows '{marker}': {debug}");
-            }
-            if let Some(line) = logs.lines().find(|line| line.contains(marker)) {
-                panic!("a log line shows '{marker}': {line}");
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_web_push_secret_reaches_a_log_line_an_error_or_a_debug_output() {
     captured_logs();
-    let seen = Seen::default();
+    let seen = LeakWatch::default();
     // The receiver's public key must be a real point; it is the same for every scenario.
     let p256dh = browser_subscription("https://push.example.com/")
         .keys
