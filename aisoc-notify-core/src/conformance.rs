@@ -160,9 +160,9 @@ pub fn captured_logs() -> Arc<std::sync::Mutex<Vec<u8>>> {
 
 /// What a secret-leak test collects while driving an adapter through [`HttpContract`]: each
 /// endpoint's [secret path segment](Endpoint::path_secret) and the `Debug` texts of what the
-/// factories built (builders, configs, notifiers, executors). [`assert_nothing_leaked`]
-/// (Self::assert_nothing_leaked) then checks them, and every line of [`captured_logs`], for
-/// those markers and any fixed ones (tokens, signing secrets) the test configured.
+/// factories built (builders, configs, notifiers, executors).
+/// [`LeakWatch::assert_nothing_leaked`] then checks them, and every line of [`captured_logs`],
+/// for those markers and any fixed ones (tokens, signing secrets) the test configured.
 #[derive(Debug, Default)]
 pub struct LeakWatch {
     markers: std::sync::Mutex<Vec<String>>,
