@@ -16,6 +16,16 @@
 //!
 //! Every outbound request goes through the [`DeliveryClient`] the gateway passes in, so the
 //! outbound guard (and the host's allow-list) applies to chat and to the orchestrator alike.
+//!
+//! [`register_playbook_actions`] adds the other actions, each sending through the same client
+//! (a private or metadata address in a step's URL is a failed action, and no request is made):
+//!
+//! | `action_type` | parameters |
+//! |---|---|
+//! | `notify_slack` | `webhook_url`, `message` (template), `channel` |
+//! | `notify_teams` | `webhook_url`, `title`, `message` (templates), `format` |
+//! | `webhook` | `url`, `payload` (JSON, string values are templates) or `message`, `secret`, `standard_webhooks_secret`, `idempotency_key` |
+//! | `create_ticket` | `system` (`jira`, `servicenow`, `pagerduty`, `opsgenie`), `summary`, `description`, `severity`, `dedup_key`, `project`, `issue_type`; run with the step's tenant's own credentials ([`crate::itsm_store`]) |
 
 use std::sync::Arc;
 
@@ -31,10 +41,14 @@ use aisoc_notify_core::delivery::{DeliveryClient, check_destination};
 use aisoc_notify_core::prompt::PromptTransport;
 use aisoc_notify_core::secret::{ExposeSecret, SecretString, SecretUrl};
 use aisoc_notify_core::signature::{SignatureScheme, WebhookSigner};
+use aisoc_notify_itsm::tenant::TenantTickets;
+use aisoc_notify_slack::executor::NotifySlackExecutor;
 use aisoc_notify_slack::prompt::SlackPromptTransport;
 use aisoc_notify_slack::web_api::SlackBotClient;
+use aisoc_notify_teams::executor::NotifyTeamsExecutor;
 use aisoc_notify_teams::prompt::TeamsPromptTransport;
 use aisoc_notify_teams::webhook::TeamsWebhookNotifier;
+use aisoc_notify_webhook::executor::WebhookActionExecutor;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -43,6 +57,7 @@ use axum::{Json, Router, middleware};
 use serde_json::json;
 
 use crate::auth::{ApiJson, error, require_admin};
+use crate::itsm_store::{ItsmStore, StoreCredentials};
 
 /// One chat transport for every tenant, built from the environment at start-up.
 pub struct EnvCredentials {
@@ -310,6 +325,35 @@ impl PlaybookResumer for WebhookResumer {
             response.retry_class(),
         ))
     }
+}
+
+/// Registers `notify_slack`, `notify_teams`, `webhook` and `create_ticket` on `registry`, all
+/// sending through `outbound`; `create_ticket` runs with the credentials the step's tenant
+/// keeps in `itsm` (a tenant with none is told which route sets them).
+pub fn register_playbook_actions(
+    registry: &ExecutorRegistry,
+    outbound: &DeliveryClient,
+    itsm: Arc<dyn ItsmStore>,
+) -> Result<(), ConfigError> {
+    let slack = NotifySlackExecutor::new()
+        .map_err(|e| ConfigError::new(aisoc_notify_slack::executor::ACTION_TYPE, e))?
+        .with_delivery(outbound.clone());
+    registry.register(aisoc_notify_slack::executor::ACTION_TYPE, Arc::new(slack));
+    let teams = NotifyTeamsExecutor::new()
+        .map_err(|e| ConfigError::new(aisoc_notify_teams::executor::ACTION_TYPE, e))?
+        .with_delivery(outbound.clone());
+    registry.register(aisoc_notify_teams::executor::ACTION_TYPE, Arc::new(teams));
+    let webhook = WebhookActionExecutor::new()
+        .map_err(|e| ConfigError::new(aisoc_notify_webhook::executor::ACTION_TYPE, e))?
+        .with_delivery(outbound.clone());
+    registry.register(
+        aisoc_notify_webhook::executor::ACTION_TYPE,
+        Arc::new(webhook),
+    );
+    let tickets = TenantTickets::new(Arc::new(StoreCredentials(itsm)), outbound.clone())
+        .with_setup_hint(crate::itsm_store::SETUP_HINT);
+    registry.register(aisoc_notify_itsm::CAPABILITY, Arc::new(tickets));
+    Ok(())
 }
 
 #[derive(Clone)]

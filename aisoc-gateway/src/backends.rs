@@ -4,7 +4,7 @@
 //!
 //! | variable | what moves there |
 //! |---|---|
-//! | `DATABASE_URL` | inbox tokens (row-level security; signing secrets sealed with `AISOC_DATA_KEY`, refused without it), approvals and the audit trail, `chatops.verify` prompts, both flows' follow-ups (playbook resumes), notification channels (sealed with `AISOC_DATA_KEY`; otherwise in `<data dir>/channels`) |
+//! | `DATABASE_URL` | inbox tokens (row-level security; signing secrets sealed with `AISOC_DATA_KEY`, refused without it), approvals and the audit trail, `chatops.verify` prompts, both flows' follow-ups (playbook resumes), in-app notification lists, notification channels (sealed with `AISOC_DATA_KEY`; otherwise in `<data dir>/channels`) |
 //! | `REDIS_URL` | inbox rate limits, per-token event and byte budgets, failed-authentication budgets and idempotency keys, Web Push subscriptions |
 //! | `NATS_URL` | accepted inbox events, to the JetStream stream `AISOC_INBOX` (unless `--events-out`); queued notifications, to the work-queue stream `AISOC_OUTBOX` (`AISOC_OUTBOX_STREAM` names another), dead letters to `AISOC_OUTBOX_DEAD` |
 
@@ -310,6 +310,26 @@ impl Backends {
             }
         });
         Ok(Arc::new(outbox))
+    }
+
+    /// The PostgreSQL pool, when `DATABASE_URL` is set (for the gateway's own tables).
+    pub fn postgres_pool(&self) -> Option<PgPool> {
+        self.postgres.clone()
+    }
+
+    /// In-app notification lists: in PostgreSQL (row-level security per tenant) when
+    /// configured, else in memory.
+    pub async fn inapp_store(
+        &self,
+    ) -> Result<Arc<dyn aisoc_notify_inapp::InAppStore>, BackendError> {
+        Ok(match &self.postgres {
+            Some(pool) => Arc::new(
+                aisoc_notify_inapp::PgInAppStore::new(pool.clone())
+                    .await
+                    .map_err(|e| failed("DATABASE_URL", e))?,
+            ),
+            None => Arc::new(aisoc_notify_inapp::MemoryInAppStore::new()),
+        })
     }
 
     /// Web Push subscriptions.

@@ -1,14 +1,30 @@
 //! Notification channels managed at run time: `/v1/settings/notifications`.
 //!
-//! Operators add, change, remove and test channels without a restart. Each saved channel is
-//! validated by building its notifier, so a channel that is stored can deliver; the validation
-//! messages are the adapters' own (`Slack channels require either bot_token + channel_id or
-//! webhook_url`, `A webhook_url is required for Teams channels`, …). Responses never echo a
+//! Operators add, change, remove and test channels without a restart. Each type's
+//! configuration is the adapter crate's own, which validates it and builds the notifier:
+//!
+//! | `channel_type` | `config` |
+//! |---|---|
+//! | `slack` | [`SlackChannelConfig`](aisoc_notify_slack::config::SlackChannelConfig): `bot_token` + `channel_id` (+ `api_base`), or `webhook_url` |
+//! | `teams` | [`TeamsChannelConfig`](aisoc_notify_teams::config::TeamsChannelConfig): `webhook_url`, `format` (`workflows`, `connector`) |
+//! | `mattermost` | [`MattermostChannelConfig`](aisoc_notify_slack::mattermost::MattermostChannelConfig): `webhook_url`, `channel` |
+//! | `webhook` | [`WebhookChannelConfig`](aisoc_notify_webhook::config::WebhookChannelConfig): `url`, `secret`, `standard_webhooks_secret`, `envelope`, `community_uuid` |
+//! | `email` | [`EmailChannelConfig`](aisoc_notify_email::config::EmailChannelConfig): `host`, `port`, `security`, `username`, `password`, `from`, `to`, `enrich` |
+//! | `webpush` | [`WebPushChannelConfig`](aisoc_notify_webpush::config::WebPushChannelConfig): `kind` (`tenant`, `user`, `users`, `topic`) and its ids, in the notification's tenant |
+//! | `inapp` | [`InAppChannelConfig`](aisoc_notify_inapp::config::InAppChannelConfig): `recipients` (user ids in the notification's tenant) |
+//!
+//! A configuration that does not read as its type is refused with 422 `invalid <Type>
+//! configuration: <key>: <what>`. Each saved channel is validated by building its notifier,
+//! so a channel that is stored can deliver; the validation messages are the adapters' own
+//! (`Slack channels require either bot_token + channel_id or webhook_url`, `A webhook_url is
+//! required for Teams channels`, `to[1]: is not an e-mail address`, …). Responses never echo a
 //! channel's secrets: they list which configuration keys are set.
 //!
-//! A channel whose destination is a private, loopback, link-local (cloud metadata) or otherwise
-//! non-public address is refused with 422 naming the rule (never the URL's path), unless the
-//! operator allowed it in `AISOC_OUTBOUND_ALLOW`; delivery checks again when it connects.
+//! A channel whose destination (a URL, or an e-mail channel's SMTP host) is a private,
+//! loopback, link-local (cloud metadata) or otherwise non-public address is refused with 422
+//! naming the rule (never the URL's path), unless the operator allowed it in
+//! `AISOC_OUTBOUND_ALLOW`; HTTP delivery checks again when it connects, e-mail before each
+//! message.
 //!
 //! Channels are kept in a [`ChannelStore`] (PostgreSQL, or a file in the data directory, see
 //! [`crate::channel_store`]), so they survive a restart and every replica on one database routes
@@ -25,34 +41,37 @@
 //!
 //! `POST /v1/notifications` routes through the console channel plus every enabled channel here.
 
+mod build;
+mod http;
+
+pub use build::ChannelContext;
+pub use http::{MAX_TEST_MESSAGE_CHARS, router};
+
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use aisoc_notify_core::delivery::DeliveryClient;
 use aisoc_notify_core::destination::ForbiddenDestination;
 use aisoc_notify_core::notification::{EventType, Notification, Severity};
-use aisoc_notify_core::notifier::{DeliveryOutcome, NotifyError};
+use aisoc_notify_core::notifier::DeliveryOutcome;
 use aisoc_notify_core::routing::{Channel, EventFilter, NotificationRouter, RoutingError};
 use aisoc_notify_core::{ConfigError, Notifier, async_trait};
 use aisoc_notify_outbox::{OutboxError, RouterSource};
-use aisoc_notify_slack::config::SlackChannelConfig;
-use aisoc_notify_slack::mattermost::MattermostWebhookNotifier;
-use aisoc_notify_teams::webhook::{TeamsWebhookNotifier, WebhookFormat};
-use aisoc_notify_webhook::WebhookNotifier;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router, middleware};
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
-use crate::auth::{ApiJson, error, require_admin};
 use crate::channel_store::{ChannelStore, ChannelStoreError, StoredChannel};
 
 /// The channel types this gateway can build.
-pub const CHANNEL_TYPES: [&str; 4] = ["slack", "teams", "mattermost", "webhook"];
+pub const CHANNEL_TYPES: [&str; 7] = [
+    "slack",
+    "teams",
+    "mattermost",
+    "webhook",
+    "email",
+    "webpush",
+    "inapp",
+];
 
 /// How often replicas re-read the channels unless `AISOC_CONFIG_REFRESH_SECONDS` says otherwise.
 pub const DEFAULT_REFRESH: Duration = Duration::from_secs(2);
@@ -77,11 +96,12 @@ pub fn refresh_interval(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Durat
 /// A channel as an operator submits it.
 #[derive(Debug, Deserialize)]
 pub struct ChannelRequest {
-    /// `slack`, `teams`, `mattermost` or `webhook`.
+    /// One of [`CHANNEL_TYPES`].
     pub channel_type: String,
     /// A display name.
     pub name: String,
-    /// The type's configuration (URLs, tokens, secrets).
+    /// The type's configuration (URLs, tokens, secrets, recipients), as the adapter crate's
+    /// `…ChannelConfig` reads it.
     #[serde(default)]
     pub config: Map<String, Value>,
     /// The event types it receives; empty means all.
@@ -170,7 +190,7 @@ pub struct ChannelRegistry {
     /// Serialises this replica's writes and reloads, so a reload never undoes a write that is
     /// stored but not yet applied here.
     writing: tokio::sync::Mutex<()>,
-    delivery: DeliveryClient,
+    context: ChannelContext,
 }
 
 impl std::fmt::Debug for ChannelRegistry {
@@ -198,22 +218,6 @@ pub enum ChannelError {
     Store(#[from] ChannelStoreError),
 }
 
-fn config_message(error: NotifyError) -> String {
-    match error {
-        NotifyError::Config(config) => config.to_string(),
-        other => other.to_string(),
-    }
-}
-
-fn string_field(config: &Map<String, Value>, key: &str) -> Option<String> {
-    config
-        .get(key)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|v| !v.is_empty())
-        .map(str::to_owned)
-}
-
 /// A new channel id: `ch_` and 15 base32 characters (75 random bits).
 fn new_channel_id() -> String {
     let mut bytes = [0u8; 9];
@@ -225,14 +229,18 @@ fn new_channel_id() -> String {
 }
 
 impl ChannelRegistry {
-    /// Loads every channel in `store`; routing always includes `console`, and channels deliver
-    /// through `delivery` (whose outbound guard also judges each channel's destination when it
-    /// is saved). Fails when the store cannot be read or a channel cannot be opened (its data
-    /// key is missing), because running without a stored channel would drop its notifications
-    /// silently; a channel that no longer builds is logged and left out.
+    /// Loads every channel in `store`; routing always includes `console`, and channels are
+    /// built with `context`: HTTP channels deliver through its delivery client (whose outbound
+    /// guard also judges each channel's destination when it is saved), `webpush` and `inapp`
+    /// channels through its push manager and in-app store (a [`DeliveryClient`] alone is a
+    /// context without them). Fails when the store cannot be read or a channel cannot be
+    /// opened (its data key is missing), because running without a stored channel would drop
+    /// its notifications silently; a channel that no longer builds is logged and left out.
+    ///
+    /// [`DeliveryClient`]: aisoc_notify_core::delivery::DeliveryClient
     pub async fn load(
         console: Channel,
-        delivery: DeliveryClient,
+        context: impl Into<ChannelContext>,
         store: Arc<dyn ChannelStore>,
     ) -> Result<Self, ChannelStoreError> {
         let registry = Self {
@@ -240,7 +248,7 @@ impl ChannelRegistry {
             store,
             loaded: RwLock::new(Loaded::default()),
             writing: tokio::sync::Mutex::new(()),
-            delivery,
+            context: context.into(),
         };
         let snapshot = registry.store.list().await?;
         let saved = registry.rebuild(snapshot.channels, &BTreeMap::new());
@@ -338,98 +346,15 @@ impl ChannelRegistry {
         self.loaded().saved.contains_key(id)
     }
 
-    /// Refuses a destination URL the outbound guard forbids (resolving a host name).
-    async fn check_destination(&self, config: &Map<String, Value>) -> Result<(), ChannelError> {
-        let Some(url) = ["webhook_url", "url"]
-            .iter()
-            .find_map(|key| string_field(config, key))
-            .and_then(|raw| url::Url::parse(&raw).ok())
-        else {
-            return Ok(());
-        };
-        let config = self.delivery.config();
-        config
-            .destinations
-            .check_url_resolved(&url, config.lookup.as_ref())
-            .await
-            .map_err(ChannelError::Forbidden)
-    }
-
     /// Builds the notifier a channel describes, or says what is wrong with it.
     fn build(&self, channel: &StoredChannel) -> Result<Arc<dyn Notifier>, ChannelError> {
-        if channel.name.trim().is_empty() {
-            return Err(ChannelError::Invalid("name must not be empty".into()));
-        }
-        let config = &channel.config;
-        let invalid = ChannelError::Invalid;
-        match channel.channel_type.as_str() {
-            "slack" => {
-                let slack: SlackChannelConfig =
-                    serde_json::from_value(Value::Object(config.clone()))
-                        .map_err(|e| invalid(format!("invalid Slack configuration: {e}")))?;
-                slack
-                    .into_notifier(self.delivery.clone())
-                    .map_err(|e| invalid(e.to_string()))
-            }
-            "teams" => {
-                let mut builder = TeamsWebhookNotifier::builder()
-                    .webhook_url(string_field(config, "webhook_url").unwrap_or_default())
-                    .delivery(self.delivery.clone());
-                match string_field(config, "format").as_deref() {
-                    None => {}
-                    Some("workflows") => builder = builder.format(WebhookFormat::Workflows),
-                    Some("connector") => builder = builder.format(WebhookFormat::Connector),
-                    Some(_) => {
-                        return Err(invalid("format must be 'workflows' or 'connector'".into()));
-                    }
-                }
-                Ok(Arc::new(
-                    builder.build().map_err(|e| invalid(e.to_string()))?,
-                ))
-            }
-            "mattermost" => {
-                let url = string_field(config, "webhook_url").ok_or_else(|| {
-                    invalid("A webhook_url is required for Mattermost channels".into())
-                })?;
-                let mut notifier = MattermostWebhookNotifier::new(&url)
-                    .map_err(|e| invalid(e.to_string()))?
-                    .with_delivery(self.delivery.clone());
-                if let Some(channel) = string_field(config, "channel") {
-                    notifier = notifier.with_channel(channel);
-                }
-                Ok(Arc::new(notifier))
-            }
-            "webhook" => {
-                let url = string_field(config, "url")
-                    .ok_or_else(|| invalid("A url is required for webhook channels".into()))?;
-                let mut builder = WebhookNotifier::builder()
-                    .url(url)
-                    .delivery(self.delivery.clone());
-                if let Some(secret) = string_field(config, "secret") {
-                    builder = builder.secret(secret);
-                }
-                if let Some(secret) = string_field(config, "standard_webhooks_secret") {
-                    builder = builder.standard_webhooks_secret(secret);
-                }
-                Ok(Arc::new(
-                    builder.build().map_err(|e| invalid(config_message(e)))?,
-                ))
-            }
-            _ => Err(invalid(format!(
-                "channel_type must be one of {}",
-                CHANNEL_TYPES
-                    .iter()
-                    .map(|t| format!("'{t}'"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))),
-        }
+        build::build(&self.context, channel)
     }
 
     /// Validates a new channel, stores it, and then routes to it.
     pub async fn create(&self, request: &ChannelRequest) -> Result<ChannelView, ChannelError> {
         let stored = request.stored(new_channel_id());
-        self.check_destination(&stored.config).await?;
+        build::check_destinations(&self.context, &stored).await?;
         let notifier = self.build(&stored)?;
         let _writing = self.writing.lock().await;
         self.store.insert(&stored).await?;
@@ -450,7 +375,7 @@ impl ChannelRegistry {
             return Err(ChannelError::NotFound);
         }
         let stored = request.stored(id.to_owned());
-        self.check_destination(&stored.config).await?;
+        build::check_destinations(&self.context, &stored).await?;
         let notifier = self.build(&stored)?;
         let _writing = self.writing.lock().await;
         if !self.store.update(&stored).await? {
@@ -507,8 +432,14 @@ impl ChannelRegistry {
         builder.build()
     }
 
-    /// Sends a test message through channel `id`.
-    pub async fn test(&self, id: &str, tenant_id: &str) -> Result<DeliveryOutcome, ChannelError> {
+    /// Sends a test message through channel `id`, for `tenant_id`, with `message` as its text
+    /// (a standard sentence when `None`).
+    pub async fn test(
+        &self,
+        id: &str,
+        tenant_id: &str,
+        message: Option<&str>,
+    ) -> Result<DeliveryOutcome, ChannelError> {
         if !self.knows(id).await {
             return Err(ChannelError::NotFound);
         }
@@ -523,7 +454,7 @@ impl ChannelRegistry {
             Severity::Info,
             format!("Test message for {name}"),
         )
-        .with_body("If you can read this, the channel is configured correctly.");
+        .with_body(message.unwrap_or("If you can read this, the channel is configured correctly."));
         Ok(DeliveryOutcome::from(&notifier.notify(&notification).await))
     }
 }
@@ -556,124 +487,5 @@ impl RouterSource for CurrentChannels {
             .await
             .map_err(|e| OutboxError::Unavailable(e.to_string()))?;
         Ok(self.current())
-    }
-}
-
-#[derive(Clone)]
-struct SettingsState {
-    admin_token: Arc<aisoc_notify_core::secret::SecretString>,
-    channels: Arc<ChannelRegistry>,
-}
-
-/// The settings routes (admin).
-pub fn router(
-    channels: Arc<ChannelRegistry>,
-    admin_token: Arc<aisoc_notify_core::secret::SecretString>,
-) -> Router {
-    let state = SettingsState {
-        admin_token,
-        channels,
-    };
-    Router::new()
-        .route(
-            "/v1/settings/notifications",
-            get(list_channels).post(create_channel),
-        )
-        .route(
-            "/v1/settings/notifications/{id}",
-            axum::routing::put(update_channel).delete(delete_channel),
-        )
-        .route("/v1/settings/notifications/{id}/test", post(test_channel))
-        .route_layer(middleware::from_fn_with_state(
-            state.admin_token.clone(),
-            require_admin,
-        ))
-        .with_state(state)
-}
-
-fn channel_error(failure: ChannelError) -> Response {
-    match failure {
-        ChannelError::Invalid(message) => error(StatusCode::UNPROCESSABLE_ENTITY, message),
-        ChannelError::Forbidden(_) => error(StatusCode::UNPROCESSABLE_ENTITY, failure.to_string()),
-        ChannelError::NotFound => error(StatusCode::NOT_FOUND, failure.to_string()),
-        // Nothing changed: the store is down, or it needs a data key before it keeps secrets.
-        ChannelError::Store(failure) => {
-            tracing::warn!(%failure, "notification channel change not stored");
-            error(StatusCode::SERVICE_UNAVAILABLE, failure.to_string())
-        }
-    }
-}
-
-async fn list_channels(State(state): State<SettingsState>) -> Json<Vec<ChannelView>> {
-    Json(state.channels.list())
-}
-
-async fn create_channel(
-    State(state): State<SettingsState>,
-    ApiJson(request): ApiJson<ChannelRequest>,
-) -> Response {
-    match state.channels.create(&request).await {
-        Ok(view) => (StatusCode::CREATED, Json(view)).into_response(),
-        Err(failure) => channel_error(failure),
-    }
-}
-
-async fn update_channel(
-    State(state): State<SettingsState>,
-    Path(id): Path<String>,
-    ApiJson(request): ApiJson<ChannelRequest>,
-) -> Response {
-    match state.channels.update(&id, &request).await {
-        Ok(view) => Json(view).into_response(),
-        Err(failure) => channel_error(failure),
-    }
-}
-
-async fn delete_channel(State(state): State<SettingsState>, Path(id): Path<String>) -> Response {
-    match state.channels.delete(&id).await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(failure) => channel_error(failure),
-    }
-}
-
-#[derive(Deserialize)]
-struct TestRequest {
-    #[serde(default = "default_tenant")]
-    tenant_id: String,
-}
-
-fn default_tenant() -> String {
-    "gateway".into()
-}
-
-async fn test_channel(
-    State(state): State<SettingsState>,
-    Path(id): Path<String>,
-    body: Option<Json<TestRequest>>,
-) -> Response {
-    let tenant_id = body.map_or_else(default_tenant, |Json(b)| b.tenant_id);
-    match state.channels.test(&id, &tenant_id).await {
-        Ok(DeliveryOutcome::Delivered(delivered)) => Json(json!({
-            "delivered": true,
-            "attempts": delivered.attempts,
-        }))
-        .into_response(),
-        Ok(DeliveryOutcome::Failed { reason, class }) => (
-            StatusCode::BAD_GATEWAY,
-            Json(json!({
-                "delivered": false,
-                "retryable": class.is_retryable(),
-                "retry_class": class.label(),
-                "retry_after_seconds": class.retry_after().map(|wait| wait.as_secs()),
-                "error": reason,
-            })),
-        )
-            .into_response(),
-        Ok(other) => (
-            StatusCode::BAD_GATEWAY,
-            Json(json!({"delivered": false, "outcome": other.label()})),
-        )
-            .into_response(),
-        Err(failure) => channel_error(failure),
     }
 }

@@ -158,6 +158,47 @@ pub fn read_secret_file(flag: &str, path: &Path) -> Result<SecretString, ConfigE
     Ok(SecretString::from(secret.to_owned()))
 }
 
+/// Secrets read through the settings lookup rather than a flag; each can also come from a file
+/// named by the variable with `_FILE` appended.
+pub const LOOKUP_SECRETS: [&str; 5] = [
+    "AISOC_CHATOPS_HMAC_SECRET",
+    "AISOC_PLAYBOOK_RESUME_SECRET",
+    "AISOC_PLAYBOOK_RESUME_LEGACY_SECRET",
+    "AISOC_DATA_KEY",
+    "SLACK_BOT_TOKEN",
+];
+
+/// The [`LOOKUP_SECRETS`] whose value is not set in `env` but whose `<NAME>_FILE` is, read from
+/// their files (an unreadable or empty file is an error naming the `_FILE` variable).
+///
+/// ```
+/// use aisoc_gateway::config::secrets_from_files;
+///
+/// let path = std::env::temp_dir().join(format!("resume-{}", std::process::id()));
+/// std::fs::write(&path, "whsec_abc\n").unwrap();
+/// let env = |name: &str| (name == "AISOC_PLAYBOOK_RESUME_SECRET_FILE")
+///     .then(|| path.display().to_string());
+/// let read = secrets_from_files(&env).unwrap();
+/// assert_eq!(read.get("AISOC_PLAYBOOK_RESUME_SECRET").map(String::as_str), Some("whsec_abc"));
+/// # std::fs::remove_file(&path).unwrap();
+/// ```
+pub fn secrets_from_files(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<std::collections::HashMap<&'static str, String>, ConfigError> {
+    let mut read = std::collections::HashMap::new();
+    for name in LOOKUP_SECRETS {
+        if env(name).is_some_and(|v| !v.trim().is_empty()) {
+            continue;
+        }
+        let variable = format!("{name}_FILE");
+        if let Some(path) = env(&variable).filter(|v| !v.trim().is_empty()) {
+            let secret = read_secret_file(&variable, Path::new(path.trim()))?;
+            read.insert(name, secret.expose_secret().to_owned());
+        }
+    }
+    Ok(read)
+}
+
 /// `slot`, or the secret in `file` when one is named (clap keeps both from being given).
 fn secret_from_file(
     slot: &mut Option<SecretString>,

@@ -18,10 +18,14 @@
 //! | `POST /v1/admin/inbox/tokens`, `…/{id}/rotate`, `DELETE …/{id}` | inbox tokens (admin) |
 //! | `GET/POST /v1/approvals`, `GET /v1/approvals/{id}`, `POST /v1/approvals/{id}/decision` | approvals (admin) |
 //! | `GET /v1/audit` | the audit trail (admin) |
-//! | `POST /v1/actions` | run a playbook action (`chatops.verify`) (admin) |
+//! | `POST /v1/actions` | run a playbook action (`chatops.verify`, `notify_slack`, `notify_teams`, `webhook`, `create_ticket`) (admin) |
+//! | `GET /v1/settings/itsm`, `PUT/DELETE /v1/settings/itsm/{system}` | a tenant's ticketing credentials for `create_ticket` (admin) |
+//! | `GET/PUT /api/v1/oncall`, `GET /api/v1/oncall/users` | on-call status; offline and snoozed users get no pushes |
 //! | `GET /v1/chatops/verify/{token}` | the verification answer page |
 //! | `GET/POST /v1/settings/notifications`, `PUT/DELETE …/{id}`, `POST …/{id}/test` | notification channels (admin) |
+//! | `GET /v1/connectors`, `PUT/DELETE /v1/connectors/{id}`, `POST …/{id}/heartbeat` | connector freshness: `connector_health` when one goes stale or recovers (admin) |
 //! | `GET /api/v1/push/public-key`, `POST /api/v1/push/{subscribe,unsubscribe,test}` | Web Push |
+//! | `GET /api/v1/inapp/notifications`, `GET …/unread-count`, `POST …/{id}/read`, `POST …/read-all` | the caller's in-app notifications |
 //! | `POST /v1/slack/interactions`, `POST /v1/slack/commands` | Slack, when `SLACK_SIGNING_SECRET` is set |
 //! | `POST /v1/teams/interactions` | Teams, when `TEAMS_OUTGOING_WEBHOOK_SECRET` is set |
 
@@ -33,8 +37,12 @@ pub mod backends;
 pub mod channel_store;
 pub mod channels;
 pub mod config;
+pub mod connectors;
 pub mod console;
 pub mod dead_letters;
 pub mod events_file;
 pub mod follow_ups;
+pub mod itsm_store;
+pub mod oncall_store;
 pub mod push;
+pub mod replica;

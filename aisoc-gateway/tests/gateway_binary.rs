@@ -471,7 +471,7 @@ async fn notification_channels_are_validated_saved_tested_routed_and_removed() {
     for (body, message) in [
         (
             serde_json::json!({"channel_type": "pager", "name": "x"}),
-            "channel_type must be one of 'slack', 'teams', 'mattermost', 'webhook'",
+            "channel_type must be one of 'slack', 'teams', 'mattermost', 'webhook', 'email', 'webpush', 'inapp'",
         ),
         (
             serde_json::json!({"channel_type": "slack", "name": "x", "config": {"bot_token": "xoxb-secret"}}),
@@ -1026,4 +1026,69 @@ async fn forbidden_destinations_are_refused_naming_the_rule_unless_allowed() {
         .json_reply()
         .await;
     assert_eq!(tested["delivered"], true, "{tested}");
+}
+
+#[tokio::test]
+async fn a_gateway_on_a_database_refuses_generated_keys_naming_every_setting() {
+    let refused = Command::new(env!("CARGO_BIN_EXE_aisoc-gateway"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env_clear()
+        .env(
+            "DATABASE_URL",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+        )
+        .env(
+            "AISOC_CHATOPS_HMAC_SECRET",
+            "configured-callback-secret-0123",
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    for missing in [
+        "AISOC_ADMIN_TOKEN",
+        "AISOC_PLAYBOOK_RESUME_SECRET",
+        "VAPID_PRIVATE_KEY",
+    ] {
+        assert!(stderr.contains(missing), "{missing} named in: {stderr}");
+    }
+    assert!(
+        !stderr.contains("AISOC_CHATOPS_HMAC_SECRET"),
+        "a configured key is not asked for: {stderr}"
+    );
+    assert!(refused.stdout.is_empty(), "it never listened");
+}
+
+#[tokio::test]
+async fn shared_keys_can_come_from_files() {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("shared-key-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = |name: &str, value: &str| {
+        let path = dir.join(name);
+        std::fs::write(&path, format!("{value}\n")).unwrap();
+        path.display().to_string()
+    };
+    let (callback, resume) = (
+        file("callback", "callback-secret-from-a-file-0123"),
+        file("resume", "whsec_dGVzdC1yZXN1bWUtc2VjcmV0LTAxMjM0NTY3ODlh"),
+    );
+    let database = support::fresh_database("aisoc_key_files").await;
+    let (gateway, _) = Gateway::start_with(
+        Some("files-admin"),
+        &[],
+        &[
+            ("DATABASE_URL", &database),
+            ("AISOC_CHATOPS_HMAC_SECRET_FILE", &callback),
+            ("AISOC_PLAYBOOK_RESUME_SECRET_FILE", &resume),
+            ("AISOC_CHATOPS_HMAC_SECRET", ""),
+            ("AISOC_PLAYBOOK_RESUME_SECRET", ""),
+        ],
+    )
+    .await;
+    let health = reqwest::get(gateway.url("/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    drop(gateway);
+    std::fs::remove_dir_all(&dir).unwrap();
 }

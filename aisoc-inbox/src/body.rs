@@ -2,6 +2,8 @@
 //!
 //! Decompression is bounded by the same limit as the raw body, so a small gzip bomb cannot
 //! expand past it. Malformed NDJSON lines are dropped and counted, never the whole batch.
+//! NDJSON is parsed a line at a time as the pipeline takes the events ([`stream`]), so a
+//! request never holds every parsed line at once.
 //!
 //! The number of events is capped per request, and the cap is checked before anything is
 //! parsed into memory: [`count_items`] and [`count_lines`] walk the body without allocating
@@ -58,10 +60,7 @@ pub fn check_event_count(counted: usize, max: usize) -> Result<(), BodyError> {
 
 /// The non-blank lines of `body`, counted up to `max + 1`.
 pub fn count_lines(body: &[u8], max: usize) -> usize {
-    body.split(|b| *b == b'\n')
-        .filter(|line| !line.iter().all(u8::is_ascii_whitespace))
-        .take(max.saturating_add(1))
-        .count()
+    Lines::new(body).take(max.saturating_add(1)).count()
 }
 
 /// The events [`parse`] would find in `body`, counted up to `max + 1` without allocating:
@@ -99,6 +98,8 @@ pub fn decode(
             if out.len() > max {
                 return Err(BodyError::TooLargeDecompressed { max });
             }
+            // The buffer grew by doubling; the request holds it to the end, so not its slack.
+            out.shrink_to_fit();
             Ok(out.into())
         }
         Some(other) => Err(BodyError::UnsupportedEncoding(other)),
@@ -114,46 +115,152 @@ fn is_ndjson(content_type: Option<&str>) -> bool {
     })
 }
 
-fn push_object(value: Value, parsed: &mut ParsedBody) {
-    if value.is_object() {
-        parsed.events.push(value);
-    } else {
-        parsed.dropped += 1;
+/// The non-blank lines of a body, without their `\r\n` or `\n`.
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
+    rest: Option<&'a [u8]>,
+}
+
+impl<'a> Lines<'a> {
+    /// The lines of `body`.
+    pub fn new(body: &'a [u8]) -> Self {
+        Self { rest: Some(body) }
     }
 }
 
-fn parse_lines(body: &[u8], parsed: &mut ParsedBody) {
-    for line in body.split(|b| *b == b'\n') {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        match serde_json::from_slice::<Value>(line) {
-            Ok(value) => push_object(value, parsed),
-            Err(_) => parsed.dropped += 1,
+impl<'a> Iterator for Lines<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        loop {
+            let rest = self.rest?;
+            let line = match memchr::memchr(b'\n', rest) {
+                Some(end) => {
+                    self.rest = Some(&rest[end + 1..]);
+                    &rest[..end]
+                }
+                None => {
+                    self.rest = None;
+                    rest
+                }
+            };
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if !line.iter().all(u8::is_ascii_whitespace) {
+                return Some(line);
+            }
         }
     }
+}
+
+/// The most bytes of `body` that [`stream`] parses at once: its longest line for NDJSON,
+/// else all of it.
+pub fn parsed_at_once(content_type: Option<&str>, body: &[u8]) -> usize {
+    if is_ndjson(content_type) {
+        longest_line(body)
+    } else {
+        body.len()
+    }
+}
+
+/// The length of the longest line of `body` (the most one NDJSON event can take).
+pub fn longest_line(body: &[u8]) -> usize {
+    let mut longest = 0;
+    let mut start = 0;
+    for end in memchr::memchr_iter(b'\n', body).chain([body.len()]) {
+        longest = longest.max(end - start);
+        start = end + 1;
+    }
+    longest
+}
+
+/// Where an [`EventStream`] takes its events from.
+#[derive(Debug)]
+enum Source<'a> {
+    /// One JSON value per line, parsed when its turn comes; the body as text when it is
+    /// UTF-8 (checked once, so the parser need not check each string again).
+    Lines(Lines<'a>, Option<&'a str>),
+    /// Values parsed already (a JSON array or one JSON value).
+    Parsed(std::vec::IntoIter<Value>),
+}
+
+/// The events of a body, one at a time: NDJSON lines are parsed as they are taken, so a
+/// request holds one parsed line at a time rather than all of them. Lines and items that are
+/// not JSON objects are skipped and counted ([`dropped`](Self::dropped)).
+#[derive(Debug)]
+pub struct EventStream<'a> {
+    source: Source<'a>,
+    dropped: usize,
+}
+
+impl EventStream<'_> {
+    /// Lines or items that were not JSON objects, so far.
+    pub fn dropped(&self) -> usize {
+        self.dropped
+    }
+}
+
+impl Iterator for EventStream<'_> {
+    type Item = Value;
+
+    fn next(&mut self) -> Option<Value> {
+        loop {
+            let value = match &mut self.source {
+                Source::Lines(lines, text) => {
+                    let line = lines.next()?;
+                    let parsed = match text {
+                        // The line's place in the body: it ends at a '\n' or '\r', so it is
+                        // whole characters of the text.
+                        Some(text) => {
+                            let start = line.as_ptr() as usize - text.as_ptr() as usize;
+                            serde_json::from_str::<Value>(&text[start..start + line.len()])
+                        }
+                        None => serde_json::from_slice::<Value>(line),
+                    };
+                    match parsed {
+                        Ok(value) => value,
+                        Err(_) => {
+                            self.dropped += 1;
+                            continue;
+                        }
+                    }
+                }
+                Source::Parsed(values) => values.next()?,
+            };
+            if value.is_object() {
+                return Some(value);
+            }
+            self.dropped += 1;
+        }
+    }
+}
+
+/// The events of a decoded body, taken one at a time (see [`parse`]).
+pub fn stream<'a>(content_type: Option<&str>, body: &'a [u8]) -> EventStream<'a> {
+    let lines = || Source::Lines(Lines::new(body), std::str::from_utf8(body).ok());
+    let source = if is_ndjson(content_type) {
+        lines()
+    } else {
+        match serde_json::from_slice::<Value>(body) {
+            Ok(Value::Array(items)) => Source::Parsed(items.into_iter()),
+            Ok(value) => Source::Parsed(vec![value].into_iter()),
+            Err(_) => lines(),
+        }
+    };
+    EventStream { source, dropped: 0 }
 }
 
 /// Splits a decoded body into events. A JSON array's objects are events; a body that is not
 /// one JSON value is read as NDJSON even without the NDJSON content type.
 pub fn parse(content_type: Option<&str>, body: &[u8]) -> Result<ParsedBody, BodyError> {
-    let mut parsed = ParsedBody::default();
-    if is_ndjson(content_type) {
-        parse_lines(body, &mut parsed);
-    } else {
-        match serde_json::from_slice::<Value>(body) {
-            Ok(Value::Array(items)) => items
-                .into_iter()
-                .for_each(|item| push_object(item, &mut parsed)),
-            Ok(value) => push_object(value, &mut parsed),
-            Err(_) => parse_lines(body, &mut parsed),
-        }
-    }
-    if parsed.events.is_empty() {
+    let mut stream = stream(content_type, body);
+    let events: Vec<Value> = stream.by_ref().collect();
+    if events.is_empty() {
         return Err(BodyError::NoEvents);
     }
-    Ok(parsed)
+    Ok(ParsedBody {
+        events,
+        dropped: stream.dropped(),
+    })
 }
 
 #[cfg(test)]

@@ -48,29 +48,10 @@ pub trait SnsSubscriptionHandler: Send + Sync {
     async fn confirmation_requested(&self, tenant_id: &str, topic_arn: &str, subscribe_url: &str);
 }
 
-/// Whether `url` is an https URL on an SNS host (`sns.<region>.amazonaws.com[.cn]`).
+/// Whether `url` is an https URL on an SNS host (`sns.<region>.amazonaws.com[.cn]`): the
+/// one rule, [`crate::sns::is_aws_sns_url`].
 pub fn is_sns_cert_url(url: &str) -> bool {
-    let Ok(url) = url::Url::parse(url) else {
-        return false;
-    };
-    if url.scheme() != "https" || url.port().is_some_and(|p| p != 443) {
-        return false;
-    }
-    let Some(host) = url.host_str() else {
-        return false;
-    };
-    let rest = host
-        .strip_suffix(".amazonaws.com")
-        .or_else(|| host.strip_suffix(".amazonaws.com.cn"));
-    match rest.and_then(|r| r.strip_prefix("sns.")) {
-        Some(region) => {
-            !region.is_empty()
-                && region
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        }
-        None => false,
-    }
+    crate::sns::is_aws_sns_url(url)
 }
 
 fn sns(payload: Value) -> Result<Unwrapped, EnvelopeError> {

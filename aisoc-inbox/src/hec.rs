@@ -245,6 +245,17 @@ pub fn parse_events(body: &[u8]) -> Result<Vec<Value>, HecReply> {
     Ok(events)
 }
 
+/// One `/raw` line as the normalised event [`parse_raw`] makes of it, without an envelope
+/// (the pipeline sets that with [`HecEnvelope::apply`]).
+pub fn raw_event(line: &[u8]) -> Value {
+    let mut event = Map::new();
+    event.insert(
+        "event".into(),
+        Value::String(String::from_utf8_lossy(line).into_owned()),
+    );
+    normalize(event)
+}
+
 /// A `/raw` body: one event per non-empty line, with envelope values from the query string.
 pub fn parse_raw(body: &[u8], envelope: &Map<String, Value>) -> Result<Vec<Value>, HecReply> {
     let events: Vec<Value> = body

@@ -1,10 +1,17 @@
-//! Amazon SNS message signatures.
+//! Amazon SNS: message signatures, and confirming subscriptions.
 //!
 //! SNS signs each message with a key whose certificate it publishes at `SigningCertURL`. The
-//! URL must be https on `sns.<region>.amazonaws.com`; the certificate is fetched by the host
-//! (its HTTP client, its proxy, its cache) through [`CertificateFetcher`], checked to be within
-//! its validity period, and its RSA key verifies the signature over SNS's canonical string:
-//! SHA1withRSA for `SignatureVersion` 1, SHA256withRSA for 2.
+//! URL must be https on `sns.<region>.amazonaws.com` (the one rule, [`is_aws_sns_url`]); the
+//! certificate is fetched through a [`CertificateFetcher`] (in production
+//! [`DeliveryCertificateFetcher`], over the host's outbound-guarded client), checked to be
+//! within its validity period, and its RSA key verifies the signature over SNS's canonical
+//! string: SHA1withRSA for `SignatureVersion` 1, SHA256withRSA for 2.
+//!
+//! A `SubscriptionConfirmation` is confirmed by [`SnsConfirmer`], which fetches its
+//! `SubscribeURL` (same rule, same client). [`SnsSubscriptions::attach`] installs the verifier
+//! and the confirmer on an [`Inbox`] together, so a subscription is confirmed only after its
+//! message's signature verified: an unsigned or forged request never makes the host fetch
+//! anything but the (AWS-hosted) certificate.
 
 use std::sync::Arc;
 
@@ -15,7 +22,16 @@ use aws_lc_rs::signature::{
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::envelope::is_sns_cert_url;
+use crate::Inbox;
+
+mod confirm;
+mod host;
+
+pub use self::confirm::{
+    ConfirmOutcome, DeliveryCertificateFetcher, SNS_FETCH_TIMEOUT, SNS_MAX_RESPONSE_BYTES,
+    SnsConfirmation, SnsConfirmer, SnsFetchError,
+};
+pub use self::host::{SnsUrlRule, is_aws_sns_url};
 
 /// An error a [`CertificateFetcher`] reports (the host's HTTP client's own error type).
 pub type FetchError = Box<dyn std::error::Error + Send + Sync>;
@@ -150,7 +166,7 @@ impl SnsVerifier {
             .get("SigningCertURL")
             .and_then(Value::as_str)
             .ok_or(SnsSignatureError::MissingField("SigningCertURL"))?;
-        if !is_sns_cert_url(url) {
+        if !is_aws_sns_url(url) {
             return Err(SnsSignatureError::UntrustedCertUrl);
         }
         let signature = message
@@ -168,5 +184,48 @@ impl SnsVerifier {
         UnparsedPublicKey::new(algorithm, key.as_slice())
             .verify(signed.as_bytes(), &signature)
             .map_err(|_| SnsSignatureError::Mismatch)
+    }
+}
+
+/// SNS support for an inbox: signature verification and subscription confirmation, both
+/// fetching through one [`DeliveryClient`](aisoc_notify_core::delivery::DeliveryClient).
+#[derive(Debug, Clone)]
+pub struct SnsSubscriptions {
+    verifier: SnsVerifier,
+    confirmer: Arc<SnsConfirmer>,
+}
+
+impl SnsSubscriptions {
+    /// Fetching from AWS SNS only ([`SnsUrlRule::aws`]): what a host uses.
+    pub fn new(client: aisoc_notify_core::delivery::DeliveryClient) -> Self {
+        Self::with_rule(client, SnsUrlRule::aws())
+    }
+
+    /// Fetching the URLs `rule` admits (tests serve SNS from a local server this way).
+    pub fn with_rule(
+        client: aisoc_notify_core::delivery::DeliveryClient,
+        rule: SnsUrlRule,
+    ) -> Self {
+        Self {
+            verifier: SnsVerifier::new(Arc::new(DeliveryCertificateFetcher::new(
+                client.clone(),
+                rule.clone(),
+            ))),
+            confirmer: Arc::new(SnsConfirmer::new(client, rule)),
+        }
+    }
+
+    /// The confirmer (its [`confirmations`](SnsConfirmer::confirmations) are what this
+    /// process confirmed).
+    pub fn confirmer(&self) -> &Arc<SnsConfirmer> {
+        &self.confirmer
+    }
+
+    /// `inbox` verifying the signature of every `aws-sns` message and confirming
+    /// subscriptions whose request verified.
+    pub fn attach(&self, inbox: Inbox) -> Inbox {
+        inbox
+            .with_sns_verifier(self.verifier.clone())
+            .with_sns_confirmations(self.confirmer.clone())
     }
 }

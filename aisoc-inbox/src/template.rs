@@ -42,11 +42,13 @@
 //! also applies to templates written in code: a template cannot claim another tenant.
 
 mod coerce;
+mod mapping;
 mod ocsf_model;
 mod path;
 mod presence;
 mod registry;
 mod stamp;
+mod write;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -54,17 +56,17 @@ use std::path::Path;
 use aisoc_notify_core::inbox_template::{InboxTemplate, IngestContext, MappingError, OcsfEvent};
 use chrono::DateTime;
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 pub use coerce::MAX_STRING_BYTES;
 use coerce::{At, Rejected, coerce};
 pub use ocsf_model::DETECTION_FINDING_SCHEMA;
 use ocsf_model::{AttrType, OcsfModel};
-use path::{Segment, drop_nulls_in_arrays, get, keep_at, parse_path, prune, set, take};
+use path::{Segment, parse_path, set};
 use presence::PresenceChecks;
 pub use registry::{BUNDLED, TemplateRegistry};
 pub use stamp::stamp_ingest_fields;
-use stamp::{insert_absent, object_at, stamp_metadata};
+pub use write::WriteError;
 
 /// The OCSF schema version the events declare in `metadata.version`: the version of
 /// [`DETECTION_FINDING_SCHEMA`], which the typed mapping is derived from.
@@ -270,6 +272,9 @@ pub struct YamlTemplate {
     /// Objects this template builds key by key that have required attributes.
     checks: PresenceChecks,
     default_title: String,
+    /// The stamps can be written next to the mapped event instead of into it: no whole
+    /// object is mapped onto an object the ingest stamps (see [`write`]).
+    direct: bool,
 }
 
 /// A destination path and the OCSF type found there.
@@ -497,6 +502,13 @@ impl YamlTemplate {
             skip_when.push((segments, value.clone()));
         }
         let default_title = format!("{} event", parsed.vendor_name);
+        // The objects the ingest stamps are complete once stamped (see `write`).
+        for path in write::STAMPED_OBJECTS {
+            checks.mark_stamped(path);
+        }
+        let direct = write::STAMPED_OBJECTS
+            .iter()
+            .all(|path| !checks.mapped_whole_at(path));
         Ok(Self {
             file: parsed,
             field_map,
@@ -507,6 +519,7 @@ impl YamlTemplate {
             skip_when,
             checks,
             default_title,
+            direct,
         })
     }
 
@@ -539,61 +552,6 @@ impl YamlTemplate {
             .chain(self.file.time_field.as_deref())
             .chain(self.file.skip_when.keys().map(String::as_str))
     }
-
-    fn severity_id(&self, payload: &Value) -> u32 {
-        let Some(path) = &self.severity_field else {
-            return self.file.default_severity_id.unwrap_or(0);
-        };
-        let key = match get(payload, path) {
-            Some(Value::String(s)) => s.trim().to_ascii_lowercase(),
-            Some(Value::Number(n)) => n.to_string(),
-            Some(Value::Bool(b)) => b.to_string(),
-            _ => return self.file.default_severity_id.unwrap_or(0),
-        };
-        self.severity_map
-            .get(&key)
-            .copied()
-            .or(self.file.default_severity_id)
-            .unwrap_or(99)
-    }
-
-    /// The class fields, and the defaults for what the mapping did not fill.
-    fn stamp_class(
-        &self,
-        root: &mut Map<String, Value>,
-        severity_id: u32,
-        time: i64,
-        context: &IngestContext,
-        rejected: &mut Rejected,
-    ) {
-        let class_uid = self.file.class_uid;
-        let activity_id = self.file.activity_id;
-        root.insert("class_uid".into(), class_uid.into());
-        insert_absent(root, "class_name", || {
-            self.file
-                .class_name
-                .as_deref()
-                .unwrap_or("Detection Finding")
-                .into()
-        });
-        root.insert("category_uid".into(), (class_uid / 1000).into());
-        root.insert("activity_id".into(), activity_id.into());
-        root.insert(
-            "type_uid".into(),
-            (u64::from(class_uid) * 100 + u64::from(activity_id)).into(),
-        );
-        root.insert("severity_id".into(), severity_id.into());
-        insert_absent(root, "severity", || severity_name(severity_id).into());
-        root.insert("time".into(), time.into());
-        let finding = object_at(root, "finding_info", rejected);
-        insert_absent(finding, "uid", || context.event_uid.as_str().into());
-        insert_absent(finding, "title", || self.default_title.as_str().into());
-        let product = object_at(object_at(root, "metadata", rejected), "product", rejected);
-        insert_absent(product, "name", || self.file.product_name.as_str().into());
-        insert_absent(product, "vendor_name", || {
-            self.file.vendor_name.as_str().into()
-        });
-    }
 }
 
 impl InboxTemplate for YamlTemplate {
@@ -614,88 +572,7 @@ impl InboxTemplate for YamlTemplate {
         payload: Value,
         context: &IngestContext,
     ) -> Result<OcsfEvent, MappingError> {
-        if !payload.is_object() {
-            return Err(MappingError::UnexpectedShape {
-                template: self.file.id.clone(),
-                reason: "each event must be a JSON object".into(),
-            });
-        }
-        if !self.skip_when.is_empty()
-            && self
-                .skip_when
-                .iter()
-                .all(|(path, value)| get(&payload, path) == Some(value))
-        {
-            return Err(MappingError::Ignored {
-                reason: format!("matches skip_when of template '{}'", self.file.id),
-            });
-        }
-        let model = OcsfModel::detection_finding();
-        let severity_id = self.severity_id(&payload);
-        let time = match &self.time_field {
-            // A time in an unknown format falls back to the receive time; the raw value stays
-            // under `unmapped`, so nothing is lost.
-            Some(path) => get(&payload, path)
-                .and_then(parse_time_ms)
-                .unwrap_or_else(|| context.received_at.timestamp_millis()),
-            None => context.received_at.timestamp_millis(),
-        };
-
-        // Mapped values are moved out of the payload; what remains is `unmapped`.
-        let mut event = Value::Object(Map::new());
-        let mut rejected = Rejected::new();
-        let mut holes = false;
-        let mut leftovers = payload;
-        for (source, targets) in &self.field_map {
-            let Some(value) = take(&mut leftovers, source) else {
-                continue;
-            };
-            let Some((last, others)) = targets.split_last() else {
-                continue;
-            };
-            for target in others {
-                holes |= target.write(&mut event, value.clone(), model, &mut rejected);
-            }
-            holes |= last.write(&mut event, value, model, &mut rejected);
-        }
-        for (path, value) in &self.constants {
-            holes |= set(&mut event, path, value.clone());
-        }
-        if let Some(path) = &self.severity_field {
-            take(&mut leftovers, path);
-        }
-        if let Some(path) = &self.time_field
-            && get(&leftovers, path).and_then(parse_time_ms).is_some()
-        {
-            take(&mut leftovers, path);
-        }
-        {
-            let Value::Object(root) = &mut event else {
-                unreachable!("built as an object")
-            };
-            self.stamp_class(root, severity_id, time, context, &mut rejected);
-            // Stamped after the mapping, so nothing a template or payload says can replace it.
-            stamp_metadata(root, context, &mut rejected);
-        }
-        holes |= self.checks.enforce(&mut event, model, &mut rejected);
-        if holes {
-            drop_nulls_in_arrays(&mut event);
-        }
-        let Value::Object(mut root) = event else {
-            unreachable!("built as an object")
-        };
-        let nothing_left = prune(&mut leftovers);
-        if !nothing_left || !rejected.is_empty() {
-            let mut unmapped = if nothing_left {
-                Value::Object(Map::new())
-            } else {
-                leftovers
-            };
-            for (path, value) in rejected {
-                keep_at(&mut unmapped, &path, value);
-            }
-            root.insert("unmapped".into(), unmapped);
-        }
-        Ok(OcsfEvent(root))
+        let draft = self.draft(payload, context)?;
+        Ok(self.finish(draft, context))
     }
 }

@@ -5,6 +5,9 @@
 //! carries the notification's facts and links as well as its text. The subject is
 //! `[SEVERITY] title`, so mail filters can route by severity.
 //!
+//! [`config::EmailChannelConfig`] is the channel as an operator writes it (JSON in the
+//! gateway's `/v1/settings/notifications`), validated into an [`EmailNotifier`].
+//!
 //! ## Failures
 //!
 //! SMTP replies are classified by their code ([`classify_smtp_reply`]) into the
@@ -34,6 +37,9 @@
 //! .unwrap();
 //! ```
 
+pub mod config;
+
+use aisoc_notify_core::config::ConfigError;
 use aisoc_notify_core::retry::RetryClass;
 use aisoc_notify_core::{Delivered, Notification, Notifier, NotifyError, async_trait};
 use lettre::message::{Mailbox, MultiPart, SinglePart, header::ContentType};
@@ -98,6 +104,9 @@ pub enum EmailConfigError {
     /// The transport could not be built.
     #[error("SMTP transport: {0}")]
     Transport(String),
+    /// A channel setting is missing or unusable ([`config::EmailChannelConfig`]).
+    #[error(transparent)]
+    Field(#[from] ConfigError),
 }
 
 /// Sends notifications by e-mail.

@@ -5,12 +5,23 @@
 //! [`InAppNotifier`] is the [`Notifier`] that files a notification for each recipient a
 //! [`Recipients`] resolver names. Stores: [`MemoryInAppStore`] and `PgInAppStore` (feature
 //! `postgres`), both held to the `conformance` suite (feature `test-util`).
+//!
+//! [`config::InAppChannelConfig`] is a channel as an operator writes it (its recipients), and
+//! `routes` (feature `axum`) the HTTP API a console calls for the signed-in user's list.
+//!
+//! ## Features
+//! - `postgres`: `PgInAppStore`, with row-level security per tenant.
+//! - `axum`: `routes::router`, over any `routes::InAppUser` extractor the host provides.
+//! - `test-util`: `conformance`, the store contract.
 
+pub mod config;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 mod memory;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(feature = "axum")]
+pub mod routes;
 
 use std::sync::Arc;
 

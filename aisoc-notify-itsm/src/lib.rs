@@ -70,18 +70,28 @@
 //! outbound guard on: an on-prem Jira or ServiceNow on a private address needs
 //! `with_delivery(..)` with a client whose `DestinationPolicy` allows it.
 //!
+//! ## Per-tenant credentials
+//!
+//! A host serving many tenants stores each tenant's settings as
+//! [`ItsmCredentials`](credentials::ItsmCredentials) (checked, secrets redacted) and registers
+//! [`TenantTickets`](tenant::TenantTickets) as `create_ticket`: it looks up the step's tenant
+//! and `system` in a [`CredentialSource`](tenant::CredentialSource) and runs that system's
+//! executor with them, never another tenant's.
+//!
 //! ## Features
 //! None. The tests run core's HTTP contract (`aisoc-notify-core/test-util`) against every
 //! executor.
 
 mod answers;
 mod create_once;
+pub mod credentials;
 mod dispatch;
 mod endpoint;
 mod jira;
 mod opsgenie;
 mod pagerduty;
 mod servicenow;
+pub mod tenant;
 mod ticket;
 
 pub use dispatch::{CAPABILITY, CreateTicket};

@@ -18,6 +18,9 @@
 //!   than Slack's plain-text codes. The `id` is kept as the error's code (the `message` is not:
 //!   a peer's words do not reach error messages) and classified as [`error`](crate::error)
 //!   describes; a removed webhook answers 404 and is reported as gone.
+//!
+//! [`MattermostChannelConfig`] is the channel as an operator writes it (JSON in the gateway's
+//! `/v1/settings/notifications`), validated into this notifier.
 
 use std::sync::Arc;
 
@@ -25,7 +28,9 @@ use aisoc_notify_core::delivery::{DeliveryClient, HttpResponse};
 pub use aisoc_notify_core::markup::escape_markdown;
 use aisoc_notify_core::pacing::Pacer;
 use aisoc_notify_core::secret::SecretUrl;
+use aisoc_notify_core::secret::{ExposeSecret, SecretString};
 use aisoc_notify_core::{ConfigError, Delivered, Notification, Notifier, NotifyError, async_trait};
+use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::error::{SlackError, short_code};
@@ -192,6 +197,96 @@ impl Notifier for MattermostWebhookNotifier {
     }
 }
 
+/// The longest channel name Mattermost allows.
+const MAX_CHANNEL_NAME: usize = 64;
+
+/// A Mattermost channel: an incoming webhook URL and, optionally, the channel to post in
+/// instead of the webhook's own.
+///
+/// `channel` is the channel's name as in its URL (`town-square`), not its display name, or
+/// `@username` for a direct message; the server must allow integrations to override it.
+/// Unknown keys are refused, so a misspelt setting is not silently ignored.
+///
+/// ```
+/// use aisoc_notify_slack::mattermost::MattermostChannelConfig;
+///
+/// let config: MattermostChannelConfig = serde_json::from_str(
+///     r#"{"webhook_url": "https://chat.example.com/hooks/s3cret", "channel": "soc-alerts"}"#,
+/// )
+/// .unwrap();
+/// assert!(config.validate().is_ok());
+/// assert!(!format!("{config:?}").contains("s3cret"));
+///
+/// let missing: MattermostChannelConfig = serde_json::from_str("{}").unwrap();
+/// assert_eq!(
+///     missing.validate().unwrap_err().to_string(),
+///     "webhook_url: is required for Mattermost channels"
+/// );
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MattermostChannelConfig {
+    /// The incoming webhook URL; its path is the credential.
+    #[serde(default)]
+    pub webhook_url: Option<SecretString>,
+    /// The channel to post in instead of the webhook's own.
+    #[serde(default)]
+    pub channel: Option<String>,
+}
+
+impl MattermostChannelConfig {
+    fn url(&self) -> &str {
+        self.webhook_url
+            .as_ref()
+            .map_or("", |u| u.expose_secret().trim())
+    }
+
+    fn channel(&self) -> Option<&str> {
+        self.channel
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+    }
+
+    /// Checks the webhook URL (required; https, plain http only to loopback) and the channel
+    /// name.
+    pub fn validate(&self) -> Result<(), SlackError> {
+        if self.url().is_empty() {
+            return Err(
+                ConfigError::new("webhook_url", "is required for Mattermost channels").into(),
+            );
+        }
+        webhook_destination("webhook_url", self.url())?;
+        if let Some(channel) = self.channel() {
+            let name = channel.strip_prefix('@').unwrap_or(channel);
+            let valid = !name.is_empty()
+                && name.chars().count() <= MAX_CHANNEL_NAME
+                && name.chars().all(|c| {
+                    c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '-' | '_' | '.')
+                });
+            if !valid {
+                return Err(ConfigError::new(
+                    "channel",
+                    "must be a channel name as in its URL (lowercase letters, digits, '-', '_', \
+                     up to 64) or @username, not a display name",
+                )
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds the notifier, delivering through `delivery`.
+    pub fn into_notifier(self, delivery: DeliveryClient) -> Result<Arc<dyn Notifier>, SlackError> {
+        self.validate()?;
+        let mut notifier = MattermostWebhookNotifier::new(self.url())?.with_delivery(delivery);
+        if let Some(channel) = self.channel() {
+            notifier = notifier.with_channel(channel);
+        }
+        Ok(Arc::new(notifier))
+    }
+}
+
 /// Maps a Mattermost webhook response: 2xx is delivered, anything else a
 /// [`SlackError::Mattermost`] with the error's `id` when it sent one.
 fn mattermost_result(response: &HttpResponse) -> Result<Delivered, SlackError> {
@@ -204,4 +299,60 @@ fn mattermost_result(response: &HttpResponse) -> Result<Delivered, SlackError> {
         status: response.status.as_u16(),
         retry_after: response.retry_after,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(json: Value) -> Result<MattermostChannelConfig, serde_json::Error> {
+        serde_json::from_value(json)
+    }
+
+    #[test]
+    fn a_webhook_with_or_without_a_channel_builds() {
+        let delivery = DeliveryClient::shared_default().unwrap();
+        for config in [
+            json!({"webhook_url": "https://chat.example.com/hooks/abc"}),
+            json!({"webhook_url": "https://chat.example.com/hooks/abc", "channel": "town-square"}),
+            json!({"webhook_url": "https://chat.example.com/hooks/abc", "channel": "@alice.b"}),
+        ] {
+            let parsed = parse(config.clone()).unwrap();
+            assert!(parsed.into_notifier(delivery.clone()).is_ok(), "{config}");
+        }
+    }
+
+    #[test]
+    fn every_invalid_field_is_named() {
+        let cases = [
+            (
+                json!({}),
+                "webhook_url: is required for Mattermost channels",
+            ),
+            (
+                json!({"webhook_url": "ftp://chat.example.com/hooks/abc"}),
+                "webhook_url: ",
+            ),
+            (
+                json!({"webhook_url": "https://chat.example.com/hooks/abc", "channel": "SOC Alerts"}),
+                "channel: must be a channel name",
+            ),
+        ];
+        for (config, message) in cases {
+            let error = parse(config.clone()).unwrap().validate().unwrap_err();
+            assert!(error.to_string().starts_with(message), "{config}: {error}");
+        }
+        let unknown = parse(json!({"url": "https://chat.example.com/hooks/abc"})).unwrap_err();
+        assert!(
+            unknown.to_string().contains("unknown field `url`"),
+            "{unknown}"
+        );
+    }
+
+    #[test]
+    fn debug_hides_the_webhook_url() {
+        let config =
+            parse(json!({"webhook_url": "https://chat.example.com/hooks/SECRET-PATH"})).unwrap();
+        assert!(!format!("{config:?}").contains("SECRET-PATH"));
+    }
 }

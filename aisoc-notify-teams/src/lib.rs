@@ -3,6 +3,7 @@
 //! | module | what it gives you |
 //! |---|---|
 //! | [`webhook`] | [`TeamsWebhookNotifier`](webhook::TeamsWebhookNotifier): Workflows and legacy connector webhooks |
+//! | [`config`] | [`TeamsChannelConfig`](config::TeamsChannelConfig): operator configuration, validated |
 //! | [`error`] | [`TeamsError`]: how Teams' answers (its 200-with-error texts included) map to the core's retry classes |
 //! | [`card`] | Adaptive Card builders (schema 1.5 by default) |
 //! | [`prompt`] | [`TeamsPromptTransport`](prompt::TeamsPromptTransport): approval and verification prompts as webhook cards |
@@ -32,6 +33,7 @@
 //! - `axum`: [`routes::router`](crate::routes) for `POST /interactions`.
 
 pub mod card;
+pub mod config;
 pub mod error;
 pub mod executor;
 pub mod hmac;

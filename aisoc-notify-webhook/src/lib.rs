@@ -35,6 +35,12 @@
 //! an address literal, the delivery client's outbound guard. A configuration error names the
 //! setting (`url: …`, `secret: …`), never its value.
 //!
+//! [`config::WebhookChannelConfig`] is the channel as an operator writes it (JSON in the
+//! gateway's `/v1/settings/notifications`), validated into a notifier.
+//!
+//! The `webhook` playbook action ([`executor::WebhookActionExecutor`]) sends one such request
+//! to a URL the step names.
+//!
 //! [`HoneytokenTriggered`] is the typed first-touch payload of a honeytoken, sent with
 //! [`WebhookNotifier::send_json`].
 //!
@@ -51,6 +57,10 @@
 //!     .await?;
 //! # Ok(()) }
 //! ```
+
+pub mod config;
+
+pub mod executor;
 
 use std::sync::Arc;
 

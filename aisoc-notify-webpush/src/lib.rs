@@ -11,6 +11,8 @@
 //! | [`store`] | the [`SubscriptionStore`](store::SubscriptionStore) trait, key layout and in-memory store |
 //! | `redis_store` | the Redis store (feature `redis`) |
 //! | [`manager`] | [`PushManager`](manager::PushManager) fan-out with on-call statuses; [`WebPushNotifier`](manager::WebPushNotifier), whose one outcome for many devices is documented there |
+//! | [`config`] | [`WebPushChannelConfig`](config::WebPushChannelConfig): a channel's targets as an operator writes them, always in the notification's tenant |
+//! | [`oncall`] | settable, listable on-call statuses ([`OnCallStore`](oncall::OnCallStore)) the fan-out reads; `GET/PUT /`, `GET /users` routes (feature `axum`) |
 //! | `routes` | `/public-key`, `/subscribe`, `/unsubscribe`, `/test` over a `PushRouterState` (feature `axum`) |
 //! | `conformance` | the store contract (feature `test-util`) |
 //!
@@ -43,11 +45,13 @@
 //! - `axum`: `routes::router`.
 //! - `test-util`: `conformance`.
 
+pub mod config;
 #[cfg(feature = "test-util")]
 pub mod conformance;
 pub mod ece;
 pub mod keys;
 pub mod manager;
+pub mod oncall;
 #[cfg(feature = "redis")]
 pub mod redis_store;
 #[cfg(feature = "axum")]

@@ -203,7 +203,7 @@ impl std::fmt::Debug for SubscriptionRecord {
     }
 }
 
-fn valid_topic(topic: &str) -> bool {
+pub(crate) fn valid_topic(topic: &str) -> bool {
     (1..=64).contains(&topic.len())
         && topic
             .bytes()

@@ -77,6 +77,19 @@ impl Gateway {
         command
             .env("AISOC_LISTEN", format!("127.0.0.1:{}", self.port))
             .env("AISOC_ADMIN_TOKEN", ADMIN_TOKEN)
+            // Replicas on one database share their keys; the gateway refuses to generate them.
+            .env(
+                "AISOC_CHATOPS_HMAC_SECRET",
+                "chaos-callback-secret-0123456789",
+            )
+            .env(
+                "AISOC_PLAYBOOK_RESUME_SECRET",
+                "whsec_Y2hhb3MtcmVzdW1lLXNlY3JldC0wMTIzNDU2Nzg5",
+            )
+            .env(
+                "VAPID_PRIVATE_KEY",
+                "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",
+            )
             .env("AISOC_OUTBOUND_ALLOW", "127.0.0.1")
             .env("RUST_LOG", "warn")
             .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))

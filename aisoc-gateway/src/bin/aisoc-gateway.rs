@@ -9,15 +9,19 @@ use aisoc_gateway::actions::{self, AuditTimeline, EnvCredentials, WebhookResumer
 use aisoc_gateway::admin::{self, AdminState};
 use aisoc_gateway::app::{AppState, DEFAULT_MAX_IN_FLIGHT, app, shed_load};
 use aisoc_gateway::backends::Backends;
-use aisoc_gateway::channels::{self, ChannelRegistry, CurrentChannels};
+use aisoc_gateway::channels::{self, ChannelContext, ChannelRegistry, CurrentChannels};
 use aisoc_gateway::config::{
     AdminToken, DEFAULT_DATA_DIR, DEFAULT_VAPID_SUBJECT, FileConfig, GatewayArgs,
+    secrets_from_files,
 };
+use aisoc_gateway::connectors::{self, Connectors};
 use aisoc_gateway::console::ConsoleNotifier;
 use aisoc_gateway::dead_letters;
 use aisoc_gateway::events_file::{FileSink, TeeSink};
 use aisoc_gateway::follow_ups::{self, FollowUpSource};
 use aisoc_gateway::push;
+use aisoc_gateway::replica;
+use aisoc_gateway::{itsm_store, oncall_store};
 use aisoc_inbox::file_store::{FileStore, FileStoreConfig};
 use aisoc_inbox::sink::EventSink;
 use aisoc_inbox::template::TemplateRegistry;
@@ -39,7 +43,7 @@ use aisoc_notify_slack::signature::SlackSignatureVerifier;
 use aisoc_notify_teams::hmac::TeamsHmacVerifier;
 use aisoc_notify_teams::routes::{TeamsAuth, TeamsRoutes};
 use aisoc_notify_webpush::keys::VapidKeyPair;
-use aisoc_notify_webpush::manager::{MemoryOnCallStatus, PushManager};
+use aisoc_notify_webpush::manager::{OnCallStatusProvider, PushManager};
 use aisoc_notify_webpush::send::WebPushSender;
 use aisoc_notify_webpush::vapid::VapidSigner;
 use base64::Engine as _;
@@ -74,14 +78,26 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         None => FileConfig::default(),
     };
     args.merge_file(&file)?;
-    // Environment first, then the file: every setting read below goes through this.
+    // Environment first, then secrets' `_FILE`s, then the file: every setting read below goes
+    // through this.
+    let secret_files = secrets_from_files(&|name| std::env::var(name).ok())?;
     let lookup = move |name: &str| {
         std::env::var(name)
             .ok()
             .filter(|v| !v.trim().is_empty())
+            .or_else(|| secret_files.get(name).cloned())
             .or_else(|| file.get(name))
     };
     let admin = AdminToken::from_config(args.admin_token.take());
+    // Replicas (and restarts) on one database must share their keys: none may be generated.
+    replica::require_shared_keys(lookup("DATABASE_URL").is_some(), |name| match name {
+        "AISOC_ADMIN_TOKEN" => !admin.generated,
+        "VAPID_PRIVATE_KEY" => args
+            .vapid_private_key
+            .as_ref()
+            .is_some_and(|key| !key.expose_secret().trim().is_empty()),
+        other => lookup(other).is_some(),
+    })?;
     let metrics = PrometheusBuilder::new().install_recorder()?;
     // One pooled client for every outbound request, behind the outbound guard.
     let outbound = DeliveryClient::new(DeliveryConfig {
@@ -97,10 +113,33 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .data_dir
         .clone()
         .unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+    // The gateway's own tenant tables (ITSM credentials, on-call statuses): PostgreSQL with
+    // DATABASE_URL, else files in the data directory.
+    let own_tables = backends.postgres_pool();
+    let itsm = itsm_store::open_store(own_tables.clone(), &data_dir, data_keys.clone())
+        .await
+        .map_err(|e| format!("cannot open the ITSM credential store: {e}"))?;
+    tracing::info!(store = %itsm.describe(), "ITSM credentials");
+    let oncall = oncall_store::open_store(own_tables, &data_dir)
+        .await
+        .map_err(|e| format!("cannot open the on-call status store: {e}"))?;
+    let (inbox, events_stored) = build_inbox(&args, &backends, data_keys.clone(), &lookup).await?;
+    // aws-sns tokens: signatures verified, subscriptions confirmed (fetched from AWS SNS only).
+    let inbox = aisoc_inbox::sns::SnsSubscriptions::new(outbound.clone()).attach(inbox);
+    let storage = match events_stored {
+        Some(events) => format!("{}; inbox events: {events}", backends.describe()),
+        None => backends.describe(),
+    };
+    let (push_manager, vapid_generated) = build_push(&args, &backends, &outbound, oncall.clone())?;
+    let vapid_public_key = push_manager.sender().vapid().keys().public_key_base64();
+    // Web Push and in-app channels deliver through the push manager and the in-app store.
+    let inapp_store = backends.inapp_store().await?;
     let channels = Arc::new(
         ChannelRegistry::load(
             Channel::new("console", Arc::new(ConsoleNotifier)).with_name("Console delivery log"),
-            outbound.clone(),
+            ChannelContext::new(outbound.clone())
+                .with_push(push_manager.clone())
+                .with_inapp(inapp_store.clone()),
             backends.channel_store(&data_dir, data_keys.clone()).await?,
         )
         .await
@@ -108,13 +147,6 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     );
     tracing::info!(store = %channels.describe_store(), loaded = channels.list().len(), "notification channels");
     channels.spawn_refresh(channels::refresh_interval(&lookup)?);
-    let (inbox, events_stored) = build_inbox(&args, &backends, data_keys, &lookup).await?;
-    let storage = match events_stored {
-        Some(events) => format!("{}; inbox events: {events}", backends.describe()),
-        None => backends.describe(),
-    };
-    let (push_manager, vapid_generated) = build_push(&args, &backends, &outbound)?;
-    let vapid_public_key = push_manager.sender().vapid().keys().public_key_base64();
     let listener =
         tokio::net::TcpListener::bind(args.listen.unwrap_or(([127, 0, 0, 1], 8080).into())).await?;
     let address = listener.local_addr()?;
@@ -128,12 +160,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         &outbound,
     )?;
     let generated_resume_secret = flows.generated_resume_secret.clone();
+    actions::register_playbook_actions(&flows.actions, &outbound, itsm.clone())?;
     let approvals = ApprovalService::new(approval_store)
         .with_follow_ups(flows.approval_follow_ups.dispatcher.clone());
 
     let outbox = backends
         .outbox(CurrentChannels(channels.clone()), &lookup)
         .await?;
+    let connector_health = Connectors::start(&backends, &data_dir, outbox.clone(), &lookup).await?;
     let mut gateway = app(AppState {
         channels: channels.clone(),
         outbox: outbox.clone(),
@@ -148,6 +182,15 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         audit,
     }))
     .merge(actions::router(flows.actions, admin_token.clone()))
+    .merge(itsm_store::router(
+        itsm,
+        outbound.clone(),
+        admin_token.clone(),
+    ))
+    .nest(
+        "/api/v1/oncall",
+        oncall_store::router(oncall, admin_token.clone()),
+    )
     .merge(follow_ups::router(
         vec![flows.verify_follow_ups, flows.approval_follow_ups],
         admin_token.clone(),
@@ -157,9 +200,14 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         aisoc_notify_approvals::routes::router(flows.verify_callback),
     )
     .merge(channels::router(channels, admin_token.clone()))
+    .merge(connectors::router(connector_health, admin_token.clone()))
     .nest(
         "/api/v1/push",
         push::router(push_manager, admin_token.clone()),
+    )
+    .nest(
+        "/api/v1/inapp",
+        push::inapp_router(inapp_store, admin_token.clone()),
     )
     .nest("/v1/inbox", aisoc_inbox::router::router(inbox.clone()))
     .merge(aisoc_inbox::router::hec_router(inbox));
@@ -286,11 +334,13 @@ fn build_chatops_verify(
     })
 }
 
-/// Web Push with the configured VAPID key, or a generated one; subscriptions in memory.
+/// Web Push with the configured VAPID key, or a generated one; subscriptions in memory; the
+/// fan-out skips users `oncall` says are offline or snoozed.
 fn build_push(
     args: &GatewayArgs,
     backends: &Backends,
     outbound: &DeliveryClient,
+    oncall: Arc<dyn OnCallStatusProvider>,
 ) -> Result<(PushManager, bool), Box<dyn std::error::Error>> {
     let (keys, generated) = match args
         .vapid_private_key
@@ -319,7 +369,7 @@ fn build_push(
     let manager = PushManager::new(
         backends.subscriptions(),
         WebPushSender::with_client(signer, outbound.clone()),
-        Arc::new(MemoryOnCallStatus::new()),
+        oncall,
     );
     Ok((manager, generated))
 }

@@ -11,6 +11,23 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
+/// The keys every replica on one database must share (besides the admin token): a gateway
+/// with `DATABASE_URL` refuses to generate them.
+pub(crate) const SHARED_KEYS: [(&str, &str); 3] = [
+    (
+        "AISOC_CHATOPS_HMAC_SECRET",
+        "test-callback-secret-0123456789ab",
+    ),
+    (
+        "AISOC_PLAYBOOK_RESUME_SECRET",
+        "whsec_dGVzdC1yZXN1bWUtc2VjcmV0LTAxMjM0NTY3ODlh",
+    ),
+    (
+        "VAPID_PRIVATE_KEY",
+        "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc",
+    ),
+];
+
 /// A running `aisoc-gateway`, killed when dropped.
 pub(crate) struct Gateway {
     pub(crate) child: Child,
@@ -61,6 +78,17 @@ impl Gateway {
         if let Some(token) = admin_token {
             command.env("AISOC_ADMIN_TOKEN", token);
         }
+        if envs.iter().any(|(name, _)| *name == "DATABASE_URL") {
+            assert!(
+                admin_token.is_some(),
+                "a gateway on a database needs a configured admin token"
+            );
+            for (name, value) in SHARED_KEYS {
+                if !envs.iter().any(|(set, _)| *set == name) {
+                    command.env(name, value);
+                }
+            }
+        }
         let mut child = command.spawn().expect("gateway starts");
         let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
         let mut base = None;
@@ -107,4 +135,18 @@ impl JsonReply for reqwest::RequestBuilder {
     async fn json_reply(self) -> serde_json::Value {
         self.send().await.unwrap().json().await.unwrap()
     }
+}
+
+/// A new, empty PostgreSQL database on the local server, named `<prefix>_<random>`; its URL.
+pub(crate) async fn fresh_database(prefix: &str) -> String {
+    use sqlx::Connection as _;
+    let name = format!("{prefix}_{:016x}", rand::random::<u64>());
+    let mut server = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres")
+        .await
+        .expect("PostgreSQL on 127.0.0.1:5432 (run ./scripts/services)");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut server)
+        .await
+        .unwrap();
+    format!("postgres://postgres@127.0.0.1:5432/{name}")
 }

@@ -89,8 +89,14 @@ pub(crate) fn set(target: &mut Value, path: &[Segment], value: Value) -> bool {
             let Value::Object(map) = target else {
                 unreachable!("made an object above")
             };
-            let next = map.entry(key.as_str()).or_insert(Value::Null);
-            set(next, rest, value)
+            // Looked up first: `entry` would allocate the key even when it is there.
+            if let Some(next) = map.get_mut(key) {
+                return set(next, rest, value);
+            }
+            let mut next = Value::Null;
+            let padded = set(&mut next, rest, value);
+            map.insert(key.clone(), next);
+            padded
         }
         Segment::Index(index) => {
             if !target.is_array() {

@@ -28,6 +28,9 @@ pub(crate) struct PresenceChecks {
     items: Option<Box<PresenceChecks>>,
     /// A whole object or list is mapped here: everything below is checked by the model.
     mapped_whole: Option<&'static AttrType>,
+    /// The ingest stamps this object's required attributes (`finding_info`, `metadata`,
+    /// `metadata.product`), so it is complete whatever the mapping put in it.
+    stamped: bool,
 }
 
 impl PresenceChecks {
@@ -42,6 +45,32 @@ impl PresenceChecks {
         if matches!(ty, AttrType::Object(_) | AttrType::Array(_)) {
             self.at(path).mapped_whole = Some(ty);
         }
+    }
+
+    /// Marks the object at `path` as one the ingest completes with its stamps (see
+    /// [`stamp`](super::stamp)): it is never moved out for a missing attribute, whether the
+    /// stamps are already in the event or are written alongside it. Adds no checks.
+    pub(crate) fn mark_stamped(&mut self, path: &[&str]) {
+        let mut node = self;
+        for key in path {
+            match node.attributes.iter_mut().find(|(k, _)| k == key) {
+                Some((_, child)) => node = child,
+                None => return,
+            }
+        }
+        node.stamped = true;
+    }
+
+    /// Whether a whole object or list is mapped at `path` (checked by the model as a whole).
+    pub(crate) fn mapped_whole_at(&self, path: &[&str]) -> bool {
+        let mut node = self;
+        for key in path {
+            match node.attributes.iter().find(|(k, _)| k == key) {
+                Some((_, child)) => node = child,
+                None => return false,
+            }
+        }
+        node.mapped_whole.is_some()
     }
 
     fn at(&mut self, path: &[Segment]) -> &mut Self {
@@ -105,8 +134,10 @@ impl PresenceChecks {
                         *moved = true;
                     }
                 }
-                self.object
-                    .is_none_or(|object| model.object(object).is_complete(map))
+                self.stamped
+                    || self
+                        .object
+                        .is_none_or(|object| model.object(object).is_complete(map))
             }
             Value::Array(list) => {
                 let Some(checks) = &self.items else {

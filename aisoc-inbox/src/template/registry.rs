@@ -12,6 +12,9 @@ use super::{TemplateLoadError, YamlTemplate};
 #[derive(Clone, Default)]
 pub struct TemplateRegistry {
     templates: HashMap<String, Arc<dyn InboxTemplate>>,
+    /// The YAML templates among them, which the pipeline writes as JSON directly
+    /// ([`YamlTemplate::write_json`]).
+    yaml: HashMap<String, Arc<YamlTemplate>>,
 }
 
 impl std::fmt::Debug for TemplateRegistry {
@@ -79,7 +82,7 @@ impl TemplateRegistry {
     pub fn bundled() -> Result<Self, TemplateLoadError> {
         let mut registry = Self::new();
         for (file, yaml) in BUNDLED {
-            registry.add(Arc::new(YamlTemplate::from_yaml(
+            registry.add_yaml(Arc::new(YamlTemplate::from_yaml(
                 &format!("<bundled:{file}>"),
                 yaml,
             )?));
@@ -101,24 +104,41 @@ impl TemplateRegistry {
             .collect();
         paths.sort();
         for path in &paths {
-            self.add(Arc::new(YamlTemplate::from_file(path)?));
+            self.add_yaml(Arc::new(YamlTemplate::from_file(path)?));
         }
         Ok(paths.len())
     }
 
-    /// Adds (or replaces) a template, YAML or code.
+    /// Adds (or replaces) a template, YAML or code. A YAML template added here is used
+    /// through the trait; [`add_yaml`](Self::add_yaml) lets the pipeline write its events
+    /// directly.
     pub fn add(&mut self, template: Arc<dyn InboxTemplate>) {
-        self.templates.insert(template.id().to_owned(), template);
+        let id = template.id().to_owned();
+        self.yaml.remove(&id);
+        self.templates.insert(id, template);
+    }
+
+    /// Adds (or replaces) a YAML template.
+    pub fn add_yaml(&mut self, template: Arc<YamlTemplate>) {
+        let id = template.id().to_owned();
+        self.templates.insert(id.clone(), template.clone());
+        self.yaml.insert(id, template);
     }
 
     /// Keeps only the listed template ids: the deployment's allow-list.
     pub fn allow_only(&mut self, ids: &[&str]) {
         self.templates.retain(|id, _| ids.contains(&id.as_str()));
+        self.yaml.retain(|id, _| ids.contains(&id.as_str()));
     }
 
     /// A template by id.
     pub fn get(&self, id: &str) -> Option<&Arc<dyn InboxTemplate>> {
         self.templates.get(id)
+    }
+
+    /// A YAML template by id, when the template with that id is one added as YAML.
+    pub fn get_yaml(&self, id: &str) -> Option<&Arc<YamlTemplate>> {
+        self.yaml.get(id)
     }
 
     /// The ids, sorted.

@@ -1,0 +1,501 @@
+//! Writing a mapped event as OCSF JSON straight into a buffer (issue #17).
+//!
+//! The ingest stamps a dozen fields on every event (`class_uid`, `type_uid`, `time`,
+//! `metadata.version`, `metadata.uid`, …). Inserting them into the event's map and serialising
+//! the map allocated every key and value again for each event, and dominated the pipeline's
+//! cost next to parsing. Here the stamps are written next to the mapped values instead: the
+//! mapped map and a sorted list of stamps are merged key by key while writing, so the output
+//! is byte for byte what serialising the stamped map gives (same key order, same compact
+//! form), without building it.
+//!
+//! That is only the same event when the stamps cannot interact with the mapping, which holds
+//! when (checked once per template, then per event):
+//! - no whole object is mapped onto `finding_info`, `metadata` or `metadata.product` (the
+//!   objects the ingest stamps), so each is absent or an object the mapping built key by key;
+//! - the mapped `metadata` has none of the keys the ingest overwrites (`version`, `uid`,
+//!   `tenant_uid`, `logged_time`), so nothing is displaced to `unmapped`.
+//!
+//! The presence checks treat the three stamped objects as complete (their required
+//! attributes are stamped), so they give the same answer with or without the stamps in the
+//! map. Anything else takes the general path: stamp the map, then serialise it.
+
+use std::cmp::Ordering;
+
+use aisoc_notify_core::inbox_template::{IngestContext, MappingError};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::mapping::{Draft, unmapped};
+use super::ocsf_model::OcsfModel;
+use super::path::drop_nulls_in_arrays;
+use super::{YamlTemplate, severity_name, stamp_ingest_fields};
+
+/// The objects the ingest stamps, whose required attributes are among the stamps.
+pub(super) const STAMPED_OBJECTS: [&[&str]; 3] =
+    [&["finding_info"], &["metadata"], &["metadata", "product"]];
+
+/// The `metadata` keys the ingest overwrites.
+const OVERWRITTEN_METADATA: [&str; 4] = ["version", "uid", "tenant_uid", "logged_time"];
+
+/// Why an event could not be written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The template did not map the payload (a non-event, or the wrong shape).
+    #[error(transparent)]
+    Mapping(#[from] MappingError),
+    /// The event could not be serialised.
+    #[error("could not serialise the event: {0}")]
+    Serialize(#[from] serde_json::Error),
+}
+
+/// One value the ingest writes.
+#[derive(Debug, Clone, Copy)]
+enum Scalar<'a> {
+    Text(&'a str),
+    Int(i64),
+}
+
+/// How a stamp meets what the mapping put under the same key.
+#[derive(Debug, Clone, Copy)]
+enum Stamp<'a> {
+    /// Written instead of the mapped value.
+    Set(Scalar<'a>),
+    /// Written unless the mapping filled the key.
+    Default(Scalar<'a>),
+    /// An object, merged key by key with the mapped object (these stamps sorted by key).
+    Object(&'a [(&'a str, Stamp<'a>)]),
+    /// A value the ingest built (`unmapped`), under a key the mapping cannot write.
+    Value(&'a Value),
+    /// Nothing to write.
+    Absent,
+}
+
+impl YamlTemplate {
+    /// Maps `payload` and appends the finished OCSF event to `out` as compact JSON: the same
+    /// bytes as serialising [`map_owned`](aisoc_notify_core::InboxTemplate::map_owned)'s event
+    /// after [`stamp_ingest_fields`], written without building the stamped map when the
+    /// template allows it (module docs).
+    pub fn write_json(
+        &self,
+        payload: Value,
+        context: &IngestContext,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WriteError> {
+        let draft = self.draft(payload, context)?;
+        if self.direct && stamps_apart(&draft.event) {
+            return self.write_direct(draft, context, out);
+        }
+        let mut event = self.finish(draft, context);
+        stamp_ingest_fields(&mut event, context);
+        serde_json::to_writer(out, &event)?;
+        Ok(())
+    }
+
+    fn write_direct(
+        &self,
+        draft: Draft,
+        context: &IngestContext,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WriteError> {
+        let Draft {
+            mut event,
+            mut rejected,
+            mut holes,
+            leftovers,
+            severity_id,
+            time,
+        } = draft;
+        holes |= self
+            .checks
+            .enforce(&mut event, OcsfModel::detection_finding(), &mut rejected);
+        if holes {
+            drop_nulls_in_arrays(&mut event);
+        }
+        let Value::Object(root) = event else {
+            unreachable!("built as an object")
+        };
+        let unmapped = unmapped(leftovers, rejected);
+        let class_uid = self.file.class_uid;
+        let activity_id = self.file.activity_id;
+        let product = [
+            (
+                "name",
+                Stamp::Default(Scalar::Text(&self.file.product_name)),
+            ),
+            (
+                "vendor_name",
+                Stamp::Default(Scalar::Text(&self.file.vendor_name)),
+            ),
+        ];
+        let metadata = [
+            (
+                "logged_time",
+                Stamp::Set(Scalar::Int(context.received_at.timestamp_millis())),
+            ),
+            ("product", Stamp::Object(&product)),
+            ("tenant_uid", Stamp::Set(Scalar::Text(&context.tenant_id))),
+            ("uid", Stamp::Set(Scalar::Text(&context.event_uid))),
+            ("version", Stamp::Set(Scalar::Text(super::OCSF_VERSION))),
+        ];
+        let finding_info = [
+            ("title", Stamp::Default(Scalar::Text(&self.default_title))),
+            ("uid", Stamp::Default(Scalar::Text(&context.event_uid))),
+        ];
+        let class_name = self
+            .file
+            .class_name
+            .as_deref()
+            .unwrap_or("Detection Finding");
+        let stamps = [
+            ("activity_id", Stamp::Set(Scalar::Int(activity_id.into()))),
+            (
+                "category_uid",
+                Stamp::Set(Scalar::Int((class_uid / 1000).into())),
+            ),
+            ("class_name", Stamp::Default(Scalar::Text(class_name))),
+            ("class_uid", Stamp::Set(Scalar::Int(class_uid.into()))),
+            ("finding_info", Stamp::Object(&finding_info)),
+            ("metadata", Stamp::Object(&metadata)),
+            (
+                "severity",
+                Stamp::Default(Scalar::Text(severity_name(severity_id))),
+            ),
+            ("severity_id", Stamp::Set(Scalar::Int(severity_id.into()))),
+            ("time", Stamp::Set(Scalar::Int(time))),
+            (
+                "type_uid",
+                Stamp::Set(Scalar::Int(
+                    i64::from(class_uid) * 100 + i64::from(activity_id),
+                )),
+            ),
+            // Last in key order; `unmapped` is reserved, so the mapping never has it.
+            (
+                "unmapped",
+                unmapped.as_ref().map_or(Stamp::Absent, Stamp::Value),
+            ),
+        ];
+        write_object(out, Some(&root), &stamps)?;
+        Ok(())
+    }
+}
+
+/// Whether the stamps can be written next to `event` (see the module docs).
+fn stamps_apart(event: &Value) -> bool {
+    let object_or_absent = |value: Option<&Value>| value.is_none_or(Value::is_object);
+    if !object_or_absent(event.get("finding_info")) {
+        return false;
+    }
+    match event.get("metadata") {
+        None => true,
+        Some(Value::Object(metadata)) => {
+            object_or_absent(metadata.get("product"))
+                && OVERWRITTEN_METADATA
+                    .iter()
+                    .all(|key| !metadata.contains_key(*key))
+        }
+        Some(_) => false,
+    }
+}
+
+/// Writes a stamp's key, one of the constant keys above, none of which needs an escape.
+fn write_stamp_key(out: &mut Vec<u8>, first: &mut bool, key: &str) {
+    debug_assert!(!needs_escape(key.as_bytes()));
+    if !std::mem::take(first) {
+        out.push(b',');
+    }
+    out.push(b'"');
+    out.extend_from_slice(key.as_bytes());
+    out.extend_from_slice(b"\":");
+}
+
+fn write_key(out: &mut Vec<u8>, first: &mut bool, key: &str) -> serde_json::Result<()> {
+    if !std::mem::take(first) {
+        out.push(b',');
+    }
+    write_str(out, key)?;
+    out.push(b':');
+    Ok(())
+}
+
+/// Writes `value` as `serde_json` does in compact form, strings that need no escape copied
+/// as they are (`serde_json` looks at each byte against a table, which showed in profiles).
+fn write_value(out: &mut Vec<u8>, value: &Value) -> serde_json::Result<()> {
+    match value {
+        Value::String(text) => write_str(out, text),
+        Value::Array(items) => {
+            out.push(b'[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item)?;
+            }
+            out.push(b']');
+            Ok(())
+        }
+        Value::Object(map) => {
+            out.push(b'{');
+            let mut first = true;
+            for (key, item) in map {
+                write_key(out, &mut first, key)?;
+                write_value(out, item)?;
+            }
+            out.push(b'}');
+            Ok(())
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => {
+            value.serialize(&mut serde_json::Serializer::new(out))
+        }
+    }
+}
+
+/// A JSON string: copied between quotes when nothing in it needs an escape (a control
+/// character, `"` or `\\`), else escaped by `serde_json`.
+fn write_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+    if needs_escape(text.as_bytes()) {
+        return text.serialize(&mut serde_json::Serializer::new(out));
+    }
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
+    Ok(())
+}
+
+/// Whether `bytes` has a byte JSON must escape (below 0x20, `"` or `\\`), looked for eight
+/// bytes at a time (the tail padded with a plain byte).
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    // Non-zero when a byte of `x` is below `n` (n <= 128).
+    let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
+    let escapable = |word: [u8; 8]| {
+        let x = u64::from_le_bytes(word);
+        below(x, 0x20)
+            | below(x ^ (ONES * u64::from(b'"')), 1)
+            | below(x ^ (ONES * u64::from(b'\\')), 1)
+            != 0
+    };
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        if escapable(word) {
+            return true;
+        }
+    }
+    let tail = chunks.remainder();
+    let mut word = [b'a'; 8];
+    word[..tail.len()].copy_from_slice(tail);
+    escapable(word)
+}
+
+fn write_scalar(out: &mut Vec<u8>, scalar: Scalar<'_>) -> serde_json::Result<()> {
+    match scalar {
+        Scalar::Text(text) => write_str(out, text),
+        Scalar::Int(n) => n.serialize(&mut serde_json::Serializer::new(out)),
+    }
+}
+
+/// Writes `mapped` merged with `stamps` as one object, keys in the order a
+/// `serde_json::Map` keeps them (byte order).
+fn write_object(
+    out: &mut Vec<u8>,
+    mapped: Option<&Map<String, Value>>,
+    stamps: &[(&str, Stamp<'_>)],
+) -> serde_json::Result<()> {
+    debug_assert!(stamps.windows(2).all(|pair| pair[0].0 < pair[1].0));
+    out.push(b'{');
+    let mut first = true;
+    let mut mapped = mapped.into_iter().flatten().peekable();
+    let mut stamps = stamps.iter().peekable();
+    loop {
+        let order = match (mapped.peek(), stamps.peek()) {
+            (None, None) => break,
+            (Some((key, _)), Some((stamp_key, _))) => key.as_str().cmp(*stamp_key),
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+        };
+        match order {
+            Ordering::Less => {
+                let Some((key, value)) = mapped.next() else {
+                    break;
+                };
+                write_key(out, &mut first, key)?;
+                write_value(out, value)?;
+            }
+            Ordering::Greater => {
+                let Some((key, stamp)) = stamps.next() else {
+                    break;
+                };
+                if matches!(stamp, Stamp::Absent) {
+                    continue;
+                }
+                write_stamp_key(out, &mut first, key);
+                write_stamp(out, None, *stamp)?;
+            }
+            Ordering::Equal => {
+                let (Some((key, value)), Some((_, stamp))) = (mapped.next(), stamps.next()) else {
+                    break;
+                };
+                write_key(out, &mut first, key)?;
+                write_stamp(out, Some(value), *stamp)?;
+            }
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+/// Writes `stamp` where the mapping put `mapped` (or nothing).
+fn write_stamp(
+    out: &mut Vec<u8>,
+    mapped: Option<&Value>,
+    stamp: Stamp<'_>,
+) -> serde_json::Result<()> {
+    match (stamp, mapped) {
+        (Stamp::Set(scalar), _) | (Stamp::Default(scalar), None) => write_scalar(out, scalar),
+        (Stamp::Default(_) | Stamp::Absent, Some(value)) => write_value(out, value),
+        (Stamp::Value(value), _) => write_value(out, value),
+        // `write_object` skips these.
+        (Stamp::Absent, None) => Err(serde::ser::Error::custom("an absent stamp was written")),
+        (Stamp::Object(stamps), None) => write_object(out, None, stamps),
+        (Stamp::Object(stamps), Some(Value::Object(object))) => {
+            write_object(out, Some(object), stamps)
+        }
+        // `stamps_apart` lets only objects through here.
+        (Stamp::Object(_), Some(_)) => Err(serde::ser::Error::custom(
+            "a stamped object is not an object",
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::template::BUNDLED;
+    use aisoc_notify_core::InboxTemplate;
+
+    fn context() -> IngestContext {
+        IngestContext {
+            tenant_id: "acme".into(),
+            received_at: chrono::Utc::now(),
+            event_uid: "0123456789abcdef0123456789abcdef".into(),
+        }
+    }
+
+    /// What the general path writes: the stamped map, serialised.
+    fn general(template: &YamlTemplate, payload: Value, context: &IngestContext) -> Vec<u8> {
+        let mut event = template.map_owned(payload, context).unwrap();
+        stamp_ingest_fields(&mut event, context);
+        serde_json::to_vec(&event).unwrap()
+    }
+
+    fn direct(template: &YamlTemplate, payload: Value, context: &IngestContext) -> Vec<u8> {
+        let mut out = Vec::new();
+        template.write_json(payload, context, &mut out).unwrap();
+        out
+    }
+
+    #[test]
+    fn strings_are_escaped_exactly_where_serde_json_escapes_them() {
+        let mut samples: Vec<String> = (0u8..=127).map(|b| char::from(b).to_string()).collect();
+        for b in 0u8..=127 {
+            // At every position of a word and in the tail.
+            for at in 0..17 {
+                let mut text = "a".repeat(17);
+                text.replace_range(at..=at, &char::from(b).to_string());
+                samples.push(text);
+            }
+        }
+        samples
+            .extend(["", "plain text", "caf\u{e9} \u{1F600} \u{7f}", "\u{2028}"].map(String::from));
+        for text in samples {
+            let mut out = Vec::new();
+            write_str(&mut out, &text).unwrap();
+            assert_eq!(out, serde_json::to_vec(&text).unwrap(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn the_stamps_make_the_stamped_objects_complete() {
+        let model = OcsfModel::detection_finding();
+        let root = model.root();
+        let object_of =
+            |attribute: &str, parent: &super::super::ocsf_model::ObjectType| match parent
+                .attributes
+                .get(attribute)
+            {
+                Some(super::super::ocsf_model::AttrType::Object(index)) => model.object(*index),
+                other => panic!("{attribute}: {other:?}"),
+            };
+        let finding_info = object_of("finding_info", root);
+        let metadata = object_of("metadata", root);
+        let product = object_of("product", metadata);
+        let stamped = |keys: &[&str]| -> Map<String, Value> {
+            keys.iter().map(|k| ((*k).to_owned(), json!("x"))).collect()
+        };
+        assert!(finding_info.is_complete(&stamped(&["title", "uid"])));
+        assert!(metadata.is_complete(&stamped(&[
+            "logged_time",
+            "product",
+            "tenant_uid",
+            "uid",
+            "version"
+        ])));
+        assert!(product.is_complete(&stamped(&["name", "vendor_name"])));
+        // Whatever else the mapping adds, they stay complete (no "exactly one of" rule).
+        for object in [finding_info, metadata, product] {
+            let every: Map<String, Value> = object
+                .attributes
+                .keys()
+                .map(|k| (k.clone(), json!("x")))
+                .collect();
+            assert!(object.is_complete(&every), "{}", object.name);
+        }
+    }
+
+    #[test]
+    fn every_bundled_template_writes_what_serialising_the_stamped_event_gives() {
+        let payloads = [
+            json!({}),
+            json!({"id": "a-1", "title": "T", "severity": "HIGH", "timestamp": "2026-05-08T09:00:00Z",
+                   "user": {"email": "a@example.com"}, "tags": ["x", null, {}], "description": 7}),
+            json!({"metadata": {"version": "9", "tenant_uid": "other"}, "finding_info": "flat",
+                   "class_uid": 1, "time": "yesterday", "unmapped": {"a": 1}}),
+            json!({"alert": {"id": 1, "severity": "P1", "created_at": 1_715_158_800}, "message": {"nested": [1, 2]},
+                   "event": {"message": "m", "severity": "critical"}, "detail": {"severity": "high"}}),
+        ];
+        let context = context();
+        for (file, yaml) in BUNDLED {
+            let template = YamlTemplate::from_yaml(file, yaml).unwrap();
+            for payload in &payloads {
+                let expected = general(&template, payload.clone(), &context);
+                let written = direct(&template, payload.clone(), &context);
+                assert_eq!(
+                    String::from_utf8(written).unwrap(),
+                    String::from_utf8(expected).unwrap(),
+                    "{file}: {payload}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_whole_object_mapped_onto_a_stamped_object_takes_the_general_path() {
+        let yaml = "id: v\nvendor_name: V\nproduct_name: P\nfield_map:\n  meta: metadata\n  info: finding_info\n";
+        let template = YamlTemplate::from_yaml("v.yaml", yaml).unwrap();
+        assert!(!template.direct);
+        let context = context();
+        let payload = json!({"meta": {"version": "0.1", "product": {"vendor_name": "X"}}, "info": {"desc": "d"}});
+        assert_eq!(
+            direct(&template, payload.clone(), &context),
+            general(&template, payload, &context)
+        );
+        let generic = YamlTemplate::from_yaml(BUNDLED[0].0, BUNDLED[0].1).unwrap();
+        assert!(generic.direct);
+    }
+}

@@ -1,0 +1,204 @@
+//! The axum router a host mounts for its bell icon (feature `axum`).
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /notifications?unread_only=&limit=&before=` | the caller's notifications, newest first: `{"notifications": [...], "next_before": id or null}` |
+//! | `GET /notifications/unread-count` | `{"unread": n}` |
+//! | `POST /notifications/{id}/read` | 204; 404 when the caller has no unread notification `id` |
+//! | `POST /notifications/read-all` | `{"marked_read": n}` |
+//!
+//! The host says who the caller is: any extractor implementing [`InAppUser`] (its own session
+//! or token check) is the type parameter of [`router`]. Every route works on the caller's own
+//! list only: another user's notification id answers 404 exactly as an unknown one does, so ids
+//! cannot be probed.
+//!
+//! `limit` is 1 to [`MAX_LIMIT`] (default [`DEFAULT_LIMIT`]); `before` is an id from
+//! `next_before`, for the next page. A parameter out of range answers 422 naming it. A store
+//! failure answers 503 with a fixed message (the backend's own text goes to the log only).
+
+use std::sync::Arc;
+
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::{InAppError, InAppStore, ListQuery};
+
+/// The most notifications one page lists.
+pub const MAX_LIMIT: u32 = 200;
+/// A page's size when `limit` is left out.
+pub const DEFAULT_LIMIT: u32 = 50;
+
+/// The authenticated caller, as the host's extractor provides it.
+pub trait InAppUser {
+    /// The caller's tenant.
+    fn tenant_id(&self) -> &str;
+    /// The caller's user id.
+    fn user_id(&self) -> &str;
+}
+
+/// What the in-app routes share: the store.
+#[derive(Clone)]
+pub struct InAppRouterState {
+    store: Arc<dyn InAppStore>,
+}
+
+impl std::fmt::Debug for InAppRouterState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InAppRouterState").finish_non_exhaustive()
+    }
+}
+
+impl InAppRouterState {
+    /// The state over `store`.
+    pub fn new(store: Arc<dyn InAppStore>) -> Self {
+        Self { store }
+    }
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+fn unavailable(failure: InAppError) -> Response {
+    tracing::warn!(%failure, "in-app store failed");
+    error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the in-app notification store is unavailable; try again",
+    )
+}
+
+/// The in-app routes, for `app.nest("/api/v1/inapp", router::<MyUser>(store))`.
+pub fn router<U>(store: Arc<dyn InAppStore>) -> Router
+where
+    U: InAppUser + FromRequestParts<InAppRouterState> + Send + 'static,
+{
+    Router::new()
+        .route("/notifications", get(list::<U>))
+        .route("/notifications/unread-count", get(unread_count::<U>))
+        .route("/notifications/read-all", post(read_all::<U>))
+        .route("/notifications/{id}/read", post(read::<U>))
+        .with_state(InAppRouterState::new(store))
+}
+
+/// The list's query string, read as text so a bad value is answered naming its parameter.
+#[derive(Debug, Default, Deserialize)]
+struct ListParams {
+    unread_only: Option<String>,
+    limit: Option<String>,
+    before: Option<String>,
+}
+
+impl ListParams {
+    fn query(&self) -> Result<ListQuery, String> {
+        let unread_only = match self.unread_only.as_deref().map(str::trim) {
+            None | Some("") | Some("false") | Some("0") => false,
+            Some("true") | Some("1") => true,
+            Some(_) => return Err("unread_only must be true or false".into()),
+        };
+        let limit = match self.limit.as_deref().map(str::trim) {
+            None | Some("") => DEFAULT_LIMIT,
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|l| (1..=MAX_LIMIT).contains(l))
+                .ok_or_else(|| format!("limit must be a whole number from 1 to {MAX_LIMIT}"))?,
+        };
+        let before_id = match self.before.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(raw) => Some(
+                raw.parse::<i64>()
+                    .ok()
+                    .filter(|id| *id > 0)
+                    .ok_or("before must be a notification id (a positive whole number)")?,
+            ),
+        };
+        Ok(ListQuery {
+            unread_only,
+            limit,
+            before_id,
+        })
+    }
+}
+
+async fn list<U: InAppUser>(
+    State(state): State<InAppRouterState>,
+    user: U,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let params = match params {
+        Ok(Query(params)) => params,
+        Err(rejection) => return error(StatusCode::UNPROCESSABLE_ENTITY, rejection.body_text()),
+    };
+    let query = match params.query() {
+        Ok(query) => query,
+        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
+    };
+    match state
+        .store
+        .list(user.tenant_id(), user.user_id(), query)
+        .await
+    {
+        Ok(notifications) => {
+            // A full page may have more behind it; a short one is the end.
+            let next_before = (notifications.len() == query.limit as usize)
+                .then(|| notifications.last().map(|n| n.id))
+                .flatten();
+            Json(json!({"notifications": notifications, "next_before": next_before}))
+                .into_response()
+        }
+        Err(failure) => unavailable(failure),
+    }
+}
+
+async fn unread_count<U: InAppUser>(State(state): State<InAppRouterState>, user: U) -> Response {
+    match state
+        .store
+        .unread_count(user.tenant_id(), user.user_id())
+        .await
+    {
+        Ok(unread) => Json(json!({"unread": unread})).into_response(),
+        Err(failure) => unavailable(failure),
+    }
+}
+
+async fn read<U: InAppUser>(
+    State(state): State<InAppRouterState>,
+    user: U,
+    Path(id): Path<String>,
+) -> Response {
+    let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
+        return error(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "id must be a notification id (a positive whole number)",
+        );
+    };
+    match state
+        .store
+        .mark_read(user.tenant_id(), user.user_id(), id)
+        .await
+    {
+        Ok(true) => StatusCode::NO_CONTENT.into_response(),
+        // Read already, someone else's, or unknown: the same answer, so ids cannot be probed.
+        Ok(false) => error(
+            StatusCode::NOT_FOUND,
+            format!("no unread notification {id} for this user"),
+        ),
+        Err(failure) => unavailable(failure),
+    }
+}
+
+async fn read_all<U: InAppUser>(State(state): State<InAppRouterState>, user: U) -> Response {
+    match state
+        .store
+        .mark_all_read(user.tenant_id(), user.user_id())
+        .await
+    {
+        Ok(marked) => Json(json!({"marked_read": marked})).into_response(),
+        Err(failure) => unavailable(failure),
+    }
+}
