@@ -1,8 +1,10 @@
 -- Connector freshness (issue #16): the connectors each tenant watches, their heartbeats and
 -- status, shared by every gateway replica on this database. `generation` counts status flips
--- and `notified` is the generation whose connector_health notification was queued: flips and
--- claims are conditional UPDATEs, so of any number of replicas exactly one flips a connector
--- and exactly one queues the notification.
+-- and `notified` is the generation whose connector_health notification was queued. Flips are
+-- conditional UPDATEs, so of any number of replicas exactly one flips a connector. To notify,
+-- a replica leases the connector (`claimed_until`), queues the notification and then raises
+-- `notified`; a replica that dies in between leaves the lease to lapse, and the next one queues
+-- it again under the same dedupe key (at least once, once in effect).
 CREATE TABLE IF NOT EXISTS aisoc_connectors (
     tenant_id         TEXT NOT NULL,
     connector_id      TEXT NOT NULL,
@@ -14,6 +16,7 @@ CREATE TABLE IF NOT EXISTS aisoc_connectors (
     status_changed_at TIMESTAMPTZ NOT NULL,
     generation        BIGINT NOT NULL DEFAULT 0,
     notified          BIGINT NOT NULL DEFAULT 0,
+    claimed_until     TIMESTAMPTZ,
     PRIMARY KEY (tenant_id, connector_id)
 );
 

@@ -53,9 +53,7 @@ const SHED_RETRY_AFTER_SECONDS: u64 = 1;
 /// How long a caller refused by a full in-memory outbox is asked to wait.
 const OUTBOX_FULL_RETRY_AFTER_SECONDS: u64 = 5;
 
-const IN_FLIGHT: &str = "aisoc_gateway_requests_in_flight";
-const MAX_IN_FLIGHT: &str = "aisoc_gateway_max_in_flight";
-const SHED: &str = "aisoc_gateway_requests_shed_total";
+use crate::metrics::{DELIVERIES, IN_FLIGHT, MAX_IN_FLIGHT, SHED};
 
 /// Everything the handlers share.
 #[derive(Clone)]
@@ -154,6 +152,11 @@ async fn send_notification(
             );
         }
     }
+    // Another replica may have changed the channels a moment ago (its change notice still on
+    // the way): deliver through the channels as they are stored now.
+    if let Err(failure) = state.channels.refresh().await {
+        tracing::warn!(%failure, "notification channels not re-read; using those loaded");
+    }
     let router = match state.channels.router() {
         Ok(router) => router,
         Err(failure) => return error(StatusCode::INTERNAL_SERVER_ERROR, failure.to_string()),
@@ -165,7 +168,7 @@ async fn send_notification(
         .map(|outcome| {
             let summary = outcome.outcome();
             metrics::counter!(
-                "aisoc_notify_deliveries_total",
+                DELIVERIES,
                 "channel_type" => outcome.channel_type.clone(),
                 "outcome" => summary.label(),
             )
@@ -217,15 +220,7 @@ impl InFlightLimit {
     /// At most `max` requests at once (at least one).
     pub fn new(max: usize) -> Self {
         let max = max.max(1);
-        metrics::describe_gauge!(IN_FLIGHT, "Requests the gateway is working on");
-        metrics::describe_gauge!(
-            MAX_IN_FLIGHT,
-            "The most requests the gateway works on at once (AISOC_MAX_IN_FLIGHT)"
-        );
-        metrics::describe_counter!(
-            SHED,
-            "Requests answered 503 at once because the gateway was at AISOC_MAX_IN_FLIGHT"
-        );
+        crate::metrics::describe_metrics();
         metrics::gauge!(MAX_IN_FLIGHT).set(max as f64);
         Self {
             slots: Arc::new(Semaphore::new(max)),

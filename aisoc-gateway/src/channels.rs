@@ -299,6 +299,11 @@ impl ChannelRegistry {
 
     /// Re-reads the store when its revision moved; answers whether it did.
     pub async fn refresh(&self) -> Result<bool, ChannelStoreError> {
+        // Most calls find nothing new: answer those without queuing behind this replica's
+        // writes (a write in progress applies itself here when it is done).
+        if self.store.revision().await? == self.loaded().revision {
+            return Ok(false);
+        }
         let _writing = self.writing.lock().await;
         let revision = self.store.revision().await?;
         if revision == self.loaded().revision {

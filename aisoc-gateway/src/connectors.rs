@@ -4,12 +4,16 @@
 //! A connector is registered with a window (`PUT /v1/connectors/{id}`), and whatever feeds it
 //! posts heartbeats (`POST /v1/connectors/{id}/heartbeat`). A monitor task checks every
 //! `AISOC_CONNECTOR_CHECK_SECONDS` (default 5): a healthy connector whose window passed without
-//! a heartbeat becomes `stale`; a heartbeat makes a stale one `healthy` at once. Each flip
-//! queues exactly one notification through the outbox (so it reaches the channels, retried and
-//! dead-lettered like any other), however many replicas run and however often they restart:
-//! see [`store`] for how flips and claims are made conditional. The notification's dedupe key
-//! names the flip (`connector-health:<tenant>:<id>:<generation>`), so a NATS outbox does not
-//! swallow a second stale a few minutes after the first.
+//! a heartbeat becomes `stale`; a heartbeat makes a stale one `healthy` at once. Each flip is
+//! notified through the outbox (so it reaches the channels, retried and dead-lettered like any
+//! other) at least once and, in effect, once, however many replicas run and however often they
+//! restart: the monitor leases the flip ([`CLAIM_LEASE`]), queues the notification and only
+//! then marks it notified (see [`store`]). The notification's dedupe key names the flip
+//! (`connector-health:<tenant>:<id>:<generation>`): a replica that crashed after queueing but
+//! before marking leaves the lease to lapse, and the flip is queued again under the same key,
+//! which the outbox (NATS stores a key once within two minutes) and the destinations (it is the
+//! notification's idempotency key) use to keep it one notification; and a NATS outbox does not
+//! swallow a second stale a few minutes after the first, because that is another key.
 //!
 //! State lives in PostgreSQL when `DATABASE_URL` is set ([`PgConnectorStore`]), else in
 //! `<data dir>/connectors/connectors.json` ([`FileConnectorStore`]).
@@ -17,7 +21,9 @@
 //! If a connector flips and flips back before the monitor claims the first flip (a heartbeat
 //! arriving within one check of going stale), nothing is said: the state is the one last
 //! notified. A notification that cannot be queued (the outbox is full or down) is given back
-//! and tried again on the next check; a crash between claiming and queueing loses it.
+//! and tried again on the next check; one whose monitor crashed before marking it notified is
+//! queued again once the lease lapses (within [`CLAIM_LEASE`] plus one check, if another
+//! replica runs, else when the gateway is back).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,6 +64,10 @@ pub const MAX_WINDOW_SECONDS: u64 = 30 * 24 * 3600;
 pub const MAX_NAME_CHARS: usize = 200;
 /// The longest connector id.
 pub const MAX_ID_CHARS: usize = 128;
+/// How long a monitor holds the claim on a flip while it queues the notification; a monitor
+/// that dies holding it delays the flip's notification by this much. Well under the two
+/// minutes in which a NATS outbox stores a dedupe key once.
+pub const CLAIM_LEASE: Duration = Duration::from_secs(60);
 
 /// The connectors' store and the monitor's wake-up, shared by the routes.
 #[derive(Clone)]
@@ -159,25 +169,31 @@ pub fn notification(connector: &Connector) -> Notification {
     notification
 }
 
-/// One check: flips overdue connectors, then queues one notification per unclaimed flip.
+/// One check: flips overdue connectors, then queues one notification per unnotified flip,
+/// marking each notified only once it is queued.
 pub async fn check(
     store: &dyn ConnectorStore,
     outbox: &dyn Outbox,
 ) -> Result<usize, ConnectorStoreError> {
-    store.mark_stale(Utc::now()).await?;
+    let now = Utc::now();
+    store.mark_stale(now).await?;
+    let lease = chrono::Duration::from_std(CLAIM_LEASE).unwrap_or(chrono::Duration::MAX);
     let mut queued = 0;
-    for claimed in store.claim_changes().await? {
+    for claimed in store.claim_changes(now, lease).await? {
         // An even number of flips since the last notification: back where it was when told.
         if (claimed.generation - claimed.notified) % 2 == 0 {
+            store.acknowledge(&claimed).await?;
             continue;
         }
         let status = store::status_text::label(claimed.status);
         match outbox.enqueue(&notification(&claimed)).await {
             Ok(()) => {
                 queued += 1;
-                metrics::counter!("aisoc_gateway_connector_changes_total", "status" => status)
+                metrics::counter!(crate::metrics::CONNECTOR_CHANGES, "status" => status)
                     .increment(1);
                 tracing::info!(tenant_id = %claimed.tenant_id, connector = %claimed.id, status, "connector_health queued");
+                // Should this fail, the lease lapses and the flip is queued again, same key.
+                store.acknowledge(&claimed).await?;
             }
             Err(failure) => {
                 tracing::warn!(tenant_id = %claimed.tenant_id, connector = %claimed.id, %failure, "connector_health not queued; trying again next check");

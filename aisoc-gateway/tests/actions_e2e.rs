@@ -487,20 +487,8 @@ async fn create_ticket_uses_each_tenants_own_credentials_and_they_survive_a_rest
 
 #[tokio::test]
 async fn with_postgresql_credentials_are_sealed_in_the_row_and_refused_without_a_key() {
-    use sqlx::{ConnectOptions as _, Connection as _};
-    let server: sqlx::postgres::PgConnectOptions = "postgres://postgres@127.0.0.1:5432/postgres"
-        .parse()
-        .unwrap();
-    let name = format!("aisoc_actions_e2e_{:016x}", rand::random::<u64>());
-    let mut admin = server
-        .connect()
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let database = support::TestDatabase::create("aisoc_actions_e2e").await;
+    let url = database.url();
     let peer = ticketing_peer().await;
 
     let keyless = [("DATABASE_URL", url.as_str())];
@@ -535,7 +523,8 @@ async fn with_postgresql_credentials_are_sealed_in_the_row_and_refused_without_a
     let (status, _) = run(&gateway, ticket("globex", "jira")).await;
     assert_eq!(status, 502);
 
-    let mut db = server.clone().database(&name).connect().await.unwrap();
+    use sqlx::Connection as _;
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
     let rows: Vec<String> =
         sqlx::query_scalar("SELECT row_to_json(c)::text FROM aisoc_itsm_credentials c")
             .fetch_all(&mut db)
@@ -560,10 +549,5 @@ async fn with_postgresql_credentials_are_sealed_in_the_row_and_refused_without_a
     assert_eq!(status, 200, "{result}");
     drop(gateway);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    database.drop_database().await;
 }

@@ -16,16 +16,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use sqlx::Connection as _;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
 mod support;
-use support::{Gateway, JsonReply};
+use support::{Gateway, JsonReply, TestDatabase};
 
 const ADMIN: &str = "channel-admin";
 const DATA_KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 /// A data directory of the test's own, under cargo's scratch space.
 fn data_dir(label: &str) -> std::path::PathBuf {
@@ -34,41 +32,6 @@ fn data_dir(label: &str) -> std::path::PathBuf {
         std::process::id(),
         rand::random::<u64>()
     ))
-}
-
-/// A database of the test's own, dropped at the end.
-struct TestDatabase {
-    name: String,
-}
-
-impl TestDatabase {
-    async fn create() -> Self {
-        let name = format!("aisoc_channels_gw_{:016x}", rand::random::<u64>());
-        let mut admin = sqlx::PgConnection::connect(POSTGRES)
-            .await
-            .expect("PostgreSQL on 127.0.0.1:5432 (run ./scripts/services)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        Self { name }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-
-    /// Drops it, closing the connections of gateways still running.
-    async fn drop_database(self) {
-        let mut admin = sqlx::PgConnection::connect(POSTGRES).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    }
 }
 
 async fn start(envs: &[(&str, &str)]) -> Gateway {
@@ -210,7 +173,7 @@ async fn two_gateways_on_one_database_share_channels_under_the_same_ids() {
         .respond_with(ResponseTemplate::new(200))
         .mount(&destination)
         .await;
-    let database = TestDatabase::create().await;
+    let database = TestDatabase::create("aisoc_channels_gw").await;
     let database_url = database.url();
     let env = [
         ("DATABASE_URL", database_url.as_str()),
@@ -321,7 +284,7 @@ async fn a_retry_left_by_a_killed_replica_is_delivered_by_the_other() {
         })
         .mount(&destination)
         .await;
-    let database = TestDatabase::create().await;
+    let database = TestDatabase::create("aisoc_channels_gw").await;
     let database_url = database.url();
     let stream = format!("AISOC_OUTBOX_CH{:08x}", rand::random::<u32>());
     let env = [
@@ -405,7 +368,7 @@ async fn a_retry_left_by_a_killed_replica_is_delivered_by_the_other() {
 
 #[tokio::test]
 async fn with_postgres_and_no_data_key_saving_a_channel_is_refused_naming_the_setting() {
-    let database = TestDatabase::create().await;
+    let database = TestDatabase::create("aisoc_channels_gw").await;
     let database_url = database.url();
     let (base, _child) = start_drained(&[("DATABASE_URL", database_url.as_str())]).await;
     let http = reqwest::Client::new();

@@ -22,30 +22,6 @@ fn admin(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     request.bearer_auth(ADMIN)
 }
 
-/// Creates a channel and answers its id.
-async fn create(gateway: &Gateway, channel_type: &str, config: Value) -> String {
-    let http = reqwest::Client::new();
-    let response = admin(http.post(gateway.url("/v1/settings/notifications")))
-        .json(&json!({"channel_type": channel_type, "name": channel_type, "config": config}))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let created: Value = response.json().await.unwrap();
-    assert_eq!(status, 201, "{channel_type}: {created}");
-    created["id"].as_str().unwrap().to_owned()
-}
-
-/// Sends the channel's test message (for `tenant_id`, with `message`) and answers the reply.
-async fn test_channel(gateway: &Gateway, id: &str, tenant_id: &str, message: &str) -> Value {
-    admin(
-        reqwest::Client::new().post(gateway.url(&format!("/v1/settings/notifications/{id}/test"))),
-    )
-    .json(&json!({"tenant_id": tenant_id, "message": message}))
-    .json_reply()
-    .await
-}
-
 async fn bodies(server: &MockServer, at: &str) -> Vec<Value> {
     server
         .received_requests()
@@ -76,20 +52,21 @@ async fn slack_channels_post_through_a_webhook_and_through_the_bot_api() {
         .await;
     let gateway = gateway().await;
 
-    let webhook = create(
-        &gateway,
-        "slack",
-        json!({"webhook_url": format!("{}/services/T1/B1/hook", slack.uri())}),
-    )
-    .await;
-    let bot = create(
-        &gateway,
-        "slack",
+    let webhook = gateway
+        .create_channel(
+            ADMIN,
+            "slack",
+            json!({"webhook_url": format!("{}/services/T1/B1/hook", slack.uri())}),
+        )
+        .await;
+    let bot = gateway.create_channel(ADMIN, "slack",
         json!({"bot_token": "xoxb-bot-token", "channel_id": "C0SOC", "api_base": format!("{}/api", slack.uri())}),
     )
     .await;
     for id in [&webhook, &bot] {
-        let tested = test_channel(&gateway, id, "acme", "slack says hello").await;
+        let tested = gateway
+            .test_channel(ADMIN, id, "acme", "slack says hello")
+            .await;
         assert_eq!(tested["delivered"], true, "{tested}");
     }
     let hooked = bodies(&slack, "/services/T1/B1/hook").await;
@@ -123,20 +100,21 @@ async fn teams_channels_post_an_adaptive_card_or_a_message_card_as_configured() 
         .mount(&teams)
         .await;
     let gateway = gateway().await;
-    let workflows = create(
-        &gateway,
-        "teams",
-        json!({"webhook_url": format!("{}/workflows/run", teams.uri()), "format": "workflows"}),
-    )
-    .await;
-    let connector = create(
-        &gateway,
-        "teams",
+    let workflows = gateway
+        .create_channel(
+            ADMIN,
+            "teams",
+            json!({"webhook_url": format!("{}/workflows/run", teams.uri()), "format": "workflows"}),
+        )
+        .await;
+    let connector = gateway.create_channel(ADMIN, "teams",
         json!({"webhook_url": format!("{}/webhookb2/connector", teams.uri()), "format": "connector"}),
     )
     .await;
     for id in [&workflows, &connector] {
-        let tested = test_channel(&gateway, id, "acme", "teams says hello").await;
+        let tested = gateway
+            .test_channel(ADMIN, id, "acme", "teams says hello")
+            .await;
         assert_eq!(tested["delivered"], true, "{tested}");
     }
     let card = &bodies(&teams, "/workflows/run").await[0];
@@ -160,13 +138,13 @@ async fn a_mattermost_channel_posts_to_its_webhook_with_the_channel_override() {
         .mount(&mattermost)
         .await;
     let gateway = gateway().await;
-    let id = create(
-        &gateway,
-        "mattermost",
+    let id = gateway.create_channel(ADMIN, "mattermost",
         json!({"webhook_url": format!("{}/hooks/abc", mattermost.uri()), "channel": "soc-alerts"}),
     )
     .await;
-    let tested = test_channel(&gateway, &id, "acme", "mattermost says hello").await;
+    let tested = gateway
+        .test_channel(ADMIN, &id, "acme", "mattermost says hello")
+        .await;
     assert_eq!(tested["delivered"], true, "{tested}");
     let posted = &bodies(&mattermost, "/hooks/abc").await[0];
     assert_eq!(posted["channel"], "soc-alerts");
@@ -186,29 +164,33 @@ async fn webhook_channels_sign_both_ways_and_send_the_object_envelope() {
         .await;
     let gateway = gateway().await;
     let standard_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-    let signed = create(
-        &gateway,
-        "webhook",
-        json!({
-            "url": format!("{}/signed", receiver.uri()),
-            "secret": "aisoc-shared-secret",
-            "standard_webhooks_secret": standard_secret,
-        }),
-    )
-    .await;
+    let signed = gateway
+        .create_channel(
+            ADMIN,
+            "webhook",
+            json!({
+                "url": format!("{}/signed", receiver.uri()),
+                "secret": "aisoc-shared-secret",
+                "standard_webhooks_secret": standard_secret,
+            }),
+        )
+        .await;
     let community = "c0ffee00-0000-4000-8000-000000000001";
-    let object = create(
-        &gateway,
-        "webhook",
-        json!({
-            "url": format!("{}/object", receiver.uri()),
-            "envelope": "object_event",
-            "community_uuid": community,
-        }),
-    )
-    .await;
+    let object = gateway
+        .create_channel(
+            ADMIN,
+            "webhook",
+            json!({
+                "url": format!("{}/object", receiver.uri()),
+                "envelope": "object_event",
+                "community_uuid": community,
+            }),
+        )
+        .await;
     for id in [&signed, &object] {
-        let tested = test_channel(&gateway, id, "acme", "webhook says hello").await;
+        let tested = gateway
+            .test_channel(ADMIN, id, "acme", "webhook says hello")
+            .await;
         assert_eq!(tested["delivered"], true, "{tested}");
     }
     let requests = receiver.received_requests().await.unwrap();
@@ -362,12 +344,13 @@ async fn a_test_message_longer_than_the_limit_is_refused() {
         .mount(&receiver)
         .await;
     let gateway = gateway().await;
-    let id = create(
-        &gateway,
-        "webhook",
-        json!({"url": format!("{}/hook", receiver.uri())}),
-    )
-    .await;
+    let id = gateway
+        .create_channel(
+            ADMIN,
+            "webhook",
+            json!({"url": format!("{}/hook", receiver.uri())}),
+        )
+        .await;
     let http = reqwest::Client::new();
     let test = gateway.url(&format!("/v1/settings/notifications/{id}/test"));
     let long = "x".repeat(aisoc_gateway::channels::MAX_TEST_MESSAGE_CHARS + 1);

@@ -6,12 +6,12 @@
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 
-use serde_json::{Value, json};
+use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod support;
-use support::{Gateway, JsonReply};
+use support::{Gateway, JsonReply, TestDatabase};
 
 const ADMIN: &str = "channel-types-admin";
 
@@ -21,30 +21,6 @@ async fn gateway() -> Gateway {
 
 fn admin(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     request.bearer_auth(ADMIN)
-}
-
-/// Creates a channel and answers its id.
-async fn create(gateway: &Gateway, channel_type: &str, config: Value) -> String {
-    let http = reqwest::Client::new();
-    let response = admin(http.post(gateway.url("/v1/settings/notifications")))
-        .json(&json!({"channel_type": channel_type, "name": channel_type, "config": config}))
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let created: Value = response.json().await.unwrap();
-    assert_eq!(status, 201, "{channel_type}: {created}");
-    created["id"].as_str().unwrap().to_owned()
-}
-
-/// Sends the channel's test message (for `tenant_id`, with `message`) and answers the reply.
-async fn test_channel(gateway: &Gateway, id: &str, tenant_id: &str, message: &str) -> Value {
-    admin(
-        reqwest::Client::new().post(gateway.url(&format!("/v1/settings/notifications/{id}/test"))),
-    )
-    .json(&json!({"tenant_id": tenant_id, "message": message}))
-    .json_reply()
-    .await
 }
 
 /// An SMTP server on loopback that keeps every message it is given.
@@ -92,19 +68,22 @@ fn smtp_server() -> (Mailbox, u16) {
 async fn an_email_channel_sends_through_a_loopback_relay_and_private_relays_are_refused() {
     let (mailbox, port) = smtp_server();
     let gateway = gateway().await;
-    let id = create(
-        &gateway,
-        "email",
-        json!({
-            "host": "127.0.0.1",
-            "port": port,
-            "security": "plain_loopback_only",
-            "from": "AiSOC <soc-bot@example.com>",
-            "to": ["soc@example.com", "Lead <lead@example.com>"],
-        }),
-    )
-    .await;
-    let tested = test_channel(&gateway, &id, "acme", "email says hello").await;
+    let id = gateway
+        .create_channel(
+            ADMIN,
+            "email",
+            json!({
+                "host": "127.0.0.1",
+                "port": port,
+                "security": "plain_loopback_only",
+                "from": "AiSOC <soc-bot@example.com>",
+                "to": ["soc@example.com", "Lead <lead@example.com>"],
+            }),
+        )
+        .await;
+    let tested = gateway
+        .test_channel(ADMIN, &id, "acme", "email says hello")
+        .await;
     assert_eq!(tested["delivered"], true, "{tested}");
     let messages = mailbox.messages.lock().unwrap().clone();
     assert_eq!(messages.len(), 1);
@@ -120,18 +99,19 @@ async fn an_email_channel_sends_through_a_loopback_relay_and_private_relays_are_
 
     // The password is kept, never shown.
     let http = reqwest::Client::new();
-    create(
-        &gateway,
-        "email",
-        json!({
-            "host": "smtp.example.com",
-            "username": "soc-bot",
-            "password": "SMTP-SECRET-PASSWORD",
-            "from": "soc-bot@example.com",
-            "to": ["soc@example.com"],
-        }),
-    )
-    .await;
+    gateway
+        .create_channel(
+            ADMIN,
+            "email",
+            json!({
+                "host": "smtp.example.com",
+                "username": "soc-bot",
+                "password": "SMTP-SECRET-PASSWORD",
+                "from": "soc-bot@example.com",
+                "to": ["soc@example.com"],
+            }),
+        )
+        .await;
     let listed = admin(http.get(gateway.url("/v1/settings/notifications")))
         .json_reply()
         .await;
@@ -207,13 +187,16 @@ async fn a_webpush_channel_pushes_to_its_users_devices_in_the_notifications_tena
         .unwrap();
     assert_eq!(subscribed.status(), 201);
 
-    let id = create(
-        &gateway,
-        "webpush",
-        json!({"kind": "users", "user_ids": ["alice", "bob"]}),
-    )
-    .await;
-    let tested = test_channel(&gateway, &id, "acme", "push says hello").await;
+    let id = gateway
+        .create_channel(
+            ADMIN,
+            "webpush",
+            json!({"kind": "users", "user_ids": ["alice", "bob"]}),
+        )
+        .await;
+    let tested = gateway
+        .test_channel(ADMIN, &id, "acme", "push says hello")
+        .await;
     assert_eq!(tested["delivered"], true, "{tested}");
     let pushed = push_service.received_requests().await.unwrap();
     assert_eq!(pushed.len(), 1, "alice's one device");
@@ -226,12 +209,16 @@ async fn a_webpush_channel_pushes_to_its_users_devices_in_the_notifications_tena
     );
 
     // The same user id in another tenant has no devices: nothing is pushed.
-    let elsewhere = test_channel(&gateway, &id, "globex", "push says hello").await;
+    let elsewhere = gateway
+        .test_channel(ADMIN, &id, "globex", "push says hello")
+        .await;
     assert_eq!(elsewhere["delivered"], true, "{elsewhere}");
     assert_eq!(push_service.received_requests().await.unwrap().len(), 1);
 
     // A topic channel without a topic pushes to subscribers of the event type.
-    let topic = create(&gateway, "webpush", json!({"kind": "topic"})).await;
+    let topic = gateway
+        .create_channel(ADMIN, "webpush", json!({"kind": "topic"}))
+        .await;
     let queued = admin(http.post(gateway.url("/v1/notifications")))
         .json(&json!({"tenant_id": "acme", "event_type": "p0_alert", "severity": "critical", "title": "Ransomware"}))
         .json_reply()
@@ -254,7 +241,9 @@ async fn a_webpush_channel_pushes_to_its_users_devices_in_the_notifications_tena
 async fn an_inapp_channel_files_into_each_recipients_list_which_only_they_read() {
     let gateway = gateway().await;
     let http = reqwest::Client::new();
-    create(&gateway, "inapp", json!({"recipients": ["alice", "bob"]})).await;
+    gateway
+        .create_channel(ADMIN, "inapp", json!({"recipients": ["alice", "bob"]}))
+        .await;
     let sent = admin(http.post(gateway.url("/v1/notifications")))
         .json(&json!({"tenant_id": "acme", "event_type": "p0_alert", "severity": "high", "title": "Impossible travel"}))
         .json_reply()
@@ -323,47 +312,9 @@ async fn an_inapp_channel_files_into_each_recipients_list_which_only_they_read()
     assert_eq!(bad.status(), 422);
 }
 
-/// A database of the test's own, dropped at the end.
-struct TestDatabase {
-    name: String,
-}
-
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
-
-impl TestDatabase {
-    async fn create() -> Self {
-        use sqlx::Connection as _;
-        let name = format!("aisoc_channel_types_{:016x}", rand::random::<u64>());
-        let mut admin = sqlx::PgConnection::connect(POSTGRES)
-            .await
-            .expect("PostgreSQL on 127.0.0.1:5432 (run ./scripts/services)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        Self { name }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-
-    async fn drop_database(self) {
-        use sqlx::Connection as _;
-        let mut admin = sqlx::PgConnection::connect(POSTGRES).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    }
-}
-
 #[tokio::test]
 async fn with_a_database_inapp_lists_and_their_read_state_survive_a_restart() {
-    let database = TestDatabase::create().await;
+    let database = TestDatabase::create("aisoc_channel_types").await;
     let url = database.url();
     let env = [
         ("DATABASE_URL", url.as_str()),
@@ -379,7 +330,9 @@ async fn with_a_database_inapp_lists_and_their_read_state_survive_a_restart() {
             .header("x-aisoc-user", "alice")
     };
     let (first, _) = Gateway::start_with(Some(ADMIN), &[], &env).await;
-    create(&first, "inapp", json!({"recipients": ["alice"]})).await;
+    first
+        .create_channel(ADMIN, "inapp", json!({"recipients": ["alice"]}))
+        .await;
     for title in ["Impossible travel", "Ransomware on web-01"] {
         let sent = admin(http.post(first.url("/v1/notifications")))
             .json(&json!({"tenant_id": "acme", "event_type": "p0_alert", "severity": "high", "title": title}))

@@ -398,7 +398,10 @@ async fn concurrent_monitors_on_postgres_flip_and_claim_each_change_once() {
         let store = store.clone();
         tokio::spawn(async move {
             let flipped = store.mark_stale(chrono::Utc::now()).await.unwrap();
-            let claimed = store.claim_changes().await.unwrap();
+            let claimed = store
+                .claim_changes(chrono::Utc::now(), chrono::Duration::seconds(60))
+                .await
+                .unwrap();
             (flipped, claimed)
         })
     });
@@ -412,7 +415,7 @@ async fn concurrent_monitors_on_postgres_flip_and_claim_each_change_once() {
     // A claim may come before the flips of another monitor land; claim what is left.
     claimed.extend(
         store
-            .claim_changes()
+            .claim_changes(chrono::Utc::now(), chrono::Duration::seconds(60))
             .await
             .unwrap()
             .into_iter()

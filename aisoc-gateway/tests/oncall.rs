@@ -208,20 +208,8 @@ async fn an_offline_user_gets_no_push_an_available_one_does_and_the_status_survi
 
 #[tokio::test]
 async fn with_postgresql_the_status_is_kept_in_the_database() {
-    use sqlx::ConnectOptions as _;
-    let server: sqlx::postgres::PgConnectOptions = "postgres://postgres@127.0.0.1:5432/postgres"
-        .parse()
-        .unwrap();
-    let name = format!("aisoc_oncall_e2e_{:016x}", rand::random::<u64>());
-    let mut admin = server
-        .connect()
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let database = support::TestDatabase::create("aisoc_oncall_e2e").await;
+    let url = database.url();
     let envs = [("DATABASE_URL", url.as_str())];
     let push = MockServer::start().await;
     Mock::given(method("POST"))
@@ -243,10 +231,5 @@ async fn with_postgresql_the_status_is_kept_in_the_database() {
     assert!(push.received_requests().await.unwrap().is_empty());
     drop(gateway);
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    sqlx::query(sqlx::AssertSqlSafe(format!(
-        "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-    )))
-    .execute(&mut admin)
-    .await
-    .unwrap();
+    database.drop_database().await;
 }

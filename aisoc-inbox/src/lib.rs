@@ -22,7 +22,9 @@
 //!
 //! Metrics go through the `metrics` facade, so the host's exporter serves them:
 //! `aisoc_ingest_inbox_requests_total{route,template,outcome}`,
-//! `aisoc_ingest_inbox_events_total{template}` and `aisoc_ingest_inbox_token_cache_size`.
+//! `aisoc_ingest_inbox_events_total{template}`, `aisoc_ingest_inbox_token_cache_size` and the
+//! rest in [`metrics`], whose [`describe_metrics`](metrics::describe_metrics) gives each its
+//! `# HELP`.
 //!
 //! ## Features
 //! `axum`, `postgres`, `redis`, `nats`, `test-util`; the default build is in-memory only.
@@ -36,6 +38,7 @@ pub mod envelope;
 pub mod file_store;
 pub mod hec;
 pub mod limits;
+pub mod metrics;
 pub mod pipeline;
 #[cfg(feature = "postgres")]
 pub mod postgres;

@@ -321,14 +321,14 @@ impl MemoryIdempotencyStore {
     }
 
     fn cache(capacity: u64) -> moka::future::Cache<String, Held> {
-        describe_idempotency_metrics();
+        crate::metrics::describe_metrics();
         moka::future::Cache::builder()
             .max_capacity(capacity)
             .eviction_policy(moka::policy::EvictionPolicy::lru())
             .expire_after(HeldExpiry)
             .eviction_listener(|_, _, cause| {
                 if cause == moka::notification::RemovalCause::Size {
-                    metrics::counter!(IDEMPOTENCY_EVICTED).increment(1);
+                    metrics::counter!(crate::metrics::IDEMPOTENCY_EVICTED).increment(1);
                 }
             })
             .build()
@@ -336,22 +336,8 @@ impl MemoryIdempotencyStore {
 
     /// Publishes the key count (moka's count, which may lag pending evictions a little).
     fn report(&self) {
-        metrics::gauge!(IDEMPOTENCY_KEYS).set(self.keys.entry_count() as f64);
+        metrics::gauge!(crate::metrics::IDEMPOTENCY_KEYS).set(self.keys.entry_count() as f64);
     }
-}
-
-const IDEMPOTENCY_KEYS: &str = "aisoc_ingest_inbox_idempotency_keys";
-const IDEMPOTENCY_EVICTED: &str = "aisoc_ingest_inbox_idempotency_evicted_total";
-
-fn describe_idempotency_metrics() {
-    metrics::describe_gauge!(
-        IDEMPOTENCY_KEYS,
-        "Idempotency keys the in-memory store holds (claimed or done)"
-    );
-    metrics::describe_counter!(
-        IDEMPOTENCY_EVICTED,
-        "Idempotency keys the in-memory store evicted before their time because it was full"
-    );
 }
 
 #[async_trait]

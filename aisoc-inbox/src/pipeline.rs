@@ -418,14 +418,14 @@ impl Inbox {
             Err(error) => error.outcome(),
         };
         metrics::counter!(
-            "aisoc_ingest_inbox_requests_total",
+            crate::metrics::REQUESTS,
             "route" => route.label(),
             "template" => record.template_id.clone(),
             "outcome" => outcome,
         )
         .increment(1);
         if let Ok(receipt) = &result {
-            metrics::counter!("aisoc_ingest_inbox_events_total", "template" => record.template_id.clone())
+            metrics::counter!(crate::metrics::EVENTS, "template" => record.template_id.clone())
                 .increment(receipt.accepted as u64);
         }
         result

@@ -432,7 +432,7 @@ impl TokenResolver {
     async fn report_size(&self) {
         // Misses and invalidations are rare next to hits; settling the count there is cheap.
         self.cache.run_pending_tasks().await;
-        metrics::gauge!("aisoc_ingest_inbox_token_cache_size").set(self.cache.entry_count() as f64);
+        metrics::gauge!(crate::metrics::TOKEN_CACHE_SIZE).set(self.cache.entry_count() as f64);
     }
 
     /// Drops a token from this node's cache (after rotation or revocation).

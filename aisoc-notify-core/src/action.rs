@@ -26,7 +26,11 @@ use crate::retry::RetryClass;
 use crate::template::{TemplateEngine, TemplateError};
 
 /// One action to run, as a playbook step describes it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Its `Debug` output names the parameter and context keys but never their values: a step's
+/// parameters carry webhook secrets, API keys, routing keys, passwords and URLs with tokens in
+/// them, and a request printed by `{:?}` in a log line or an error must not leak them.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActionRequest {
     /// The action type (`notify_slack`, `create_ticket`, …).
     pub action_type: String,
@@ -44,6 +48,39 @@ pub struct ActionRequest {
     /// The playbook context templates render against (`{{ context.host }}`).
     #[serde(default)]
     pub context: Value,
+}
+
+impl std::fmt::Debug for ActionRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        /// Prints an object's keys only (`["secret", "url"]`), or the JSON type of a non-object.
+        struct KeysOnly<'a>(&'a Value);
+        impl std::fmt::Debug for KeysOnly<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                match self.0 {
+                    Value::Object(map) => f.debug_list().entries(map.keys()).finish(),
+                    Value::Null => f.write_str("null"),
+                    Value::Array(items) => write!(f, "<array of {}>", items.len()),
+                    Value::String(_) => f.write_str("<string>"),
+                    Value::Number(_) => f.write_str("<number>"),
+                    Value::Bool(_) => f.write_str("<bool>"),
+                }
+            }
+        }
+        struct ParameterKeys<'a>(&'a Map<String, Value>);
+        impl std::fmt::Debug for ParameterKeys<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_list().entries(self.0.keys()).finish()
+            }
+        }
+        f.debug_struct("ActionRequest")
+            .field("action_type", &self.action_type)
+            .field("tenant_id", &self.tenant_id)
+            .field("case_id", &self.case_id)
+            .field("run_id", &self.run_id)
+            .field("parameter_keys", &ParameterKeys(&self.parameters))
+            .field("context_keys", &KeysOnly(&self.context))
+            .finish()
+    }
 }
 
 impl ActionRequest {
@@ -607,6 +644,54 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn debug_names_parameter_keys_but_never_their_values() {
+        let request = ActionRequest::new("webhook", "tenant-a")
+            .with_run("run-7")
+            .with_case("case-9")
+            .with_parameter("secret", "whsec-very-secret")
+            .with_parameter("standard_webhooks_secret", "whsec_c3VwZXJzZWNyZXQ=")
+            .with_parameter("webhook_url", "https://hooks.example/T000/B000/tok3n")
+            .with_parameter("routing_key", "R0UT1NGKEY")
+            .with_parameter("api_key", json!({"nested": "k3y-in-object"}))
+            .with_parameter("summary", "disk full")
+            .with_context(json!({"password": "hunter2", "host": "db-1"}));
+        let printed = format!("{request:?}");
+        let pretty = format!("{request:#?}");
+        for secret in [
+            "whsec-very-secret",
+            "c3VwZXJzZWNyZXQ",
+            "tok3n",
+            "hooks.example",
+            "R0UT1NGKEY",
+            "k3y-in-object",
+            "disk full",
+            "hunter2",
+            "db-1",
+        ] {
+            assert!(!printed.contains(secret), "{secret} leaked: {printed}");
+            assert!(!pretty.contains(secret), "{secret} leaked: {pretty}");
+        }
+        for shown in [
+            "webhook",
+            "tenant-a",
+            "run-7",
+            "case-9",
+            "\"secret\"",
+            "\"standard_webhooks_secret\"",
+            "\"webhook_url\"",
+            "\"routing_key\"",
+            "\"api_key\"",
+            "\"summary\"",
+            "\"password\"",
+            "\"host\"",
+        ] {
+            assert!(printed.contains(shown), "{shown} missing: {printed}");
+        }
+        let scalar_context = ActionRequest::new("webhook", "t").with_context(json!("token-abc"));
+        assert!(!format!("{scalar_context:?}").contains("token-abc"));
+    }
 
     struct Fixed(&'static str);
 

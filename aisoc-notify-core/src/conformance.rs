@@ -787,6 +787,8 @@ struct Stage {
     subject: Subject,
 }
 
+pub mod metrics;
+
 /// Stub and recording implementations of the core traits, for host code's tests.
 pub mod stub {
     use std::collections::VecDeque;

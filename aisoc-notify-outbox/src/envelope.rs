@@ -284,17 +284,19 @@ pub async fn attempt(
     next
 }
 
-/// [`attempt`] through `source`'s current router; when the queued retry names a channel that
-/// router lacks, through [`RouterSource::refreshed`] instead, so a channel created or changed on
-/// another node is found before it is dead-lettered as `gone`. Fails only when that refresh
-/// fails, with nothing attempted: the caller leaves the notification queued.
+/// [`attempt`] through the channels as they are stored now: a first attempt (which fans out
+/// to every channel) always goes through [`RouterSource::refreshed`], so a channel created on
+/// another node a moment before the notification was queued is among them; a retry goes
+/// through the current router unless it names a channel that router lacks, which is then
+/// looked for with `refreshed` before it is dead-lettered as `gone`. Fails only when that
+/// refresh fails, with nothing attempted: the caller leaves the notification queued.
 pub async fn attempt_through(
     source: &dyn RouterSource,
     queued: &Queued,
     settings: &RetrySettings,
 ) -> Result<Next, OutboxError> {
     let mut router = source.current();
-    if !queued.unknown_channels(&router).is_empty() {
+    if queued.channels.is_none() || !queued.unknown_channels(&router).is_empty() {
         router = source.refreshed().await?;
     }
     Ok(attempt(&router, queued, settings).await)

@@ -42,6 +42,7 @@
 pub mod conformance;
 pub mod envelope;
 pub mod memory;
+pub mod metrics;
 #[cfg(feature = "nats")]
 pub mod nats;
 

@@ -58,38 +58,16 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
 use crate::envelope::{
     DeadLetter, Next, Queued, RetrySettings, StoredDeadLetter, attempt, attempt_through,
 };
+use crate::metrics::{
+    MEMORY_CAPACITY, MEMORY_DEAD_LETTERS, MEMORY_DEAD_LETTERS_DROPPED, MEMORY_NOTIFICATIONS,
+    MEMORY_REFUSED,
+};
 use crate::{DEFAULT_CONCURRENCY, Outbox, OutboxError, RouterSource};
 
 /// How many notifications a memory outbox holds at most unless configured otherwise.
 pub const DEFAULT_CAPACITY: usize = 10_000;
 /// How many dead letters a memory outbox keeps at most unless configured otherwise.
 pub const DEFAULT_DEAD_LETTER_CAPACITY: usize = 1_000;
-
-const HELD: &str = "aisoc_outbox_memory_notifications";
-const CAPACITY: &str = "aisoc_outbox_memory_capacity";
-const REFUSED: &str = "aisoc_outbox_memory_refused_total";
-const DEAD: &str = "aisoc_outbox_memory_dead_letters";
-const DEAD_DROPPED: &str = "aisoc_outbox_memory_dead_letters_dropped_total";
-
-fn describe_metrics() {
-    metrics::describe_gauge!(
-        HELD,
-        "Notifications the in-memory outbox holds: queued, being delivered or waiting to retry"
-    );
-    metrics::describe_gauge!(
-        CAPACITY,
-        "The most notifications the in-memory outbox holds before refusing new ones"
-    );
-    metrics::describe_counter!(
-        REFUSED,
-        "Notifications the in-memory outbox refused because it was full"
-    );
-    metrics::describe_gauge!(DEAD, "Dead letters the in-memory outbox keeps");
-    metrics::describe_counter!(
-        DEAD_DROPPED,
-        "Dead letters the in-memory outbox dropped, oldest first, to keep the newest"
-    );
-}
 
 /// The caps of a [`MemoryOutbox`]; each is at least one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,7 +124,7 @@ impl DeadLetters {
                 break;
             };
             self.dropped += 1;
-            metrics::counter!(DEAD_DROPPED).increment(1);
+            metrics::counter!(MEMORY_DEAD_LETTERS_DROPPED).increment(1);
             tracing::warn!(
                 id = dropped_id,
                 channels = ?dropped.channels,
@@ -164,7 +142,7 @@ impl DeadLetters {
     }
 
     fn report(&self) {
-        metrics::gauge!(DEAD).set(self.letters.len() as f64);
+        metrics::gauge!(MEMORY_DEAD_LETTERS).set(self.letters.len() as f64);
     }
 }
 
@@ -179,11 +157,11 @@ impl Slot {
     fn take(slots: &Arc<Semaphore>, capacity: usize) -> Result<Self, OutboxError> {
         match Arc::clone(slots).try_acquire_owned() {
             Ok(permit) => {
-                metrics::gauge!(HELD).increment(1.0);
+                metrics::gauge!(MEMORY_NOTIFICATIONS).increment(1.0);
                 Ok(Self { _permit: permit })
             }
             Err(TryAcquireError::NoPermits) => {
-                metrics::counter!(REFUSED).increment(1);
+                metrics::counter!(MEMORY_REFUSED).increment(1);
                 Err(OutboxError::Full { capacity })
             }
             Err(TryAcquireError::Closed) => Err(stopped()),
@@ -193,7 +171,7 @@ impl Slot {
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        metrics::gauge!(HELD).decrement(1.0);
+        metrics::gauge!(MEMORY_NOTIFICATIONS).decrement(1.0);
     }
 }
 
@@ -245,9 +223,9 @@ impl MemoryOutbox {
         settings: RetrySettings,
         limits: MemoryOutboxLimits,
     ) -> Self {
-        describe_metrics();
+        crate::metrics::describe_metrics();
         let capacity = limits.capacity.max(1);
-        metrics::gauge!(CAPACITY).set(capacity as f64);
+        metrics::gauge!(MEMORY_CAPACITY).set(capacity as f64);
         // Every item in the channel holds a slot, so it never has more than `capacity` items
         // and sending never waits.
         let slots = Arc::new(Semaphore::new(capacity));

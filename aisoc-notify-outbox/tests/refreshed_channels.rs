@@ -1,6 +1,7 @@
-//! A retry naming a channel the worker's router does not have yet (created on another node,
-//! not reloaded here) is delivered after one refresh of the router source, not dead-lettered
-//! as gone; a channel still missing after the refresh is, and a refresh that fails leaves the
+//! A first attempt goes through the channels as stored (one refresh of the router source), so
+//! a channel created on another node a moment before is among them. A retry naming a channel
+//! the worker's router does not have yet (created on another node, not reloaded here) is
+//! delivered after one refresh, not dead-lettered as gone; a channel still missing after the refresh is, and a refresh that fails leaves the
 //! retry queued. Checked on the delivery rule itself
 //! and across two NATS workers on the real server at 127.0.0.1:4222 (a stream of its own).
 
@@ -101,24 +102,40 @@ async fn a_channel_missing_after_the_refresh_is_gone_and_known_channels_need_no_
     assert!(next.dead[0].last_error.contains("no such channel here"));
     assert_eq!(source.refreshes.load(Ordering::SeqCst), 1);
 
-    // First attempts, and retries to channels the router has, never pay for a refresh.
+    // Retries to channels the router has never pay for a refresh.
+    assert!(
+        attempt_through(&source, &retry_to(&["console"]), &RetrySettings::default())
+            .await
+            .unwrap()
+            .is_done()
+    );
+    assert_eq!(source.refreshes.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn a_first_attempt_fans_out_to_the_stored_channels_even_when_this_node_is_behind() {
+    let console = Arc::new(RecordingNotifier::new("console"));
+    let webhook = Arc::new(RecordingNotifier::new("webhook"));
+    let source = Behind {
+        current: router(&[("console", &console)]),
+        stored: router(&[("console", &console), ("ch_new_elsewhere", &webhook)]),
+        refreshes: AtomicUsize::new(0),
+    };
     let first = Queued::new(Notification::new(
         "acme",
         EventType::P0Alert,
         Severity::High,
         "Disk full",
     ));
-    assert!(
-        attempt_through(&source, &first, &RetrySettings::default())
-            .await
-            .unwrap()
-            .is_done()
-    );
-    assert!(
-        attempt_through(&source, &retry_to(&["console"]), &RetrySettings::default())
-            .await
-            .unwrap()
-            .is_done()
+    let next = attempt_through(&source, &first, &RetrySettings::default())
+        .await
+        .unwrap();
+    assert!(next.is_done(), "{next:?}");
+    assert_eq!(console.sent().len(), 1);
+    assert_eq!(
+        webhook.sent().len(),
+        1,
+        "a channel created on another node a moment ago is among a first attempt's channels"
     );
     assert_eq!(source.refreshes.load(Ordering::SeqCst), 1);
 }

@@ -51,6 +51,7 @@ pub mod conformance;
 pub mod ece;
 pub mod keys;
 pub mod manager;
+pub mod metrics;
 pub mod oncall;
 #[cfg(feature = "redis")]
 pub mod redis_store;

@@ -99,6 +99,11 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         other => lookup(other).is_some(),
     })?;
     let metrics = PrometheusBuilder::new().install_recorder()?;
+    // Every metric gets its `# HELP` line, whether or not its component is running yet.
+    aisoc_gateway::metrics::describe_metrics();
+    aisoc_inbox::metrics::describe_metrics();
+    aisoc_notify_outbox::metrics::describe_metrics();
+    aisoc_notify_webpush::metrics::describe_metrics();
     // One pooled client for every outbound request, behind the outbound guard.
     let outbound = DeliveryClient::new(DeliveryConfig {
         destinations: args.destination_policy()?,

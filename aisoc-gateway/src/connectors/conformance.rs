@@ -5,12 +5,18 @@ use chrono::{DateTime, TimeZone as _, Utc};
 
 use super::store::ConnectorStore;
 
+/// The lease the contract's claims take.
+pub(crate) fn lease() -> chrono::Duration {
+    chrono::Duration::seconds(60)
+}
+
 /// A fixed instant plus `seconds`.
 pub(crate) fn at(seconds: i64) -> DateTime<Utc> {
     Utc.timestamp_opt(1_790_000_000 + seconds, 0).unwrap()
 }
 
-/// Registration, conditional flips both ways, one claim per flip, release, tenant scoping.
+/// Registration, conditional flips both ways, one claim per flip while its lease holds,
+/// acknowledgement, release, a claim lapsing when its holder died, tenant scoping.
 pub(crate) async fn flips_are_conditional_and_claimed_once(store: &dyn ConnectorStore) {
     store
         .upsert("acme", "okta", "Okta logs", 60, at(0))
@@ -60,14 +66,50 @@ pub(crate) async fn flips_are_conditional_and_claimed_once(store: &dyn Connector
         "stale ones stay stale"
     );
 
-    let claimed = store.claim_changes().await.unwrap();
+    let claimed = store.claim_changes(at(300), lease()).await.unwrap();
     assert_eq!(claimed.len(), 2);
     assert!(claimed.iter().all(|c| c.generation == 1 && c.notified == 0));
     assert!(claimed.iter().all(|c| c.status == ConnectorStatus::Stale));
     assert!(
-        store.claim_changes().await.unwrap().is_empty(),
+        claimed
+            .iter()
+            .all(|c| c.claimed_until == Some(at(300) + lease()))
+    );
+    assert!(
+        store
+            .claim_changes(at(300), lease())
+            .await
+            .unwrap()
+            .is_empty(),
         "claimed once"
     );
+    assert!(
+        store
+            .claim_changes(at(359), lease())
+            .await
+            .unwrap()
+            .is_empty(),
+        "not again while the lease holds"
+    );
+    for claim in &claimed {
+        store.acknowledge(claim).await.unwrap();
+    }
+    let globex_claim = claimed
+        .iter()
+        .find(|c| c.tenant_id == "globex")
+        .unwrap()
+        .clone();
+    assert!(
+        store
+            .claim_changes(at(10_000), lease())
+            .await
+            .unwrap()
+            .is_empty(),
+        "acknowledged: notified, never claimed again"
+    );
+    let listed = store.list("acme").await.unwrap();
+    let okta = listed.iter().find(|c| c.id == "okta").unwrap();
+    assert_eq!((okta.notified, okta.claimed_until), (1, None));
 
     let back = store
         .heartbeat("acme", "okta", at(301))
@@ -101,12 +143,72 @@ pub(crate) async fn flips_are_conditional_and_claimed_once(store: &dyn Connector
         "another tenant's connector is not found"
     );
 
-    let claimed = store.claim_changes().await.unwrap();
+    let claimed = store.claim_changes(at(303), lease()).await.unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!((claimed[0].generation, claimed[0].notified), (2, 1));
     store.release(&claimed[0]).await.unwrap();
-    let reclaimed = store.claim_changes().await.unwrap();
-    assert_eq!(reclaimed, claimed, "released, claimed again");
+    let reclaimed = store.claim_changes(at(304), lease()).await.unwrap();
+    assert_eq!(reclaimed.len(), 1, "released, claimed again at once");
+    assert_eq!((reclaimed[0].generation, reclaimed[0].notified), (2, 1));
+
+    // The holder dies before acknowledging: once the lease lapses, the same flip (the same
+    // generation, so the same dedupe key) is claimed again.
+    assert!(
+        store
+            .claim_changes(at(363), lease())
+            .await
+            .unwrap()
+            .is_empty(),
+        "the lease holds until it expires"
+    );
+    let after_crash = store.claim_changes(at(364), lease()).await.unwrap();
+    assert_eq!(after_crash.len(), 1, "the lapsed claim is claimed again");
+    assert_eq!((after_crash[0].generation, after_crash[0].notified), (2, 1));
+    assert_eq!(after_crash[0].claimed_until, Some(at(424)));
+    // A late release by the lapsed holder does not end the new lease.
+    store.release(&reclaimed[0]).await.unwrap();
+    assert!(
+        store
+            .claim_changes(at(365), lease())
+            .await
+            .unwrap()
+            .is_empty(),
+        "the new lease still holds"
+    );
+
+    // A flip while the lease is held: acknowledging the claimed generation ends the lease,
+    // and the newer flip is claimed at once.
+    assert_eq!(store.mark_stale(at(400)).await.unwrap(), 1);
+    store.acknowledge(&after_crash[0]).await.unwrap();
+    let newer = store.claim_changes(at(401), lease()).await.unwrap();
+    assert_eq!(newer.len(), 1);
+    assert_eq!((newer[0].generation, newer[0].notified), (3, 2));
+    // The lapsed holder's late acknowledgement counts but never lowers `notified`.
+    store.acknowledge(&reclaimed[0]).await.unwrap();
+    store.acknowledge(&newer[0]).await.unwrap();
+    assert!(
+        store
+            .claim_changes(at(10_000), lease())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A claim on a connector that was removed and registered again acknowledges nothing.
+    assert!(store.remove("globex", "okta").await.unwrap());
+    store
+        .upsert("globex", "okta", "Okta", 60, at(500))
+        .await
+        .unwrap();
+    assert_eq!(store.mark_stale(at(600)).await.unwrap(), 1);
+    store.acknowledge(&globex_claim).await.unwrap();
+    let fresh = store.claim_changes(at(601), lease()).await.unwrap();
+    assert_eq!(fresh.len(), 1, "the new registration's flip is still due");
+    assert_eq!(
+        (fresh[0].tenant_id.as_str(), fresh[0].generation),
+        ("globex", 1)
+    );
+    store.acknowledge(&fresh[0]).await.unwrap();
 
     let listed = store.list("acme").await.unwrap();
     let ids: Vec<&str> = listed.iter().map(|c| c.id.as_str()).collect();
@@ -132,6 +234,25 @@ pub(crate) async fn two_handles_flip_and_claim_once(
     );
     let (a, b) = tokio::join!(one.mark_stale(at(10)), two.mark_stale(at(10)));
     assert_eq!(a.unwrap() + b.unwrap(), 1);
-    let (a, b) = tokio::join!(one.claim_changes(), two.claim_changes());
-    assert_eq!(a.unwrap().len() + b.unwrap().len(), 1);
+    let (a, b) = tokio::join!(
+        one.claim_changes(at(10), lease()),
+        two.claim_changes(at(10), lease())
+    );
+    let claims: Vec<_> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    assert_eq!(claims.len(), 1);
+    // The holder dies; one of the replicas claims the same flip once the lease lapses.
+    let (a, b) = tokio::join!(
+        one.claim_changes(at(70), lease()),
+        two.claim_changes(at(70), lease())
+    );
+    let again: Vec<_> = a.unwrap().into_iter().chain(b.unwrap()).collect();
+    assert_eq!(again.len(), 1, "claimed again by one of them");
+    assert_eq!(again[0].generation, claims[0].generation);
+    two.acknowledge(&again[0]).await.unwrap();
+    assert!(
+        one.claim_changes(at(1000), lease())
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }

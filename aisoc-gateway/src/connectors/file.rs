@@ -3,8 +3,8 @@
 //! Every change reads the file, changes it and writes it whole (temporary file, fsync, rename,
 //! fsync of the directory) under an exclusive `flock` on `LOCK` beside it: a crash leaves the
 //! old file or the new one, and gateways sharing a data directory never lose each other's
-//! changes or flip and claim the same change twice. Readers need no lock, because a rename is
-//! atomic. The file is created with mode 0600 and the directory with 0700.
+//! changes or flip the same change twice, and a claim's lease (`claimed_until`) is held by one
+//! of them at a time. Readers need no lock, because a rename is atomic. The file is created with mode 0600 and the directory with 0700.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -201,6 +201,7 @@ impl ConnectorStore for FileConnectorStore {
                     status_changed_at: now,
                     generation: 0,
                     notified: 0,
+                    claimed_until: None,
                 });
             entry.name = name;
             entry.window_seconds = window_seconds;
@@ -266,17 +267,41 @@ impl ConnectorStore for FileConnectorStore {
         .await
     }
 
-    async fn claim_changes(&self) -> Result<Vec<Connector>, ConnectorStoreError> {
-        self.change(|connectors| {
+    async fn claim_changes(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<Vec<Connector>, ConnectorStoreError> {
+        self.change(move |connectors| {
             let mut claimed = Vec::new();
-            for connector in connectors
-                .values_mut()
-                .filter(|c| c.notified < c.generation)
-            {
+            for connector in connectors.values_mut().filter(|c| {
+                c.notified < c.generation && c.claimed_until.is_none_or(|until| until <= now)
+            }) {
+                connector.claimed_until = Some(now + lease);
                 claimed.push(connector.clone());
-                connector.notified = connector.generation;
             }
             (!claimed.is_empty(), claimed)
+        })
+        .await
+    }
+
+    async fn acknowledge(&self, claimed: &Connector) -> Result<(), ConnectorStoreError> {
+        let claimed = claimed.clone();
+        self.change(move |connectors| {
+            match connectors.get_mut(&key(&claimed.tenant_id, &claimed.id)) {
+                // `registered_at` tells this registration from one made after a removal.
+                Some(connector)
+                    if connector.registered_at == claimed.registered_at
+                        && connector.generation >= claimed.generation =>
+                {
+                    connector.notified = connector.notified.max(claimed.generation);
+                    if connector.claimed_until == claimed.claimed_until {
+                        connector.claimed_until = None;
+                    }
+                    (true, ())
+                }
+                _ => (false, ()),
+            }
         })
         .await
     }
@@ -286,10 +311,10 @@ impl ConnectorStore for FileConnectorStore {
         self.change(move |connectors| {
             match connectors.get_mut(&key(&claimed.tenant_id, &claimed.id)) {
                 Some(connector)
-                    if connector.generation == claimed.generation
-                        && connector.notified == claimed.generation =>
+                    if claimed.claimed_until.is_some()
+                        && connector.claimed_until == claimed.claimed_until =>
                 {
-                    connector.notified = claimed.notified;
+                    connector.claimed_until = None;
                     (true, ())
                 }
                 _ => (false, ()),

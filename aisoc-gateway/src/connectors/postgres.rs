@@ -3,10 +3,13 @@
 //!
 //! Tenant statements run in a transaction as `aisoc_connectors_tenant` with `aisoc.tenant_id`
 //! set, under FORCEd row-level security; the monitor's cross-tenant statements (flipping
-//! overdue connectors, claiming and releasing notifications) run as `aisoc_connectors_monitor`.
-//! A flip is one `UPDATE … WHERE status = …` and a claim one `UPDATE … WHERE notified <
-//! generation` over rows locked `FOR UPDATE SKIP LOCKED`: with two replicas, one flips and one
-//! claims, so one notification is queued per change.
+//! overdue connectors, claiming and acknowledging notifications) run as
+//! `aisoc_connectors_monitor`. A flip is one `UPDATE … WHERE status = …` and a claim one
+//! `UPDATE … SET claimed_until = now + lease WHERE notified < generation AND (claimed_until IS
+//! NULL OR claimed_until <= now)` over rows locked `FOR UPDATE SKIP LOCKED`: with two replicas,
+//! one flips and one holds the claim, queues the notification and acknowledges it, so one
+//! notification is queued per change; if that replica dies before acknowledging, the lease
+//! lapses and another queues it again under the same dedupe key.
 
 use aisoc_notify_core::async_trait;
 use chrono::{DateTime, Utc};
@@ -24,7 +27,7 @@ fn unavailable(error: sqlx::Error) -> ConnectorStoreError {
 macro_rules! columns {
     () => {
         "tenant_id, connector_id, name, window_seconds, registered_at, last_heartbeat, status, \
-         status_changed_at, generation, notified"
+         status_changed_at, generation, notified, claimed_until"
     };
 }
 
@@ -49,6 +52,7 @@ fn from_row(row: &PgRow) -> Result<Connector, ConnectorStoreError> {
         status_changed_at: row.try_get("status_changed_at").map_err(unavailable)?,
         generation: count("generation")?,
         notified: count("notified")?,
+        claimed_until: row.try_get("claimed_until").map_err(unavailable)?,
     })
 }
 
@@ -198,17 +202,26 @@ impl ConnectorStore for PgConnectorStore {
         Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX))
     }
 
-    async fn claim_changes(&self) -> Result<Vec<Connector>, ConnectorStoreError> {
+    async fn claim_changes(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<Vec<Connector>, ConnectorStoreError> {
         let mut tx = self.monitor().await?;
+        // A concurrent claim skips the rows this one locked, or, once this one committed,
+        // re-checks `claimed_until` and finds the lease held.
         let rows = sqlx::query(
-            "WITH due AS (SELECT tenant_id, connector_id, notified FROM aisoc_connectors \
-                 WHERE notified < generation FOR UPDATE SKIP LOCKED) \
-             UPDATE aisoc_connectors c SET notified = c.generation FROM due \
+            "WITH due AS (SELECT tenant_id, connector_id FROM aisoc_connectors \
+                 WHERE notified < generation AND (claimed_until IS NULL OR claimed_until <= $1) \
+                 FOR UPDATE SKIP LOCKED) \
+             UPDATE aisoc_connectors c SET claimed_until = $2 FROM due \
              WHERE c.tenant_id = due.tenant_id AND c.connector_id = due.connector_id \
              RETURNING c.tenant_id, c.connector_id, c.name, c.window_seconds, c.registered_at, \
-                 c.last_heartbeat, c.status, c.status_changed_at, c.generation, \
-                 due.notified AS notified",
+                 c.last_heartbeat, c.status, c.status_changed_at, c.generation, c.notified, \
+                 c.claimed_until",
         )
+        .bind(now)
+        .bind(now + lease)
         .fetch_all(&mut *tx)
         .await
         .map_err(unavailable)?;
@@ -216,16 +229,38 @@ impl ConnectorStore for PgConnectorStore {
         rows.iter().map(from_row).collect()
     }
 
-    async fn release(&self, claimed: &Connector) -> Result<(), ConnectorStoreError> {
+    async fn acknowledge(&self, claimed: &Connector) -> Result<(), ConnectorStoreError> {
         let mut tx = self.monitor().await?;
+        // `registered_at` tells this registration from one made after a removal.
         sqlx::query(
-            "UPDATE aisoc_connectors SET notified = $4 WHERE tenant_id = $1 AND connector_id = $2 \
-             AND generation = $3 AND notified = $3",
+            "UPDATE aisoc_connectors SET notified = GREATEST(notified, $3), \
+                 claimed_until = CASE WHEN claimed_until = $4 THEN NULL ELSE claimed_until END \
+             WHERE tenant_id = $1 AND connector_id = $2 AND registered_at = $5 \
+                 AND generation >= $3",
         )
         .bind(&claimed.tenant_id)
         .bind(&claimed.id)
         .bind(i64::try_from(claimed.generation).unwrap_or(i64::MAX))
-        .bind(i64::try_from(claimed.notified).unwrap_or(i64::MAX))
+        .bind(claimed.claimed_until)
+        .bind(claimed.registered_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn release(&self, claimed: &Connector) -> Result<(), ConnectorStoreError> {
+        let Some(until) = claimed.claimed_until else {
+            return Ok(());
+        };
+        let mut tx = self.monitor().await?;
+        sqlx::query(
+            "UPDATE aisoc_connectors SET claimed_until = NULL \
+             WHERE tenant_id = $1 AND connector_id = $2 AND claimed_until = $3",
+        )
+        .bind(&claimed.tenant_id)
+        .bind(&claimed.id)
+        .bind(until)
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;

@@ -3,9 +3,19 @@
 //! A connector's `generation` counts its status flips and `notified` is the generation whose
 //! `connector_health` notification was last queued. Every flip is a conditional change
 //! (healthy→stale only while healthy and overdue, stale→healthy only while stale), so of any
-//! number of monitors exactly one makes it; and a notification is queued only by whoever
-//! [claims](ConnectorStore::claim_changes) the generation, so exactly one is queued per flip,
-//! however many replicas watch the same store, and a restart does not queue it again.
+//! number of monitors exactly one makes it.
+//!
+//! Notifying is at least once, and once in effect. A monitor [claims](ConnectorStore::claim_changes)
+//! the unnotified flips: a claim is a *lease* (`claimed_until`), not a mark, and while it holds no
+//! other monitor claims the connector. The monitor queues the notification and only then
+//! [acknowledges](ConnectorStore::acknowledge) it, which raises `notified` and ends the lease.
+//! A monitor that crashes between queueing and acknowledging leaves the lease to lapse, and the
+//! next claim (by any replica) queues the same flip again under the same dedupe key
+//! (`connector-health:<tenant>:<id>:<generation>`), which the outbox and the destinations use to
+//! treat it as the one notification. With replicas that do not crash, exactly one notification
+//! is queued per flip. A lease is named by its expiry, which only grows (a connector is claimed
+//! again only at or after the old expiry), so a late release by a monitor whose lease lapsed
+//! cannot end a newer lease.
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::freshness::ConnectorStatus;
@@ -53,6 +63,10 @@ pub struct Connector {
     pub generation: u64,
     /// The generation whose notification was last queued.
     pub notified: u64,
+    /// Until when a monitor holds the claim on its pending notification (`None` when no claim
+    /// is held); once past, another monitor may claim it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_until: Option<DateTime<Utc>>,
 }
 
 impl Connector {
@@ -131,13 +145,26 @@ pub trait ConnectorStore: Send + Sync {
     /// many flipped.
     async fn mark_stale(&self, now: DateTime<Utc>) -> Result<usize, ConnectorStoreError>;
 
-    /// Claims every connector whose flips were not notified yet (sets `notified` to its
-    /// `generation`), returning each as it was claimed with `notified` still the previous
-    /// value. A connector is claimed by one caller only.
-    async fn claim_changes(&self) -> Result<Vec<Connector>, ConnectorStoreError>;
+    /// Claims, until `now + lease`, every connector whose flips were not notified yet and
+    /// that no unexpired claim holds (one whose `claimed_until` is after `now`), returning each
+    /// with `claimed_until` set. `notified` is left as it was: only
+    /// [`acknowledge`](Self::acknowledge) raises it, so a claim that is neither acknowledged
+    /// nor released lapses and the flip is claimed again. A connector is claimed by one caller
+    /// at a time.
+    async fn claim_changes(
+        &self,
+        now: DateTime<Utc>,
+        lease: chrono::Duration,
+    ) -> Result<Vec<Connector>, ConnectorStoreError>;
 
-    /// Gives a claim back (its notification could not be queued), unless the connector moved
-    /// on meanwhile.
+    /// Records that the claimed generation's notification was queued (or needed none):
+    /// `notified` becomes at least `claimed.generation`, and the lease ends if it is still
+    /// this claim's. Applies even when the lease lapsed meanwhile, and not to a connector
+    /// removed and registered again since.
+    async fn acknowledge(&self, claimed: &Connector) -> Result<(), ConnectorStoreError>;
+
+    /// Gives a claim back (its notification could not be queued) so the next check claims it
+    /// again, unless the lease already lapsed and another claim holds it.
     async fn release(&self, claimed: &Connector) -> Result<(), ConnectorStoreError>;
 
     /// Where the connectors are, for logs.

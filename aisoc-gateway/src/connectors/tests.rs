@@ -58,7 +58,11 @@ async fn the_file_store_keeps_the_contract_and_its_state_on_disk() {
         store.list("acme").await.unwrap()
     );
     assert!(
-        reopened.claim_changes().await.unwrap().is_empty(),
+        reopened
+            .claim_changes(conformance::at(100_000), conformance::lease())
+            .await
+            .unwrap()
+            .is_empty(),
         "nothing claimed twice"
     );
     std::fs::remove_dir_all(dir).unwrap();
@@ -123,6 +127,70 @@ async fn the_check_queues_one_notification_per_flip_and_retries_refused_ones() {
         "each flip its own key"
     );
     drop(queued);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[tokio::test]
+async fn a_monitor_that_died_before_marking_a_flip_notified_is_followed_by_one_that_queues_it() {
+    let dir = scratch();
+    let store = FileConnectorStore::open(dir.clone()).await.unwrap();
+    let outbox = Recording::default();
+    let long_ago = Utc::now() - chrono::Duration::seconds(600);
+    store
+        .upsert("acme", "okta", "Okta logs", 1, long_ago)
+        .await
+        .unwrap();
+    // The dead monitor: it flipped and claimed the connector (its lease long lapsed), queued
+    // the notification and died before acknowledging it.
+    assert_eq!(
+        store
+            .mark_stale(long_ago + chrono::Duration::seconds(5))
+            .await
+            .unwrap(),
+        1
+    );
+    let claimed = store
+        .claim_changes(
+            long_ago + chrono::Duration::seconds(5),
+            conformance::lease(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    outbox.enqueue(&notification(&claimed[0])).await.unwrap();
+
+    // The next monitor queues it again, under the same dedupe key, and marks it notified.
+    assert_eq!(check(&store, &outbox).await.unwrap(), 1);
+    assert_eq!(
+        check(&store, &outbox).await.unwrap(),
+        0,
+        "once marked, done"
+    );
+    {
+        let queued = outbox.queued.lock().unwrap();
+        assert_eq!(queued.len(), 2);
+        assert_eq!(queued[0].dedupe_key, queued[1].dedupe_key);
+        assert_eq!(
+            queued[1].dedupe_key.as_deref(),
+            Some("connector-health:acme:okta:1")
+        );
+    }
+    let listed = store.list("acme").await.unwrap();
+    assert_eq!((listed[0].notified, listed[0].claimed_until), (1, None));
+
+    // A live monitor's lease is respected: a flip claimed just now is not queued by another.
+    store.heartbeat("acme", "okta", Utc::now()).await.unwrap();
+    let held = store
+        .claim_changes(Utc::now(), conformance::lease())
+        .await
+        .unwrap();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        check(&store, &outbox).await.unwrap(),
+        0,
+        "held by the other"
+    );
+    assert_eq!(outbox.queued.lock().unwrap().len(), 2);
     std::fs::remove_dir_all(dir).unwrap();
 }
 

@@ -121,6 +121,44 @@ impl Gateway {
         )
     }
 
+    /// Creates a channel (named after its type) with the admin token `admin`; its id.
+    pub(crate) async fn create_channel(
+        &self,
+        admin: &str,
+        channel_type: &str,
+        config: serde_json::Value,
+    ) -> String {
+        let response = reqwest::Client::new()
+            .post(self.url("/v1/settings/notifications"))
+            .bearer_auth(admin)
+            .json(&serde_json::json!({
+                "channel_type": channel_type, "name": channel_type, "config": config
+            }))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let created: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(status, 201, "{channel_type}: {created}");
+        created["id"].as_str().unwrap().to_owned()
+    }
+
+    /// Sends channel `id`'s test message (for `tenant_id`, with `message`); the reply.
+    pub(crate) async fn test_channel(
+        &self,
+        admin: &str,
+        id: &str,
+        tenant_id: &str,
+        message: &str,
+    ) -> serde_json::Value {
+        reqwest::Client::new()
+            .post(self.url(&format!("/v1/settings/notifications/{id}/test")))
+            .bearer_auth(admin)
+            .json(&serde_json::json!({"tenant_id": tenant_id, "message": message}))
+            .json_reply()
+            .await
+    }
+
     pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
@@ -137,16 +175,49 @@ impl JsonReply for reqwest::RequestBuilder {
     }
 }
 
-/// A new, empty PostgreSQL database on the local server, named `<prefix>_<random>`; its URL.
-pub(crate) async fn fresh_database(prefix: &str) -> String {
-    use sqlx::Connection as _;
-    let name = format!("{prefix}_{:016x}", rand::random::<u64>());
-    let mut server = sqlx::PgConnection::connect("postgres://postgres@127.0.0.1:5432/postgres")
-        .await
-        .expect("PostgreSQL on 127.0.0.1:5432 (run ./scripts/services)");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+/// The local PostgreSQL server's maintenance database, where test databases are made.
+pub(crate) const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database of the test's own on the local PostgreSQL server.
+pub(crate) struct TestDatabase {
+    pub(crate) name: String,
+}
+
+impl TestDatabase {
+    /// A new, empty database named `<prefix>_<random>`.
+    pub(crate) async fn create(prefix: &str) -> Self {
+        use sqlx::Connection as _;
+        let name = format!("{prefix}_{:016x}", rand::random::<u64>());
+        let mut server = sqlx::PgConnection::connect(POSTGRES)
+            .await
+            .expect("PostgreSQL on 127.0.0.1:5432 (run ./scripts/services)");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut server)
+            .await
+            .unwrap();
+        Self { name }
+    }
+
+    /// Its URL.
+    pub(crate) fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
+    }
+
+    /// Drops it, with whatever connections are still open.
+    pub(crate) async fn drop_database(self) {
+        use sqlx::Connection as _;
+        let mut server = sqlx::PgConnection::connect(POSTGRES).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
         .execute(&mut server)
         .await
         .unwrap();
-    format!("postgres://postgres@127.0.0.1:5432/{name}")
+    }
+}
+
+/// A new, empty PostgreSQL database on the local server, named `<prefix>_<random>`; its URL.
+pub(crate) async fn fresh_database(prefix: &str) -> String {
+    TestDatabase::create(prefix).await.url()
 }

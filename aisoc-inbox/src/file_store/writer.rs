@@ -328,7 +328,7 @@ impl Writer {
             .segments
             .store(self.segments.len() as u64, Ordering::Relaxed);
         shared.end.send_replace(self.next);
-        metrics::gauge!("aisoc_ingest_store_bytes").set(self.used as f64);
+        metrics::gauge!(crate::metrics::STORE_BYTES).set(self.used as f64);
     }
 
     /// Serves commands until every handle to the store is gone.
@@ -393,7 +393,7 @@ impl Writer {
         let needed = size + if rotate { HEADER_LEN } else { 0 };
         let used = self.used + batch.buffer.len() as u64;
         if used + needed > self.max_bytes {
-            metrics::counter!("aisoc_ingest_store_full_total").increment(1);
+            metrics::counter!(crate::metrics::STORE_FULL).increment(1);
             let _ = reply.send(Err(FileStoreError::Full {
                 used,
                 max: self.max_bytes,
@@ -456,7 +456,7 @@ impl Writer {
             .write_all(&batch.buffer)
             .and_then(|()| self.active.sync_data());
         self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("aisoc_ingest_store_fsyncs_total").increment(1);
+        metrics::counter!(crate::metrics::STORE_FSYNCS).increment(1);
         #[cfg(feature = "test-util")]
         drop(held);
         if let Err(error) = written {
@@ -486,7 +486,7 @@ impl Writer {
         let shared = &self.shared;
         shared.commits.fetch_add(1, Ordering::Relaxed);
         shared.appended.fetch_add(batch.records, Ordering::Relaxed);
-        metrics::counter!("aisoc_ingest_store_events_total").increment(batch.records);
+        metrics::counter!(crate::metrics::STORE_EVENTS).increment(batch.records);
         self.publish_state();
         for (reply, receipt) in batch.waiting {
             shared

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-const INFLIGHT_BYTES: &str = "aisoc_ingest_inbox_inflight_bytes";
+use crate::metrics::INFLIGHT_BYTES;
 
 /// The bytes all in-flight inbox requests may hold at once.
 ///
@@ -33,10 +33,7 @@ pub struct InflightBudget {
 impl InflightBudget {
     /// A budget of `limit` bytes.
     pub fn new(limit: usize) -> Self {
-        metrics::describe_gauge!(
-            INFLIGHT_BYTES,
-            "Bytes reserved by inbox requests being read, parsed or published"
-        );
+        crate::metrics::describe_metrics();
         Self {
             reserved: Arc::new(AtomicUsize::new(0)),
             limit,

@@ -33,23 +33,10 @@ use aisoc_notify_core::clock::{Clock, SystemClock};
 pub use super::budget::SWEEP_EVERY;
 use super::budget::{Charge, KeyedGcra, MIN_RETRY_AFTER, Rate};
 use super::{LimitError, RateLimiter};
+use crate::metrics::{RATE_LIMIT_TENANTS, RATE_LIMIT_TENANTS_REFUSED};
 
 /// The most tenants a [`MemoryRateLimiter`] tracks at once unless configured otherwise.
 pub const DEFAULT_MAX_TENANTS: usize = 100_000;
-
-const TRACKED: &str = "aisoc_ingest_inbox_rate_limit_tenants";
-const REFUSED: &str = "aisoc_ingest_inbox_rate_limit_tenants_refused_total";
-
-fn describe_metrics() {
-    metrics::describe_gauge!(
-        TRACKED,
-        "Tenants the in-memory inbox rate limiter tracks (those that sent in about the last minute)"
-    );
-    metrics::describe_counter!(
-        REFUSED,
-        "Inbox requests refused because the in-memory rate limiter tracks as many tenants as it may"
-    );
-}
 
 /// A per-node tenant rate limiter: smooth, with bursts up to the per-minute quota, tracking at
 /// most `max_tenants` tenants (why: [`crate::limits`]).
@@ -78,7 +65,7 @@ pub struct MemoryRateLimiter {
 impl MemoryRateLimiter {
     /// `per_minute` requests per minute per tenant, in bursts of up to `per_minute`.
     pub fn per_minute(per_minute: NonZeroU32) -> Self {
-        describe_metrics();
+        crate::metrics::describe_metrics();
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let rate = Rate::per_minute(NonZeroU64::from(per_minute));
         Self {
@@ -116,13 +103,13 @@ impl MemoryRateLimiter {
         let before = tenants.len();
         let charged = tenants.charge(tenant_id, 1, self.clock.now(), false);
         if tenants.len() != before {
-            metrics::gauge!(TRACKED).set(tenants.len() as f64);
+            metrics::gauge!(RATE_LIMIT_TENANTS).set(tenants.len() as f64);
         }
         match charged {
             Charge::Admitted { .. } => Ok(()),
             Charge::Over(wait) => Err(LimitError::Exceeded(wait)),
             Charge::Full => {
-                metrics::counter!(REFUSED).increment(1);
+                metrics::counter!(RATE_LIMIT_TENANTS_REFUSED).increment(1);
                 tracing::warn!(
                     max_tenants = self.max_tenants,
                     "the inbox rate limiter tracks as many tenants as it may; refusing a new one"

@@ -232,7 +232,7 @@ impl SnsSubscriptionHandler for SnsConfirmer {
     async fn confirmation_requested(&self, tenant_id: &str, topic_arn: &str, subscribe_url: &str) {
         match self.confirm(tenant_id, topic_arn, subscribe_url).await {
             Ok(ConfirmOutcome::Confirmed(done)) => {
-                metrics::counter!("aisoc_inbox_sns_confirmations_total", "outcome" => "confirmed")
+                metrics::counter!(crate::metrics::SNS_CONFIRMATIONS, "outcome" => "confirmed")
                     .increment(1);
                 tracing::info!(
                     tenant_id,
@@ -245,7 +245,7 @@ impl SnsSubscriptionHandler for SnsConfirmer {
                 tracing::debug!(tenant_id, topic_arn, "SNS subscription already confirmed");
             }
             Err(error) => {
-                metrics::counter!("aisoc_inbox_sns_confirmations_total", "outcome" => "failed")
+                metrics::counter!(crate::metrics::SNS_CONFIRMATIONS, "outcome" => "failed")
                     .increment(1);
                 tracing::warn!(tenant_id, topic_arn, %error, "SNS subscription not confirmed");
             }

@@ -33,23 +33,8 @@ use aisoc_notify_core::notification::Target;
 use chrono::{DateTime, Utc};
 
 use super::{KeyLayout, SUBSCRIPTION_TTL, StoreError, SubscriptionStore};
+use crate::metrics::{SUBSCRIPTIONS, SUBSCRIPTIONS_EVICTED, SUBSCRIPTIONS_REFUSED};
 use crate::subscription::SubscriptionRecord;
-
-const HELD: &str = "aisoc_push_subscriptions";
-const EVICTED: &str = "aisoc_push_subscriptions_evicted_total";
-const REFUSED: &str = "aisoc_push_subscriptions_refused_total";
-
-fn describe_metrics() {
-    metrics::describe_gauge!(HELD, "Push subscriptions the in-memory store holds");
-    metrics::describe_counter!(
-        EVICTED,
-        "Push subscriptions evicted, the user's oldest first, to keep a user within its cap"
-    );
-    metrics::describe_counter!(
-        REFUSED,
-        "Push subscriptions refused because a tenant or the store had reached its cap"
-    );
-}
 
 /// The caps of a [`MemorySubscriptionStore`]; each is at least one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,7 +110,7 @@ impl Default for MemorySubscriptionStore {
 impl MemorySubscriptionStore {
     /// An empty store with the default [`SubscriptionLimits`].
     pub fn new() -> Self {
-        describe_metrics();
+        crate::metrics::describe_metrics();
         Self {
             state: Mutex::new(MemoryState::default()),
             layout: KeyLayout::default(),
@@ -231,7 +216,7 @@ impl MemorySubscriptionStore {
             let surplus = devices.len() + 1 - self.limits.per_user;
             for (_, id) in devices.into_iter().take(surplus) {
                 self.drop_record(state, &id);
-                metrics::counter!(EVICTED).increment(1);
+                metrics::counter!(SUBSCRIPTIONS_EVICTED).increment(1);
                 tracing::info!(
                     subscription = %id,
                     per_user = self.limits.per_user,
@@ -246,7 +231,7 @@ impl MemorySubscriptionStore {
             let in_tenant = Self::indexed(state, &tenant_key, &record.id);
             self.drop_expired(state, in_tenant, now);
             if Self::count_indexed(state, &tenant_key, &record.id) >= self.limits.per_tenant {
-                metrics::counter!(REFUSED, "cap" => "tenant").increment(1);
+                metrics::counter!(SUBSCRIPTIONS_REFUSED, "cap" => "tenant").increment(1);
                 return Err(StoreError::TenantFull {
                     cap: self.limits.per_tenant,
                 });
@@ -259,7 +244,7 @@ impl MemorySubscriptionStore {
             let everyone: Vec<String> = state.records.keys().cloned().collect();
             self.drop_expired(state, everyone, now);
             if others(state) >= self.limits.total {
-                metrics::counter!(REFUSED, "cap" => "store").increment(1);
+                metrics::counter!(SUBSCRIPTIONS_REFUSED, "cap" => "store").increment(1);
                 return Err(StoreError::StoreFull {
                     cap: self.limits.total,
                 });
@@ -291,7 +276,7 @@ impl SubscriptionStore for MemorySubscriptionStore {
             }
             state.records.insert(record.id.clone(), record.clone());
         });
-        metrics::gauge!(HELD).set(state.records.len() as f64);
+        metrics::gauge!(SUBSCRIPTIONS).set(state.records.len() as f64);
         result
     }
 
@@ -308,7 +293,7 @@ impl SubscriptionStore for MemorySubscriptionStore {
     async fn remove(&self, id: &str) -> Result<bool, StoreError> {
         let mut state = self.lock();
         let removed = self.drop_record(&mut state, id).is_some();
-        metrics::gauge!(HELD).set(state.records.len() as f64);
+        metrics::gauge!(SUBSCRIPTIONS).set(state.records.len() as f64);
         Ok(removed)
     }
 
