@@ -16,7 +16,6 @@ use support::{Gateway, JsonReply};
 
 const ADMIN: &str = "connector-admin";
 const DATA_KEY: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 fn data_dir(label: &str) -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!(
@@ -280,43 +279,9 @@ async fn the_routes_check_the_token_the_tenant_and_every_field() {
     gateway.kill().await.unwrap();
 }
 
-/// A database of the test's own, dropped at the end.
-struct TestDatabase {
-    name: String,
-}
-
-impl TestDatabase {
-    async fn create() -> Self {
-        let name = format!("aisoc_connectors_gw_{:016x}", rand::random::<u64>());
-        let mut admin = sqlx::PgConnection::connect(POSTGRES)
-            .await
-            .expect("PostgreSQL on 127.0.0.1:5432 (run ./scripts/services)");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .unwrap();
-        Self { name }
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
-    }
-
-    async fn drop_database(self) {
-        let mut admin = sqlx::PgConnection::connect(POSTGRES).await.unwrap();
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&mut admin)
-        .await
-        .unwrap();
-    }
-}
-
 #[tokio::test]
 async fn two_gateways_on_one_database_notify_once_per_change() {
-    let database = TestDatabase::create().await;
+    let database = support::TestDatabase::create("aisoc_connectors_gw").await;
     let url = database.url();
     let env = [("DATABASE_URL", url.as_str()), ("AISOC_DATA_KEY", DATA_KEY)];
     let destination = webhook().await;
@@ -378,7 +343,7 @@ async fn two_gateways_on_one_database_notify_once_per_change() {
 #[tokio::test]
 async fn concurrent_monitors_on_postgres_flip_and_claim_each_change_once() {
     use aisoc_gateway::connectors::{ConnectorStore as _, PgConnectorStore};
-    let database = TestDatabase::create().await;
+    let database = support::TestDatabase::create("aisoc_connectors_gw").await;
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(16)
         .connect(&database.url())

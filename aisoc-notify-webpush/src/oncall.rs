@@ -68,13 +68,52 @@ pub trait OnCallStore: OnCallStatusProvider {
     async fn list(&self, tenant_id: &str) -> Result<Vec<OnCallEntry>, OnCallStoreError>;
 }
 
-/// Each (tenant, user)'s status and when it was set.
-type Statuses = HashMap<(String, String), (OnCallStatus, DateTime<Utc>)>;
+/// Each (tenant, user)'s status and when it was set: what an in-process store keeps, and the
+/// lookups every such store answers [`OnCallStore::get`] and [`OnCallStore::list`] with.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct OnCallTable(pub HashMap<(String, String), (OnCallStatus, DateTime<Utc>)>);
+
+impl OnCallTable {
+    /// `user_id`'s status in `tenant_id` (`Available` when never set).
+    pub fn status(&self, tenant_id: &str, user_id: &str) -> OnCallStatus {
+        self.0
+            .get(&(tenant_id.to_owned(), user_id.to_owned()))
+            .map(|(status, _)| *status)
+            .unwrap_or_default()
+    }
+
+    /// `user_id`'s entry in `tenant_id`, when they ever set one.
+    pub fn entry(&self, tenant_id: &str, user_id: &str) -> Option<OnCallEntry> {
+        self.0
+            .get(&(tenant_id.to_owned(), user_id.to_owned()))
+            .map(|(status, at)| OnCallEntry {
+                user_id: user_id.to_owned(),
+                status: *status,
+                updated_at: *at,
+            })
+    }
+
+    /// Every entry of `tenant_id`, by user id.
+    pub fn tenant(&self, tenant_id: &str) -> Vec<OnCallEntry> {
+        let mut listed: Vec<OnCallEntry> = self
+            .0
+            .iter()
+            .filter(|((tenant, _), _)| tenant == tenant_id)
+            .map(|((_, user), (status, at))| OnCallEntry {
+                user_id: user.clone(),
+                status: *status,
+                updated_at: *at,
+            })
+            .collect();
+        listed.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+        listed
+    }
+}
 
 /// Statuses in memory.
 #[derive(Debug, Default)]
 pub struct MemoryOnCallStore {
-    entries: Mutex<Statuses>,
+    entries: Mutex<OnCallTable>,
 }
 
 impl MemoryOnCallStore {
@@ -83,7 +122,7 @@ impl MemoryOnCallStore {
         Self::default()
     }
 
-    fn entries(&self) -> std::sync::MutexGuard<'_, Statuses> {
+    fn entries(&self) -> std::sync::MutexGuard<'_, OnCallTable> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -91,10 +130,7 @@ impl MemoryOnCallStore {
 #[async_trait]
 impl OnCallStatusProvider for MemoryOnCallStore {
     async fn status(&self, tenant_id: &str, user_id: &str) -> OnCallStatus {
-        self.entries()
-            .get(&(tenant_id.to_owned(), user_id.to_owned()))
-            .map(|(status, _)| *status)
-            .unwrap_or_default()
+        self.entries().status(tenant_id, user_id)
     }
 }
 
@@ -108,6 +144,7 @@ impl OnCallStore for MemoryOnCallStore {
     ) -> Result<OnCallEntry, OnCallStoreError> {
         let now = Utc::now();
         self.entries()
+            .0
             .insert((tenant_id.to_owned(), user_id.to_owned()), (status, now));
         Ok(OnCallEntry {
             user_id: user_id.to_owned(),
@@ -121,29 +158,11 @@ impl OnCallStore for MemoryOnCallStore {
         tenant_id: &str,
         user_id: &str,
     ) -> Result<Option<OnCallEntry>, OnCallStoreError> {
-        Ok(self
-            .entries()
-            .get(&(tenant_id.to_owned(), user_id.to_owned()))
-            .map(|(status, at)| OnCallEntry {
-                user_id: user_id.to_owned(),
-                status: *status,
-                updated_at: *at,
-            }))
+        Ok(self.entries().entry(tenant_id, user_id))
     }
 
     async fn list(&self, tenant_id: &str) -> Result<Vec<OnCallEntry>, OnCallStoreError> {
-        let mut listed: Vec<OnCallEntry> = self
-            .entries()
-            .iter()
-            .filter(|((tenant, _), _)| tenant == tenant_id)
-            .map(|((_, user), (status, at))| OnCallEntry {
-                user_id: user.clone(),
-                status: *status,
-                updated_at: *at,
-            })
-            .collect();
-        listed.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-        Ok(listed)
+        Ok(self.entries().tenant(tenant_id))
     }
 }
 

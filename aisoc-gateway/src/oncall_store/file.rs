@@ -6,13 +6,12 @@
 //! directory each see the others' changes when they next write or restart; replicas that
 //! must agree at once use PostgreSQL.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_webpush::manager::{OnCallStatus, OnCallStatusProvider};
-use aisoc_notify_webpush::oncall::{OnCallEntry, OnCallStore, OnCallStoreError};
+use aisoc_notify_webpush::oncall::{OnCallEntry, OnCallStore, OnCallStoreError, OnCallTable};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -44,7 +43,7 @@ struct Entry {
     updated_at: DateTime<Utc>,
 }
 
-type Statuses = HashMap<(String, String), (OnCallStatus, DateTime<Utc>)>;
+type Statuses = OnCallTable;
 
 /// On-call statuses in `<data dir>/oncall/status.json`.
 #[derive(Clone)]
@@ -66,16 +65,18 @@ fn failure(error: impl std::fmt::Display) -> OnCallStoreError {
 }
 
 fn statuses(document: &Document) -> Statuses {
-    document
-        .entries
-        .iter()
-        .map(|e| {
-            (
-                (e.tenant_id.clone(), e.user_id.clone()),
-                (e.status, e.updated_at),
-            )
-        })
-        .collect()
+    OnCallTable(
+        document
+            .entries
+            .iter()
+            .map(|e| {
+                (
+                    (e.tenant_id.clone(), e.user_id.clone()),
+                    (e.status, e.updated_at),
+                )
+            })
+            .collect(),
+    )
 }
 
 impl FileOnCallStore {
@@ -115,10 +116,7 @@ impl FileOnCallStore {
 #[async_trait]
 impl OnCallStatusProvider for FileOnCallStore {
     async fn status(&self, tenant_id: &str, user_id: &str) -> OnCallStatus {
-        self.cached()
-            .get(&(tenant_id.to_owned(), user_id.to_owned()))
-            .map(|(status, _)| *status)
-            .unwrap_or_default()
+        self.cached().status(tenant_id, user_id)
     }
 }
 
@@ -170,29 +168,11 @@ impl OnCallStore for FileOnCallStore {
         tenant_id: &str,
         user_id: &str,
     ) -> Result<Option<OnCallEntry>, OnCallStoreError> {
-        Ok(self
-            .cached()
-            .get(&(tenant_id.to_owned(), user_id.to_owned()))
-            .map(|(status, updated_at)| OnCallEntry {
-                user_id: user_id.to_owned(),
-                status: *status,
-                updated_at: *updated_at,
-            }))
+        Ok(self.cached().entry(tenant_id, user_id))
     }
 
     async fn list(&self, tenant_id: &str) -> Result<Vec<OnCallEntry>, OnCallStoreError> {
-        let mut listed: Vec<OnCallEntry> = self
-            .cached()
-            .iter()
-            .filter(|((tenant, _), _)| tenant == tenant_id)
-            .map(|((_, user), (status, updated_at))| OnCallEntry {
-                user_id: user.clone(),
-                status: *status,
-                updated_at: *updated_at,
-            })
-            .collect();
-        listed.sort_by(|a, b| a.user_id.cmp(&b.user_id));
-        Ok(listed)
+        Ok(self.cached().tenant(tenant_id))
     }
 }
 
