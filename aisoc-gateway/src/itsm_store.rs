@@ -18,7 +18,6 @@
 //! The admin routes are in [`router`].
 
 mod file;
-pub(crate) mod json_file;
 mod postgres;
 pub(crate) mod postgres_support;
 mod routes;

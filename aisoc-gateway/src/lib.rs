@@ -43,6 +43,7 @@ pub mod dead_letters;
 pub mod events_file;
 pub mod follow_ups;
 pub mod itsm_store;
+pub(crate) mod json_file;
 pub mod metrics;
 pub mod oncall_store;
 pub mod push;

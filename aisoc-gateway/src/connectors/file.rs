@@ -1,13 +1,12 @@
 //! The connectors in `<data dir>/connectors/connectors.json`, for a gateway without a database.
 //!
-//! Every change reads the file, changes it and writes it whole (temporary file, fsync, rename,
-//! fsync of the directory) under an exclusive `flock` on `LOCK` beside it: a crash leaves the
-//! old file or the new one, and gateways sharing a data directory never lose each other's
-//! changes or flip the same change twice, and a claim's lease (`claimed_until`) is held by one
-//! of them at a time. Readers need no lock, because a rename is atomic. The file is created with mode 0600 and the directory with 0700.
+//! The file is a [`JsonFile`]: every change reads it, changes it and writes it whole under an
+//! exclusive lock, so gateways sharing a data directory never lose each other's changes or
+//! flip the same change twice, a claim's lease (`claimed_until`) is held by one of them at a
+//! time, and a crash leaves the old file or the new one.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::freshness::ConnectorStatus;
@@ -15,11 +14,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::store::{Connector, ConnectorStore, ConnectorStoreError};
+use crate::json_file::{JsonFile, JsonFileError};
 
 /// The file's name.
 const FILE_NAME: &str = "connectors.json";
-/// The lock writers hold.
-const LOCK_NAME: &str = "LOCK";
 /// The file's format version; a file of another version is refused, not rewritten.
 const FORMAT: u32 = 1;
 
@@ -31,28 +29,58 @@ struct Document {
     connectors: Vec<Connector>,
 }
 
+impl Default for Document {
+    fn default() -> Self {
+        Self {
+            format: FORMAT,
+            connectors: Vec::new(),
+        }
+    }
+}
+
+impl Document {
+    /// The connectors by (tenant, id), unless the file is of another version.
+    fn connectors(&self) -> Result<Connectors, String> {
+        if self.format != FORMAT {
+            return Err(format!(
+                "format {} is not {FORMAT}; it was written by another version",
+                self.format
+            ));
+        }
+        Ok(self
+            .connectors
+            .iter()
+            .map(|c| ((c.tenant_id.clone(), c.id.clone()), c.clone()))
+            .collect())
+    }
+}
+
 /// The connectors in one JSON file in the data directory, replaced whole under a lock on
 /// every change.
 #[derive(Debug, Clone)]
 pub struct FileConnectorStore {
-    dir: PathBuf,
+    file: JsonFile,
 }
 
 impl FileConnectorStore {
     /// Opens (creating it when missing) the store in `dir`, and reads the file once to check it.
     pub async fn open(dir: PathBuf) -> Result<Self, ConnectorStoreError> {
-        let store = Self { dir };
-        store
-            .run(|store| {
-                create_private_dir(&store.dir).map_err(|e| store.failed(&e.to_string()))?;
-                store.read().map(drop)
-            })
-            .await?;
+        let location = dir.join(FILE_NAME).display().to_string();
+        let failed = move |reason: String| ConnectorStoreError::File {
+            location: location.clone(),
+            reason,
+        };
+        let opened = tokio::task::spawn_blocking(move || JsonFile::open(dir, FILE_NAME))
+            .await
+            .map_err(|e| ConnectorStoreError::Unavailable(format!("connector file task: {e}")))?
+            .map_err(|e| failed(e.to_string()))?;
+        let store = Self { file: opened };
+        store.run(|store| store.read().map(drop)).await?;
         Ok(store)
     }
 
     fn path(&self) -> PathBuf {
-        self.dir.join(FILE_NAME)
+        self.file.path()
     }
 
     fn failed(&self, reason: &str) -> ConnectorStoreError {
@@ -62,34 +90,20 @@ impl FileConnectorStore {
         }
     }
 
-    fn read(&self) -> Result<Connectors, ConnectorStoreError> {
-        let bytes = match std::fs::read(self.path()) {
-            Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Connectors::new()),
-            Err(e) => return Err(self.failed(&e.to_string())),
-        };
-        let document: Document = serde_json::from_slice(&bytes)
-            .map_err(|e| self.failed(&format!("not a connector file: {e}")))?;
-        if document.format != FORMAT {
-            return Err(self.failed(&format!(
-                "format {} is not {FORMAT}; it was written by another version",
-                document.format
-            )));
+    /// The file's failure, said as this store says it (the path is the error's location).
+    fn file_failed(&self, error: JsonFileError) -> ConnectorStoreError {
+        match error {
+            JsonFileError::Io { source, .. } => self.failed(&source.to_string()),
+            JsonFileError::Corrupt { reason, .. } => self.failed(&format!(
+                "not a connector file: {}",
+                reason.trim_start_matches("not the expected document: ")
+            )),
         }
-        Ok(document
-            .connectors
-            .into_iter()
-            .map(|c| ((c.tenant_id.clone(), c.id.clone()), c))
-            .collect())
     }
 
-    fn write(&self, connectors: &Connectors) -> Result<(), ConnectorStoreError> {
-        let document = Document {
-            format: FORMAT,
-            connectors: connectors.values().cloned().collect(),
-        };
-        write_atomically(&self.dir, &self.path(), &document)
-            .map_err(|e| self.failed(&e.to_string()))
+    fn read(&self) -> Result<Connectors, ConnectorStoreError> {
+        let document: Document = self.file.read().map_err(|e| self.file_failed(e))?;
+        document.connectors().map_err(|reason| self.failed(&reason))
     }
 
     /// Reads, changes and (when `change` says it changed something) writes the file, under
@@ -98,22 +112,20 @@ impl FileConnectorStore {
         &self,
         change: impl FnOnce(&mut Connectors) -> (bool, T),
     ) -> Result<T, ConnectorStoreError> {
-        let lock_path = self.dir.join(LOCK_NAME);
-        let lock = private_options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| self.failed(&e.to_string()))?;
-        // Through fs4 rather than `File::lock`, which is newer than the workspace's MSRV.
-        fs4::FileExt::lock(&lock).map_err(|e| self.failed(&e.to_string()))?;
-        let mut connectors = self.read()?;
-        let (changed, answer) = change(&mut connectors);
-        if changed {
-            self.write(&connectors)?;
-        }
-        drop(lock);
-        Ok(answer)
+        let mut answer = None;
+        self.file
+            .modify(|document: &mut Document| {
+                let mut connectors = document.connectors()?;
+                let (changed, answered) = change(&mut connectors);
+                answer = Some(answered);
+                if changed {
+                    document.connectors = connectors.into_values().collect();
+                }
+                Ok(changed)
+            })
+            .map_err(|e| self.file_failed(e))?
+            .map_err(|reason: String| self.failed(&reason))?;
+        Ok(answer.expect("the change ran"))
     }
 
     async fn run<T: Send + 'static>(
@@ -132,44 +144,6 @@ impl FileConnectorStore {
     ) -> Result<T, ConnectorStoreError> {
         self.run(move |store| store.modify(change)).await
     }
-}
-
-fn write_atomically(dir: &Path, path: &Path, document: &Document) -> std::io::Result<()> {
-    use std::io::Write as _;
-    let bytes = serde_json::to_vec_pretty(document).map_err(std::io::Error::other)?;
-    let temp = dir.join(format!(
-        "{FILE_NAME}.tmp-{}-{:016x}",
-        std::process::id(),
-        rand::random::<u64>()
-    ));
-    let written = (|| {
-        let mut file = private_options().write(true).create_new(true).open(&temp)?;
-        file.write_all(&bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&temp, path)?;
-        std::fs::File::open(dir)?.sync_all()
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    written
-}
-
-fn private_options() -> std::fs::OpenOptions {
-    #[allow(unused_mut, reason = "the mode is set on unix only")]
-    let mut options = std::fs::OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(dir)
 }
 
 fn key(tenant_id: &str, id: &str) -> (String, String) {

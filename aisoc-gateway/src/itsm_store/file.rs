@@ -1,7 +1,7 @@
 //! The credentials in `<data dir>/itsm/credentials.json`, for a gateway without a database.
 //!
 //! The file is replaced whole and atomically under a writers' lock (see
-//! [`json_file`](super::json_file)). Settings are sealed when `AISOC_DATA_KEY` is set; without
+//! [`json_file`](crate::json_file)). Settings are sealed when `AISOC_DATA_KEY` is set; without
 //! it they are kept in clear in a file only its owner can read, and sealed the next time they
 //! are saved with a key.
 
@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::json_file::{JsonFile, JsonFileError};
 use super::{ConfiguredSystem, ItsmStore, ItsmStoreError, configured, from_stored, open, seal};
+use crate::json_file::{JsonFile, JsonFileError};
 
 /// The file's format version; a file of another version is refused, not rewritten.
 const FORMAT: u32 = 1;

@@ -1,7 +1,7 @@
 //! On-call statuses in `<data dir>/oncall/status.json`, for a gateway without a database.
 //!
 //! Every change is written whole and atomically under the writers' lock (the gateway's
-//! [`json_file`](crate::itsm_store::json_file)); the fan-out reads a copy kept in memory,
+//! [`json_file`](crate::json_file)); the fan-out reads a copy kept in memory,
 //! refreshed from the file on every change this process makes. Gateways sharing one data
 //! directory each see the others' changes when they next write or restart; replicas that
 //! must agree at once use PostgreSQL.
@@ -15,7 +15,7 @@ use aisoc_notify_webpush::oncall::{OnCallEntry, OnCallStore, OnCallStoreError, O
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::itsm_store::json_file::JsonFile;
+use crate::json_file::JsonFile;
 
 const FORMAT: u32 = 1;
 
