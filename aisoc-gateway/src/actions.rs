@@ -379,6 +379,21 @@ pub fn router(registry: Arc<ExecutorRegistry>, admin_token: Arc<SecretString>) -
         .with_state(state)
 }
 
+#[utoipa::path(
+    post, path = "/v1/actions", tag = "actions",
+    summary = "Run a playbook action (`chatops.verify`, `notify_slack`, `notify_teams`, `webhook`, `create_ticket`)",
+    security(("admin_bearer" = [])),
+    request_body = crate::openapi::ActionRequest,
+    responses(
+        (status = 200, description = "Succeeded", body = crate::openapi::ActionResult),
+        (status = 202, description = "Running (an answer is awaited)", body = crate::openapi::ActionResult),
+        (status = 400, description = "Malformed JSON", body = crate::openapi::ApiError),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "Unknown action_type (the available ones are named)", body = crate::openapi::ApiError),
+        (status = 422, description = "Missing fields", body = crate::openapi::ApiError),
+        (status = 502, description = "Failed", body = crate::openapi::ActionResult),
+    ),
+)]
 async fn run_action(
     State(state): State<ActionsState>,
     ApiJson(request): ApiJson<ActionRequest>,

@@ -12,7 +12,9 @@
 //! ttl_seconds? (default 3600), run_id?, case_id?}`: with a `run_id` (the playbook run waiting
 //! on the decision, 1-128 characters) the decision queues the run's resume, delivered to
 //! `AISOC_PLAYBOOK_RESUME_URL` with the approval id as its idempotency key. A store that cannot
-//! take another request (the in-memory one is capped) answers 507 saying why.
+//! take another request (the in-memory one is capped) answers 507 saying why. The answer is the
+//! request plus `cards: [{channel, type, state, error?}]`, what posting its approval card to
+//! each selected channel did ([`crate::approval_cards`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -49,6 +51,9 @@ pub struct AdminState {
     pub approvals: ApprovalService,
     /// The audit trail.
     pub audit: Arc<dyn AuditLog>,
+    /// Posts each new request's approval card to the channels routing selects; `None` posts
+    /// nothing.
+    pub cards: Option<crate::approval_cards::ApprovalCards>,
 }
 
 /// The admin and REST routes.
@@ -68,7 +73,7 @@ pub fn router(state: AdminState) -> Router {
         .with_state(state)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct MintRequest {
     tenant_id: String,
     template: String,
@@ -88,6 +93,19 @@ fn token_error(failure: TokenStoreError) -> Response {
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/inbox/tokens", tag = "inbox-tokens",
+    summary = "Mint an inbox token for a tenant and template (the token is shown once)",
+    security(("admin_bearer" = [])),
+    request_body = MintRequest,
+    responses(
+        (status = 201, description = "Minted", body = crate::openapi::MintedToken),
+        (status = 400, description = "Unknown template (the available ones are named)", body = crate::openapi::ApiError),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 422, description = "A field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn mint_token(
     State(state): State<AdminState>,
     ApiJson(request): ApiJson<MintRequest>,
@@ -150,6 +168,19 @@ async fn mint_token(
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/inbox/tokens/{id}/rotate", tag = "inbox-tokens",
+    summary = "Replace an inbox token with a new one",
+    security(("admin_bearer" = [])),
+    params(("id" = String, Path, description = "The token's id"), ("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)")),
+    responses(
+        (status = 201, description = "Rotated", body = crate::openapi::RotatedToken),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "No such token for the tenant", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id missing or malformed, or a field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn rotate_token(
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -165,6 +196,19 @@ async fn rotate_token(
     }
 }
 
+#[utoipa::path(
+    delete, path = "/v1/admin/inbox/tokens/{id}", tag = "inbox-tokens",
+    summary = "Revoke an inbox token",
+    security(("admin_bearer" = [])),
+    params(("id" = String, Path, description = "The token's id"), ("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)")),
+    responses(
+        (status = 204, description = "Revoked (empty body)"),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "No such token for the tenant", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id missing or malformed, or a field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn revoke_token(
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -176,7 +220,7 @@ async fn revoke_token(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct NewApprovalRequest {
     tenant_id: String,
     summary: String,
@@ -206,6 +250,20 @@ fn store_error(failure: StoreError) -> Response {
     error(status, failure.to_string())
 }
 
+#[utoipa::path(
+    post, path = "/v1/approvals", tag = "approvals",
+    summary = "Create an approval request and post its card to the selected channels",
+    security(("admin_bearer" = [])),
+    request_body = NewApprovalRequest,
+    responses(
+        (status = 201, description = "Created", body = crate::openapi::CreatedApproval),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 409, description = "An approval with this id exists", body = crate::openapi::ApiError),
+        (status = 422, description = "A field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+        (status = 507, description = "The store cannot take another request", body = crate::openapi::ApiError),
+    ),
+)]
 async fn create_approval(
     State(state): State<AdminState>,
     ApiJson(request): ApiJson<NewApprovalRequest>,
@@ -240,7 +298,16 @@ async fn create_approval(
         case_id: request.case_id,
     };
     match state.approvals.create(new).await {
-        Ok(approval) => (StatusCode::CREATED, Json(approval)).into_response(),
+        Ok(approval) => {
+            // Posting never fails the create: each channel's result is reported.
+            let cards = match &state.cards {
+                Some(cards) => cards.post(&approval).await,
+                None => Vec::new(),
+            };
+            let mut body = json!(approval);
+            body["cards"] = json!(cards);
+            (StatusCode::CREATED, Json(body)).into_response()
+        }
         Err(failure) => store_error(failure),
     }
 }
@@ -251,6 +318,19 @@ struct ListQuery {
     status: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/approvals", tag = "approvals",
+    summary = "List a tenant's approval requests",
+    security(("admin_bearer" = [])),
+    params(("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)"), ("status" = Option<String>, Query, description = "Only requests in this state: pending, approved, denied, expired")),
+    responses(
+        (status = 200, description = "The requests", body = Vec<crate::openapi::Approval>),
+        (status = 400, description = "Unknown status", body = crate::openapi::ApiError),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id missing or malformed, or a field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn list_approvals(
     State(state): State<AdminState>,
     TenantParam(tenant_id): TenantParam,
@@ -271,6 +351,19 @@ async fn list_approvals(
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/approvals/{id}", tag = "approvals",
+    summary = "One approval request",
+    security(("admin_bearer" = [])),
+    params(("id" = String, Path, description = "The approval id"), ("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)")),
+    responses(
+        (status = 200, description = "The request", body = crate::openapi::Approval),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "No such request for the tenant", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id missing or malformed, or a field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn get_approval(
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -283,12 +376,28 @@ async fn get_approval(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 struct DecisionBody {
     decision: String,
     reviewer: String,
 }
 
+#[utoipa::path(
+    post, path = "/v1/approvals/{id}/decision", tag = "approvals",
+    summary = "Approve or deny an approval request",
+    security(("admin_bearer" = [])),
+    params(("id" = String, Path, description = "The approval id"), ("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)")),
+    request_body = DecisionBody,
+    responses(
+        (status = 200, description = "Recorded", body = crate::openapi::DecisionRecorded),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "No such request for the tenant", body = crate::openapi::ApiError),
+        (status = 409, description = "Already decided", body = crate::openapi::ApiError),
+        (status = 410, description = "Expired", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id missing or malformed, or a field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn decide(
     State(state): State<AdminState>,
     Path(id): Path<String>,
@@ -335,6 +444,18 @@ struct AuditQuery {
     subject_id: Option<String>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/audit", tag = "audit",
+    summary = "A tenant's audit trail",
+    security(("admin_bearer" = [])),
+    params(("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)"), ("subject_id" = Option<String>, Query, description = "Only records about this subject (an approval or case id)")),
+    responses(
+        (status = 200, description = "The records, oldest first", body = Vec<crate::openapi::AuditEntry>),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id missing or malformed, or a field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn audit(
     State(state): State<AdminState>,
     TenantParam(tenant_id): TenantParam,

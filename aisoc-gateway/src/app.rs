@@ -85,10 +85,24 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+#[utoipa::path(
+    get, path = "/healthz", tag = "operations",
+    summary = "Liveness: answers while the process serves (never shed)",
+    responses(
+        (status = 200, description = "Alive", body = crate::openapi::Health),
+    ),
+)]
 async fn healthz() -> Json<serde_json::Value> {
     Json(json!({"status": "ok"}))
 }
 
+#[utoipa::path(
+    get, path = "/metrics", tag = "operations",
+    summary = "Prometheus metrics (never shed)",
+    responses(
+        (status = 200, description = "The metrics in the Prometheus text format", content_type = "text/plain; version=0.0.4; charset=utf-8", body = String),
+    ),
+)]
 async fn render_metrics(State(state): State<AppState>) -> Response {
     (
         [(
@@ -108,6 +122,23 @@ struct DeliveryMode {
     delivery: Option<String>,
 }
 
+#[utoipa::path(
+    post, path = "/v1/notifications", tag = "notifications",
+    summary = "Route one notification to the channels now, or queue it in the outbox",
+    security(("admin_bearer" = [])),
+    params(("delivery" = Option<String>, Query, description = "`queued`: answer 202 once stored in the outbox; absent or `now`: deliver now and report")),
+    request_body = crate::openapi::Notification,
+    responses(
+        (status = 200, description = "Delivered to every channel", body = crate::openapi::DeliveryReport),
+        (status = 202, description = "Queued in the outbox", body = crate::openapi::Queued),
+        (status = 400, description = "Malformed JSON or an unknown `delivery`", body = crate::openapi::ApiError),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 413, description = "Body over 256 KiB", body = crate::openapi::ApiError),
+        (status = 422, description = "A missing or empty field (named in the error)", body = crate::openapi::ApiError),
+        (status = 502, description = "At least one channel failed", body = crate::openapi::DeliveryReport),
+        (status = 503, description = "The outbox is full or unavailable; retry after `Retry-After`", body = crate::openapi::ApiError),
+    ),
+)]
 async fn send_notification(
     State(state): State<AppState>,
     Query(mode): Query<DeliveryMode>,
@@ -121,6 +152,9 @@ async fn send_notification(
     }
     if notification.title.trim().is_empty() {
         return error(StatusCode::UNPROCESSABLE_ENTITY, "title must not be empty");
+    }
+    if let Err(invalid) = crate::rules::check_tags("tags", &notification.tags) {
+        return error(StatusCode::UNPROCESSABLE_ENTITY, invalid);
     }
 
     match mode.delivery.as_deref() {

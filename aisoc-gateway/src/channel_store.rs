@@ -22,6 +22,14 @@
 //! Channel ids are assigned by the gateway (`ch_` and 15 random base32 characters) and never
 //! change once stored.
 //!
+//! The routing [rules](crate::rules) live in the same store, under the same revision: a replica
+//! that reloads reads channels and rules in one snapshot, so it never routes by a rule whose
+//! channel it has not loaded yet. The store keeps the two consistent itself, in the same
+//! transaction (or under the same file lock) as the change: a rule naming a channel that is not
+//! stored is refused ([`ChannelStoreError::NoSuchChannel`]; `console` always exists), and so is
+//! deleting a channel a rule still names ([`ChannelStoreError::ChannelInUse`]), so no replica's
+//! rule silently stops delivering. Rules hold no secrets and are stored in clear.
+//!
 //! ```
 //! use std::sync::Arc;
 //! use aisoc_gateway::channel_store::{ChannelStore, FileChannelStore, StoredChannel};
@@ -57,6 +65,7 @@ use serde_json::{Map, Value};
 
 pub use self::file::FileChannelStore;
 pub use self::postgres::PgChannelStore;
+pub use crate::rules::StoredRule;
 
 /// A channel as it is stored: its configuration in clear (stores seal it on the way out).
 #[derive(Clone, PartialEq)]
@@ -95,6 +104,8 @@ pub struct ChannelSnapshot {
     pub revision: u64,
     /// The channels, by id.
     pub channels: Vec<StoredChannel>,
+    /// The routing rules, by id.
+    pub rules: Vec<StoredRule>,
 }
 
 /// Why the channel store could not answer. Never carries a secret.
@@ -117,6 +128,23 @@ pub enum ChannelStoreError {
         id: String,
         /// Why (a missing key names its id).
         source: SealError,
+    },
+    /// A rule names a channel that is not stored (it was never created, or was just deleted).
+    #[error("no notification channel '{channel}'")]
+    NoSuchChannel {
+        /// The channel id the rule names.
+        channel: String,
+    },
+    /// A channel cannot be deleted while rules name it: they would silently stop delivering.
+    #[error(
+        "notification channel '{channel}' is used by {}: remove it from them (or delete them) first",
+        rules.join(", ")
+    )]
+    ChannelInUse {
+        /// The channel.
+        channel: String,
+        /// The rules naming it, as `'<name>' (<id>)`.
+        rules: Vec<String>,
     },
     /// The stored data is not what this version writes.
     #[error("{location}: {reason}")]
@@ -144,8 +172,21 @@ pub trait ChannelStore: Send + Sync {
     /// Replaces channel `channel.id`; `false` when there is none.
     async fn update(&self, channel: &StoredChannel) -> Result<bool, ChannelStoreError>;
 
-    /// Removes channel `id`; `false` when there is none.
+    /// Removes channel `id`; `false` when there is none. Refused with
+    /// [`ChannelStoreError::ChannelInUse`] while a rule names it.
     async fn delete(&self, id: &str) -> Result<bool, ChannelStoreError>;
+
+    /// Stores a new rule (its id is not in use). Refused with
+    /// [`ChannelStoreError::NoSuchChannel`] when one of its channels is neither stored nor
+    /// [`console`](crate::rules::CONSOLE_CHANNEL_ID).
+    async fn insert_rule(&self, rule: &StoredRule) -> Result<(), ChannelStoreError>;
+
+    /// Replaces rule `rule.id`, its channels checked as by [`insert_rule`](Self::insert_rule);
+    /// `false` when there is none.
+    async fn update_rule(&self, rule: &StoredRule) -> Result<bool, ChannelStoreError>;
+
+    /// Removes rule `id`; `false` when there is none.
+    async fn delete_rule(&self, id: &str) -> Result<bool, ChannelStoreError>;
 
     /// Resolves when another process may have changed the channels (PostgreSQL `NOTIFY`), so a
     /// replica reloads at once instead of at its next poll. Stores without such a signal never
@@ -227,7 +268,10 @@ pub(crate) mod conformance {
     /// and changing or removing an unknown id answers `false` and changes nothing.
     pub(crate) async fn writes_read_back_and_move_the_revision(store: &dyn ChannelStore) {
         let empty = store.list().await.unwrap();
-        assert!(empty.channels.is_empty(), "{empty:?}");
+        assert!(
+            empty.channels.is_empty() && empty.rules.is_empty(),
+            "{empty:?}"
+        );
         assert_eq!(store.revision().await.unwrap(), empty.revision);
 
         let a = channel("ch_a", "https://hooks.example/a?token=one");
@@ -274,12 +318,110 @@ pub(crate) mod conformance {
         let seen = second.list().await.unwrap();
         assert_eq!(seen.channels, std::slice::from_ref(&a));
         assert_eq!(seen.revision, first.revision().await.unwrap());
+        let routed = rule("rl_shared", &[a.id.as_str()]);
+        second.insert_rule(&routed).await.unwrap();
+        assert_eq!(
+            first.list().await.unwrap().rules,
+            std::slice::from_ref(&routed)
+        );
+        assert!(matches!(
+            first.delete(&a.id).await,
+            Err(ChannelStoreError::ChannelInUse { .. })
+        ));
+        assert!(first.delete_rule(&routed.id).await.unwrap());
         assert!(second.delete(&a.id).await.unwrap());
         assert!(first.list().await.unwrap().channels.is_empty());
         assert_eq!(
             first.revision().await.unwrap(),
             second.revision().await.unwrap()
         );
+    }
+
+    pub(crate) fn rule(id: &str, channels: &[&str]) -> StoredRule {
+        StoredRule {
+            id: id.to_owned(),
+            name: format!("rule {id}"),
+            event_types: vec![EventType::P0Alert],
+            min_severity: Some(aisoc_notify_core::notification::Severity::High),
+            tenant_id: Some("acme".into()),
+            tags: vec!["pci".into()],
+            channels: channels.iter().map(|c| (*c).to_owned()).collect(),
+            enabled: true,
+        }
+    }
+
+    /// Rules read back with the channels under one revision; a rule naming a channel that is
+    /// not stored is refused, and so is deleting a channel a rule names, each changing nothing.
+    pub(crate) async fn rules_move_the_revision_and_keep_their_channels(store: &dyn ChannelStore) {
+        let a = channel("ch_ruled", "https://hooks.example/ruled");
+        store.insert(&a).await.unwrap();
+        let first = rule("rl_first", &["ch_ruled", crate::rules::CONSOLE_CHANNEL_ID]);
+        let before = store.revision().await.unwrap();
+        store.insert_rule(&first).await.unwrap();
+        let listed = store.list().await.unwrap();
+        assert!(listed.revision > before);
+        assert!(listed.channels.contains(&a), "{listed:?}");
+        assert_eq!(listed.rules, std::slice::from_ref(&first));
+
+        let unchanged = listed.revision;
+        let dangling = rule("rl_dangling", &["ch_ruled", "ch_missing"]);
+        let refused = store.insert_rule(&dangling).await.unwrap_err();
+        assert!(
+            matches!(&refused, ChannelStoreError::NoSuchChannel { channel } if channel == "ch_missing"),
+            "{refused}"
+        );
+        let refused = store
+            .update_rule(&StoredRule {
+                channels: vec!["ch_missing".into()],
+                ..first.clone()
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(refused, ChannelStoreError::NoSuchChannel { .. }),
+            "{refused}"
+        );
+        let in_use = store.delete("ch_ruled").await.unwrap_err();
+        assert!(
+            matches!(&in_use, ChannelStoreError::ChannelInUse { channel, rules }
+                if channel == "ch_ruled" && rules == &["'rule rl_first' (rl_first)".to_owned()]),
+            "{in_use}"
+        );
+        assert!(
+            !store
+                .update_rule(&rule("rl_missing", &["ch_ruled"]))
+                .await
+                .unwrap()
+        );
+        assert!(!store.delete_rule("rl_missing").await.unwrap());
+        let still = store.list().await.unwrap();
+        assert_eq!(still.revision, unchanged, "nothing changed");
+        assert_eq!(
+            (still.channels, still.rules),
+            (listed.channels, listed.rules)
+        );
+
+        let console_only = StoredRule {
+            name: "console only".into(),
+            event_types: Vec::new(),
+            min_severity: None,
+            tenant_id: None,
+            tags: Vec::new(),
+            channels: vec![crate::rules::CONSOLE_CHANNEL_ID.into()],
+            enabled: false,
+            ..first.clone()
+        };
+        assert!(store.update_rule(&console_only).await.unwrap());
+        assert!(store.revision().await.unwrap() > unchanged);
+        assert!(
+            store.delete("ch_ruled").await.unwrap(),
+            "no rule names it now"
+        );
+        assert_eq!(store.list().await.unwrap().rules, [console_only]);
+        assert!(store.delete_rule("rl_first").await.unwrap());
+        let last = store.list().await.unwrap();
+        assert!(last.rules.is_empty(), "{last:?}");
+        assert!(!last.channels.contains(&a), "{last:?}");
     }
 
     #[test]

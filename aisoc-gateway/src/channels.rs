@@ -6,7 +6,7 @@
 //! | `channel_type` | `config` |
 //! |---|---|
 //! | `slack` | [`SlackChannelConfig`](aisoc_notify_slack::config::SlackChannelConfig): `bot_token` + `channel_id` (+ `api_base`), or `webhook_url` |
-//! | `teams` | [`TeamsChannelConfig`](aisoc_notify_teams::config::TeamsChannelConfig): `webhook_url`, `format` (`workflows`, `connector`) |
+//! | `teams` | [`TeamsChannelConfig`](aisoc_notify_teams::config::TeamsChannelConfig): `webhook_url`, `format` (`workflows`, `connector`); or, as the bot (`TEAMS_APP_ID` + `TEAMS_APP_PASSWORD`), `service_url` + `conversation_id` |
 //! | `mattermost` | [`MattermostChannelConfig`](aisoc_notify_slack::mattermost::MattermostChannelConfig): `webhook_url`, `channel` |
 //! | `webhook` | [`WebhookChannelConfig`](aisoc_notify_webhook::config::WebhookChannelConfig): `url`, `secret`, `standard_webhooks_secret`, `envelope`, `community_uuid` |
 //! | `email` | [`EmailChannelConfig`](aisoc_notify_email::config::EmailChannelConfig): `host`, `port`, `security`, `username`, `password`, `from`, `to`, `enrich` |
@@ -39,10 +39,12 @@
 //! - before an id is treated as unknown (a queued retry, an update, a test) the registry
 //!   re-reads the store once, so a channel created on another replica a moment ago is found.
 //!
-//! `POST /v1/notifications` routes through the console channel plus every enabled channel here.
+//! `POST /v1/notifications` routes through the console channel plus every enabled channel here,
+//! by the [routing rules](crate::rules) kept in the same store: once any rule is stored, a
+//! channel (the console included) receives only what a rule sends it.
 
 mod build;
-mod http;
+pub(crate) mod http;
 
 pub use build::ChannelContext;
 pub use http::{MAX_TEST_MESSAGE_CHARS, router};
@@ -60,7 +62,7 @@ use aisoc_notify_outbox::{OutboxError, RouterSource};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::channel_store::{ChannelStore, ChannelStoreError, StoredChannel};
+use crate::channel_store::{ChannelStore, ChannelStoreError, StoredChannel, StoredRule};
 
 /// The channel types this gateway can build.
 pub const CHANNEL_TYPES: [&str; 7] = [
@@ -179,6 +181,8 @@ struct Loaded {
     /// the store again and sees other replicas' changes made meanwhile too.
     revision: u64,
     saved: BTreeMap<String, Saved>,
+    /// The routing rules read with the channels.
+    rules: Vec<StoredRule>,
 }
 
 /// The channels, kept in a [`ChannelStore`] and held here ready to route, plus the console
@@ -218,12 +222,13 @@ pub enum ChannelError {
     Store(#[from] ChannelStoreError),
 }
 
-/// A new channel id: `ch_` and 15 base32 characters (75 random bits).
-fn new_channel_id() -> String {
+/// A new channel (`ch`) or rule (`rl`) id: the prefix, `_` and 15 base32 characters (75
+/// random bits).
+pub(crate) fn new_id(prefix: &str) -> String {
     let mut bytes = [0u8; 9];
     rand::fill(&mut bytes);
     format!(
-        "ch_{}",
+        "{prefix}_{}",
         data_encoding::BASE32_NOPAD.encode(&bytes).to_lowercase()
     )
 }
@@ -255,6 +260,7 @@ impl ChannelRegistry {
         *registry.loaded_mut() = Loaded {
             revision: snapshot.revision,
             saved,
+            rules: snapshot.rules,
         };
         Ok(registry)
     }
@@ -315,6 +321,7 @@ impl ChannelRegistry {
         *self.loaded_mut() = Loaded {
             revision: snapshot.revision,
             saved,
+            rules: snapshot.rules,
         };
         Ok(true)
     }
@@ -341,7 +348,7 @@ impl ChannelRegistry {
     }
 
     /// Whether channel `id` exists, re-reading the store once when it is not loaded here.
-    async fn knows(&self, id: &str) -> bool {
+    pub(crate) async fn knows(&self, id: &str) -> bool {
         if self.loaded().saved.contains_key(id) {
             return true;
         }
@@ -358,7 +365,7 @@ impl ChannelRegistry {
 
     /// Validates a new channel, stores it, and then routes to it.
     pub async fn create(&self, request: &ChannelRequest) -> Result<ChannelView, ChannelError> {
-        let stored = request.stored(new_channel_id());
+        let stored = request.stored(new_id("ch"));
         build::check_destinations(&self.context, &stored).await?;
         let notifier = self.build(&stored)?;
         let _writing = self.writing.lock().await;
@@ -407,6 +414,22 @@ impl ChannelRegistry {
         }
     }
 
+    /// Every stored routing rule, by id.
+    pub fn rules(&self) -> Vec<StoredRule> {
+        self.loaded().rules.clone()
+    }
+
+    /// What channels are built with (the Teams bot client among it), for flows that post
+    /// through a channel themselves (approval cards).
+    pub fn context(&self) -> &ChannelContext {
+        &self.context
+    }
+
+    /// The store, for the rule changes in [`crate::rules`].
+    pub(crate) fn store(&self) -> &dyn ChannelStore {
+        self.store.as_ref()
+    }
+
     /// Every saved channel.
     pub fn list(&self) -> Vec<ChannelView> {
         self.loaded()
@@ -416,7 +439,7 @@ impl ChannelRegistry {
             .collect()
     }
 
-    /// The router over the console channel and every saved channel.
+    /// The router over the console channel and every saved channel, by the enabled rules.
     pub fn router(&self) -> Result<NotificationRouter, RoutingError> {
         let loaded = self.loaded();
         let mut builder = NotificationRouter::builder().channel(self.console.clone());
@@ -434,7 +457,32 @@ impl ChannelRegistry {
                     .with_enabled(stored.enabled),
             );
         }
+        let console = self.console.id.as_str();
+        let exists = |id: &str| id == console || loaded.saved.contains_key(id);
+        for rule in crate::rules::routing_rules(&loaded.rules, console, exists) {
+            builder = builder.rule(rule);
+        }
         builder.build()
+    }
+
+    /// The stored channels `notification` is delivered to now (rules and event filters
+    /// applied, the console left out), for flows that post something other than the
+    /// notification itself to them (an approval card).
+    pub fn selected(&self, notification: &Notification) -> Result<Vec<StoredChannel>, RoutingError> {
+        let router = self.router()?;
+        let loaded = self.loaded();
+        Ok(router
+            .select(notification)
+            .into_iter()
+            .filter_map(|channel| loaded.saved.get(&channel.id))
+            .map(|saved| saved.stored.clone())
+            .collect())
+    }
+
+    /// Stored channel `id` as loaded here (configuration included), for flows that come back
+    /// to what they posted through it (updating an approval card).
+    pub fn stored(&self, id: &str) -> Option<StoredChannel> {
+        self.loaded().saved.get(id).map(|saved| saved.stored.clone())
     }
 
     /// Sends a test message through channel `id`, for `tenant_id`, with `message` as its text

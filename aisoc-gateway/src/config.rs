@@ -160,12 +160,13 @@ pub fn read_secret_file(flag: &str, path: &Path) -> Result<SecretString, ConfigE
 
 /// Secrets read through the settings lookup rather than a flag; each can also come from a file
 /// named by the variable with `_FILE` appended.
-pub const LOOKUP_SECRETS: [&str; 5] = [
+pub const LOOKUP_SECRETS: [&str; 6] = [
     "AISOC_CHATOPS_HMAC_SECRET",
     "AISOC_PLAYBOOK_RESUME_SECRET",
     "AISOC_PLAYBOOK_RESUME_LEGACY_SECRET",
     "AISOC_DATA_KEY",
     "SLACK_BOT_TOKEN",
+    "TEAMS_APP_PASSWORD",
 ];
 
 /// The [`LOOKUP_SECRETS`] whose value is not set in `env` but whose `<NAME>_FILE` is, read from
@@ -404,6 +405,15 @@ pub const FILE_KEYS: &[(&str, &str)] = &[
         "TEAMS_OUTGOING_WEBHOOK_SECRET",
     ),
     ("teams.webhook_url", "AISOC_TEAMS_WEBHOOK_URL"),
+    ("teams.app_id", "TEAMS_APP_ID"),
+    ("teams.app_password", "TEAMS_APP_PASSWORD"),
+    ("teams.app_tenant_id", "TEAMS_APP_TENANT_ID"),
+    ("teams.bot_token_url", "TEAMS_BOT_TOKEN_URL"),
+    ("teams.bot_service_hosts", "TEAMS_BOT_SERVICE_HOSTS"),
+    (
+        "teams.bot_openid_metadata_url",
+        "TEAMS_BOT_OPENID_METADATA_URL",
+    ),
     ("vapid.private_key", "VAPID_PRIVATE_KEY"),
     ("vapid.public_key", "VAPID_PUBLIC_KEY"),
     ("vapid.subject", "VAPID_SUBJECT"),

@@ -128,6 +128,11 @@ impl Connectors {
         ))
     }
 
+    /// The store the monitor and the routes share (read by `/aisoc status`).
+    pub fn store(&self) -> Arc<dyn ConnectorStore> {
+        self.store.clone()
+    }
+
     /// Starts the monitor over `store`, checking every `every`.
     pub fn spawn(store: Arc<dyn ConnectorStore>, outbox: Arc<dyn Outbox>, every: Duration) -> Self {
         let wake = Arc::new(Notify::new());
@@ -258,6 +263,19 @@ fn failed(failure: &ConnectorStoreError) -> Response {
     error(StatusCode::SERVICE_UNAVAILABLE, failure.to_string())
 }
 
+#[utoipa::path(
+    put, path = "/v1/connectors/{id}", tag = "connectors",
+    summary = "Register or update a connector to watch",
+    security(("admin_bearer" = [])),
+    params(("id" = String, Path, description = "The connector id"), ("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)")),
+    request_body = crate::openapi::ConnectorBody,
+    responses(
+        (status = 200, description = "Registered", body = crate::openapi::Connector),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id missing or malformed, or a field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn upsert(
     State(connectors): State<Connectors>,
     TenantParam(tenant_id): TenantParam,
@@ -298,6 +316,19 @@ async fn upsert(
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/connectors/{id}/heartbeat", tag = "connectors",
+    summary = "Record a connector's heartbeat",
+    security(("admin_bearer" = [])),
+    params(("id" = String, Path, description = "The connector id"), ("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)")),
+    responses(
+        (status = 200, description = "Recorded", body = crate::openapi::Connector),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "No such connector", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id missing or malformed, or a field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn heartbeat(
     State(connectors): State<Connectors>,
     TenantParam(tenant_id): TenantParam,
@@ -323,6 +354,18 @@ async fn heartbeat(
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/connectors", tag = "connectors",
+    summary = "A tenant's connectors and their freshness",
+    security(("admin_bearer" = [])),
+    params(("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)")),
+    responses(
+        (status = 200, description = "The connectors", body = crate::openapi::ConnectorList),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id missing or malformed, or a field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn list(
     State(connectors): State<Connectors>,
     TenantParam(tenant_id): TenantParam,
@@ -336,6 +379,19 @@ async fn list(
     }
 }
 
+#[utoipa::path(
+    delete, path = "/v1/connectors/{id}", tag = "connectors",
+    summary = "Stop watching a connector",
+    security(("admin_bearer" = [])),
+    params(("id" = String, Path, description = "The connector id"), ("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)")),
+    responses(
+        (status = 204, description = "Removed (empty body)"),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "No such connector", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id missing or malformed, or a field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn remove(
     State(connectors): State<Connectors>,
     TenantParam(tenant_id): TenantParam,

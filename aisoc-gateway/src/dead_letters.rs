@@ -53,6 +53,18 @@ struct Page {
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/outbox/dead-letters", tag = "dead-letters",
+    summary = "List the outbox's dead letters",
+    security(("admin_bearer" = [])),
+    params(("after" = Option<String>, Query, description = "The id after which the page starts"), ("limit" = Option<usize>, Query, description = "Page size, 1 to 1000 (default 100)")),
+    responses(
+        (status = 200, description = "One page of dead letters", body = Vec<crate::openapi::DeadLetter>),
+        (status = 400, description = "limit out of range", body = crate::openapi::ApiError),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn list(State(outbox): State<Arc<dyn Outbox>>, Query(page): Query<Page>) -> Response {
     let limit = page.limit.unwrap_or(DEFAULT_LIMIT);
     if limit == 0 || limit > MAX_LIMIT {
@@ -67,6 +79,18 @@ async fn list(State(outbox): State<Arc<dyn Outbox>>, Query(page): Query<Page>) -
     }
 }
 
+#[utoipa::path(
+    post, path = "/v1/outbox/dead-letters/{id}/replay", tag = "dead-letters",
+    summary = "Queue a dead letter again",
+    security(("admin_bearer" = [])),
+    params(("id" = String, Path, description = "The dead letter's id")),
+    responses(
+        (status = 202, description = "Queued again", body = crate::openapi::DeadLetter),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "No such dead letter", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn replay(State(outbox): State<Arc<dyn Outbox>>, Path(id): Path<String>) -> Response {
     match outbox.replay_dead_letter(&id).await {
         Ok(replayed) => (StatusCode::ACCEPTED, Json(replayed)).into_response(),

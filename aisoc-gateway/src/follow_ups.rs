@@ -120,6 +120,18 @@ struct Page {
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get, path = "/v1/admin/follow-ups", tag = "follow-ups",
+    summary = "List decisions' follow-ups in one state, newest first",
+    security(("admin_bearer" = [])),
+    params(("state" = Option<String>, Query, description = "`pending`, `delivered` or `dead` (default `dead`)"), ("limit" = Option<usize>, Query, description = "Page size (default 100)")),
+    responses(
+        (status = 200, description = "The follow-ups", body = Vec<crate::openapi::FollowUp>),
+        (status = 400, description = "Unknown state or limit out of range", body = crate::openapi::ApiError),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn list(State(sources): State<Sources>, Query(page): Query<Page>) -> Response {
     let state = match page.state.as_deref().map(str::parse::<FollowUpState>) {
         None => FollowUpState::Dead,
@@ -145,6 +157,20 @@ async fn list(State(sources): State<Sources>, Query(page): Query<Page>) -> Respo
     Json(listed).into_response()
 }
 
+#[utoipa::path(
+    post, path = "/v1/admin/follow-ups/{id}/{kind}/replay", tag = "follow-ups",
+    summary = "Replay a dead follow-up",
+    security(("admin_bearer" = [])),
+    params(("id" = String, Path, description = "The follow-up's id"), ("kind" = String, Path, description = "`resume` or `timeline`")),
+    responses(
+        (status = 202, description = "Queued again", body = crate::openapi::FollowUp),
+        (status = 400, description = "Unknown kind", body = crate::openapi::ApiError),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "No such follow-up", body = crate::openapi::ApiError),
+        (status = 409, description = "The follow-up is not dead", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn replay(
     State(sources): State<Sources>,
     Path((id, kind)): Path<(String, String)>,

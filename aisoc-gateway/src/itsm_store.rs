@@ -20,7 +20,7 @@
 mod file;
 mod postgres;
 pub(crate) mod postgres_support;
-mod routes;
+pub(crate) mod routes;
 
 use std::sync::Arc;
 

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use aisoc_gateway::channel_store::{
-    ChannelSnapshot, ChannelStore, ChannelStoreError, FileChannelStore, StoredChannel,
+    ChannelSnapshot, ChannelStore, ChannelStoreError, FileChannelStore, StoredChannel, StoredRule,
 };
 use aisoc_gateway::channels::{
     self, ChannelError, ChannelRegistry, ChannelRequest, CurrentChannels,
@@ -62,6 +62,18 @@ impl ChannelStore for Breakable {
     async fn delete(&self, id: &str) -> Result<bool, ChannelStoreError> {
         self.check()?;
         self.inner.delete(id).await
+    }
+    async fn insert_rule(&self, rule: &StoredRule) -> Result<(), ChannelStoreError> {
+        self.check()?;
+        self.inner.insert_rule(rule).await
+    }
+    async fn update_rule(&self, rule: &StoredRule) -> Result<bool, ChannelStoreError> {
+        self.check()?;
+        self.inner.update_rule(rule).await
+    }
+    async fn delete_rule(&self, id: &str) -> Result<bool, ChannelStoreError> {
+        self.check()?;
+        self.inner.delete_rule(id).await
     }
     fn describe(&self) -> String {
         self.inner.describe()

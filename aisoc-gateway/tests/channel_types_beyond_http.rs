@@ -3,14 +3,12 @@
 //! `/api/v1/push/subscribe`) and in-app (read back over `/api/v1/inapp`), in memory and on
 //! PostgreSQL. The HTTP types and every type's refusals are in `channel_types.rs`.
 
-use std::net::TcpListener;
-use std::sync::{Arc, Mutex};
-
 use serde_json::json;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod support;
+use support::smtp::smtp_server;
 use support::{Gateway, JsonReply, TestDatabase};
 
 const ADMIN: &str = "channel-types-admin";
@@ -21,47 +19,6 @@ async fn gateway() -> Gateway {
 
 fn admin(request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
     request.bearer_auth(ADMIN)
-}
-
-/// An SMTP server on loopback that keeps every message it is given.
-#[derive(Clone, Default)]
-struct Mailbox {
-    current: Arc<Mutex<Vec<u8>>>,
-    messages: Arc<Mutex<Vec<String>>>,
-    recipients: Arc<Mutex<Vec<String>>>,
-}
-
-impl mailin_embedded::Handler for Mailbox {
-    fn rcpt(&mut self, to: &str) -> mailin_embedded::Response {
-        self.recipients.lock().unwrap().push(to.to_owned());
-        mailin_embedded::response::OK
-    }
-
-    fn data(&mut self, buf: &[u8]) -> std::io::Result<()> {
-        self.current.lock().unwrap().extend_from_slice(buf);
-        Ok(())
-    }
-
-    fn data_end(&mut self) -> mailin_embedded::Response {
-        let message = std::mem::take(&mut *self.current.lock().unwrap());
-        self.messages
-            .lock()
-            .unwrap()
-            .push(String::from_utf8_lossy(&message).into_owned());
-        mailin_embedded::response::OK
-    }
-}
-
-fn smtp_server() -> (Mailbox, u16) {
-    let mailbox = Mailbox::default();
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    let mut server = mailin_embedded::Server::new(mailbox.clone());
-    server.with_name("smtp.test").with_tcp_listener(listener);
-    std::thread::spawn(move || {
-        let _ = server.serve();
-    });
-    (mailbox, port)
 }
 
 #[tokio::test]

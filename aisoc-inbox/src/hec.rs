@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 
 /// A Splunk HEC response body: `{"text": …, "code": N}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HecReply {
     /// The text.
     pub text: &'static str,

@@ -124,6 +124,7 @@ const IN_PROGRESS_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 /// What the caller is told on success.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct IngestReceipt {
     /// Events published.
     pub accepted: usize,

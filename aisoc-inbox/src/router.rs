@@ -177,6 +177,21 @@ async fn handle(
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/{tenant_token}", tag = "inbox",
+    summary = "Capture a webhook's events for the tenant the token names",
+    params(("tenant_token" = String, Path, description = "The tenant's inbox token (minted by the admin API); it authenticates the request")),
+    request_body(description = "The event(s): JSON, NDJSON, or what the token's template expects", content((serde_json::Value = "application/json"), (String = "application/x-ndjson"))),
+    responses(
+        (status = 200, description = "Events accepted (or a repeated idempotency key answered)", body = crate::pipeline::IngestReceipt),
+        (status = 401, description = "Unknown or revoked token", body = openapi::InboxError),
+        (status = 409, description = "A request with this idempotency key is in progress; retry after `Retry-After`", body = openapi::InboxError),
+        (status = 413, description = "Body over the limit", body = openapi::InboxError),
+        (status = 422, description = "Body not usable with the token's template", body = openapi::InboxError),
+        (status = 429, description = "Rate limited; retry after `Retry-After`", body = openapi::InboxError),
+        (status = 503, description = "The event sink is unavailable or full", body = openapi::InboxError),
+    ),
+))]
 async fn webhook(
     State(inbox): State<Inbox>,
     Path(token): Path<String>,
@@ -187,6 +202,21 @@ async fn webhook(
     handle(inbox, InboxRoute::Webhook, token, client, headers, body).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/email/{tenant_token}", tag = "inbox",
+    summary = "Capture a relayed e-mail (raw RFC 5322 or a relay's JSON) as an event",
+    params(("tenant_token" = String, Path, description = "The tenant's inbox token (minted by the admin API); it authenticates the request")),
+    request_body(description = "The e-mail", content((String = "message/rfc822"), (serde_json::Value = "application/json"))),
+    responses(
+        (status = 200, description = "Events accepted (or a repeated idempotency key answered)", body = crate::pipeline::IngestReceipt),
+        (status = 401, description = "Unknown or revoked token", body = openapi::InboxError),
+        (status = 409, description = "A request with this idempotency key is in progress; retry after `Retry-After`", body = openapi::InboxError),
+        (status = 413, description = "Body over the limit", body = openapi::InboxError),
+        (status = 422, description = "Body not usable with the token's template", body = openapi::InboxError),
+        (status = 429, description = "Rate limited; retry after `Retry-After`", body = openapi::InboxError),
+        (status = 503, description = "The event sink is unavailable or full", body = openapi::InboxError),
+    ),
+))]
 async fn email(
     State(inbox): State<Inbox>,
     Path(token): Path<String>,
@@ -208,6 +238,21 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .map(|t| t.trim().to_owned())
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/cef", tag = "inbox",
+    summary = "Capture CEF lines, the inbox token given as `Authorization: Bearer`",
+    security(("inbox_bearer" = [])),
+    request_body(description = "CEF lines", content_type = "text/plain", content = String),
+    responses(
+        (status = 200, description = "Events accepted (or a repeated idempotency key answered)", body = crate::pipeline::IngestReceipt),
+        (status = 401, description = "Unknown or revoked token", body = openapi::InboxError),
+        (status = 409, description = "A request with this idempotency key is in progress; retry after `Retry-After`", body = openapi::InboxError),
+        (status = 413, description = "Body over the limit", body = openapi::InboxError),
+        (status = 422, description = "Body not usable with the token's template", body = openapi::InboxError),
+        (status = 429, description = "Rate limited; retry after `Retry-After`", body = openapi::InboxError),
+        (status = 503, description = "The event sink is unavailable or full", body = openapi::InboxError),
+    ),
+))]
 async fn cef_with_header(
     State(inbox): State<Inbox>,
     client: ClientAddr,
@@ -220,6 +265,21 @@ async fn cef_with_header(
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/cef/{tenant_token}", tag = "inbox",
+    summary = "Capture CEF lines, the inbox token in the path",
+    params(("tenant_token" = String, Path, description = "The tenant's inbox token (minted by the admin API); it authenticates the request")),
+    request_body(description = "CEF lines", content_type = "text/plain", content = String),
+    responses(
+        (status = 200, description = "Events accepted (or a repeated idempotency key answered)", body = crate::pipeline::IngestReceipt),
+        (status = 401, description = "Unknown or revoked token", body = openapi::InboxError),
+        (status = 409, description = "A request with this idempotency key is in progress; retry after `Retry-After`", body = openapi::InboxError),
+        (status = 413, description = "Body over the limit", body = openapi::InboxError),
+        (status = 422, description = "Body not usable with the token's template", body = openapi::InboxError),
+        (status = 429, description = "Rate limited; retry after `Retry-After`", body = openapi::InboxError),
+        (status = 503, description = "The event sink is unavailable or full", body = openapi::InboxError),
+    ),
+))]
 async fn cef_with_path(
     State(inbox): State<Inbox>,
     Path(token): Path<String>,
@@ -329,6 +389,20 @@ async fn hec(
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/hec", tag = "hec",
+    summary = "Splunk HEC event endpoint: JSON event envelopes",
+    security(("hec_token" = [])),
+    request_body(description = "One or more concatenated HEC event envelopes", content = serde_json::Value, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Events accepted (`{\"text\":\"Success\",\"code\":0}`)", body = crate::hec::HecReply),
+        (status = 400, description = "Invalid data format, no data, or an invalid field", body = crate::hec::HecReply),
+        (status = 401, description = "Token missing or invalid", body = crate::hec::HecReply),
+        (status = 403, description = "Token disabled or authorization invalid", body = crate::hec::HecReply),
+        (status = 413, description = "Body over the limit", body = crate::hec::HecReply),
+        (status = 503, description = "Server busy; retry after `Retry-After`", body = crate::hec::HecReply),
+    ),
+))]
 async fn hec_event(
     State(inbox): State<Inbox>,
     Query(query): Query<std::collections::HashMap<String, String>>,
@@ -339,6 +413,21 @@ async fn hec_event(
     hec(inbox, InboxRoute::Hec, client, headers, query, body).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/services/collector/raw", tag = "hec",
+    summary = "Splunk HEC raw endpoint: one event per line",
+    security(("hec_token" = [])),
+    params(("channel" = Option<String>, Query, description = "HEC channel"), ("sourcetype" = Option<String>, Query, description = "Sourcetype of the events"), ("source" = Option<String>, Query, description = "Source of the events"), ("host" = Option<String>, Query, description = "Host of the events"), ("index" = Option<String>, Query, description = "Index of the events")),
+    request_body(description = "Raw lines", content_type = "text/plain", content = String),
+    responses(
+        (status = 200, description = "Events accepted (`{\"text\":\"Success\",\"code\":0}`)", body = crate::hec::HecReply),
+        (status = 400, description = "Invalid data format, no data, or an invalid field", body = crate::hec::HecReply),
+        (status = 401, description = "Token missing or invalid", body = crate::hec::HecReply),
+        (status = 403, description = "Token disabled or authorization invalid", body = crate::hec::HecReply),
+        (status = 413, description = "Body over the limit", body = crate::hec::HecReply),
+        (status = 503, description = "Server busy; retry after `Retry-After`", body = crate::hec::HecReply),
+    ),
+))]
 async fn hec_raw(
     State(inbox): State<Inbox>,
     Query(query): Query<std::collections::HashMap<String, String>>,
@@ -349,6 +438,97 @@ async fn hec_raw(
     hec(inbox, InboxRoute::HecRaw, client, headers, query, body).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/services/collector/health", tag = "hec",
+    summary = "Splunk HEC health check",
+    responses((status = 200, description = "HEC is healthy", body = crate::hec::HecReply)),
+))]
 async fn hec_health() -> Response {
     hec_reply(HecReply::HEALTHY)
+}
+
+/// The OpenAPI description of the routes (feature `openapi`): [`openapi::InboxApi`] for
+/// [`router`] (paths relative to where the host nests it) and [`openapi::HecApi`] for
+/// [`hec_router`].
+#[cfg(feature = "openapi")]
+pub mod openapi {
+    use super::{
+        __path_cef_with_header, __path_cef_with_path, __path_email, __path_hec_event,
+        __path_hec_health, __path_hec_raw, __path_webhook,
+    };
+    use crate::hec::HecReply;
+    use crate::pipeline::IngestReceipt;
+
+    /// `{"error": "..."}`: what went wrong, in words the sender can act on.
+    #[derive(utoipa::ToSchema)]
+    #[allow(dead_code)]
+    pub struct InboxError {
+        /// What went wrong.
+        error: String,
+    }
+
+    /// The routes of [`router`](super::router), relative to its nest point.
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        paths(webhook, email, cef_with_header, cef_with_path, hec_event),
+        components(schemas(IngestReceipt, HecReply, InboxError))
+    )]
+    pub struct InboxApi;
+
+    /// The routes of [`hec_router`](super::hec_router), at the root.
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        paths(
+            hec_collector,
+            hec_collector_event,
+            hec_collector_event_1_0,
+            hec_raw,
+            hec_collector_raw_1_0,
+            hec_health,
+            hec_collector_health_1_0
+        ),
+        components(schemas(HecReply))
+    )]
+    pub struct HecApi;
+
+    // `hec_router` serves one handler on several paths; each alias is described here,
+    // with the same contract as the handler it routes to.
+
+    #[utoipa::path(post, path = "/services/collector", tag = "hec",
+        summary = "Splunk HEC event endpoint (alias of `/services/collector/event`)",
+        security(("hec_token" = [])),
+        request_body(description = "One or more concatenated HEC event envelopes", content = serde_json::Value, content_type = "application/json"),
+        responses((status = 200, description = "Events accepted", body = HecReply), (status = 400, description = "Invalid data", body = HecReply), (status = 401, description = "Token missing or invalid", body = HecReply)))]
+    #[allow(dead_code)]
+    fn hec_collector() {}
+
+    #[utoipa::path(post, path = "/services/collector/event", tag = "hec",
+        summary = "Splunk HEC event endpoint: JSON event envelopes",
+        security(("hec_token" = [])),
+        request_body(description = "One or more concatenated HEC event envelopes", content = serde_json::Value, content_type = "application/json"),
+        responses((status = 200, description = "Events accepted", body = HecReply), (status = 400, description = "Invalid data", body = HecReply), (status = 401, description = "Token missing or invalid", body = HecReply)))]
+    #[allow(dead_code)]
+    fn hec_collector_event() {}
+
+    #[utoipa::path(post, path = "/services/collector/event/1.0", tag = "hec",
+        summary = "Splunk HEC event endpoint (versioned alias)",
+        security(("hec_token" = [])),
+        request_body(description = "One or more concatenated HEC event envelopes", content = serde_json::Value, content_type = "application/json"),
+        responses((status = 200, description = "Events accepted", body = HecReply), (status = 400, description = "Invalid data", body = HecReply), (status = 401, description = "Token missing or invalid", body = HecReply)))]
+    #[allow(dead_code)]
+    fn hec_collector_event_1_0() {}
+
+    #[utoipa::path(post, path = "/services/collector/raw/1.0", tag = "hec",
+        summary = "Splunk HEC raw endpoint (versioned alias)",
+        security(("hec_token" = [])),
+        request_body(description = "Raw lines", content_type = "text/plain", content = String),
+        responses((status = 200, description = "Events accepted", body = HecReply), (status = 400, description = "Invalid data", body = HecReply), (status = 401, description = "Token missing or invalid", body = HecReply)))]
+    #[allow(dead_code)]
+    fn hec_collector_raw_1_0() {}
+
+    #[utoipa::path(get, path = "/services/collector/health/1.0", tag = "hec",
+        summary = "Splunk HEC health check (versioned alias)",
+        responses((status = 200, description = "HEC is healthy", body = HecReply)))]
+    #[allow(dead_code)]
+    fn hec_collector_health_1_0() {}
 }

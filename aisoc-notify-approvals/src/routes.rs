@@ -29,7 +29,8 @@ pub fn router(callback: VerifyCallback) -> Router {
         .with_state(Arc::new(callback))
 }
 
-fn escape_html(text: &str) -> String {
+/// `text` with every character that could open markup escaped, for HTML text and attributes.
+pub fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -77,9 +78,15 @@ button{display:block;width:100%;min-height:3.25rem;padding:.75rem 1rem;border:0;
 background:var(--c);color:#fff;font:inherit;font-weight:600;cursor:pointer}\
 button:focus-visible{outline:3px solid #111;outline-offset:2px}\
 .note{margin:1rem 0 0;font-size:.9rem;color:#555}\
+p{overflow-wrap:anywhere}\
 .card>:last-child{margin-bottom:0}";
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+/// A decision page: `body` (trusted HTML; escape what it quotes with [`escape_html`]) in a
+/// card, with the headers every answer page needs — no caching, no referrer, no framing, a
+/// content security policy that allows only this page's own form and style, and `noindex`.
+/// Shared by every flow whose links a person opens (the verify flow here, a host's approval
+/// links).
+pub fn answer_page(status: StatusCode, title: &str, body: &str) -> Response {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
@@ -108,7 +115,7 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
 
 /// A page with a heading and one paragraph.
 fn message_page(status: StatusCode, heading: &str, message: &str) -> Response {
-    page(
+    answer_page(
         status,
         heading,
         &format!(
@@ -155,7 +162,7 @@ fn error_page(error: &VerifyCallbackError) -> Response {
 
 fn confirmation_page(preview: &AnswerPreview) -> Response {
     let words = words(&preview.choice);
-    page(
+    answer_page(
         StatusCode::OK,
         "Confirm your answer",
         &format!(
@@ -174,6 +181,18 @@ fn confirmation_page(preview: &AnswerPreview) -> Response {
     )
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/chatops/verify/{token}", tag = "approvals",
+    summary = "The verification answer page: shows the question and one button, records nothing",
+    params(("token" = String, Path, description = "The signed answer token from the prompt's button link; it authenticates the request")),
+    responses(
+        (status = 200, description = "The confirmation page (or the answer already recorded)", content_type = "text/html", body = String),
+        (status = 403, description = "The link is not valid", content_type = "text/html", body = String),
+        (status = 409, description = "Already answered", content_type = "text/html", body = String),
+        (status = 410, description = "The link expired", content_type = "text/html", body = String),
+        (status = 503, description = "The verification store is unavailable", content_type = "text/html", body = String),
+    ),
+))]
 async fn confirm(
     State(callback): State<Arc<VerifyCallback>>,
     Path(token): Path<String>,
@@ -187,6 +206,18 @@ async fn confirm(
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/chatops/verify/{token}", tag = "approvals",
+    summary = "Record the answer the link stands for (the page's button posts here, no body)",
+    params(("token" = String, Path, description = "The signed answer token from the prompt's button link; it authenticates the request")),
+    responses(
+        (status = 200, description = "Answer recorded", content_type = "text/html", body = String),
+        (status = 403, description = "The link is not valid", content_type = "text/html", body = String),
+        (status = 409, description = "Already answered", content_type = "text/html", body = String),
+        (status = 410, description = "The link expired", content_type = "text/html", body = String),
+        (status = 503, description = "The verification store is unavailable", content_type = "text/html", body = String),
+    ),
+))]
 async fn record(
     State(callback): State<Arc<VerifyCallback>>,
     Path(token): Path<String>,
@@ -212,6 +243,12 @@ async fn record(
         }
     }
 }
+
+/// The OpenAPI description of [`router`] (feature `openapi`), paths relative to its nest point.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::OpenApi)]
+#[openapi(paths(confirm, record))]
+pub struct VerifyApi;
 
 #[cfg(test)]
 mod tests {

@@ -14,6 +14,15 @@ use crate::follow_up::FollowUpDispatcher;
 use crate::model::{ApprovalRequest, NewApproval};
 use crate::store::{ApprovalStore, DecideError, StoreError};
 
+/// Told of every request that stopped taking decisions through this service: decided, or found
+/// expired by a late decision. The host shows the outcome where the request was posted (chat
+/// cards); the store has already recorded it, so a hook that fails changes nothing there.
+#[async_trait]
+pub trait DecidedHook: Send + Sync {
+    /// `approval` as the store now holds it (`approved`, `denied` or `expired`).
+    async fn decided(&self, approval: &ApprovalRequest);
+}
+
 /// Creates approval requests and records decisions through an [`ApprovalStore`].
 ///
 /// It implements [`DecisionHandler`], so the Slack and Teams interaction routes take it as is.
@@ -52,6 +61,7 @@ pub struct ApprovalService {
     store: Arc<dyn ApprovalStore>,
     clock: Arc<dyn Clock>,
     follow_ups: Option<Arc<FollowUpDispatcher>>,
+    decided: Option<Arc<dyn DecidedHook>>,
 }
 
 impl std::fmt::Debug for ApprovalService {
@@ -67,7 +77,15 @@ impl ApprovalService {
             store,
             clock: Arc::new(SystemClock),
             follow_ups: None,
+            decided: None,
         }
+    }
+
+    /// Calls `hook` after the store accepted each decision (and when a late decision found the
+    /// request expired), before the decision is answered.
+    pub fn with_decided_hook(mut self, hook: Arc<dyn DecidedHook>) -> Self {
+        self.decided = Some(hook);
+        self
     }
 
     /// Wakes `dispatcher` (built over the same store) whenever a decision or an expiry queued
@@ -140,12 +158,16 @@ impl ApprovalService {
             Err(DecideError::Expired) => {
                 // Marking it expired may have queued the waiting run's `expired` resume.
                 self.wake_follow_ups();
+                self.tell_expired(tenant_id, &request.approval_id).await;
                 return Err(DecisionError::Expired);
             }
             Err(other) => return Err(other.into()),
         };
         if decided.run_id.is_some() {
             self.wake_follow_ups();
+        }
+        if let Some(hook) = &self.decided {
+            hook.decided(&decided).await;
         }
         tracing::info!(
             approval_id = %decided.id,
@@ -158,6 +180,19 @@ impl ApprovalService {
             decision: request.decision,
             reviewer_name: request.reviewer.name,
         })
+    }
+
+    async fn tell_expired(&self, tenant_id: &str, approval_id: &str) {
+        let Some(hook) = &self.decided else {
+            return;
+        };
+        match self.store.get(tenant_id, approval_id).await {
+            Ok(Some(expired)) => hook.decided(&expired).await,
+            Ok(None) => {}
+            Err(error) => {
+                tracing::warn!(%approval_id, %error, "could not read an expired request to show its outcome");
+            }
+        }
     }
 
     fn wake_follow_ups(&self) {
@@ -181,5 +216,89 @@ impl DecisionHandler for ApprovalService {
             .map_err(|e| DecisionError::Unavailable(e.to_string()))?
             .ok_or(DecisionError::NotFound)?;
         self.decide_for_tenant(&tenant_id, request).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use aisoc_notify_core::clock::ManualClock;
+    use aisoc_notify_core::decision::{Decision, DecisionSource, Reviewer};
+
+    use super::*;
+    use crate::memory::{MemoryApprovalStore, MemoryAuditLog};
+    use crate::model::ApprovalStatus;
+
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<(String, ApprovalStatus)>>);
+
+    #[async_trait]
+    impl DecidedHook for Recording {
+        async fn decided(&self, approval: &ApprovalRequest) {
+            self.0
+                .lock()
+                .unwrap()
+                .push((approval.id.clone(), approval.status));
+        }
+    }
+
+    fn decide(approval_id: &str, decision: Decision) -> DecisionRequest {
+        DecisionRequest {
+            approval_id: approval_id.to_owned(),
+            decision,
+            reviewer: Reviewer {
+                id: "U1".into(),
+                name: "alice".into(),
+            },
+            source: DecisionSource::Api,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_hook_hears_each_accepted_decision_and_each_late_one_that_found_it_expired() {
+        let clock = Arc::new(ManualClock::new(Utc::now()));
+        let hook = Arc::new(Recording::default());
+        let service = ApprovalService::new(Arc::new(MemoryApprovalStore::new(Arc::new(
+            MemoryAuditLog::new(),
+        ))))
+        .with_clock(clock.clone())
+        .with_decided_hook(hook.clone());
+        let ttl = Duration::from_secs(60);
+        let first = service
+            .request("acme", "Isolate web-01", "isolate_host", None, ttl)
+            .await
+            .unwrap();
+        let late = service
+            .request("acme", "Block 203.0.113.9", "block_ip", None, ttl)
+            .await
+            .unwrap();
+
+        service
+            .decide_for_tenant("acme", decide(&first.id, Decision::Approve))
+            .await
+            .unwrap();
+        let refused = service
+            .decide_for_tenant("acme", decide(&first.id, Decision::Deny))
+            .await;
+        assert_eq!(
+            refused,
+            Err(DecisionError::AlreadyReviewed(Decision::Approve))
+        );
+        clock.advance(Duration::from_secs(61));
+        assert_eq!(
+            service
+                .decide_for_tenant("acme", decide(&late.id, Decision::Approve))
+                .await,
+            Err(DecisionError::Expired)
+        );
+        assert_eq!(
+            *hook.0.lock().unwrap(),
+            [
+                (first.id.clone(), ApprovalStatus::Approved),
+                (late.id.clone(), ApprovalStatus::Expired)
+            ],
+            "a refused second decision is not reported"
+        );
     }
 }

@@ -330,6 +330,9 @@ pub struct Notification {
     /// A key that identifies repeats of the same event, for deduplication downstream.
     #[serde(default)]
     pub dedupe_key: Option<String>,
+    /// Free-form labels (`pci`, `team:blue`) that routing rules can require.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
     /// When the notification was created (now, when absent from JSON).
     #[serde(default = "Utc::now")]
     pub created_at: DateTime<Utc>,
@@ -353,6 +356,7 @@ impl Notification {
             links: Vec::new(),
             actions: Vec::new(),
             dedupe_key: None,
+            tags: Vec::new(),
             created_at: Utc::now(),
         }
     }
@@ -390,6 +394,12 @@ impl Notification {
     /// Sets the dedupe key.
     pub fn with_dedupe_key(mut self, key: impl Into<String>) -> Self {
         self.dedupe_key = Some(key.into());
+        self
+    }
+
+    /// Adds tags (kept in order, repeats included).
+    pub fn with_tags(mut self, tags: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.tags.extend(tags.into_iter().map(Into::into));
         self
     }
 

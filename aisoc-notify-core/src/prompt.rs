@@ -275,6 +275,10 @@ pub struct PromptReceipt {
     /// The message's id in that conversation (a Slack `ts`), when the transport has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message_id: Option<String>,
+    /// The API base the conversation is reached through, for transports whose host differs
+    /// per conversation (a Teams bot's `serviceUrl`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_url: Option<String>,
 }
 
 impl PromptReceipt {
@@ -284,6 +288,7 @@ impl PromptReceipt {
             transport: transport.into(),
             channel: None,
             message_id: None,
+            service_url: None,
         }
     }
 
@@ -297,7 +302,14 @@ impl PromptReceipt {
             transport: transport.into(),
             channel: Some(channel.into()),
             message_id: Some(message_id.into()),
+            service_url: None,
         }
+    }
+
+    /// The receipt, reached through `service_url` (a Teams bot's `serviceUrl`).
+    pub fn with_service_url(mut self, service_url: impl Into<String>) -> Self {
+        self.service_url = Some(service_url.into());
+        self
     }
 }
 

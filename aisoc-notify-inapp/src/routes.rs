@@ -125,6 +125,21 @@ impl ListParams {
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/notifications", tag = "inapp",
+    summary = "The caller's in-app notifications, newest first",
+    params(
+        ("unread_only" = Option<bool>, Query, description = "Only unread notifications"),
+        ("limit" = Option<u32>, Query, description = "Page size, 1 to 200 (default 50)"),
+        ("before" = Option<i64>, Query, description = "An id from `next_before`: the next page"),
+    ),
+    responses(
+        (status = 200, description = "One page of the caller's list", body = openapi::InAppPage),
+        (status = 422, description = "A parameter out of range (named in the error)", body = openapi::InAppApiError),
+        (status = 401, description = "The host's authentication refused the caller"),
+        (status = 503, description = "The in-app store is unavailable", body = openapi::InAppApiError),
+    ),
+))]
 async fn list<U: InAppUser>(
     State(state): State<InAppRouterState>,
     user: U,
@@ -155,6 +170,15 @@ async fn list<U: InAppUser>(
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/notifications/unread-count", tag = "inapp",
+    summary = "How many of the caller's notifications are unread",
+    responses(
+        (status = 200, description = "The unread count", body = openapi::UnreadCount),
+        (status = 401, description = "The host's authentication refused the caller"),
+        (status = 503, description = "The in-app store is unavailable", body = openapi::InAppApiError),
+    ),
+))]
 async fn unread_count<U: InAppUser>(State(state): State<InAppRouterState>, user: U) -> Response {
     match state
         .store
@@ -166,6 +190,18 @@ async fn unread_count<U: InAppUser>(State(state): State<InAppRouterState>, user:
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/notifications/{id}/read", tag = "inapp",
+    summary = "Mark one of the caller's notifications read",
+    params(("id" = i64, Path, description = "The notification id")),
+    responses(
+        (status = 204, description = "Marked read (empty body)"),
+        (status = 404, description = "The caller has no unread notification with this id", body = openapi::InAppApiError),
+        (status = 422, description = "Not a notification id", body = openapi::InAppApiError),
+        (status = 401, description = "The host's authentication refused the caller"),
+        (status = 503, description = "The in-app store is unavailable", body = openapi::InAppApiError),
+    ),
+))]
 async fn read<U: InAppUser>(
     State(state): State<InAppRouterState>,
     user: U,
@@ -192,6 +228,15 @@ async fn read<U: InAppUser>(
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/notifications/read-all", tag = "inapp",
+    summary = "Mark all of the caller's notifications read",
+    responses(
+        (status = 200, description = "How many were marked read", body = openapi::MarkedRead),
+        (status = 401, description = "The host's authentication refused the caller"),
+        (status = 503, description = "The in-app store is unavailable", body = openapi::InAppApiError),
+    ),
+))]
 async fn read_all<U: InAppUser>(State(state): State<InAppRouterState>, user: U) -> Response {
     match state
         .store
@@ -201,4 +246,78 @@ async fn read_all<U: InAppUser>(State(state): State<InAppRouterState>, user: U) 
         Ok(marked) => Json(json!({"marked_read": marked})).into_response(),
         Err(failure) => unavailable(failure),
     }
+}
+
+/// The OpenAPI description of [`router`] (feature `openapi`), paths relative to its nest point.
+///
+/// A listed notification's `notification` refers to the `Notification` schema, which the host's
+/// document supplies (the wire shape of `aisoc_notify_core::Notification`).
+#[cfg(feature = "openapi")]
+pub mod openapi {
+    #![allow(dead_code)]
+
+    use super::{__path_list, __path_read, __path_read_all, __path_unread_count};
+
+    /// `{"error": "..."}`: why the request was refused.
+    #[derive(utoipa::ToSchema)]
+    pub struct InAppApiError {
+        /// What went wrong.
+        error: String,
+    }
+
+    /// The `Notification` schema the host's document supplies.
+    fn notification_ref() -> utoipa::openapi::Ref {
+        utoipa::openapi::Ref::from_schema_name("Notification")
+    }
+
+    /// One notification in the caller's list.
+    #[derive(utoipa::ToSchema)]
+    pub struct InAppItem {
+        /// Increasing id.
+        id: i64,
+        /// The tenant.
+        tenant_id: String,
+        /// The user.
+        user_id: String,
+        /// The notification.
+        #[schema(schema_with = notification_ref)]
+        notification: serde_json::Value,
+        /// When it was filed (RFC 3339).
+        #[schema(format = DateTime)]
+        created_at: String,
+        /// When the user read it (RFC 3339), or null.
+        #[schema(format = DateTime)]
+        read_at: Option<String>,
+    }
+
+    /// One page of the caller's list.
+    #[derive(utoipa::ToSchema)]
+    pub struct InAppPage {
+        /// Newest first.
+        notifications: Vec<InAppItem>,
+        /// The `before` of the next page; null on the last page.
+        next_before: Option<i64>,
+    }
+
+    /// `{"unread": n}`.
+    #[derive(utoipa::ToSchema)]
+    pub struct UnreadCount {
+        /// Unread notifications.
+        unread: u64,
+    }
+
+    /// `{"marked_read": n}`.
+    #[derive(utoipa::ToSchema)]
+    pub struct MarkedRead {
+        /// Notifications marked read.
+        marked_read: u64,
+    }
+
+    /// The routes of [`router`](super::router).
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        paths(list, unread_count, read, read_all),
+        components(schemas(InAppApiError, InAppItem, InAppPage, UnreadCount, MarkedRead))
+    )]
+    pub struct InAppApi;
 }

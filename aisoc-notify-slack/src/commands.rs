@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! /aisoc list                 top 10 open cases, most severe first
+//! /aisoc status               open approvals, recent events by severity, stale connectors
 //! /aisoc investigate <case>   start an investigation run
 //! /aisoc explain <case>       the case's summary
 //! /aisoc isolate <host>       ask for approval to isolate a host (never runs directly)
@@ -26,6 +27,12 @@ use crate::blocks::{
 };
 use crate::mrkdwn;
 use crate::render::{ApprovalPrompt, approval_message};
+
+#[cfg(test)]
+mod answer_tests;
+mod status;
+
+pub use self::status::{STALE_CONNECTORS_SHOWN, SeverityCounts, StatusSummary, status_message};
 
 /// The most cases `/aisoc list` shows.
 pub const LIST_LIMIT: usize = 10;
@@ -123,6 +130,8 @@ impl GatedActionKind {
 pub enum AisocCommand {
     /// `list`.
     List,
+    /// `status`.
+    Status,
     /// `investigate <case>`.
     Investigate {
         /// The case id.
@@ -158,6 +167,7 @@ pub enum CommandError {
 
 const HELP: &str = "*/aisoc* commands:\n\
 • `/aisoc list` — top 10 open cases\n\
+• `/aisoc status` — approvals waiting, recent events, stale connectors\n\
 • `/aisoc investigate <case>` — start an investigation\n\
 • `/aisoc explain <case>` — the case summary\n\
 • `/aisoc isolate <host>` — request approval to isolate a host\n\
@@ -214,6 +224,8 @@ impl AisocCommand {
         match sub.as_str() {
             "list" if argument.is_none() => Ok(AisocCommand::List),
             "list" => Err(CommandError::Usage("Usage: `/aisoc list`".into())),
+            "status" if argument.is_none() => Ok(AisocCommand::Status),
+            "status" => Err(CommandError::Usage("Usage: `/aisoc status`".into())),
             "investigate" | "explain" => {
                 let case_id = one_arg(&format!("{sub} <case>"))?;
                 if !is_valid_case_id(&case_id) {
@@ -280,12 +292,14 @@ pub struct CaseCard {
 }
 
 /// An investigation the backend started.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct InvestigationStarted {
     /// The run id.
     pub run_id: String,
     /// Where to follow it.
     pub url: Option<url::Url>,
+    /// What the backend knows of the case, shown under the announcement.
+    pub details: Option<CaseSummary>,
 }
 
 /// A case summary.
@@ -361,6 +375,14 @@ pub trait ChatOpsBackend: Send + Sync {
         context: &CommandContext,
         action: GatedActionRequest,
     ) -> Result<PendingApproval, BackendError>;
+
+    /// The `/aisoc status` summary. Backends that cannot tell say so (the default).
+    async fn status(&self, context: &CommandContext) -> Result<StatusSummary, BackendError> {
+        let _ = context;
+        Err(BackendError(
+            "`/aisoc status` is not available on this server".into(),
+        ))
+    }
 }
 
 /// An immediate, only-you-can-see-it answer.
@@ -442,21 +464,14 @@ pub async fn answer(
             Ok(cases) => list_message(cases).map_err(|e| e.to_string()),
             Err(e) => Err(e.to_string()),
         },
+        AisocCommand::Status => match backend.status(context).await {
+            Ok(status) => status_message(&status).map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        },
         AisocCommand::Investigate { case_id } => {
             match backend.start_investigation(context, case_id).await {
                 Ok(started) => {
-                    let mut text = format!(
-                        ":mag: Investigation `{}` started for case `{}` by {}",
-                        mrkdwn::escape(&started.run_id),
-                        mrkdwn::escape(case_id),
-                        mrkdwn::escape(&context.user.name)
-                    );
-                    if let Some(url) = &started.url {
-                        text.push_str(&format!(" — <{url}|follow it>"));
-                    }
-                    let mut message = ephemeral(&text);
-                    message.response_type = Some(ResponseType::InChannel);
-                    Ok(message)
+                    investigation_message(case_id, context, &started).map_err(|e| e.to_string())
                 }
                 Err(e) => Err(e.to_string()),
             }
@@ -480,6 +495,37 @@ pub async fn answer(
         }
     };
     result.unwrap_or_else(|error| ephemeral(&format!(":warning: {}", mrkdwn::escape(&error))))
+}
+
+/// The in-channel announcement of an investigation, with the case's details under it when the
+/// backend gave them.
+fn investigation_message(
+    case_id: &str,
+    context: &CommandContext,
+    started: &InvestigationStarted,
+) -> Result<SlackMessage, BlockKitError> {
+    let mut text = format!(
+        ":mag: Investigation `{}` started for case `{}` by {}",
+        mrkdwn::escape(&started.run_id),
+        mrkdwn::escape(case_id),
+        mrkdwn::escape(&context.user.name)
+    );
+    if let Some(url) = &started.url {
+        text.push_str(&format!(" — <{url}|follow it>"));
+    }
+    let mut message = match &started.details {
+        Some(details) => {
+            let mut message = summary_message(details)?;
+            message
+                .blocks
+                .insert(0, Section::new().text(Text::mrkdwn(&text)).into());
+            message.text = text;
+            message
+        }
+        None => ephemeral(&text),
+    };
+    message.response_type = Some(ResponseType::InChannel);
+    Ok(message)
 }
 
 fn gated_message(
@@ -512,6 +558,7 @@ impl fmt::Display for AisocCommand {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             AisocCommand::List => f.write_str("list"),
+            AisocCommand::Status => f.write_str("status"),
             AisocCommand::Investigate { case_id } => write!(f, "investigate {case_id}"),
             AisocCommand::Explain { case_id } => write!(f, "explain {case_id}"),
             AisocCommand::Gated {
@@ -534,6 +581,7 @@ mod tests {
     #[test]
     fn parses_every_subcommand() {
         assert_eq!(AisocCommand::parse("list"), Ok(AisocCommand::List));
+        assert_eq!(AisocCommand::parse("Status"), Ok(AisocCommand::Status));
         assert_eq!(AisocCommand::parse("  LIST "), Ok(AisocCommand::List));
         assert_eq!(
             AisocCommand::parse("investigate CASE-42"),
@@ -587,6 +635,7 @@ mod tests {
             "block 300.1.1.1",
             "block example.com",
             "list extra",
+            "status now",
             "investigate <!channel>",
         ] {
             let err = AisocCommand::parse(text).unwrap_err();

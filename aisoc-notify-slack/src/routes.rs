@@ -121,6 +121,18 @@ async fn respond(responder: DeliveryClient, response_url: String, message: Slack
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/interactions", tag = "slack",
+    summary = "Slack interactivity: a button pressed on an approval or verification card",
+    security(("slack_signature" = [])),
+    request_body(description = "Slack's form post: `payload=<JSON interaction>`", content_type = "application/x-www-form-urlencoded", content = String),
+    responses(
+        (status = 200, description = "Acknowledged; the updated card goes to the interaction's `response_url`"),
+        (status = 400, description = "The payload is not a Slack interaction", body = openapi::SlackError),
+        (status = 401, description = "Missing, stale or wrong Slack signature", body = openapi::SlackError),
+        (status = 413, description = "Body over the limit"),
+    ),
+))]
 async fn interactions(
     State(routes): State<Arc<SlackRoutes>>,
     headers: HeaderMap,
@@ -150,6 +162,18 @@ async fn interactions(
     StatusCode::OK.into_response()
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/commands", tag = "slack",
+    summary = "The `/aisoc` slash command",
+    security(("slack_signature" = [])),
+    request_body(description = "Slack's slash-command form post (`text`, `response_url`, `user_id`, …)", content_type = "application/x-www-form-urlencoded", content = String),
+    responses(
+        (status = 200, description = "An ephemeral reply (help, or an acknowledgement while the answer goes to `response_url`)", body = openapi::SlackReply),
+        (status = 400, description = "Not a slash-command form, or an unusable command", body = openapi::SlackError),
+        (status = 401, description = "Missing, stale or wrong Slack signature", body = openapi::SlackError),
+        (status = 413, description = "Body over the limit"),
+    ),
+))]
 async fn commands(
     State(routes): State<Arc<SlackRoutes>>,
     headers: HeaderMap,
@@ -187,4 +211,42 @@ async fn commands(
         respond(responder, request.response_url, message).await;
     });
     reply(&acknowledgement)
+}
+
+/// The OpenAPI description of [`router`] (feature `openapi`), paths relative to its nest point.
+#[cfg(feature = "openapi")]
+pub mod openapi {
+    use super::{__path_commands, __path_interactions};
+
+    /// `{"error": "..."}`: why the request was refused.
+    #[derive(utoipa::ToSchema)]
+    #[allow(dead_code)]
+    pub struct SlackError {
+        /// What went wrong.
+        error: String,
+    }
+
+    /// A Slack message answered to a slash command (Block Kit; see Slack's message reference).
+    #[derive(utoipa::ToSchema)]
+    #[allow(dead_code)]
+    pub struct SlackReply {
+        /// Fallback and notification text.
+        text: String,
+        /// Block Kit blocks.
+        blocks: Option<Vec<serde_json::Value>>,
+        /// Attachments.
+        attachments: Option<Vec<serde_json::Value>>,
+        /// `ephemeral`: only the person who typed the command sees it.
+        response_type: Option<String>,
+        /// Whether the reply replaces the message it came from.
+        replace_original: Option<bool>,
+    }
+
+    /// The routes of [`router`](super::router).
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        paths(interactions, commands),
+        components(schemas(SlackError, SlackReply))
+    )]
+    pub struct SlackApi;
 }

@@ -92,6 +92,7 @@ impl ChatOpsBackend for Backend {
         Ok(InvestigationStarted {
             run_id: "run-7".into(),
             url: None,
+            details: None,
         })
     }
 

@@ -150,7 +150,7 @@ impl From<TeamsError> for ActionError {
 
 /// `text` when it has the shape of a short vendor code (`WorkflowNotFound`,
 /// `InvalidRequestContent`).
-fn short_code(text: &str) -> Option<String> {
+pub(crate) fn short_code(text: &str) -> Option<String> {
     let shaped = !text.is_empty()
         && text.len() <= 64
         && text

@@ -12,6 +12,7 @@
 //! | [`interactions`] | `Action.Submit` and `Action.Execute` decisions, routed to the shared decision path |
 //! | [`hmac`] | outgoing-webhook `Authorization: HMAC` verification |
 //! | `routes` | the axum interactions route (feature `axum`) |
+//! | `bot_framework` | the Bot Framework messaging endpoint and its JWT verification (feature `bot-framework`) |
 //!
 //! Delivery goes through the core delivery layer (timeouts, capped reads, retries for 429/5xx
 //! with `Retry-After`), paced to a few requests per second per webhook, and payloads larger than
@@ -31,7 +32,14 @@
 //!
 //! ## Features
 //! - `axum`: [`routes::router`](crate::routes) for `POST /interactions`.
+//! - `bot-framework`: `bot_framework::router` for the bot's `POST /messages` (Bot Connector JWTs,
+//!   `Action.Execute` card actions, `refresh`), and the Bot Connector client
+//!   (`bot_framework::connector`) with which the bot posts cards and notifications into a
+//!   conversation and edits them (`bot_framework::conversation`).
+//! - `test-util`: `bot_framework::testing`, a stand-in Bot Connector for tests.
 
+#[cfg(feature = "bot-framework")]
+pub mod bot_framework;
 pub mod card;
 pub mod config;
 pub mod error;

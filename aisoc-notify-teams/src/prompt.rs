@@ -11,8 +11,8 @@
 //! - the receipt names the transport only;
 //! - [`update`](PromptTransport::update) answers [`PromptError::Unsupported`]: an incoming
 //!   webhook cannot edit what it posted. The answer page the link opens is where the person
-//!   sees the outcome. (Editing needs a bot and the Bot Framework's update activity, which
-//!   this crate does not ship.)
+//!   sees the outcome. (Editing needs the bot: `bot_framework::conversation`'s
+//!   `TeamsBotPromptTransport`, feature `bot-framework`.)
 //!
 //! Cards are posted as Adaptive Card messages; failures are classified as
 //! [`error`](crate::error) describes (404/410 `Gone`, 429 `Throttled`, 5xx `Retryable`).

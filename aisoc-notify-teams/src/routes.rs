@@ -57,10 +57,23 @@ pub fn router(routes: TeamsRoutes) -> Router {
         .with_state(Arc::new(routes))
 }
 
-fn json_error(status: StatusCode, message: &str) -> Response {
+/// A JSON `{"error": …}` answer.
+pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
     (status, axum::Json(json!({ "error": message }))).into_response()
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/interactions", tag = "teams",
+    summary = "Teams card interaction: a decision from an approval or verification card",
+    security(("teams_hmac" = [])),
+    request_body(description = "The Teams activity carrying the card's `Action.Submit` data", content = serde_json::Value),
+    responses(
+        (status = 200, description = "The updated card, as a Teams message", body = serde_json::Value),
+        (status = 400, description = "Not a card interaction", body = openapi::TeamsError),
+        (status = 401, description = "Missing or wrong `Authorization: HMAC` signature", body = openapi::TeamsError),
+        (status = 413, description = "Body over the limit"),
+    ),
+))]
 async fn interactions(
     State(routes): State<Arc<TeamsRoutes>>,
     headers: HeaderMap,
@@ -77,4 +90,23 @@ async fn interactions(
     };
     let answer = handle_interaction(interaction, &routes.decisions).await;
     (StatusCode::OK, axum::Json(answer)).into_response()
+}
+
+/// The OpenAPI description of [`router`] (feature `openapi`), paths relative to its nest point.
+#[cfg(feature = "openapi")]
+pub mod openapi {
+    use super::__path_interactions;
+
+    /// `{"error": "..."}`: why the request was refused.
+    #[derive(utoipa::ToSchema)]
+    #[allow(dead_code)]
+    pub struct TeamsError {
+        /// What went wrong.
+        error: String,
+    }
+
+    /// The routes of [`router`](super::router).
+    #[derive(utoipa::OpenApi)]
+    #[openapi(paths(interactions), components(schemas(TeamsError)))]
+    pub struct TeamsApi;
 }

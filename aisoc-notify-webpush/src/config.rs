@@ -1,7 +1,8 @@
 //! Web Push channel configuration as operators write it, validated into a notifier.
 //!
 //! The configuration names whom to push to in the shape of [`Target`] (`kind` = `tenant`,
-//! `user`, `topic`, plus `users` for several named users), without the tenant: the tenant is
+//! `user`, `topic`, plus `users` for several named users and `on_call` for whoever is on call
+//! when the notification arrives), without the tenant: the tenant is
 //! each notification's own. One channel therefore serves every tenant of a host, and a
 //! notification is only ever pushed to devices of its own tenant, never another's.
 //!
@@ -31,6 +32,7 @@ pub const MAX_USER_ID_CHARS: usize = 128;
 /// | `user` (`user_id`) | one user's devices |
 /// | `users` (`user_ids`) | several users' devices |
 /// | `topic` (`topic`, optional) | devices subscribed to `topic`; left out, to the notification's event type (`p0_alert`, …) |
+/// | `on_call` | the devices of the users on call at that moment (their status `available` or `busy`; see [`OnCallStatusProvider::on_call_users`](crate::manager::OnCallStatusProvider::on_call_users)) |
 ///
 /// ```
 /// use aisoc_notify_webpush::config::WebPushChannelConfig;
@@ -46,8 +48,9 @@ pub const MAX_USER_ID_CHARS: usize = 128;
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum WebPushChannelConfig {
-    /// Everyone in the notification's tenant.
-    Tenant,
+    /// Everyone in the notification's tenant. (The empty braces make serde refuse any other
+    /// key, as for every kind: a unit variant would ignore them.)
+    Tenant {},
     /// One user.
     User {
         /// The user.
@@ -64,6 +67,8 @@ pub enum WebPushChannelConfig {
         #[serde(default)]
         topic: Option<String>,
     },
+    /// The users on call when the notification arrives (a P0 page, say).
+    OnCall {},
 }
 
 fn check_user(field: &str, user_id: &str) -> Result<(), ConfigError> {
@@ -81,7 +86,7 @@ impl WebPushChannelConfig {
     /// Checks the user ids and the topic; the error names the field to fix.
     pub fn validate(&self) -> Result<(), ConfigError> {
         match self {
-            WebPushChannelConfig::Tenant => Ok(()),
+            WebPushChannelConfig::Tenant {} => Ok(()),
             WebPushChannelConfig::User { user_id } => check_user("user_id", user_id),
             WebPushChannelConfig::Users { user_ids } => {
                 if user_ids.is_empty() {
@@ -104,15 +109,17 @@ impl WebPushChannelConfig {
                     "must be 1-64 characters of letters, digits, '_', '-' or '.'",
                 ))
             }
-            WebPushChannelConfig::Topic { .. } => Ok(()),
+            WebPushChannelConfig::Topic { .. } | WebPushChannelConfig::OnCall {} => Ok(()),
         }
     }
 
-    /// The targets for `notification`: always in its tenant.
+    /// The targets for `notification`: always in its tenant. `on_call` has none fixed: who is
+    /// on call is looked up when the notification is pushed.
     pub fn targets(&self, notification: &Notification) -> Vec<Target> {
         let tenant_id = notification.tenant_id.clone();
         match self {
-            WebPushChannelConfig::Tenant => vec![Target::Tenant { tenant_id }],
+            WebPushChannelConfig::OnCall {} => Vec::new(),
+            WebPushChannelConfig::Tenant {} => vec![Target::Tenant { tenant_id }],
             WebPushChannelConfig::User { user_id } => vec![Target::User {
                 tenant_id,
                 user_id: user_id.clone(),
@@ -167,17 +174,25 @@ impl Notifier for WebPushChannelNotifier {
 
     async fn notify(&self, notification: &Notification) -> Result<Delivered, NotifyError> {
         let (message, options) = PushMessage::from_notification(notification);
+        let unavailable = |e: crate::store::StoreError| NotifyError::Unavailable {
+            service: SERVICE,
+            code: "store".into(),
+            message: e.to_string(),
+        };
         let mut report = FanOutReport::default();
+        if self.config == (WebPushChannelConfig::OnCall {}) {
+            report = self
+                .manager
+                .send_to_on_call(&notification.tenant_id, &message, &options)
+                .await
+                .map_err(unavailable)?;
+        }
         for target in self.config.targets(notification) {
             let part = self
                 .manager
                 .send_to_target(&target, &message, &options)
                 .await
-                .map_err(|e| NotifyError::Unavailable {
-                    service: SERVICE,
-                    code: "store".into(),
-                    message: e.to_string(),
-                })?;
+                .map_err(unavailable)?;
             report.outcomes.extend(part.outcomes);
             report.skipped_users.extend(part.skipped_users);
         }
@@ -257,6 +272,17 @@ mod tests {
             assert!(parsed.validate().is_ok(), "{config}");
             assert_eq!(parsed.targets(&alert), targets, "{config}");
         }
+    }
+
+    #[test]
+    fn on_call_names_no_fixed_target_and_takes_no_fields() {
+        let alert = Notification::new("acme", EventType::P0Alert, Severity::Critical, "P0");
+        let on_call = parse(json!({"kind": "on_call"})).unwrap();
+        assert_eq!(on_call, WebPushChannelConfig::OnCall {});
+        assert!(on_call.validate().is_ok());
+        assert!(on_call.targets(&alert).is_empty(), "looked up at push time");
+        assert!(parse(json!({"kind": "on_call", "user_id": "alice"})).is_err());
+        assert!(parse(json!({"kind": "tenant", "topic": "p0_alert"})).is_err());
     }
 
     #[test]

@@ -32,11 +32,13 @@ use aisoc_notify_core::{Delivered, Notifier, NotifyError, async_trait};
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 
+use crate::oncall::OnCallStoreError;
 use crate::send::{PushError, PushOptions, PushReceipt, Urgency, WebPushSender};
 use crate::store::{StoreError, SubscriptionStore};
 
 /// A responder's availability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum OnCallStatus {
     /// Reachable.
@@ -62,6 +64,18 @@ impl OnCallStatus {
 pub trait OnCallStatusProvider: Send + Sync {
     /// A user's status (`Available` when unknown).
     async fn status(&self, tenant_id: &str, user_id: &str) -> OnCallStatus;
+
+    /// The users of `tenant_id` on call now: those who set a status that takes pushes
+    /// (`available` or `busy`). A user who never set one is not listed — being on call is
+    /// something a responder declares — though [`status`](Self::status) lets them receive
+    /// other pushes. The default says it cannot list anyone, so an `on_call` channel over a
+    /// source that cannot answer fails instead of pushing to nobody.
+    async fn on_call_users(&self, tenant_id: &str) -> Result<Vec<String>, OnCallStoreError> {
+        let _ = tenant_id;
+        Err(OnCallStoreError(
+            "this on-call status source cannot list who is on call".into(),
+        ))
+    }
 }
 
 /// On-call statuses in memory.
@@ -94,6 +108,19 @@ impl OnCallStatusProvider for MemoryOnCallStatus {
             .get(&(tenant_id.to_owned(), user_id.to_owned()))
             .copied()
             .unwrap_or_default()
+    }
+
+    async fn on_call_users(&self, tenant_id: &str) -> Result<Vec<String>, OnCallStoreError> {
+        let mut users: Vec<String> = self
+            .statuses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|((tenant, _), status)| tenant == tenant_id && status.receives_pushes())
+            .map(|((_, user), _)| user.clone())
+            .collect();
+        users.sort();
+        Ok(users)
     }
 }
 
@@ -307,6 +334,32 @@ impl PushManager {
     /// The sender.
     pub fn sender(&self) -> &WebPushSender {
         &self.sender
+    }
+
+    /// Sends `message` to the devices of every user of `tenant_id` who is on call now
+    /// ([`OnCallStatusProvider::on_call_users`]); nobody on call is an empty report.
+    pub async fn send_to_on_call(
+        &self,
+        tenant_id: &str,
+        message: &PushMessage,
+        options: &PushOptions,
+    ) -> Result<FanOutReport, StoreError> {
+        let users = self
+            .oncall
+            .on_call_users(tenant_id)
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut report = FanOutReport::default();
+        for user_id in users {
+            let target = Target::User {
+                tenant_id: tenant_id.to_owned(),
+                user_id,
+            };
+            let part = self.send_to_target(&target, message, options).await?;
+            report.outcomes.extend(part.outcomes);
+            report.skipped_users.extend(part.skipped_users);
+        }
+        Ok(report)
     }
 
     /// Sends `message` to every live device `target` addresses.

@@ -68,6 +68,17 @@ pub trait OnCallStore: OnCallStatusProvider {
     async fn list(&self, tenant_id: &str) -> Result<Vec<OnCallEntry>, OnCallStoreError>;
 }
 
+/// The users among `entries` who are on call: their status takes pushes. What every
+/// [`OnCallStore`] answers [`OnCallStatusProvider::on_call_users`] with, from its
+/// [`list`](OnCallStore::list).
+pub fn on_call(entries: &[OnCallEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|entry| entry.status.receives_pushes())
+        .map(|entry| entry.user_id.clone())
+        .collect()
+}
+
 /// Each (tenant, user)'s status and when it was set: what an in-process store keeps, and the
 /// lookups every such store answers [`OnCallStore::get`] and [`OnCallStore::list`] with.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -132,6 +143,10 @@ impl OnCallStatusProvider for MemoryOnCallStore {
     async fn status(&self, tenant_id: &str, user_id: &str) -> OnCallStatus {
         self.entries().status(tenant_id, user_id)
     }
+
+    async fn on_call_users(&self, tenant_id: &str) -> Result<Vec<String>, OnCallStoreError> {
+        Ok(on_call(&self.entries().tenant(tenant_id)))
+    }
 }
 
 #[async_trait]
@@ -168,6 +183,12 @@ impl OnCallStore for MemoryOnCallStore {
 
 #[cfg(feature = "axum")]
 pub use self::routes::router;
+
+/// The on-call handlers' OpenAPI paths, for [`routes::openapi::OnCallApi`](crate::routes::openapi::OnCallApi).
+#[cfg(feature = "openapi")]
+pub(crate) mod openapi {
+    pub(crate) use super::routes::{__path_own, __path_set, __path_users};
+}
 
 #[cfg(feature = "axum")]
 use crate::routes::PushUser;
@@ -211,6 +232,16 @@ mod routes {
         })
     }
 
+    #[cfg_attr(feature = "openapi", utoipa::path(
+        get, path = "/", tag = "oncall",
+        summary = "The caller's on-call status (`available` when never set)",
+        responses(
+            (status = 200, description = "The caller's status", body = crate::routes::openapi::OnCallEntryBody),
+            (status = 422, description = "The user id is too long", body = crate::routes::openapi::PushApiError),
+        (status = 401, description = "The host's authentication refused the caller"),
+        (status = 503, description = "The on-call store is unavailable", body = crate::routes::openapi::PushApiError),
+        ),
+    ))]
     async fn own<U: PushUser>(State(store): State<Arc<dyn OnCallStore>>, user: U) -> Response {
         if let Some(refused) = too_long(&user) {
             return refused;
@@ -227,6 +258,18 @@ mod routes {
         }
     }
 
+    #[cfg_attr(feature = "openapi", utoipa::path(
+        put, path = "/", tag = "oncall",
+        summary = "Set the caller's on-call status; offline and snoozed users get no pushes",
+        request_body = crate::routes::openapi::SetOnCallBody,
+        responses(
+            (status = 200, description = "The status set", body = crate::routes::openapi::OnCallEntryBody),
+            (status = 400, description = "Malformed JSON", body = crate::routes::openapi::PushApiError),
+            (status = 422, description = "`status` is not one of available, busy, offline, snoozed", body = crate::routes::openapi::PushApiError),
+        (status = 401, description = "The host's authentication refused the caller"),
+        (status = 503, description = "The on-call store is unavailable", body = crate::routes::openapi::PushApiError),
+        ),
+    ))]
     async fn set<U: PushUser>(
         State(store): State<Arc<dyn OnCallStore>>,
         user: U,
@@ -254,6 +297,15 @@ mod routes {
         }
     }
 
+    #[cfg_attr(feature = "openapi", utoipa::path(
+        get, path = "/users", tag = "oncall",
+        summary = "Every on-call status in the caller's tenant",
+        responses(
+            (status = 200, description = "The tenant's statuses", body = crate::routes::openapi::OnCallUsers),
+        (status = 401, description = "The host's authentication refused the caller"),
+        (status = 503, description = "The on-call store is unavailable", body = crate::routes::openapi::PushApiError),
+        ),
+    ))]
     async fn users<U: PushUser>(State(store): State<Arc<dyn OnCallStore>>, user: U) -> Response {
         match store.list(user.tenant_id()).await {
             Ok(users) => Json(json!({"users": users})).into_response(),
@@ -296,5 +348,9 @@ mod tests {
             ]
         );
         assert!(store.get("globex", "bob").await.unwrap().is_none());
+        // On call: a status that takes pushes, set by the user; alice is offline, carol never
+        // said.
+        assert_eq!(store.on_call_users("acme").await.unwrap(), ["bob"]);
+        assert!(store.on_call_users("globex").await.unwrap().is_empty());
     }
 }

@@ -144,10 +144,30 @@ where
         .with_state(Arc::new(state))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get, path = "/public-key", tag = "push",
+    summary = "The VAPID public key a browser passes as `applicationServerKey` (no authentication)",
+    responses((status = 200, description = "The key", body = openapi::PublicKey)),
+))]
 async fn public_key(State(state): State<Arc<PushRouterState>>) -> Json<serde_json::Value> {
     Json(json!({"publicKey": state.manager.sender().vapid().keys().public_key_base64()}))
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/subscribe", tag = "push",
+    summary = "Store the browser's push subscription for the caller",
+    request_body = openapi::SubscribeBody,
+    responses(
+        (status = 201, description = "Stored", body = openapi::Subscribed),
+        (status = 400, description = "Malformed JSON", body = openapi::PushApiError),
+        (status = 401, description = "The host's authentication refused the caller"),
+        (status = 409, description = "The endpoint belongs to another user", body = openapi::PushApiError),
+        (status = 415, description = "Not JSON", body = openapi::PushApiError),
+        (status = 422, description = "An invalid subscription, or an endpoint the outbound guard forbids", body = openapi::PushApiError),
+        (status = 503, description = "The subscription store is unavailable", body = openapi::PushApiError),
+        (status = 507, description = "A subscription cap is reached (named in the error)", body = openapi::PushApiError),
+    ),
+))]
 async fn subscribe<U: PushUser>(
     State(state): State<Arc<PushRouterState>>,
     user: U,
@@ -197,6 +217,19 @@ async fn subscribe<U: PushUser>(
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/unsubscribe", tag = "push",
+    summary = "Remove one of the caller's subscriptions",
+    request_body = openapi::UnsubscribeBody,
+    responses(
+        (status = 204, description = "Removed (empty body)"),
+        (status = 400, description = "Malformed JSON", body = openapi::PushApiError),
+        (status = 401, description = "The host's authentication refused the caller"),
+        (status = 404, description = "The caller has no such subscription", body = openapi::PushApiError),
+        (status = 422, description = "`endpoint` missing", body = openapi::PushApiError),
+        (status = 503, description = "The subscription store is unavailable", body = openapi::PushApiError),
+    ),
+))]
 async fn unsubscribe<U: PushUser>(
     State(state): State<Arc<PushRouterState>>,
     user: U,
@@ -223,6 +256,15 @@ async fn unsubscribe<U: PushUser>(
     }
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post, path = "/test", tag = "push",
+    summary = "Send a test notification to the caller's devices",
+    responses(
+        (status = 200, description = "What each device answered", body = openapi::TestReport),
+        (status = 401, description = "The host's authentication refused the caller"),
+        (status = 503, description = "The subscription store is unavailable", body = openapi::PushApiError),
+    ),
+))]
 async fn test<U: PushUser>(State(state): State<Arc<PushRouterState>>, user: U) -> Response {
     let target = Target::User {
         tenant_id: user.tenant_id().to_owned(),
@@ -260,4 +302,152 @@ async fn test<U: PushUser>(State(state): State<Arc<PushRouterState>>, user: U) -
         }
         Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
     }
+}
+
+/// The OpenAPI description of [`router`] and of the on-call router (feature `openapi`), paths
+/// relative to where the host nests them.
+#[cfg(feature = "openapi")]
+pub mod openapi {
+    #![allow(dead_code)]
+
+    use super::{__path_public_key, __path_subscribe, __path_test, __path_unsubscribe};
+    use crate::manager::OnCallStatus;
+    use crate::oncall::openapi::{__path_own, __path_set, __path_users};
+
+    /// `{"error": "..."}`: why the request was refused.
+    #[derive(utoipa::ToSchema)]
+    pub struct PushApiError {
+        /// What went wrong.
+        error: String,
+    }
+
+    /// `{"publicKey": "..."}`.
+    #[derive(utoipa::ToSchema)]
+    pub struct PublicKey {
+        /// The VAPID public key, URL-safe base64 without padding.
+        #[serde(rename = "publicKey")]
+        public_key: String,
+    }
+
+    /// The subscription's encryption keys.
+    #[derive(utoipa::ToSchema)]
+    pub struct SubscriptionKeysBody {
+        /// The receiver's P-256 public key, URL-safe base64.
+        p256dh: String,
+        /// The 16-byte auth secret, URL-safe base64.
+        auth: String,
+    }
+
+    /// The browser's `PushSubscription` as `JSON.stringify` gives it, plus optional topics.
+    #[derive(utoipa::ToSchema)]
+    pub struct SubscribeBody {
+        /// The push service URL (https).
+        endpoint: String,
+        /// When the browser will drop it, in ms since the epoch.
+        #[serde(rename = "expirationTime")]
+        expiration_time: Option<i64>,
+        /// The encryption keys.
+        keys: SubscriptionKeysBody,
+        /// Topics to receive (default: the standard four).
+        topics: Option<Vec<String>>,
+    }
+
+    /// The stored subscription.
+    #[derive(utoipa::ToSchema)]
+    pub struct Subscribed {
+        /// The subscription id.
+        id: String,
+        /// The topics it receives.
+        topics: Vec<String>,
+    }
+
+    /// `{"endpoint": "..."}`.
+    #[derive(utoipa::ToSchema)]
+    pub struct UnsubscribeBody {
+        /// The endpoint to remove.
+        endpoint: String,
+    }
+
+    /// What one device answered to the test push.
+    #[derive(utoipa::ToSchema)]
+    pub struct DeviceOutcome {
+        /// The subscription id.
+        subscription_id: String,
+        /// Whether the push service took it.
+        delivered: bool,
+        /// Why not (a status and a short code), or null.
+        error: Option<String>,
+        /// How the failure is retried, or null.
+        retry_class: Option<String>,
+        /// Whether the subscription was removed (gone at the push service).
+        evicted: bool,
+    }
+
+    /// The test push's report.
+    #[derive(utoipa::ToSchema)]
+    pub struct TestReport {
+        /// Devices that took it.
+        sent: u64,
+        /// Each device's outcome.
+        devices: Vec<DeviceOutcome>,
+        /// Whether the caller was skipped (offline or snoozed).
+        skipped: bool,
+    }
+
+    /// One user's on-call status.
+    #[derive(utoipa::ToSchema)]
+    pub struct OnCallEntryBody {
+        /// The user.
+        user_id: String,
+        /// Their status.
+        status: OnCallStatus,
+        /// When they set it (RFC 3339); null when never set.
+        #[schema(format = DateTime)]
+        updated_at: Option<String>,
+    }
+
+    /// `{"status": "..."}`.
+    #[derive(utoipa::ToSchema)]
+    pub struct SetOnCallBody {
+        /// The new status.
+        status: OnCallStatus,
+    }
+
+    /// `{"users": [...]}`: the tenant's statuses.
+    #[derive(utoipa::ToSchema)]
+    pub struct OnCallUsers {
+        /// Every user with a status.
+        users: Vec<OnCallEntryBody>,
+    }
+
+    /// The routes of [`router`](super::router).
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        paths(public_key, subscribe, unsubscribe, test),
+        components(schemas(
+            PushApiError,
+            PublicKey,
+            SubscriptionKeysBody,
+            SubscribeBody,
+            Subscribed,
+            UnsubscribeBody,
+            DeviceOutcome,
+            TestReport
+        ))
+    )]
+    pub struct PushApi;
+
+    /// The routes of [`oncall::router`](crate::oncall::router).
+    #[derive(utoipa::OpenApi)]
+    #[openapi(
+        paths(own, set, users),
+        components(schemas(
+            PushApiError,
+            OnCallStatus,
+            OnCallEntryBody,
+            SetOnCallBody,
+            OnCallUsers
+        ))
+    )]
+    pub struct OnCallApi;
 }

@@ -8,8 +8,10 @@ use std::num::NonZeroU32;
 use aisoc_gateway::actions::{self, AuditTimeline, EnvCredentials, WebhookResumer};
 use aisoc_gateway::admin::{self, AdminState};
 use aisoc_gateway::app::{AppState, DEFAULT_MAX_IN_FLIGHT, app, shed_load};
+use aisoc_gateway::approval_cards::{self, AnswerLinks, ApprovalCards};
 use aisoc_gateway::backends::Backends;
 use aisoc_gateway::channels::{self, ChannelContext, ChannelRegistry, CurrentChannels};
+use aisoc_gateway::chatops::{CardPostingCreator, GatewayChatOps, SlackTenants};
 use aisoc_gateway::config::{
     AdminToken, DEFAULT_DATA_DIR, DEFAULT_VAPID_SUBJECT, FileConfig, GatewayArgs,
     secrets_from_files,
@@ -20,6 +22,7 @@ use aisoc_gateway::dead_letters;
 use aisoc_gateway::events_file::{FileSink, TeeSink};
 use aisoc_gateway::follow_ups::{self, FollowUpSource};
 use aisoc_gateway::push;
+use aisoc_gateway::recent_events::{self, IndexingSink, RecentEventIndex};
 use aisoc_gateway::replica;
 use aisoc_gateway::{itsm_store, oncall_store};
 use aisoc_inbox::file_store::{FileStore, FileStoreConfig};
@@ -128,7 +131,18 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let oncall = oncall_store::open_store(own_tables, &data_dir)
         .await
         .map_err(|e| format!("cannot open the on-call status store: {e}"))?;
-    let (inbox, events_stored) = build_inbox(&args, &backends, data_keys.clone(), &lookup).await?;
+    // What the inbox accepted, newest per tenant, for Slack's `/aisoc` commands.
+    let recent_events = recent_events::open_index(backends.postgres_pool())
+        .await
+        .map_err(|e| format!("cannot open the recent-events index: {e}"))?;
+    let (inbox, events_stored) = build_inbox(
+        &args,
+        &backends,
+        data_keys.clone(),
+        recent_events.clone(),
+        &lookup,
+    )
+    .await?;
     // aws-sns tokens: signatures verified, subscriptions confirmed (fetched from AWS SNS only).
     let inbox = aisoc_inbox::sns::SnsSubscriptions::new(outbound.clone()).attach(inbox);
     let storage = match events_stored {
@@ -139,12 +153,23 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let vapid_public_key = push_manager.sender().vapid().keys().public_key_base64();
     // Web Push and in-app channels deliver through the push manager and the in-app store.
     let inapp_store = backends.inapp_store().await?;
+    let mut channel_context = ChannelContext::new(outbound.clone())
+        .with_push(push_manager.clone())
+        .with_inapp(inapp_store.clone());
+    // With the bot's app credentials, Teams channels can name a conversation the bot posts
+    // into (and approval cards there are edited once decided).
+    if lookup("TEAMS_APP_PASSWORD").is_some() {
+        use aisoc_notify_teams::bot_framework::connector::{BotConnectorClient, BotCredentials};
+        if let Some(credentials) = BotCredentials::from_lookup(&lookup)? {
+            tracing::info!(token_url = %credentials.token_url(), "Teams bot-mode channels enabled");
+            channel_context = channel_context
+                .with_teams_bot(BotConnectorClient::new(credentials, outbound.clone())?);
+        }
+    }
     let channels = Arc::new(
         ChannelRegistry::load(
             Channel::new("console", Arc::new(ConsoleNotifier)).with_name("Console delivery log"),
-            ChannelContext::new(outbound.clone())
-                .with_push(push_manager.clone())
-                .with_inapp(inapp_store.clone()),
+            channel_context,
             backends.channel_store(&data_dir, data_keys.clone()).await?,
         )
         .await
@@ -156,6 +181,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         tokio::net::TcpListener::bind(args.listen.unwrap_or(([127, 0, 0, 1], 8080).into())).await?;
     let address = listener.local_addr()?;
     let (approval_store, audit) = backends.approvals().await?;
+    let chatops_audit = audit.clone();
     let flows = build_chatops_verify(
         address,
         audit.clone(),
@@ -166,13 +192,27 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     )?;
     let generated_resume_secret = flows.generated_resume_secret.clone();
     actions::register_playbook_actions(&flows.actions, &outbound, itsm.clone())?;
-    let approvals = ApprovalService::new(approval_store)
-        .with_follow_ups(flows.approval_follow_ups.dispatcher.clone());
+    // Approval cards: posted on create, updated on every decision, reconciled after a crash.
+    let cards = ApprovalCards::new(
+        approval_cards::open_store(backends.postgres_pool(), &data_dir)
+            .await
+            .map_err(|e| format!("cannot open the approval card store: {e}"))?,
+        channels.clone(),
+        approval_store.clone(),
+        outbound.clone(),
+        flows.answer_links.clone(),
+    );
+    cards.spawn_reconciler(approval_cards::reconcile_interval(&lookup)?);
+    let approvals = cards.observe(
+        ApprovalService::new(approval_store)
+            .with_follow_ups(flows.approval_follow_ups.dispatcher.clone()),
+    );
 
     let outbox = backends
         .outbox(CurrentChannels(channels.clone()), &lookup)
         .await?;
     let connector_health = Connectors::start(&backends, &data_dir, outbox.clone(), &lookup).await?;
+    let connector_store = connector_health.store();
     let mut gateway = app(AppState {
         channels: channels.clone(),
         outbox: outbox.clone(),
@@ -185,7 +225,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         inbox: inbox.clone(),
         approvals: approvals.clone(),
         audit,
+        cards: Some(cards.clone()),
     }))
+    .merge(approval_cards::answer::router(
+        cards.links(),
+        approvals.clone(),
+    )?)
     .merge(actions::router(flows.actions, admin_token.clone()))
     .merge(itsm_store::router(
         itsm,
@@ -204,6 +249,10 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "/v1",
         aisoc_notify_approvals::routes::router(flows.verify_callback),
     )
+    .merge(aisoc_gateway::rules::router(
+        channels.clone(),
+        admin_token.clone(),
+    ))
     .merge(channels::router(channels, admin_token.clone()))
     .merge(connectors::router(connector_health, admin_token.clone()))
     .nest(
@@ -214,18 +263,45 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         "/api/v1/inapp",
         push::inapp_router(inapp_store, admin_token.clone()),
     )
+    .merge(aisoc_gateway::user_tokens::router(admin_token.clone()))
     .nest("/v1/inbox", aisoc_inbox::router::router(inbox.clone()))
-    .merge(aisoc_inbox::router::hec_router(inbox));
+    .merge(aisoc_inbox::router::hec_router(inbox))
+    .merge(aisoc_gateway::openapi::router());
     if let Some(secret) = args
         .slack_signing_secret
         .filter(|s| !s.expose_secret().is_empty())
     {
+        let chatops = GatewayChatOps::new(
+            SlackTenants::from_lookup(&lookup)?,
+            recent_events,
+            approvals.clone(),
+            chatops_audit,
+        )
+        .with_connectors(connector_store)
+        .with_approval_creator(Arc::new(CardPostingCreator::new(
+            approvals.clone(),
+            cards.clone(),
+        )));
         let routes = SlackRoutes::new(
             SlackSignatureVerifier::new(secret.expose_secret()),
             Arc::new(approvals.clone()),
-        )?;
+        )?
+        .with_backend(Arc::new(chatops))
+        .with_responder(outbound.clone());
         gateway = gateway.nest("/v1/slack", aisoc_notify_slack::routes::router(routes));
         tracing::info!("Slack interactions enabled at /v1/slack");
+    }
+    // A Teams bot: its messaging endpoint takes the cards' Action.Execute buttons.
+    if let Some(app_id) = lookup("TEAMS_APP_ID") {
+        use aisoc_notify_teams::bot_framework::{self, BotFrameworkAuth, BotRoutes};
+        let mut auth = BotFrameworkAuth::builder(app_id).delivery(outbound.clone());
+        if let Some(url) = lookup("TEAMS_BOT_OPENID_METADATA_URL") {
+            auth = auth.metadata_url(url);
+        }
+        let routes = BotRoutes::new(auth.build()?, Arc::new(approvals.clone()))
+            .with_cards(Arc::new(cards.clone()));
+        gateway = gateway.nest("/v1/teams", bot_framework::router(routes));
+        tracing::info!("Teams bot messaging endpoint enabled at /v1/teams/messages");
     }
     if let Some(secret) = args
         .teams_outgoing_webhook_secret
@@ -264,6 +340,8 @@ struct DecisionFlows {
     approval_follow_ups: FollowUpSource,
     /// The playbook-resume key, when none was configured and one was generated.
     generated_resume_secret: Option<SecretString>,
+    /// Approval cards' answer links, under the same public URL and key as the verify flow's.
+    answer_links: AnswerLinks,
 }
 
 /// `chatops.verify` and its answer page, and the delivery of both flows' playbook resumes.
@@ -336,6 +414,7 @@ fn build_chatops_verify(
         verify_follow_ups,
         approval_follow_ups,
         generated_resume_secret,
+        answer_links: AnswerLinks::from_verify_config(&config),
     })
 }
 
@@ -381,12 +460,14 @@ fn build_push(
 
 /// The inbox on embedded defaults: in-memory tokens, limits and idempotency; accepted events to
 /// NATS JetStream when configured, else to the durable file store in the data directory, with
-/// `--events-out` as an extra JSON-lines copy. Also returns where events go, for the banner's
+/// `--events-out` as an extra JSON-lines copy, and indexed in `recent_events` for ChatOps. Also
+/// returns where events go, for the banner's
 /// storage line, unless `backends.describe()` already says it (NATS).
 async fn build_inbox(
     args: &GatewayArgs,
     backends: &Backends,
     data_keys: Option<Arc<DataKeys>>,
+    recent_events: Arc<dyn RecentEventIndex>,
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<(Inbox, Option<String>), Box<dyn std::error::Error>> {
     let config = InboxConfig::from_lookup(lookup)?;
@@ -427,6 +508,8 @@ async fn build_inbox(
         }
         None => store,
     };
+    // Indexed once the store of record took the events; best effort (see `recent_events`).
+    let sink: Arc<dyn EventSink> = Arc::new(IndexingSink::new(sink, recent_events));
     let inbox = Inbox::new(
         TokenResolver::new(backends.token_store(data_keys).await?),
         Arc::new(TemplateRegistry::bundled()?),

@@ -11,6 +11,10 @@
 //! 0700. Configurations are sealed when `AISOC_DATA_KEY` is set; without it they are kept in
 //! clear, readable by the file's owner only, and sealed the first time a store opens the file
 //! with a key.
+//!
+//! Routing rules are kept in the same file (no secrets, so in clear), changed under the same
+//! lock and revision. A file holding rules is written as format 2, so a gateway older than
+//! rules refuses it rather than rewriting it without them; without rules it stays format 1.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write as _;
@@ -24,11 +28,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{
-    ChannelSnapshot, ChannelStore, ChannelStoreError, StoredChannel, open_config, seal_config,
+    ChannelSnapshot, ChannelStore, ChannelStoreError, StoredChannel, StoredRule, open_config,
+    seal_config,
 };
 
-/// The file's format version; a file of another version is refused, not rewritten.
+/// The file's format version without rules; a file of another version is refused, not
+/// rewritten.
 const FORMAT: u32 = 1;
+/// The format of a file that holds rules, which versions before rules must not rewrite.
+const FORMAT_WITH_RULES: u32 = 2;
 /// The file the channels are in.
 const FILE_NAME: &str = "channels.json";
 /// The lock writers hold.
@@ -42,6 +50,8 @@ struct Document {
     revision: u64,
     #[serde(default)]
     channels: Vec<FileChannel>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    rules: Vec<StoredRule>,
 }
 
 impl Default for Document {
@@ -50,6 +60,7 @@ impl Default for Document {
             format: FORMAT,
             revision: 0,
             channels: Vec::new(),
+            rules: Vec::new(),
         }
     }
 }
@@ -178,11 +189,12 @@ impl FileChannelStore {
                 location: path.display().to_string(),
                 reason: format!("not a channel file: {e}"),
             })?;
-        if document.format != FORMAT {
+        if !(FORMAT..=FORMAT_WITH_RULES).contains(&document.format) {
             return Err(ChannelStoreError::Corrupt {
                 location: path.display().to_string(),
                 reason: format!(
-                    "format {} is not {FORMAT}; it was written by another version",
+                    "format {} is not {FORMAT} or {FORMAT_WITH_RULES}; it was written by another \
+                     version",
                     document.format
                 ),
             });
@@ -220,14 +232,19 @@ impl FileChannelStore {
     /// anything (nothing is written, and the revision stays, when it did not).
     fn modify(
         &self,
-        change: impl FnOnce(&Self, &mut Vec<FileChannel>) -> Result<bool, ChannelStoreError>,
+        change: impl FnOnce(&Self, &mut Document) -> Result<bool, ChannelStoreError>,
     ) -> Result<bool, ChannelStoreError> {
         let _lock = self.lock()?;
         let mut document = self.read()?;
-        if !change(self, &mut document.channels)? {
+        if !change(self, &mut document)? {
             return Ok(false);
         }
         document.revision += 1;
+        document.format = if document.rules.is_empty() {
+            FORMAT
+        } else {
+            FORMAT_WITH_RULES
+        };
         self.write(&document)?;
         Ok(true)
     }
@@ -281,6 +298,20 @@ impl FileChannelStore {
     }
 }
 
+/// Refuses `rule` when one of its channels is neither in `document` nor the console.
+fn check_channels(document: &Document, rule: &StoredRule) -> Result<(), ChannelStoreError> {
+    let missing = rule.channels.iter().find(|id| {
+        id.as_str() != crate::rules::CONSOLE_CHANNEL_ID
+            && !document.channels.iter().any(|c| &c.id == *id)
+    });
+    match missing {
+        Some(channel) => Err(ChannelStoreError::NoSuchChannel {
+            channel: channel.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, ChannelStoreError> + Send + 'static,
 ) -> Result<T, ChannelStoreError> {
@@ -321,9 +352,12 @@ impl ChannelStore for FileChannelStore {
                 .map(|c| store.to_stored(c))
                 .collect::<Result<Vec<_>, _>>()?;
             channels.sort_by(|a, b| a.id.cmp(&b.id));
+            let mut rules = document.rules;
+            rules.sort_by(|a, b| a.id.cmp(&b.id));
             Ok(ChannelSnapshot {
                 revision: document.revision,
                 channels,
+                rules,
             })
         })
         .await
@@ -336,7 +370,7 @@ impl ChannelStore for FileChannelStore {
     async fn insert(&self, channel: &StoredChannel) -> Result<(), ChannelStoreError> {
         let channel = channel.clone();
         self.run(move |store| {
-            store.modify(|store, channels| {
+            store.modify(|store, Document { channels, .. }| {
                 if channels.iter().any(|c| c.id == channel.id) {
                     return Err(ChannelStoreError::Unavailable(format!(
                         "channel id '{}' is already in use",
@@ -354,15 +388,15 @@ impl ChannelStore for FileChannelStore {
     async fn update(&self, channel: &StoredChannel) -> Result<bool, ChannelStoreError> {
         let channel = channel.clone();
         self.run(move |store| {
-            store.modify(
-                |store, channels| match channels.iter_mut().find(|c| c.id == channel.id) {
+            store.modify(|store, Document { channels, .. }| {
+                match channels.iter_mut().find(|c| c.id == channel.id) {
                     Some(slot) => {
                         *slot = store.to_file(&channel)?;
                         Ok(true)
                     }
                     None => Ok(false),
-                },
-            )
+                }
+            })
         })
         .await
     }
@@ -370,10 +404,70 @@ impl ChannelStore for FileChannelStore {
     async fn delete(&self, id: &str) -> Result<bool, ChannelStoreError> {
         let id = id.to_owned();
         self.run(move |store| {
-            store.modify(|_, channels| {
-                let before = channels.len();
-                channels.retain(|c| c.id != id);
-                Ok(channels.len() != before)
+            store.modify(|_, document| {
+                let naming: Vec<String> = document
+                    .rules
+                    .iter()
+                    .filter(|rule| rule.channels.contains(&id))
+                    .map(StoredRule::label)
+                    .collect();
+                if !naming.is_empty() && document.channels.iter().any(|c| c.id == id) {
+                    return Err(ChannelStoreError::ChannelInUse {
+                        channel: id,
+                        rules: naming,
+                    });
+                }
+                let before = document.channels.len();
+                document.channels.retain(|c| c.id != id);
+                Ok(document.channels.len() != before)
+            })
+        })
+        .await
+    }
+
+    async fn insert_rule(&self, rule: &StoredRule) -> Result<(), ChannelStoreError> {
+        let rule = rule.clone();
+        self.run(move |store| {
+            store.modify(|_, document| {
+                if document.rules.iter().any(|r| r.id == rule.id) {
+                    return Err(ChannelStoreError::Unavailable(format!(
+                        "rule id '{}' is already in use",
+                        rule.id
+                    )));
+                }
+                check_channels(document, &rule)?;
+                document.rules.push(rule);
+                Ok(true)
+            })
+        })
+        .await
+        .map(|_| ())
+    }
+
+    async fn update_rule(&self, rule: &StoredRule) -> Result<bool, ChannelStoreError> {
+        let rule = rule.clone();
+        self.run(move |store| {
+            store.modify(|_, document| {
+                if !document.rules.iter().any(|r| r.id == rule.id) {
+                    return Ok(false);
+                }
+                check_channels(document, &rule)?;
+                if let Some(slot) = document.rules.iter_mut().find(|r| r.id == rule.id) {
+                    *slot = rule;
+                }
+                Ok(true)
+            })
+        })
+        .await
+    }
+
+    async fn delete_rule(&self, id: &str) -> Result<bool, ChannelStoreError> {
+        let id = id.to_owned();
+        self.run(move |store| {
+            store.modify(|_, document| {
+                let before = document.rules.len();
+                document.rules.retain(|r| r.id != id);
+                Ok(document.rules.len() != before)
             })
         })
         .await
@@ -427,6 +521,7 @@ mod tests {
         let dir = TempDir::new();
         let store = FileChannelStore::open(&dir.0, keys(KEY)).await.unwrap();
         conformance::writes_read_back_and_move_the_revision(&store).await;
+        conformance::rules_move_the_revision_and_keep_their_channels(&store).await;
     }
 
     #[tokio::test]
@@ -549,10 +644,30 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_file_holding_rules_is_format_2_so_a_version_before_rules_cannot_drop_them() {
+        let dir = TempDir::new();
+        let store = FileChannelStore::open(&dir.0, None).await.unwrap();
+        let format = || {
+            let text = std::fs::read(store.path()).unwrap();
+            serde_json::from_slice::<Value>(&text).unwrap()["format"].clone()
+        };
+        let channel = conformance::channel("ch_a", "https://hooks.example/a");
+        store.insert(&channel).await.unwrap();
+        assert_eq!(format(), 1);
+        let rule = conformance::rule("rl_a", &["ch_a"]);
+        store.insert_rule(&rule).await.unwrap();
+        assert_eq!(format(), 2);
+        let reopened = FileChannelStore::open(&dir.0, None).await.unwrap();
+        assert_eq!(reopened.list().await.unwrap().rules, [rule]);
+        assert!(reopened.delete_rule("rl_a").await.unwrap());
+        assert_eq!(format(), 1);
+    }
+
+    #[tokio::test]
     async fn a_file_of_another_format_is_refused_not_overwritten() {
         let dir = TempDir::new();
         create_private_dir(&dir.0).unwrap();
-        std::fs::write(dir.0.join(FILE_NAME), br#"{"format":2,"revision":3}"#).unwrap();
+        std::fs::write(dir.0.join(FILE_NAME), br#"{"format":3,"revision":3}"#).unwrap();
         let store = FileChannelStore::open(&dir.0, None).await.unwrap();
         let refused = store.list().await.unwrap_err();
         assert!(
@@ -567,7 +682,7 @@ mod tests {
         );
         assert_eq!(
             std::fs::read(dir.0.join(FILE_NAME)).unwrap(),
-            br#"{"format":2,"revision":3}"#
+            br#"{"format":3,"revision":3}"#
         );
     }
 }

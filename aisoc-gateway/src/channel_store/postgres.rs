@@ -14,6 +14,10 @@
 //! - **Change notices.** Every write also sends `NOTIFY aisoc_notification_channels`, which the
 //!   other replicas `LISTEN` to, so they reload within milliseconds; the poll catches anything a
 //!   dropped connection missed.
+//! - **Rules beside the channels.** Rules are rows of `aisoc_notification_rules`, in clear (no
+//!   secrets), written under the same revision row and notice. Because every write holds that
+//!   row's lock, checking a rule's channels, or the rules naming a channel about to be
+//!   deleted, in the same transaction is race-free across replicas.
 //! - **Re-sealing after a rotation.** Opening the store seals again, under the current key,
 //!   every configuration sealed under an older one: a compare-and-set on the old ciphertext, so
 //!   a replica updating the channel at that moment is never overwritten.
@@ -22,7 +26,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aisoc_notify_core::async_trait;
-use aisoc_notify_core::notification::EventType;
+use aisoc_notify_core::notification::{EventType, Severity};
 use aisoc_notify_core::sealed::DataKeys;
 use sqlx::postgres::{PgListener, PgPool, PgRow};
 use sqlx::types::Json;
@@ -30,7 +34,8 @@ use sqlx::{Postgres, Row, Transaction};
 use tokio::sync::Notify;
 
 use super::{
-    ChannelSnapshot, ChannelStore, ChannelStoreError, StoredChannel, open_config, seal_config,
+    ChannelSnapshot, ChannelStore, ChannelStoreError, StoredChannel, StoredRule, open_config,
+    seal_config,
 };
 
 /// The `NOTIFY` channel replicas listen on.
@@ -195,6 +200,56 @@ impl PgChannelStore {
     }
 }
 
+fn rule_from_row(row: &PgRow) -> Result<StoredRule, ChannelStoreError> {
+    let id: String = row.try_get("id").map_err(unavailable)?;
+    let severity: Option<String> = row.try_get("min_severity").map_err(unavailable)?;
+    let min_severity = severity
+        .map(|name| name.parse::<Severity>())
+        .transpose()
+        .map_err(|e| ChannelStoreError::Corrupt {
+            location: format!("aisoc_notification_rules '{id}'"),
+            reason: e.to_string(),
+        })?;
+    let Json(event_types): Json<Vec<EventType>> =
+        row.try_get("event_types").map_err(unavailable)?;
+    let Json(tags): Json<Vec<String>> = row.try_get("tags").map_err(unavailable)?;
+    let Json(channels): Json<Vec<String>> = row.try_get("channels").map_err(unavailable)?;
+    Ok(StoredRule {
+        name: row.try_get("name").map_err(unavailable)?,
+        event_types,
+        min_severity,
+        tenant_id: row.try_get("tenant_id").map_err(unavailable)?,
+        tags,
+        channels,
+        enabled: row.try_get("enabled").map_err(unavailable)?,
+        id,
+    })
+}
+
+/// Refuses `rule` when one of its channels is neither stored nor the console; run inside a
+/// write, under the revision row's lock, so no channel can go meanwhile.
+async fn check_channels(
+    tx: &mut Transaction<'_, Postgres>,
+    rule: &StoredRule,
+) -> Result<(), ChannelStoreError> {
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT id FROM aisoc_notification_channels WHERE id = ANY($1)")
+            .bind(&rule.channels)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+    let missing = rule
+        .channels
+        .iter()
+        .find(|id| id.as_str() != crate::rules::CONSOLE_CHANNEL_ID && !stored.contains(id));
+    match missing {
+        Some(channel) => Err(ChannelStoreError::NoSuchChannel {
+            channel: channel.clone(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// Starts a write: takes the revision row's lock and bumps it.
 async fn begin_write(pool: &PgPool) -> Result<(Transaction<'_, Postgres>, i64), ChannelStoreError> {
     let mut tx = pool.begin().await.map_err(unavailable)?;
@@ -222,6 +277,22 @@ async fn commit_write(
     tx.commit().await.map_err(unavailable)
 }
 
+/// Binds a rule's columns as `$1` (id) to `$8` (enabled), in table order.
+fn bind_rule<'q>(
+    query: sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments>,
+    rule: &'q StoredRule,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    query
+        .bind(&rule.id)
+        .bind(&rule.name)
+        .bind(Json(&rule.event_types))
+        .bind(rule.min_severity.map(Severity::as_str))
+        .bind(rule.tenant_id.as_deref())
+        .bind(Json(&rule.tags))
+        .bind(Json(&rule.channels))
+        .bind(rule.enabled)
+}
+
 fn revision_of(revision: i64) -> u64 {
     u64::try_from(revision).unwrap_or_default()
 }
@@ -246,14 +317,26 @@ impl ChannelStore for PgChannelStore {
         .fetch_all(&mut *tx)
         .await
         .map_err(unavailable)?;
+        let rule_rows = sqlx::query(
+            "SELECT id, name, event_types, min_severity, tenant_id, tags, channels, enabled \
+             FROM aisoc_notification_rules ORDER BY id",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         let channels = rows
             .iter()
             .map(|row| self.stored_from_row(row))
             .collect::<Result<_, _>>()?;
+        let rules = rule_rows
+            .iter()
+            .map(rule_from_row)
+            .collect::<Result<_, _>>()?;
         Ok(ChannelSnapshot {
             revision: revision_of(revision),
             channels,
+            rules,
         })
     }
 
@@ -313,7 +396,88 @@ impl ChannelStore for PgChannelStore {
 
     async fn delete(&self, id: &str) -> Result<bool, ChannelStoreError> {
         let (mut tx, revision) = begin_write(&self.pool).await?;
+        let naming: Vec<(String, String)> = sqlx::query_as(
+            "SELECT r.id, r.name FROM aisoc_notification_rules r \
+             WHERE r.channels ? $1 \
+             AND EXISTS (SELECT 1 FROM aisoc_notification_channels c WHERE c.id = $1) \
+             ORDER BY r.id",
+        )
+        .bind(id)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if !naming.is_empty() {
+            tx.rollback().await.map_err(unavailable)?;
+            return Err(ChannelStoreError::ChannelInUse {
+                channel: id.to_owned(),
+                rules: naming
+                    .iter()
+                    .map(|(id, name)| crate::rules::rule_label(id, name))
+                    .collect(),
+            });
+        }
         let deleted = sqlx::query("DELETE FROM aisoc_notification_channels WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        if deleted.rows_affected() == 0 {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        }
+        commit_write(tx, revision).await?;
+        Ok(true)
+    }
+
+    async fn insert_rule(&self, rule: &StoredRule) -> Result<(), ChannelStoreError> {
+        let (mut tx, revision) = begin_write(&self.pool).await?;
+        check_channels(&mut tx, rule).await?;
+        bind_rule(
+            sqlx::query(
+                "INSERT INTO aisoc_notification_rules \
+             (id, name, event_types, min_severity, tenant_id, tags, channels, enabled) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            ),
+            rule,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        commit_write(tx, revision).await
+    }
+
+    async fn update_rule(&self, rule: &StoredRule) -> Result<bool, ChannelStoreError> {
+        let (mut tx, revision) = begin_write(&self.pool).await?;
+        let exists: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM aisoc_notification_rules WHERE id = $1)",
+        )
+        .bind(&rule.id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if !exists {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(false);
+        }
+        check_channels(&mut tx, rule).await?;
+        bind_rule(
+            sqlx::query(
+                "UPDATE aisoc_notification_rules SET name = $2, event_types = $3, \
+             min_severity = $4, tenant_id = $5, tags = $6, channels = $7, enabled = $8, \
+             updated_at = now() WHERE id = $1",
+            ),
+            rule,
+        )
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        commit_write(tx, revision).await?;
+        Ok(true)
+    }
+
+    async fn delete_rule(&self, id: &str) -> Result<bool, ChannelStoreError> {
+        let (mut tx, revision) = begin_write(&self.pool).await?;
+        let deleted = sqlx::query("DELETE FROM aisoc_notification_rules WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
             .await
@@ -412,6 +576,7 @@ mod tests {
             .await
             .unwrap();
         conformance::writes_read_back_and_move_the_revision(&store).await;
+        conformance::rules_move_the_revision_and_keep_their_channels(&store).await;
         db.drop_db().await;
     }
 

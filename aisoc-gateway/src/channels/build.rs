@@ -5,7 +5,7 @@
 //! | type | configuration | needs |
 //! |---|---|---|
 //! | `slack` | [`SlackChannelConfig`] | the delivery client |
-//! | `teams` | [`TeamsChannelConfig`] | the delivery client |
+//! | `teams` | [`TeamsChannelConfig`] | the delivery client; in bot mode (`service_url` + `conversation_id`) the bot's Bot Connector client ([`ChannelContext::with_teams_bot`]) |
 //! | `mattermost` | [`MattermostChannelConfig`] | the delivery client |
 //! | `webhook` | [`WebhookChannelConfig`] | the delivery client |
 //! | `email` | [`EmailChannelConfig`] | nothing (SMTP, not HTTP) |
@@ -17,7 +17,8 @@
 //! the key to fix).
 //!
 //! Before a channel is saved, [`check_destinations`] judges every destination it names (`url`,
-//! `webhook_url`, `api_base`, and an e-mail channel's SMTP `host`) with the outbound guard, so a
+//! `webhook_url`, `api_base`, a Teams bot channel's `service_url`, and an e-mail channel's SMTP
+//! `host`) with the outbound guard, so a
 //! private, loopback or link-local destination is refused unless `AISOC_OUTBOUND_ALLOW` lists
 //! it. HTTP deliveries are checked again when they connect. lettre resolves an SMTP host
 //! itself, so an e-mail channel checks its host again before each message ([`GuardedSmtp`]):
@@ -34,6 +35,7 @@ use aisoc_notify_inapp::InAppStore;
 use aisoc_notify_inapp::config::InAppChannelConfig;
 use aisoc_notify_slack::config::SlackChannelConfig;
 use aisoc_notify_slack::mattermost::MattermostChannelConfig;
+use aisoc_notify_teams::bot_framework::connector::BotConnectorClient;
 use aisoc_notify_teams::config::TeamsChannelConfig;
 use aisoc_notify_webhook::config::WebhookChannelConfig;
 use aisoc_notify_webpush::config::WebPushChannelConfig;
@@ -51,6 +53,7 @@ pub struct ChannelContext {
     delivery: DeliveryClient,
     push: Option<PushManager>,
     inapp: Option<Arc<dyn InAppStore>>,
+    teams_bot: Option<BotConnectorClient>,
 }
 
 impl std::fmt::Debug for ChannelContext {
@@ -58,6 +61,7 @@ impl std::fmt::Debug for ChannelContext {
         f.debug_struct("ChannelContext")
             .field("push", &self.push.is_some())
             .field("inapp", &self.inapp.is_some())
+            .field("teams_bot", &self.teams_bot.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -71,7 +75,20 @@ impl ChannelContext {
             delivery,
             push: None,
             inapp: None,
+            teams_bot: None,
         }
+    }
+
+    /// Bot-mode Teams channels post through `client` (the bot's app credentials); without it
+    /// they are refused, naming `TEAMS_APP_PASSWORD`.
+    pub fn with_teams_bot(mut self, client: BotConnectorClient) -> Self {
+        self.teams_bot = Some(client);
+        self
+    }
+
+    /// The Teams bot's Bot Connector client, when the gateway has app credentials.
+    pub fn teams_bot(&self) -> Option<&BotConnectorClient> {
+        self.teams_bot.as_ref()
     }
 
     /// Web Push channels push through `manager`.
@@ -129,9 +146,15 @@ pub(super) fn build(
         "slack" => parse::<SlackChannelConfig>("Slack", config)?
             .into_notifier(delivery)
             .map_err(invalid),
-        "teams" => parse::<TeamsChannelConfig>("Teams", config)?
-            .into_notifier(delivery)
-            .map_err(invalid),
+        "teams" => {
+            let teams = parse::<TeamsChannelConfig>("Teams", config)?;
+            // Without the bot's credentials a bot-mode channel is refused naming
+            // TEAMS_APP_PASSWORD (after what is wrong with the channel itself, if anything).
+            match &context.teams_bot {
+                Some(bot) => teams.into_bot_notifier(delivery, bot).map_err(invalid),
+                None => teams.into_notifier(delivery).map_err(invalid),
+            }
+        }
         "mattermost" => parse::<MattermostChannelConfig>("Mattermost", config)?
             .into_notifier(delivery)
             .map_err(invalid),
@@ -187,7 +210,7 @@ pub(super) fn build(
 }
 
 /// The configuration keys that hold an HTTP destination, in any channel type.
-const URL_KEYS: [&str; 3] = ["url", "webhook_url", "api_base"];
+const URL_KEYS: [&str; 4] = ["url", "webhook_url", "api_base", "service_url"];
 
 fn string_field<'a>(config: &'a Map<String, Value>, key: &str) -> Option<&'a str> {
     config

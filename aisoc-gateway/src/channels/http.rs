@@ -21,6 +21,7 @@ use serde_json::json;
 
 use super::{ChannelError, ChannelRegistry, ChannelRequest, ChannelView};
 use crate::auth::{ApiJson, error, require_admin};
+use crate::channel_store::ChannelStoreError;
 
 /// The longest test message, in characters.
 pub const MAX_TEST_MESSAGE_CHARS: usize = 1000;
@@ -51,6 +52,10 @@ fn channel_error(failure: ChannelError) -> Response {
         ChannelError::Invalid(message) => error(StatusCode::UNPROCESSABLE_ENTITY, message),
         ChannelError::Forbidden(_) => error(StatusCode::UNPROCESSABLE_ENTITY, failure.to_string()),
         ChannelError::NotFound => error(StatusCode::NOT_FOUND, failure.to_string()),
+        // Rules still name the channel: deleting it would silently stop their deliveries.
+        ChannelError::Store(failure @ ChannelStoreError::ChannelInUse { .. }) => {
+            error(StatusCode::CONFLICT, failure.to_string())
+        }
         // Nothing changed: the store is down, or it needs a data key before it keeps secrets.
         ChannelError::Store(failure) => {
             tracing::warn!(%failure, "notification channel change not stored");
@@ -59,10 +64,32 @@ fn channel_error(failure: ChannelError) -> Response {
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/settings/notifications", tag = "channels",
+    summary = "Every notification channel (no secret values)",
+    security(("admin_bearer" = [])),
+    responses(
+        (status = 200, description = "The channels", body = Vec<crate::openapi::ChannelView>),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+    ),
+)]
 async fn list_channels(State(state): State<SettingsState>) -> Json<Vec<ChannelView>> {
     Json(state.channels.list())
 }
 
+#[utoipa::path(
+    post, path = "/v1/settings/notifications", tag = "channels",
+    summary = "Add a notification channel",
+    security(("admin_bearer" = [])),
+    request_body = crate::openapi::ChannelRequest,
+    responses(
+        (status = 201, description = "Added", body = crate::openapi::ChannelView),
+        (status = 400, description = "Malformed JSON", body = crate::openapi::ApiError),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 422, description = "Invalid or forbidden configuration (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn create_channel(
     State(state): State<SettingsState>,
     ApiJson(request): ApiJson<ChannelRequest>,
@@ -73,6 +100,20 @@ async fn create_channel(
     }
 }
 
+#[utoipa::path(
+    put, path = "/v1/settings/notifications/{id}", tag = "channels",
+    summary = "Replace a notification channel",
+    security(("admin_bearer" = [])),
+    params(("id" = String, Path, description = "The channel id")),
+    request_body = crate::openapi::ChannelRequest,
+    responses(
+        (status = 200, description = "Replaced", body = crate::openapi::ChannelView),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "No such channel", body = crate::openapi::ApiError),
+        (status = 422, description = "Invalid or forbidden configuration (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn update_channel(
     State(state): State<SettingsState>,
     Path(id): Path<String>,
@@ -84,6 +125,19 @@ async fn update_channel(
     }
 }
 
+#[utoipa::path(
+    delete, path = "/v1/settings/notifications/{id}", tag = "channels",
+    summary = "Delete a notification channel",
+    security(("admin_bearer" = [])),
+    params(("id" = String, Path, description = "The channel id")),
+    responses(
+        (status = 204, description = "Deleted (empty body)"),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "No such channel", body = crate::openapi::ApiError),
+        (status = 409, description = "Routing rules still name the channel", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn delete_channel(State(state): State<SettingsState>, Path(id): Path<String>) -> Response {
     match state.channels.delete(&id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
@@ -105,6 +159,20 @@ fn default_tenant() -> String {
     "gateway".into()
 }
 
+#[utoipa::path(
+    post, path = "/v1/settings/notifications/{id}/test", tag = "channels",
+    summary = "Send a test notification through one channel",
+    security(("admin_bearer" = [])),
+    params(("id" = String, Path, description = "The channel id")),
+    request_body(content = Option<crate::openapi::ChannelTestRequest>, description = "Optional: the tenant and text of the test"),
+    responses(
+        (status = 200, description = "Delivered", body = crate::openapi::ChannelTestResult),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "No such channel", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id malformed or message too long", body = crate::openapi::ApiError),
+        (status = 502, description = "Not delivered", body = crate::openapi::ChannelTestResult),
+    ),
+)]
 async fn test_channel(
     State(state): State<SettingsState>,
     Path(id): Path<String>,

@@ -59,6 +59,20 @@ fn store_failure(failure: ItsmStoreError) -> Response {
     }
 }
 
+#[utoipa::path(
+    put, path = "/v1/settings/itsm/{system}", tag = "itsm",
+    summary = "Save a tenant's settings for one ticketing system (checked before they are kept)",
+    security(("admin_bearer" = [])),
+    params(("system" = String, Path, description = "The ticketing system (`jira`, `servicenow`, …)"), ("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)")),
+    request_body(description = "That system's fields (see `aisoc_notify_itsm::credentials`)", content = Object),
+    responses(
+        (status = 200, description = "Saved; the fields set, never their values", body = crate::openapi::ItsmSaved),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "Unknown system", body = crate::openapi::ApiError),
+        (status = 422, description = "A field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store cannot keep them (unavailable, or no AISOC_DATA_KEY with PostgreSQL)", body = crate::openapi::ApiError),
+    ),
+)]
 async fn save(
     State(state): State<ItsmState>,
     TenantParam(tenant_id): TenantParam,
@@ -94,6 +108,18 @@ async fn save(
     }
 }
 
+#[utoipa::path(
+    get, path = "/v1/settings/itsm", tag = "itsm",
+    summary = "Every ticketing system's state for a tenant (never a value)",
+    security(("admin_bearer" = [])),
+    params(("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)")),
+    responses(
+        (status = 200, description = "Each system", body = crate::openapi::ItsmList),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id missing or malformed, or a field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn list(State(state): State<ItsmState>, TenantParam(tenant_id): TenantParam) -> Response {
     let configured = match state.store.list(&tenant_id).await {
         Ok(configured) => configured,
@@ -116,6 +142,19 @@ async fn list(State(state): State<ItsmState>, TenantParam(tenant_id): TenantPara
     Json(json!({"tenant_id": tenant_id, "systems": systems})).into_response()
 }
 
+#[utoipa::path(
+    delete, path = "/v1/settings/itsm/{system}", tag = "itsm",
+    summary = "Remove a tenant's settings for one ticketing system",
+    security(("admin_bearer" = [])),
+    params(("system" = String, Path, description = "The ticketing system (`jira`, `servicenow`, …)"), ("tenant_id" = String, Query, description = "The tenant acted for (1-64 characters of A-Z a-z 0-9 . _ -)")),
+    responses(
+        (status = 204, description = "Removed (empty body)"),
+        (status = 401, description = "Missing or wrong admin bearer token", body = crate::openapi::ApiError),
+        (status = 404, description = "Unknown system, or none saved", body = crate::openapi::ApiError),
+        (status = 422, description = "tenant_id missing or malformed, or a field to fix (named in the error)", body = crate::openapi::ApiError),
+        (status = 503, description = "The store is unavailable", body = crate::openapi::ApiError),
+    ),
+)]
 async fn remove(
     State(state): State<ItsmState>,
     TenantParam(tenant_id): TenantParam,

@@ -11,7 +11,9 @@ use std::sync::{Arc, RwLock};
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_webpush::manager::{OnCallStatus, OnCallStatusProvider};
-use aisoc_notify_webpush::oncall::{OnCallEntry, OnCallStore, OnCallStoreError, OnCallTable};
+use aisoc_notify_webpush::oncall::{
+    OnCallEntry, OnCallStore, OnCallStoreError, OnCallTable, on_call,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -118,6 +120,10 @@ impl OnCallStatusProvider for FileOnCallStore {
     async fn status(&self, tenant_id: &str, user_id: &str) -> OnCallStatus {
         self.cached().status(tenant_id, user_id)
     }
+
+    async fn on_call_users(&self, tenant_id: &str) -> Result<Vec<String>, OnCallStoreError> {
+        Ok(on_call(&self.cached().tenant(tenant_id)))
+    }
 }
 
 #[async_trait]
@@ -202,6 +208,8 @@ mod tests {
         let acme = again.list("acme").await.unwrap();
         assert_eq!(acme.len(), 1);
         assert_eq!(acme[0].user_id, "alice");
+        assert!(again.on_call_users("acme").await.unwrap().is_empty());
+        assert_eq!(again.on_call_users("globex").await.unwrap(), ["bob"]);
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -6,7 +6,7 @@
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_webpush::manager::{OnCallStatus, OnCallStatusProvider};
-use aisoc_notify_webpush::oncall::{OnCallEntry, OnCallStore, OnCallStoreError};
+use aisoc_notify_webpush::oncall::{OnCallEntry, OnCallStore, OnCallStoreError, on_call};
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use sqlx::Row;
@@ -91,6 +91,10 @@ impl OnCallStatusProvider for PgOnCallStore {
                 OnCallStatus::Available
             }
         }
+    }
+
+    async fn on_call_users(&self, tenant_id: &str) -> Result<Vec<String>, OnCallStoreError> {
+        Ok(on_call(&self.list(tenant_id).await?))
     }
 }
 
@@ -199,6 +203,8 @@ mod tests {
             .map(|e| e.user_id)
             .collect();
         assert_eq!(acme, ["alice", "bob"]);
+        assert_eq!(store.on_call_users("acme").await.unwrap(), ["bob"]);
+        assert_eq!(store.on_call_users("globex").await.unwrap(), ["alice"]);
 
         // Within globex's transaction, acme's rows are neither visible nor writable.
         let mut tx = tenant_transaction(&pool, ROLE, "globex").await.unwrap();

@@ -5,6 +5,8 @@
     reason = "each test binary uses its own part of this module"
 )]
 
+pub(crate) mod smtp;
+
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -60,6 +62,11 @@ impl Gateway {
             .env_remove("AISOC_ADMIN_TOKEN")
             .env_remove("SLACK_SIGNING_SECRET")
             .env_remove("TEAMS_OUTGOING_WEBHOOK_SECRET")
+            .env_remove("TEAMS_APP_ID")
+            .env_remove("TEAMS_APP_PASSWORD")
+            .env_remove("TEAMS_BOT_SERVICE_HOSTS")
+            .env_remove("AISOC_SLACK_TENANT")
+            .env_remove("AISOC_SLACK_TEAM_TENANTS")
             .env_remove("SLACK_BOT_TOKEN")
             .env_remove("AISOC_TEAMS_WEBHOOK_URL")
             .env_remove("AISOC_FEATURE_CHATOPS_VERIFY")
