@@ -549,6 +549,15 @@ impl DecidedHook for ApprovalCards {
     }
 }
 
+/// Posts each request `POST /v1/approvals` creates to the selected channels; the answer's
+/// `cards` is one [`CardReport`] per channel. Posting never fails the create.
+#[async_trait]
+impl aisoc_notify_approvals::routes::ApprovalCreated for ApprovalCards {
+    async fn created(&self, approval: &ApprovalRequest) -> serde_json::Value {
+        serde_json::json!(self.post(approval).await)
+    }
+}
+
 #[cfg(test)]
 mod conformance;
 #[cfg(test)]

@@ -468,7 +468,10 @@ impl ChannelRegistry {
     /// The stored channels `notification` is delivered to now (rules and event filters
     /// applied, the console left out), for flows that post something other than the
     /// notification itself to them (an approval card).
-    pub fn selected(&self, notification: &Notification) -> Result<Vec<StoredChannel>, RoutingError> {
+    pub fn selected(
+        &self,
+        notification: &Notification,
+    ) -> Result<Vec<StoredChannel>, RoutingError> {
         let router = self.router()?;
         let loaded = self.loaded();
         Ok(router
@@ -482,7 +485,10 @@ impl ChannelRegistry {
     /// Stored channel `id` as loaded here (configuration included), for flows that come back
     /// to what they posted through it (updating an approval card).
     pub fn stored(&self, id: &str) -> Option<StoredChannel> {
-        self.loaded().saved.get(id).map(|saved| saved.stored.clone())
+        self.loaded()
+            .saved
+            .get(id)
+            .map(|saved| saved.stored.clone())
     }
 
     /// Sends a test message through channel `id`, for `tenant_id`, with `message` as its text

@@ -34,7 +34,6 @@
 //! | `POST /v1/teams/interactions` | Teams, when `TEAMS_OUTGOING_WEBHOOK_SECRET` is set |
 
 pub mod actions;
-pub mod admin;
 pub mod app;
 pub mod approval_cards;
 pub mod auth;

@@ -64,14 +64,6 @@ const OPEN_USER_ROUTES: [&str; 1] = ["/api/v1/push/public-key"];
         crate::dead_letters::replay,
         crate::follow_ups::list,
         crate::follow_ups::replay,
-        crate::admin::mint_token,
-        crate::admin::rotate_token,
-        crate::admin::revoke_token,
-        crate::admin::list_approvals,
-        crate::admin::create_approval,
-        crate::admin::get_approval,
-        crate::admin::decide,
-        crate::admin::audit,
         crate::actions::run_action,
         crate::itsm_store::routes::list,
         crate::itsm_store::routes::save,
@@ -138,6 +130,16 @@ pub fn document() -> Document {
         .nest_with_path_composer(
             "/v1",
             aisoc_notify_approvals::routes::VerifyApi::openapi(),
+            at,
+        )
+        .nest_with_path_composer(
+            "/v1",
+            aisoc_notify_approvals::routes::approvals_openapi::ApprovalsApi::openapi(),
+            at,
+        )
+        .nest_with_path_composer(
+            "/v1/admin/inbox",
+            aisoc_inbox::router::openapi::TokenAdminApi::openapi(),
             at,
         )
         .nest_with_path_composer(
@@ -560,137 +562,6 @@ pub struct FollowUp {
     /// When it last changed (RFC 3339).
     #[schema(format = DateTime)]
     updated_at: String,
-}
-
-/// A minted inbox token. The token is shown once.
-#[derive(ToSchema)]
-pub struct MintedToken {
-    /// The token: the secret part of `POST /v1/inbox/{tenant_token}`.
-    token: String,
-    /// Its id, for rotation and revocation.
-    id: String,
-    /// The tenant.
-    tenant_id: String,
-    /// The template that maps its events.
-    template: String,
-    /// The signature schemes it accepts, when limited.
-    signature_schemes: Option<Vec<String>>,
-}
-
-/// A rotated inbox token. The new token is shown once; the old one stops working.
-#[derive(ToSchema)]
-pub struct RotatedToken {
-    /// The new token.
-    token: String,
-    /// The new token's id.
-    id: String,
-    /// The id of the token it replaces.
-    replaces: String,
-}
-
-/// Where an approval request stands.
-#[derive(ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum ApprovalStatus {
-    /// Waiting for a reviewer.
-    Pending,
-    /// Approved.
-    Approved,
-    /// Denied.
-    Denied,
-    /// Nobody decided before the deadline.
-    Expired,
-}
-
-/// An approval request.
-#[derive(ToSchema)]
-pub struct Approval {
-    /// The id.
-    id: String,
-    /// The tenant.
-    tenant_id: String,
-    /// What is being asked.
-    summary: String,
-    /// How risky, 0-100.
-    risk_score: Option<u8>,
-    /// The action that runs when approved.
-    requested_action: String,
-    /// Where it stands.
-    status: ApprovalStatus,
-    /// Who decided.
-    reviewer: Option<String>,
-    /// Where they decided (`api`, `slack`, `teams`, …).
-    source: Option<String>,
-    /// Free-text notes.
-    notes: Option<String>,
-    /// When it was created (RFC 3339).
-    #[schema(format = DateTime)]
-    created_at: String,
-    /// When it stops accepting decisions (RFC 3339).
-    #[schema(format = DateTime)]
-    expires_at: String,
-    /// When it was decided (RFC 3339).
-    #[schema(format = DateTime)]
-    reviewed_at: Option<String>,
-    /// The playbook run waiting on the decision.
-    run_id: Option<String>,
-    /// The case it is about.
-    case_id: Option<String>,
-}
-
-/// What posting a new request's approval card to one channel did.
-#[derive(ToSchema)]
-pub struct CardPosted {
-    /// The channel id.
-    channel: String,
-    /// The channel type.
-    #[serde(rename = "type")]
-    channel_type: String,
-    /// What happened to the card.
-    state: String,
-    /// Why it was not posted.
-    error: Option<String>,
-}
-
-/// A new approval request, with its cards.
-#[derive(ToSchema)]
-pub struct CreatedApproval {
-    /// The request.
-    #[serde(flatten)]
-    approval: Approval,
-    /// What posting its card to each selected channel did.
-    cards: Vec<CardPosted>,
-}
-
-/// A recorded decision.
-#[derive(ToSchema)]
-pub struct DecisionRecorded {
-    /// The approval request.
-    approval_id: String,
-    /// `approve` or `deny`.
-    decision: String,
-    /// The reviewer's name as recorded.
-    reviewer_name: String,
-}
-
-/// One append-only audit record.
-#[derive(ToSchema)]
-pub struct AuditEntry {
-    /// Sequence number, increasing.
-    id: i64,
-    /// The tenant.
-    tenant_id: String,
-    /// What happened (`approval.reviewed`).
-    action: String,
-    /// What it happened to.
-    subject_id: String,
-    /// Who did it.
-    actor: String,
-    /// Details (risk score, reviewer, source, decision).
-    details: serde_json::Value,
-    /// When (RFC 3339).
-    #[schema(format = DateTime)]
-    created_at: String,
 }
 
 /// A playbook action to run.

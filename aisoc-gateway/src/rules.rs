@@ -502,10 +502,7 @@ async fn update_rule(
         (status = 503, description = "The store is unavailable; nothing changed", body = crate::openapi::ApiError),
     ),
 )]
-async fn delete_rule(
-    State(state): State<RulesState>,
-    Path(id): Path<String>,
-) -> Response {
+async fn delete_rule(State(state): State<RulesState>, Path(id): Path<String>) -> Response {
     match state.channels.delete_rule(&id).await {
         Ok(()) => StatusCode::NO_CONTENT.into_response(),
         Err(failure) => rule_error(failure),

@@ -72,12 +72,6 @@ const MOUNTS: &[Mount] = &[
         function: "router",
     },
     Mount {
-        call: "admin::router",
-        prefix: "",
-        file: "src/admin.rs",
-        function: "router",
-    },
-    Mount {
         call: "actions::router",
         prefix: "",
         file: "src/actions.rs",
@@ -148,6 +142,18 @@ const MOUNTS: &[Mount] = &[
         prefix: "/v1",
         file: "../aisoc-notify-approvals/src/routes.rs",
         function: "router",
+    },
+    Mount {
+        call: "aisoc_notify_approvals::routes::approvals_router",
+        prefix: "/v1",
+        file: "../aisoc-notify-approvals/src/routes/rest.rs",
+        function: "approvals_router",
+    },
+    Mount {
+        call: "aisoc_inbox::router::token_admin_router",
+        prefix: "/v1/admin/inbox",
+        file: "../aisoc-inbox/src/router/tokens.rs",
+        function: "token_admin_router",
     },
     Mount {
         call: "oncall_store::router",

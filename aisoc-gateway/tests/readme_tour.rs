@@ -5,7 +5,8 @@
 //! answer with an `id`). A command the README shows must not be refused (no 4xx) and must not
 //! fail inside the gateway; the only failure allowed is a delivery to a real service the test
 //! machine cannot reach (Slack, PagerDuty), which the gateway reports as a 502 with the delivery
-//! failure's retry class: the answer a reader without those services gets too.
+//! failure's retry class: the answer a reader without those services gets too (and
+//! `chatops.verify`, which the tour shows answering 502 with the setting that turns it on).
 //!
 //! Needs `curl` (`scripts/services` installs it), because the point is to run the commands a
 //! reader copies.

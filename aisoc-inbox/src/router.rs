@@ -19,6 +19,10 @@
 //! `ConnectInfo<SocketAddr>`: serve with
 //! `into_make_service_with_connect_info::<SocketAddr>()`, or every client shares one failure
 //! budget. `X-Forwarded-For` is not read (any client can write it).
+//!
+//! [`token_admin_router`] mints, rotates and revokes inbox tokens; it has no authentication of
+//! its own, so the host nests it behind its administrator check (the reference gateway: at
+//! `/v1/admin/inbox`, behind its admin bearer token).
 
 use axum::Router;
 use axum::body::Body;
@@ -37,6 +41,10 @@ use serde_json::json;
 
 use crate::hec::HecEnvelope;
 use crate::pipeline::{Inbox, InboxRoute, IngestError, Submission};
+
+mod tokens;
+
+pub use tokens::token_admin_router;
 
 /// The client's address when the host serves with `ConnectInfo<SocketAddr>`.
 #[derive(Debug, Clone, Copy)]
@@ -448,8 +456,8 @@ async fn hec_health() -> Response {
 }
 
 /// The OpenAPI description of the routes (feature `openapi`): [`openapi::InboxApi`] for
-/// [`router`] (paths relative to where the host nests it) and [`openapi::HecApi`] for
-/// [`hec_router`].
+/// [`router`] (paths relative to where the host nests it), [`openapi::HecApi`] for
+/// [`hec_router`] and [`openapi::TokenAdminApi`] for [`token_admin_router`].
 #[cfg(feature = "openapi")]
 pub mod openapi {
     use super::{
@@ -458,6 +466,8 @@ pub mod openapi {
     };
     use crate::hec::HecReply;
     use crate::pipeline::IngestReceipt;
+
+    pub use super::tokens::openapi::{MintedToken, RotatedToken, TokenAdminApi};
 
     /// `{"error": "..."}`: what went wrong, in words the sender can act on.
     #[derive(utoipa::ToSchema)]

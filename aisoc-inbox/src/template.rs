@@ -41,10 +41,12 @@
 //! `metadata.logged_time`) are stamped last by [`stamp_ingest_fields`], which the pipeline
 //! also applies to templates written in code: a template cannot claim another tenant.
 
+mod cef;
 mod coerce;
 mod mapping;
 mod ocsf_model;
 mod path;
+mod plan;
 mod presence;
 mod registry;
 mod stamp;
@@ -215,19 +217,26 @@ const MAX_TIME_MS: f64 = 253_402_300_799_999.0;
 /// Epoch milliseconds from an RFC 3339 string or an epoch number in s, ms, µs or ns; `None`
 /// for anything else, a negative time, or one past the year 9999.
 pub fn parse_time_ms(value: &Value) -> Option<i64> {
-    let number = match value {
-        Value::Number(n) => n.as_f64()?,
-        Value::String(s) => match s.trim().parse::<f64>() {
-            Ok(n) => n,
-            Err(_) => {
-                return DateTime::parse_from_rfc3339(s.trim())
-                    .ok()
-                    .map(|t| t.timestamp_millis())
-                    .filter(|ms| *ms >= 0);
-            }
-        },
-        _ => return None,
-    };
+    match value {
+        Value::Number(n) => epoch_ms(n.as_f64()?),
+        Value::String(s) => time_ms_from_text(s),
+        _ => None,
+    }
+}
+
+/// [`parse_time_ms`] of a string.
+fn time_ms_from_text(text: &str) -> Option<i64> {
+    match text.trim().parse::<f64>() {
+        Ok(n) => epoch_ms(n),
+        Err(_) => DateTime::parse_from_rfc3339(text.trim())
+            .ok()
+            .map(|t| t.timestamp_millis())
+            .filter(|ms| *ms >= 0),
+    }
+}
+
+/// [`parse_time_ms`] of a number.
+fn epoch_ms(number: f64) -> Option<i64> {
     if !number.is_finite() || number < 0.0 {
         return None;
     }
@@ -275,6 +284,8 @@ pub struct YamlTemplate {
     /// The stamps can be written next to the mapped event instead of into it: no whole
     /// object is mapped onto an object the ingest stamps (see [`write`]).
     direct: bool,
+    /// The fixed shape of the mapped events, when they have one (see [`plan`]).
+    plan: Option<plan::DirectPlan>,
 }
 
 /// A destination path and the OCSF type found there.
@@ -509,8 +520,10 @@ impl YamlTemplate {
         let direct = write::STAMPED_OBJECTS
             .iter()
             .all(|path| !checks.mapped_whole_at(path));
+        let plan = plan::DirectPlan::new(&field_map, &constants, &checks, direct);
         Ok(Self {
             file: parsed,
+            plan,
             field_map,
             severity_field,
             severity_map,

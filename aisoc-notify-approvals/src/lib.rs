@@ -11,7 +11,7 @@
 //! | [`service`] | [`ApprovalService`](service::ApprovalService): the one decision function, a [`DecisionHandler`](aisoc_notify_core::decision::DecisionHandler) for Slack, Teams and REST |
 //! | [`follow_up`] | the follow-up outbox both flows share ([`AnswerOutbox`](follow_up::AnswerOutbox)), its [`FollowUpDispatcher`](follow_up::FollowUpDispatcher), and the host's hooks (case timeline, playbook resumer) |
 //! | [`verify`] | the `chatops.verify` executor, its callback handler and its credential provider |
-//! | `routes` | the axum answer-page route (feature `axum`) |
+//! | `routes` | the axum answer-page route and the approvals REST + audit router (feature `axum`) |
 //! | `conformance` | store contracts every backend passes (feature `test-util`) |
 //!
 //! Chat is reached through core's [`PromptTransport`](aisoc_notify_core::prompt::PromptTransport)
@@ -30,6 +30,8 @@
 //! - `postgres`: `PgApprovalStore`, `PgAuditLog`, `PgVerificationStore`.
 //! - `axum`: `routes::router` for `/chatops/verify/{token}`: `GET` shows the confirmation
 //!   page and records nothing, `POST` (its button) records the answer.
+//!   `routes::approvals_router` for `/approvals`, `/approvals/{id}`,
+//!   `/approvals/{id}/decision` and `/audit`, tenant-scoped; the host adds its authentication.
 //! - `test-util`: the `conformance` suites.
 
 #[cfg(feature = "test-util")]

@@ -1,4 +1,5 @@
-//! The verification answer route (feature `axum`): `/chatops/verify/{token}`.
+//! The verification answer route (feature `axum`): `/chatops/verify/{token}`; and the
+//! approvals REST routes with the audit trail ([`approvals_router`], see `rest`).
 //!
 //! - `GET` (and `HEAD`) shows a confirmation page — what was asked, the choice the link
 //!   stands for, one button — and records nothing. Mail scanners, Teams Safe Links and Slack
@@ -21,6 +22,13 @@ use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 
 use crate::verify::{AnswerPreview, VerifyCallback, VerifyCallbackError};
+
+mod rest;
+
+/// The OpenAPI description of [`approvals_router`] (feature `openapi`).
+#[cfg(feature = "openapi")]
+pub use rest::openapi as approvals_openapi;
+pub use rest::{ApprovalCreated, ApprovalRoutes, approvals_router};
 
 /// `GET` and `POST /chatops/verify/{token}`, for the host to nest (for example under `/v1`).
 pub fn router(callback: VerifyCallback) -> Router {

@@ -24,6 +24,7 @@
 //! | [`sealed`] | secrets sealed at rest: AES-256-GCM under rotating data keys (`AISOC_DATA_KEY`) |
 //! | [`clock`] | time as a dependency, for expiry and replay windows |
 //! | [`config`] | [`ConfigError`]: configuration errors that name the field |
+//! | `http` | `ApiError`: the one `{"error": …}` answer of every router (feature `axum`) |
 //!
 //! The crate depends on no adapter; adapters depend on it only. Its traits are object safe
 //! (`Arc<dyn Notifier>`) and use `async-trait`, so host code can mock them with `mockall`.
@@ -64,6 +65,7 @@
 //! ## Features
 //! - `test-util`: [`conformance`], the HTTP contract every adapter passes, and stub/recording
 //!   notifiers and executors for host code's tests.
+//! - `axum`: `http::ApiError`, the JSON error every router and extractor answers with.
 //!
 //! The default build is the whole runtime crate, on rustls (no OpenSSL).
 
@@ -77,6 +79,8 @@ pub mod delivery;
 pub mod destination;
 pub mod freshness;
 mod hmac_sha256;
+#[cfg(feature = "axum")]
+pub mod http;
 pub mod inbox_template;
 pub mod markup;
 pub mod notification;

@@ -18,6 +18,7 @@
 
 use std::sync::Arc;
 
+use aisoc_notify_core::http::ApiError;
 use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -60,16 +61,9 @@ impl InAppRouterState {
     }
 }
 
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
-}
-
 fn unavailable(failure: InAppError) -> Response {
     tracing::warn!(%failure, "in-app store failed");
-    error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "the in-app notification store is unavailable; try again",
-    )
+    ApiError::unavailable("the in-app notification store is unavailable; try again").into_response()
 }
 
 /// The in-app routes, for `app.nest("/api/v1/inapp", router::<MyUser>(store))`.
@@ -147,11 +141,11 @@ async fn list<U: InAppUser>(
 ) -> Response {
     let params = match params {
         Ok(Query(params)) => params,
-        Err(rejection) => return error(StatusCode::UNPROCESSABLE_ENTITY, rejection.body_text()),
+        Err(rejection) => return ApiError::unprocessable(rejection.body_text()).into_response(),
     };
     let query = match params.query() {
         Ok(query) => query,
-        Err(message) => return error(StatusCode::UNPROCESSABLE_ENTITY, message),
+        Err(message) => return ApiError::unprocessable(message).into_response(),
     };
     match state
         .store
@@ -208,10 +202,8 @@ async fn read<U: InAppUser>(
     Path(id): Path<String>,
 ) -> Response {
     let Some(id) = id.parse::<i64>().ok().filter(|id| *id > 0) else {
-        return error(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "id must be a notification id (a positive whole number)",
-        );
+        return ApiError::unprocessable("id must be a notification id (a positive whole number)")
+            .into_response();
     };
     match state
         .store
@@ -220,10 +212,8 @@ async fn read<U: InAppUser>(
     {
         Ok(true) => StatusCode::NO_CONTENT.into_response(),
         // Read already, someone else's, or unknown: the same answer, so ids cannot be probed.
-        Ok(false) => error(
-            StatusCode::NOT_FOUND,
-            format!("no unread notification {id} for this user"),
-        ),
+        Ok(false) => ApiError::not_found(format!("no unread notification {id} for this user"))
+            .into_response(),
         Err(failure) => unavailable(failure),
     }
 }

@@ -12,21 +12,23 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Both routes verify the Slack signature on the raw body before reading it (401 with a JSON
-//! error otherwise), acknowledge at once, and finish the work in the background, posting the
-//! result to the request's `response_url`, so Slack's three-second deadline is always met.
+//! Both routes take a [`SlackSigned`] body: the extractor verifies the Slack signature on the
+//! raw body before anything parses it (401 with a JSON error otherwise), so no handler can
+//! forget the check or run it differently. The routes acknowledge at once and finish the work
+//! in the background, posting the result to the request's `response_url`, so Slack's
+//! three-second deadline is always met.
 
 use std::sync::Arc;
 
 use aisoc_notify_core::decision::DecisionHandler;
 use aisoc_notify_core::delivery::{DeliveryClient, check_destination};
+use aisoc_notify_core::http::ApiError;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
-use serde_json::json;
 
 use crate::blocks::SlackMessage;
 use crate::commands::{
@@ -87,8 +89,29 @@ pub fn router(routes: SlackRoutes) -> Router {
         .with_state(Arc::new(routes))
 }
 
-fn json_error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(json!({ "error": message }))).into_response()
+/// The raw body of a request whose Slack `v0` signature verified against the routes'
+/// [`SlackSignatureVerifier`]. The body is read within the route's limit (413 beyond it) and a
+/// missing, stale or wrong signature is refused with 401 before the handler runs.
+#[derive(Debug, Clone)]
+pub struct SlackSigned(pub Bytes);
+
+impl FromRequest<Arc<SlackRoutes>> for SlackSigned {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: Request,
+        routes: &Arc<SlackRoutes>,
+    ) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        let body = Bytes::from_request(request, routes)
+            .await
+            .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))?;
+        routes
+            .verifier
+            .verify(&headers, &body)
+            .map_err(|error| ApiError::unauthorized(error.to_string()))?;
+        Ok(Self(body))
+    }
 }
 
 fn reply(message: &SlackMessage) -> Response {
@@ -135,15 +158,11 @@ async fn respond(responder: DeliveryClient, response_url: String, message: Slack
 ))]
 async fn interactions(
     State(routes): State<Arc<SlackRoutes>>,
-    headers: HeaderMap,
-    body: Bytes,
+    SlackSigned(body): SlackSigned,
 ) -> Response {
-    if let Err(error) = routes.verifier.verify(&headers, &body) {
-        return json_error(StatusCode::UNAUTHORIZED, &error.to_string());
-    }
     let payload = match parse_interaction(&body) {
         Ok(payload) => payload,
-        Err(error) => return json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+        Err(error) => return ApiError::bad_request(error.to_string()).into_response(),
     };
     if let InteractionPayload::BlockActions(actions) = payload {
         let routes = Arc::clone(&routes);
@@ -176,22 +195,18 @@ async fn interactions(
 ))]
 async fn commands(
     State(routes): State<Arc<SlackRoutes>>,
-    headers: HeaderMap,
-    body: Bytes,
+    SlackSigned(body): SlackSigned,
 ) -> Response {
-    if let Err(error) = routes.verifier.verify(&headers, &body) {
-        return json_error(StatusCode::UNAUTHORIZED, &error.to_string());
-    }
     let request = match SlashCommandRequest::from_form(&body) {
         Ok(request) => request,
-        Err(error) => return json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+        Err(error) => return ApiError::bad_request(error.to_string()).into_response(),
     };
     let command = match AisocCommand::parse(&request.text) {
         Ok(command) => command,
         Err(CommandError::Usage(usage)) => {
             return reply(&ephemeral(&format!("{usage}\n\n{}", help_text())));
         }
-        Err(other) => return json_error(StatusCode::BAD_REQUEST, &other.to_string()),
+        Err(other) => return ApiError::bad_request(other.to_string()).into_response(),
     };
     if !command.needs_backend() {
         return reply(&ephemeral(help_text()));
@@ -249,4 +264,85 @@ pub mod openapi {
         components(schemas(SlackError, SlackReply))
     )]
     pub struct SlackApi;
+}
+
+#[cfg(test)]
+mod tests {
+    use aisoc_notify_core::async_trait;
+    use aisoc_notify_core::clock::ManualClock;
+    use aisoc_notify_core::decision::{DecisionError, DecisionRecorded, DecisionRequest};
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    const NOW: i64 = 1_531_420_618;
+
+    struct NoApprovals;
+
+    #[async_trait]
+    impl DecisionHandler for NoApprovals {
+        async fn decide(&self, _: DecisionRequest) -> Result<DecisionRecorded, DecisionError> {
+            Err(DecisionError::NotFound)
+        }
+    }
+
+    fn verifier() -> SlackSignatureVerifier {
+        SlackSignatureVerifier::new("signing-secret")
+            .with_clock(Arc::new(ManualClock::at_unix(NOW)))
+    }
+
+    /// A host route of its own behind the same check: it echoes the body it was given.
+    fn echo() -> Router {
+        let routes = SlackRoutes::new(verifier(), Arc::new(NoApprovals)).unwrap();
+        Router::new()
+            .route(
+                "/echo",
+                post(|SlackSigned(body): SlackSigned| async move { body }),
+            )
+            .layer(DefaultBodyLimit::max(64))
+            .with_state(Arc::new(routes))
+    }
+
+    async fn send(body: &str, signature: &str) -> (StatusCode, String) {
+        let request = Request::post("/echo")
+            .header("x-slack-request-timestamp", NOW.to_string())
+            .header("x-slack-signature", signature)
+            .body(Body::from(body.to_owned()))
+            .unwrap();
+        let response = echo().oneshot(request).await.unwrap();
+        let status = response.status();
+        let body = to_bytes(response.into_body(), 4096).await.unwrap();
+        (status, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[tokio::test]
+    async fn a_handler_taking_slack_signed_sees_only_bodies_whose_signature_verified() {
+        let signature = verifier().sign(&NOW.to_string(), b"text=list");
+        assert_eq!(
+            send("text=list", &signature).await,
+            (StatusCode::OK, "text=list".to_owned())
+        );
+        assert_eq!(
+            send("text=lust", &signature).await,
+            (
+                StatusCode::UNAUTHORIZED,
+                r#"{"error":"invalid signature"}"#.to_owned()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_body_over_the_limit_is_refused_413_in_the_json_error_shape() {
+        let body = "a".repeat(65);
+        let signature = verifier().sign(&NOW.to_string(), body.as_bytes());
+        let (status, answer) = send(&body, &signature).await;
+        assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        assert!(
+            answer["error"].as_str().unwrap().contains("length limit"),
+            "{answer}"
+        );
+    }
 }

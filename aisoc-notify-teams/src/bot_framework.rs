@@ -49,7 +49,7 @@ pub mod testing;
 
 #[cfg(feature = "openapi")]
 pub use route::openapi::BotApi;
-pub use route::{ApprovalCardSource, BotRoutes, router};
+pub use route::{ApprovalCardSource, BotRoutes, BotVerified, router};
 
 use keys::KeySource;
 

@@ -3,8 +3,9 @@
 //! `POST /interactions` authenticates the request, parses the decision, runs it through the
 //! host's decision handler and answers with the updated card.
 //!
-//! Authentication is explicit: [`TeamsAuth::OutgoingWebhookHmac`] checks Teams'
-//! `Authorization: HMAC` signature on the raw body before parsing. Bot Framework traffic is
+//! Authentication is explicit and runs in the [`TeamsSigned`] extractor, before the handler:
+//! [`TeamsAuth::OutgoingWebhookHmac`] checks Teams' `Authorization: HMAC` signature on the raw
+//! body before anything parses it. Bot Framework traffic is
 //! authenticated with JWTs issued by the Bot Connector, which belongs in the host's bot stack;
 //! a host that has done that in a tower layer in front of this route says so with
 //! [`TeamsAuth::VerifiedUpstream`].
@@ -12,13 +13,13 @@
 use std::sync::Arc;
 
 use aisoc_notify_core::decision::DecisionHandler;
+use aisoc_notify_core::http::ApiError;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
-use serde_json::json;
 
 use crate::hmac::TeamsHmacVerifier;
 use crate::interactions::{handle_interaction, parse_interaction};
@@ -57,9 +58,40 @@ pub fn router(routes: TeamsRoutes) -> Router {
         .with_state(Arc::new(routes))
 }
 
-/// A JSON `{"error": …}` answer.
-pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
-    (status, axum::Json(json!({ "error": message }))).into_response()
+/// The raw body of an interaction authenticated the way the routes' [`TeamsAuth`] says: with
+/// [`TeamsAuth::OutgoingWebhookHmac`], a missing or wrong `Authorization: HMAC` signature is
+/// refused with 401 before the handler runs. The body is read within the route's limit (413
+/// beyond it).
+#[derive(Debug, Clone)]
+pub struct TeamsSigned(pub Bytes);
+
+impl FromRequest<Arc<TeamsRoutes>> for TeamsSigned {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: Request,
+        routes: &Arc<TeamsRoutes>,
+    ) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        let body = read_body(request, routes).await?;
+        if let TeamsAuth::OutgoingWebhookHmac(verifier) = &routes.auth {
+            verifier
+                .verify(&headers, &body)
+                .map_err(|error| ApiError::unauthorized(error.to_string()))?;
+        }
+        Ok(Self(body))
+    }
+}
+
+/// The body within the route's [`DefaultBodyLimit`], a refusal in the JSON error shape with
+/// the status axum chose (413 over the limit) otherwise.
+pub(crate) async fn read_body<S: Send + Sync>(
+    request: Request,
+    state: &S,
+) -> Result<Bytes, ApiError> {
+    Bytes::from_request(request, state)
+        .await
+        .map_err(|rejection| ApiError::new(rejection.status(), rejection.body_text()))
 }
 
 #[cfg_attr(feature = "openapi", utoipa::path(
@@ -76,17 +108,11 @@ pub(crate) fn json_error(status: StatusCode, message: &str) -> Response {
 ))]
 async fn interactions(
     State(routes): State<Arc<TeamsRoutes>>,
-    headers: HeaderMap,
-    body: Bytes,
+    TeamsSigned(body): TeamsSigned,
 ) -> Response {
-    if let TeamsAuth::OutgoingWebhookHmac(verifier) = &routes.auth
-        && let Err(error) = verifier.verify(&headers, &body)
-    {
-        return json_error(StatusCode::UNAUTHORIZED, &error.to_string());
-    }
     let interaction = match parse_interaction(&body) {
         Ok(interaction) => interaction,
-        Err(error) => return json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+        Err(error) => return ApiError::bad_request(error.to_string()).into_response(),
     };
     let answer = handle_interaction(interaction, &routes.decisions).await;
     (StatusCode::OK, axum::Json(answer)).into_response()

@@ -197,18 +197,14 @@ use crate::routes::PushUser;
 mod routes {
     use std::sync::Arc;
 
+    use aisoc_notify_core::http::ApiError;
     use axum::extract::{FromRequestParts, State};
-    use axum::http::StatusCode;
     use axum::response::{IntoResponse, Response};
     use axum::routing::get;
     use axum::{Json, Router};
     use serde_json::{Value, json};
 
     use super::{MAX_USER_ID_LEN, OnCallStatus, OnCallStore, PushUser};
-
-    fn error(status: StatusCode, message: impl Into<String>) -> Response {
-        (status, Json(json!({"error": message.into()}))).into_response()
-    }
 
     /// The on-call routes over `store`, for `app.nest("/api/v1/oncall", router::<MyUser>(store))`.
     pub fn router<U>(store: Arc<dyn OnCallStore>) -> Router
@@ -225,10 +221,10 @@ mod routes {
     /// A refusal for a user id too long to keep, if it is.
     fn too_long<U: PushUser>(user: &U) -> Option<Response> {
         (user.user_id().chars().count() > MAX_USER_ID_LEN).then(|| {
-            error(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("the user id must be at most {MAX_USER_ID_LEN} characters"),
-            )
+            ApiError::unprocessable(format!(
+                "the user id must be at most {MAX_USER_ID_LEN} characters"
+            ))
+            .into_response()
         })
     }
 
@@ -254,7 +250,7 @@ mod routes {
                 "updated_at": null,
             }))
             .into_response(),
-            Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+            Err(store) => ApiError::unavailable(store.to_string()).into_response(),
         }
     }
 
@@ -277,7 +273,9 @@ mod routes {
     ) -> Response {
         let body = match body {
             Ok(Json(body)) => body,
-            Err(rejection) => return error(rejection.status(), rejection.body_text()),
+            Err(rejection) => {
+                return ApiError::new(rejection.status(), rejection.body_text()).into_response();
+            }
         };
         if let Some(refused) = too_long(&user) {
             return refused;
@@ -285,15 +283,15 @@ mod routes {
         let status = match body.get("status").cloned().map(serde_json::from_value) {
             Some(Ok(status)) => status,
             _ => {
-                return error(
-                    StatusCode::UNPROCESSABLE_ENTITY,
+                return ApiError::unprocessable(
                     "status must be one of available, busy, offline, snoozed",
-                );
+                )
+                .into_response();
             }
         };
         match store.set(user.tenant_id(), user.user_id(), status).await {
             Ok(entry) => Json(entry).into_response(),
-            Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+            Err(store) => ApiError::unavailable(store.to_string()).into_response(),
         }
     }
 
@@ -309,7 +307,7 @@ mod routes {
     async fn users<U: PushUser>(State(store): State<Arc<dyn OnCallStore>>, user: U) -> Response {
         match store.list(user.tenant_id()).await {
             Ok(users) => Json(json!({"users": users})).into_response(),
-            Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+            Err(store) => ApiError::unavailable(store.to_string()).into_response(),
         }
     }
 }

@@ -29,6 +29,7 @@
 use std::sync::Arc;
 
 use aisoc_notify_core::destination::{DestinationPolicy, HostLookup};
+use aisoc_notify_core::http::ApiError;
 use aisoc_notify_core::notification::Target;
 use axum::extract::{FromRequestParts, State};
 use axum::http::StatusCode;
@@ -65,10 +66,6 @@ pub struct SubscribeRequest {
 #[derive(Debug, Deserialize)]
 struct UnsubscribeRequest {
     endpoint: String,
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, Json(json!({"error": message.into()}))).into_response()
 }
 
 /// What the push routes share: the manager, and the rules a new subscription's endpoint is
@@ -175,7 +172,9 @@ async fn subscribe<U: PushUser>(
 ) -> Response {
     let request = match body {
         Ok(Json(request)) => request,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+        Err(rejection) => {
+            return ApiError::new(rejection.status(), rejection.body_text()).into_response();
+        }
     };
     let now = chrono::Utc::now();
     let mut record = match SubscriptionRecord::new(
@@ -186,20 +185,20 @@ async fn subscribe<U: PushUser>(
         now,
     ) {
         Ok(record) => record,
-        Err(invalid) => return error(StatusCode::UNPROCESSABLE_ENTITY, invalid.to_string()),
+        Err(invalid) => return ApiError::unprocessable(invalid.to_string()).into_response(),
     };
     if let Err(forbidden) = request
         .subscription
         .check_destination(&state.destinations, state.lookup.as_ref())
         .await
     {
-        return error(StatusCode::UNPROCESSABLE_ENTITY, forbidden.to_string());
+        return ApiError::unprocessable(forbidden.to_string()).into_response();
     }
     let manager = &state.manager;
     match manager.store().get(&record.id).await {
         Ok(Some(existing)) => record.created_at = existing.created_at,
         Ok(None) => {}
-        Err(store) => return error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+        Err(store) => return ApiError::unavailable(store.to_string()).into_response(),
     }
     match manager.store().upsert(&record).await {
         Ok(()) => (
@@ -209,11 +208,13 @@ async fn subscribe<U: PushUser>(
             .into_response(),
         // Someone else's device: subscribing cannot move it, or its pushes, to the caller.
         Err(StoreError::OwnedByAnother) => {
-            error(StatusCode::CONFLICT, StoreError::OwnedByAnother.to_string())
+            ApiError::conflict(StoreError::OwnedByAnother.to_string()).into_response()
         }
         // A cap, not an outage: retrying will not help until devices are unsubscribed.
-        Err(full) if full.is_full() => error(StatusCode::INSUFFICIENT_STORAGE, full.to_string()),
-        Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+        Err(full) if full.is_full() => {
+            ApiError::new(StatusCode::INSUFFICIENT_STORAGE, full.to_string()).into_response()
+        }
+        Err(store) => ApiError::unavailable(store.to_string()).into_response(),
     }
 }
 
@@ -237,7 +238,9 @@ async fn unsubscribe<U: PushUser>(
 ) -> Response {
     let request = match body {
         Ok(Json(request)) => request,
-        Err(rejection) => return error(rejection.status(), rejection.body_text()),
+        Err(rejection) => {
+            return ApiError::new(rejection.status(), rejection.body_text()).into_response();
+        }
     };
     let id = subscription_id(&request.endpoint);
     let manager = &state.manager;
@@ -247,12 +250,12 @@ async fn unsubscribe<U: PushUser>(
         {
             match manager.store().remove(&id).await {
                 Ok(_) => StatusCode::NO_CONTENT.into_response(),
-                Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+                Err(store) => ApiError::unavailable(store.to_string()).into_response(),
             }
         }
         // Someone else's subscription looks the same as none: no probing of endpoints.
-        Ok(_) => error(StatusCode::NOT_FOUND, "no such subscription for this user"),
-        Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+        Ok(_) => ApiError::not_found("no such subscription for this user").into_response(),
+        Err(store) => ApiError::unavailable(store.to_string()).into_response(),
     }
 }
 
@@ -300,7 +303,7 @@ async fn test<U: PushUser>(State(state): State<Arc<PushRouterState>>, user: U) -
             Json(json!({"sent": report.delivered(), "devices": devices, "skipped": !report.skipped_users.is_empty()}))
                 .into_response()
         }
-        Err(store) => error(StatusCode::SERVICE_UNAVAILABLE, store.to_string()),
+        Err(store) => ApiError::unavailable(store.to_string()).into_response(),
     }
 }
 

@@ -161,10 +161,7 @@ fn words(decision: Decision) -> (&'static str, &'static str) {
         (status = 503, description = "The approval store is unavailable", content_type = "text/html", body = String),
     ),
 )]
-async fn confirm(
-    State(state): State<AnswerState>,
-    Path(token): Path<String>,
-) -> Response {
+async fn confirm(State(state): State<AnswerState>, Path(token): Path<String>) -> Response {
     let result = async {
         let (claims, decision) = state.claims(&token)?;
         Ok::<_, LinkError>((state.approval(&claims).await?, decision))
@@ -209,10 +206,7 @@ async fn confirm(
         (status = 503, description = "The approval store is unavailable", content_type = "text/html", body = String),
     ),
 )]
-async fn decide(
-    State(state): State<AnswerState>,
-    Path(token): Path<String>,
-) -> Response {
+async fn decide(State(state): State<AnswerState>, Path(token): Path<String>) -> Response {
     let (claims, decision) = match state.claims(&token) {
         Ok(found) => found,
         Err(error) => return link_error(error),

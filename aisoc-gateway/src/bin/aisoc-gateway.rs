@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::num::NonZeroU32;
 
 use aisoc_gateway::actions::{self, AuditTimeline, EnvCredentials, WebhookResumer};
-use aisoc_gateway::admin::{self, AdminState};
 use aisoc_gateway::app::{AppState, DEFAULT_MAX_IN_FLIGHT, app, shed_load};
 use aisoc_gateway::approval_cards::{self, AnswerLinks, ApprovalCards};
+use aisoc_gateway::auth::require_admin;
 use aisoc_gateway::backends::Backends;
 use aisoc_gateway::channels::{self, ChannelContext, ChannelRegistry, CurrentChannels};
 use aisoc_gateway::chatops::{CardPostingCreator, GatewayChatOps, SlackTenants};
@@ -30,6 +30,7 @@ use aisoc_inbox::sink::EventSink;
 use aisoc_inbox::template::TemplateRegistry;
 use aisoc_inbox::token::TokenResolver;
 use aisoc_inbox::{Inbox, InboxConfig};
+use aisoc_notify_approvals::routes::ApprovalRoutes;
 use aisoc_notify_approvals::service::ApprovalService;
 use aisoc_notify_approvals::store::{ApprovalStore, AuditLog};
 use aisoc_notify_approvals::verify::VerificationStore;
@@ -220,13 +221,23 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         metrics,
     })
     .merge(dead_letters::router(outbox, admin_token.clone()))
-    .merge(admin::router(AdminState {
-        admin_token: admin_token.clone(),
-        inbox: inbox.clone(),
-        approvals: approvals.clone(),
-        audit,
-        cards: Some(cards.clone()),
-    }))
+    // The crates' admin routers know no admin token: the bearer check is layered on here.
+    .nest(
+        "/v1",
+        aisoc_notify_approvals::routes::approvals_router(
+            ApprovalRoutes::new(approvals.clone(), audit).on_created(Arc::new(cards.clone())),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            admin_token.clone(),
+            require_admin,
+        )),
+    )
+    .nest(
+        "/v1/admin/inbox",
+        aisoc_inbox::router::token_admin_router(inbox.clone()).route_layer(
+            axum::middleware::from_fn_with_state(admin_token.clone(), require_admin),
+        ),
+    )
     .merge(approval_cards::answer::router(
         cards.links(),
         approvals.clone(),

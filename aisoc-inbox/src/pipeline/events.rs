@@ -10,6 +10,7 @@ use bytes::{Bytes, BytesMut};
 use serde_json::Value;
 
 use crate::body::{EventStream, Lines};
+use crate::cef::CefEvent;
 use crate::sink::SinkEvent;
 use crate::token::TokenRecord;
 
@@ -20,10 +21,31 @@ const CHUNK_BYTES: usize = 64 * 1024;
 enum Source<'a> {
     /// A webhook body, NDJSON parsed line by line.
     Body(EventStream<'a>),
-    /// Events parsed all at once (CEF, HEC `/event`).
+    /// Events parsed all at once (HEC `/event`).
     Parsed(std::vec::IntoIter<Value>),
+    /// CEF lines, each parsed when its turn comes; lines that are not CEF are dropped.
+    CefLines(crate::cef::Lines<'a>),
     /// HEC `/raw` lines, each made an event when its turn comes.
     RawLines(Lines<'a>),
+}
+
+/// One event to map.
+pub(super) enum Payload<'a> {
+    /// A JSON value.
+    Json(Value),
+    /// A parsed CEF line, borrowed from the body; YAML templates map it without building its
+    /// JSON value.
+    Cef(CefEvent<'a>),
+}
+
+impl Payload<'_> {
+    /// The event as the JSON value a template maps.
+    pub(super) fn into_json(self) -> Value {
+        match self {
+            Payload::Json(value) => value,
+            Payload::Cef(event) => event.into_json(),
+        }
+    }
 }
 
 /// The events of one request, each with its position among them (which idempotent message
@@ -45,6 +67,11 @@ impl<'a> Events<'a> {
         Self::new(Source::Parsed(events.into_iter()), dropped)
     }
 
+    /// The CEF lines of a body's text ([`crate::cef::body_text`]).
+    pub(super) fn cef(text: &'a str) -> Self {
+        Self::new(Source::CefLines(crate::cef::lines(text)), 0)
+    }
+
     /// One event per non-blank line (HEC `/raw`).
     pub(super) fn raw_lines(body: &'a [u8]) -> Self {
         Self::new(Source::RawLines(Lines::new(body)), 0)
@@ -63,19 +90,25 @@ impl<'a> Events<'a> {
         self.dropped
             + match &self.source {
                 Source::Body(stream) => stream.dropped(),
-                Source::Parsed(_) | Source::RawLines(_) => 0,
+                Source::Parsed(_) | Source::CefLines(_) | Source::RawLines(_) => 0,
             }
     }
 }
 
-impl Iterator for Events<'_> {
-    type Item = (usize, Value);
+impl<'a> Iterator for Events<'a> {
+    type Item = (usize, Payload<'a>);
 
-    fn next(&mut self) -> Option<(usize, Value)> {
+    fn next(&mut self) -> Option<(usize, Payload<'a>)> {
         let event = match &mut self.source {
-            Source::Body(stream) => stream.next()?,
-            Source::Parsed(events) => events.next()?,
-            Source::RawLines(lines) => crate::hec::raw_event(lines.next()?),
+            Source::Body(stream) => Payload::Json(stream.next()?),
+            Source::Parsed(events) => Payload::Json(events.next()?),
+            Source::CefLines(lines) => loop {
+                match crate::cef::parse_line(lines.next()?) {
+                    Ok(event) => break Payload::Cef(event),
+                    Err(_) => self.dropped += 1,
+                }
+            },
+            Source::RawLines(lines) => Payload::Json(crate::hec::raw_event(lines.next()?)),
         };
         let index = self.taken;
         self.taken += 1;

@@ -2,7 +2,7 @@
 
 use aisoc_notify_core::inbox_template::{IngestContext, MappingError};
 
-use super::events::{Events, MappedEvents, push_event_uid};
+use super::events::{Events, MappedEvents, Payload, push_event_uid};
 use super::{
     BUSY, Inbox, InboxRoute, Incoming, IngestError, IngestReceipt, limited, mapped_limit,
     working_set,
@@ -47,17 +47,18 @@ impl Inbox {
         };
         let base = working_set(decoded.len(), at_once);
         let mut working = self.budgets.inflight.try_reserve(base).ok_or(BUSY)?;
+        // A copy only when the body is not UTF-8 (within the reservation: 3 bytes for each
+        // replaced byte, against the 16 per byte reserved for a CEF body).
+        let cef_text = match route {
+            InboxRoute::Cef => crate::cef::body_text(&decoded),
+            _ => std::borrow::Cow::Borrowed(""),
+        };
         let mut source = match route {
             InboxRoute::Webhook | InboxRoute::Email => {
                 Events::body(body::stream(content_type, &decoded))
             }
-            InboxRoute::Cef => {
-                let (events, dropped) = crate::cef::parse_batch(&decoded);
-                if events.is_empty() {
-                    return Err(IngestError::Body(BodyError::NoEvents));
-                }
-                Events::parsed(events, dropped)
-            }
+            // Parsed a line at a time; a body without a CEF line is refused below (no events).
+            InboxRoute::Cef => Events::cef(&cef_text),
             InboxRoute::Hec => Events::parsed(
                 crate::hec::parse_events(&decoded).map_err(IngestError::Hec)?,
                 0,
@@ -71,6 +72,9 @@ impl Inbox {
             }
         };
         let yaml = self.templates.get_yaml(&record.template_id);
+        // CEF lines for a YAML template (without an envelope, which would need the value) are
+        // written without building their JSON payload.
+        let cef_yaml = yaml.filter(|_| route == InboxRoute::Cef && template.envelope().is_none());
         let mapped_max = mapped_limit(decoded.len());
         let mut mapped = MappedEvents::new(counted);
         let mut context = IngestContext {
@@ -92,58 +96,71 @@ impl Inbox {
                 // Counted only: the events budget is charged for every parsed event.
                 continue;
             }
-            let payload = match (route, &hec_envelope) {
-                (InboxRoute::Email, _) => email::normalize(&payload),
-                (InboxRoute::HecRaw, Some(envelope)) => {
-                    let mut payload = payload;
-                    envelope.apply(&mut payload);
-                    payload
+            let written = match (payload, cef_yaml) {
+                (Payload::Cef(event), Some(yaml)) => {
+                    context.event_uid.clear();
+                    push_event_uid(&mut context.event_uid);
+                    json.clear();
+                    yaml.write_cef_json(&event, &context, &mut json)
                 }
-                _ => payload,
-            };
-            if template.envelope() == Some("aws-sns")
-                && let Some(verifier) = &self.sns_verifier
-            {
-                let verified = match payload.as_object() {
-                    Some(message) => verifier.verify(message).await,
-                    None => Err(crate::sns::SnsSignatureError::MissingField("Type")),
-                };
-                if let Err(error) = verified {
-                    dropped += 1;
-                    first_failure.get_or_insert(error.to_string());
-                    continue;
+                (payload, _) => {
+                    let payload = payload.into_json();
+                    let payload = match (route, &hec_envelope) {
+                        (InboxRoute::Email, _) => email::normalize(&payload),
+                        (InboxRoute::HecRaw, Some(envelope)) => {
+                            let mut payload = payload;
+                            envelope.apply(&mut payload);
+                            payload
+                        }
+                        _ => payload,
+                    };
+                    if template.envelope() == Some("aws-sns")
+                        && let Some(verifier) = &self.sns_verifier
+                    {
+                        let verified = match payload.as_object() {
+                            Some(message) => verifier.verify(message).await,
+                            None => Err(crate::sns::SnsSignatureError::MissingField("Type")),
+                        };
+                        if let Err(error) = verified {
+                            dropped += 1;
+                            first_failure.get_or_insert(error.to_string());
+                            continue;
+                        }
+                    }
+                    let payload =
+                        match crate::envelope::unwrap(template.envelope(), payload, headers) {
+                            Ok(crate::envelope::Unwrapped::Event(payload)) => payload,
+                            Ok(crate::envelope::Unwrapped::SnsConfirmation {
+                                kind,
+                                topic_arn,
+                                subscribe_url,
+                            }) => {
+                                ignored += 1;
+                                confirmations.push((kind, topic_arn, subscribe_url));
+                                continue;
+                            }
+                            Err(error) => {
+                                dropped += 1;
+                                first_failure.get_or_insert(error.to_string());
+                                continue;
+                            }
+                        };
+                    context.event_uid.clear();
+                    push_event_uid(&mut context.event_uid);
+                    json.clear();
+                    match yaml {
+                        Some(yaml) => yaml.write_json(payload, &context, &mut json),
+                        None => template
+                            .map_owned(payload, &context)
+                            .map_err(WriteError::from)
+                            .and_then(|mut event| {
+                                // Code templates too: the tenant and schema version are the
+                                // inbox's word.
+                                crate::template::stamp_ingest_fields(&mut event, &context);
+                                serde_json::to_writer(&mut json, &event).map_err(WriteError::from)
+                            }),
+                    }
                 }
-            }
-            let payload = match crate::envelope::unwrap(template.envelope(), payload, headers) {
-                Ok(crate::envelope::Unwrapped::Event(payload)) => payload,
-                Ok(crate::envelope::Unwrapped::SnsConfirmation {
-                    kind,
-                    topic_arn,
-                    subscribe_url,
-                }) => {
-                    ignored += 1;
-                    confirmations.push((kind, topic_arn, subscribe_url));
-                    continue;
-                }
-                Err(error) => {
-                    dropped += 1;
-                    first_failure.get_or_insert(error.to_string());
-                    continue;
-                }
-            };
-            context.event_uid.clear();
-            push_event_uid(&mut context.event_uid);
-            json.clear();
-            let written = match yaml {
-                Some(yaml) => yaml.write_json(payload, &context, &mut json),
-                None => template
-                    .map_owned(payload, &context)
-                    .map_err(WriteError::from)
-                    .and_then(|mut event| {
-                        // Code templates too: the tenant and schema version are the inbox's word.
-                        crate::template::stamp_ingest_fields(&mut event, &context);
-                        serde_json::to_writer(&mut json, &event).map_err(WriteError::from)
-                    }),
             };
             match written {
                 Ok(()) => {

@@ -141,15 +141,7 @@ fn string(value: Value, rule: &StringRule, at: &At<'_>, rejected: &mut Rejected)
         composite => (composite.to_string(), Some(composite)),
     };
     let (text, cut) = bounded(text);
-    let fits = rule
-        .allowed
-        .as_ref()
-        .is_none_or(|allowed| allowed.contains(&text))
-        && rule
-            .max_chars
-            .is_none_or(|max| text.chars().nth(max).is_none())
-        && rule.pattern.as_ref().is_none_or(|p| p.is_match(&text));
-    if !fits {
+    if !fits(&text, rule) {
         at.reject(
             rejected,
             original.unwrap_or_else(|| cut.map_or(Value::String(text), Value::String)),
@@ -160,6 +152,27 @@ fn string(value: Value, rule: &StringRule, at: &At<'_>, rejected: &mut Rejected)
         at.reject(rejected, original.unwrap_or(Value::String(whole)));
     }
     Some(Value::String(text))
+}
+
+/// Whether `text` keeps to `rule` (its enum, length and pattern).
+fn fits(text: &str, rule: &StringRule) -> bool {
+    rule.allowed
+        .as_ref()
+        .is_none_or(|allowed| allowed.iter().any(|one| one == text))
+        && rule
+            .max_chars
+            .is_none_or(|max| text.chars().nth(max).is_none())
+        && rule.pattern.as_ref().is_none_or(|p| p.is_match(text))
+}
+
+/// Whether [`coerce`] writes the string `text` to an attribute of type `ty` as it is, with
+/// nothing rejected: so it may be written without being made a value.
+pub(crate) fn fits_as_is(text: &str, ty: &AttrType) -> bool {
+    match ty {
+        AttrType::String(rule) => text.len() <= MAX_STRING_BYTES && fits(text, rule),
+        AttrType::Any => true,
+        _ => false,
+    }
 }
 
 /// Cuts `text` to [`MAX_STRING_BYTES`]; returns the (maybe cut) text and the whole original

@@ -16,23 +16,40 @@ use super::{YamlTemplate, parse_time_ms, severity_name};
 impl YamlTemplate {
     fn severity_id(&self, payload: &Value) -> u32 {
         let Some(path) = &self.severity_field else {
+            return self.severity_of(None);
+        };
+        match get(payload, path) {
+            Some(Value::String(s)) => self.severity_of(Some(s)),
+            Some(Value::Number(n)) => self.severity_of(Some(&n.to_string())),
+            Some(Value::Bool(b)) => self.severity_of(Some(if *b { "true" } else { "false" })),
+            _ => self.severity_of(None),
+        }
+    }
+
+    /// The `severity_id` for the text found at `severity_field` (a number or boolean as
+    /// text), or for nothing usable found there.
+    pub(super) fn severity_of(&self, found: Option<&str>) -> u32 {
+        let Some(found) = found else {
             return self.file.default_severity_id.unwrap_or(0);
         };
-        let key: Cow<'_, str> = match get(payload, path) {
-            // Most are lower case already: no copy for those.
-            Some(Value::String(s)) if !s.bytes().any(|b| b.is_ascii_uppercase()) => {
-                Cow::Borrowed(s.trim())
-            }
-            Some(Value::String(s)) => Cow::Owned(s.trim().to_ascii_lowercase()),
-            Some(Value::Number(n)) => Cow::Owned(n.to_string()),
-            Some(Value::Bool(b)) => Cow::Borrowed(if *b { "true" } else { "false" }),
-            _ => return self.file.default_severity_id.unwrap_or(0),
+        // Most are lower case already: no copy for those.
+        let key: Cow<'_, str> = if found.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(found.trim().to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(found.trim())
         };
         self.severity_map
             .get(key.as_ref())
             .copied()
             .or(self.file.default_severity_id)
             .unwrap_or(99)
+    }
+
+    /// Why a payload that matches `skip_when` is not mapped.
+    pub(super) fn skipped(&self) -> MappingError {
+        MappingError::Ignored {
+            reason: format!("matches skip_when of template '{}'", self.file.id),
+        }
     }
 
     /// The mapping without the ingest's own fields: mapped values moved out of the payload
@@ -54,9 +71,7 @@ impl YamlTemplate {
                 .iter()
                 .all(|(path, value)| get(&payload, path) == Some(value))
         {
-            return Err(MappingError::Ignored {
-                reason: format!("matches skip_when of template '{}'", self.file.id),
-            });
+            return Err(self.skipped());
         }
         let model = OcsfModel::detection_finding();
         let severity_id = self.severity_id(&payload);

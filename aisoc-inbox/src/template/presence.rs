@@ -61,6 +61,19 @@ impl PresenceChecks {
         node.stamped = true;
     }
 
+    /// Whether [`enforce`](Self::enforce) leaves alone every event built from single values
+    /// at these destinations: no object has presence rules but the stamped ones, and no whole
+    /// object or list is mapped.
+    pub(crate) fn only_stamped(&self) -> bool {
+        self.mapped_whole.is_none()
+            && (self.object.is_none() || self.stamped)
+            && self.items.as_deref().is_none_or(Self::only_stamped)
+            && self
+                .attributes
+                .iter()
+                .all(|(_, child)| child.only_stamped())
+    }
+
     /// Whether a whole object or list is mapped at `path` (checked by the model as a whole).
     pub(crate) fn mapped_whole_at(&self, path: &[&str]) -> bool {
         let mut node = self;

@@ -25,9 +25,12 @@ use aisoc_notify_core::inbox_template::{IngestContext, MappingError};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::cef::CefPayload;
+use super::coerce::Rejected;
 use super::mapping::{Draft, unmapped};
 use super::ocsf_model::OcsfModel;
 use super::path::drop_nulls_in_arrays;
+use super::plan::{Leaf, PlanNode};
 use super::{YamlTemplate, severity_name, stamp_ingest_fields};
 
 /// The objects the ingest stamps, whose required attributes are among the stamps.
@@ -35,7 +38,7 @@ pub(super) const STAMPED_OBJECTS: [&[&str]; 3] =
     [&["finding_info"], &["metadata"], &["metadata", "product"]];
 
 /// The `metadata` keys the ingest overwrites.
-const OVERWRITTEN_METADATA: [&str; 4] = ["version", "uid", "tenant_uid", "logged_time"];
+pub(super) const OVERWRITTEN_METADATA: [&str; 4] = ["version", "uid", "tenant_uid", "logged_time"];
 
 /// Why an event could not be written.
 #[derive(Debug, thiserror::Error)]
@@ -51,14 +54,14 @@ pub enum WriteError {
 
 /// One value the ingest writes.
 #[derive(Debug, Clone, Copy)]
-enum Scalar<'a> {
+pub(super) enum Scalar<'a> {
     Text(&'a str),
     Int(i64),
 }
 
 /// How a stamp meets what the mapping put under the same key.
 #[derive(Debug, Clone, Copy)]
-enum Stamp<'a> {
+pub(super) enum Stamp<'a> {
     /// Written instead of the mapped value.
     Set(Scalar<'a>),
     /// Written unless the mapping filled the key.
@@ -67,6 +70,8 @@ enum Stamp<'a> {
     Object(&'a [(&'a str, Stamp<'a>)]),
     /// A value the ingest built (`unmapped`), under a key the mapping cannot write.
     Value(&'a Value),
+    /// What the mapping left of a CEF line (`unmapped`), written from the line itself.
+    Cef(&'a CefPayload<'a>),
     /// Nothing to write.
     Absent,
 }
@@ -83,8 +88,30 @@ impl YamlTemplate {
         out: &mut Vec<u8>,
     ) -> Result<(), WriteError> {
         let draft = self.draft(payload, context)?;
+        self.write_draft(draft, context, out)
+    }
+
+    /// Writes a mapped draft: directly when the stamps can be written next to it (the
+    /// template allows it and [`stamps_apart`]), else as the stamped event serialised.
+    pub(super) fn write_draft(
+        &self,
+        draft: Draft,
+        context: &IngestContext,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WriteError> {
         if self.direct && stamps_apart(&draft.event) {
-            return self.write_direct(draft, context, out);
+            let Draft {
+                event,
+                mut rejected,
+                holes,
+                leftovers,
+                severity_id,
+                time,
+            } = draft;
+            let root = self.enforced(event, &mut rejected, holes);
+            let unmapped = unmapped(leftovers, rejected);
+            let unmapped = unmapped.as_ref().map_or(Stamp::Absent, Stamp::Value);
+            return self.write_stamped(members(&root), severity_id, time, unmapped, context, out);
         }
         let mut event = self.finish(draft, context);
         stamp_ingest_fields(&mut event, context);
@@ -92,30 +119,38 @@ impl YamlTemplate {
         Ok(())
     }
 
-    fn write_direct(
+    /// The mapped event once incomplete objects are moved to `rejected` (and the `null`s
+    /// they or padding left in arrays dropped), as the object it was built as.
+    pub(super) fn enforced(
         &self,
-        draft: Draft,
-        context: &IngestContext,
-        out: &mut Vec<u8>,
-    ) -> Result<(), WriteError> {
-        let Draft {
-            mut event,
-            mut rejected,
-            mut holes,
-            leftovers,
-            severity_id,
-            time,
-        } = draft;
+        mut event: Value,
+        rejected: &mut Rejected,
+        mut holes: bool,
+    ) -> Map<String, Value> {
         holes |= self
             .checks
-            .enforce(&mut event, OcsfModel::detection_finding(), &mut rejected);
+            .enforce(&mut event, OcsfModel::detection_finding(), rejected);
         if holes {
             drop_nulls_in_arrays(&mut event);
         }
         let Value::Object(root) = event else {
             unreachable!("built as an object")
         };
-        let unmapped = unmapped(leftovers, rejected);
+        root
+    }
+
+    /// Writes the mapped, enforced event (the members of its root, in key order) with the
+    /// stamps merged in and `unmapped` last: only when the template is `direct` and the event
+    /// [`stamps_apart`].
+    pub(super) fn write_stamped<'m>(
+        &self,
+        root: impl Iterator<Item = (&'m str, Mapped<'m>)>,
+        severity_id: u32,
+        time: i64,
+        unmapped: Stamp<'_>,
+        context: &IngestContext,
+        out: &mut Vec<u8>,
+    ) -> Result<(), WriteError> {
         let class_uid = self.file.class_uid;
         let activity_id = self.file.activity_id;
         let product = [
@@ -170,18 +205,15 @@ impl YamlTemplate {
                 )),
             ),
             // Last in key order; `unmapped` is reserved, so the mapping never has it.
-            (
-                "unmapped",
-                unmapped.as_ref().map_or(Stamp::Absent, Stamp::Value),
-            ),
+            ("unmapped", unmapped),
         ];
-        write_object(out, Some(&root), &stamps)?;
+        write_object(out, root, &stamps)?;
         Ok(())
     }
 }
 
 /// Whether the stamps can be written next to `event` (see the module docs).
-fn stamps_apart(event: &Value) -> bool {
+pub(super) fn stamps_apart(event: &Value) -> bool {
     let object_or_absent = |value: Option<&Value>| value.is_none_or(Value::is_object);
     if !object_or_absent(event.get("finding_info")) {
         return false;
@@ -252,7 +284,7 @@ fn write_value(out: &mut Vec<u8>, value: &Value) -> serde_json::Result<()> {
 
 /// A JSON string: copied between quotes when nothing in it needs an escape (a control
 /// character, `"` or `\\`), else escaped by `serde_json`.
-fn write_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
+pub(super) fn write_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
     if needs_escape(text.as_bytes()) {
         return text.serialize(&mut serde_json::Serializer::new(out));
     }
@@ -264,31 +296,52 @@ fn write_str(out: &mut Vec<u8>, text: &str) -> serde_json::Result<()> {
 }
 
 /// Whether `bytes` has a byte JSON must escape (below 0x20, `"` or `\\`), looked for eight
-/// bytes at a time (the tail padded with a plain byte).
+/// bytes at a time (the last eight overlapping the word before; a short string in one word).
 fn needs_escape(bytes: &[u8]) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;
     // Non-zero when a byte of `x` is below `n` (n <= 128).
     let below = |x: u64, n: u64| x.wrapping_sub(ONES * n) & !x & HIGHS;
-    let escapable = |word: [u8; 8]| {
-        let x = u64::from_le_bytes(word);
+    let escapable = |x: u64| {
         below(x, 0x20)
             | below(x ^ (ONES * u64::from(b'"')), 1)
             | below(x ^ (ONES * u64::from(b'\\')), 1)
             != 0
     };
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
+    let half = |at: usize| {
+        let mut half = [0u8; 4];
+        half.copy_from_slice(&bytes[at..at + 4]);
+        u64::from(u32::from_le_bytes(half))
+    };
+    let len = bytes.len();
+    let Some(last) = len.checked_sub(8) else {
+        // Most strings are short (keys, ports, addresses): one word, from two overlapping
+        // halves, or from the first, middle and last bytes padded with a plain one.
+        let word = match len {
+            0 => return false,
+            1..=3 => {
+                0x6161_6161_6100_0000
+                    | u64::from(bytes[0])
+                    | u64::from(bytes[len / 2]) << 8
+                    | u64::from(bytes[len - 1]) << 16
+            }
+            _ => half(0) | half(len - 4) << 32,
+        };
+        return escapable(word);
+    };
+    let word = |at: usize| {
         let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        if escapable(word) {
+        word.copy_from_slice(&bytes[at..at + 8]);
+        u64::from_le_bytes(word)
+    };
+    let mut at = 0;
+    while at < last {
+        if escapable(word(at)) {
             return true;
         }
+        at += 8;
     }
-    let tail = chunks.remainder();
-    let mut word = [b'a'; 8];
-    word[..tail.len()].copy_from_slice(tail);
-    escapable(word)
+    escapable(word(last))
 }
 
 fn write_scalar(out: &mut Vec<u8>, scalar: Scalar<'_>) -> serde_json::Result<()> {
@@ -298,22 +351,80 @@ fn write_scalar(out: &mut Vec<u8>, scalar: Scalar<'_>) -> serde_json::Result<()>
     }
 }
 
-/// Writes `mapped` merged with `stamps` as one object, keys in the order a
-/// `serde_json::Map` keeps them (byte order).
-fn write_object(
+/// One member of the mapped event: a value the mapping built, or a node of a template's
+/// [`DirectPlan`](super::plan::DirectPlan) with the values it was given for this event.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Mapped<'m> {
+    /// A built value.
+    Value(&'m Value),
+    /// A planned node, present (it or something below it has a value).
+    Plan(&'m PlanNode, &'m [Option<Leaf<'m>>]),
+}
+
+/// The members of a built object.
+pub(super) fn members(map: &Map<String, Value>) -> impl Iterator<Item = (&str, Mapped<'_>)> {
+    map.iter()
+        .map(|(key, value)| (key.as_str(), Mapped::Value(value)))
+}
+
+impl Mapped<'_> {
+    fn write(self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        match self {
+            Mapped::Value(value) => write_value(out, value),
+            Mapped::Plan(node, leaves) => match node {
+                PlanNode::Leaf(at) => write_leaf(out, leaves[*at].as_ref()),
+                PlanNode::List(at) => {
+                    out.push(b'[');
+                    write_leaf(out, leaves[*at].as_ref())?;
+                    out.push(b']');
+                    Ok(())
+                }
+                PlanNode::Object(object) => write_object(out, object.members(leaves), &[]),
+            },
+        }
+    }
+}
+
+fn write_leaf(out: &mut Vec<u8>, leaf: Option<&Leaf<'_>>) -> serde_json::Result<()> {
+    match leaf {
+        Some(Leaf::Text(text)) => write_str(out, text),
+        Some(Leaf::Value(value)) => write_value(out, value),
+        Some(Leaf::Constant(value)) => write_value(out, value),
+        None => Err(serde::ser::Error::custom(
+            "an absent planned value was written",
+        )),
+    }
+}
+
+/// The byte order of two keys, as `str`'s `Ord` gives it. Keys are short and mostly differ in
+/// their first bytes, where a call to `memcmp` for each comparison showed in profiles.
+#[inline]
+pub(super) fn key_order(a: &str, b: &str) -> Ordering {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    for (x, y) in a.iter().zip(b) {
+        if x != y {
+            return x.cmp(y);
+        }
+    }
+    a.len().cmp(&b.len())
+}
+
+/// Writes `mapped` (members in key order) merged with `stamps` as one object, keys in the
+/// order a `serde_json::Map` keeps them (byte order).
+fn write_object<'m>(
     out: &mut Vec<u8>,
-    mapped: Option<&Map<String, Value>>,
+    mapped: impl Iterator<Item = (&'m str, Mapped<'m>)>,
     stamps: &[(&str, Stamp<'_>)],
 ) -> serde_json::Result<()> {
     debug_assert!(stamps.windows(2).all(|pair| pair[0].0 < pair[1].0));
     out.push(b'{');
     let mut first = true;
-    let mut mapped = mapped.into_iter().flatten().peekable();
+    let mut mapped = mapped.peekable();
     let mut stamps = stamps.iter().peekable();
     loop {
         let order = match (mapped.peek(), stamps.peek()) {
             (None, None) => break,
-            (Some((key, _)), Some((stamp_key, _))) => key.as_str().cmp(*stamp_key),
+            (Some((key, _)), Some((stamp_key, _))) => key_order(key, stamp_key),
             (Some(_), None) => Ordering::Less,
             (None, Some(_)) => Ordering::Greater,
         };
@@ -323,7 +434,7 @@ fn write_object(
                     break;
                 };
                 write_key(out, &mut first, key)?;
-                write_value(out, value)?;
+                value.write(out)?;
             }
             Ordering::Greater => {
                 let Some((key, stamp)) = stamps.next() else {
@@ -351,20 +462,24 @@ fn write_object(
 /// Writes `stamp` where the mapping put `mapped` (or nothing).
 fn write_stamp(
     out: &mut Vec<u8>,
-    mapped: Option<&Value>,
+    mapped: Option<Mapped<'_>>,
     stamp: Stamp<'_>,
 ) -> serde_json::Result<()> {
     match (stamp, mapped) {
         (Stamp::Set(scalar), _) | (Stamp::Default(scalar), None) => write_scalar(out, scalar),
-        (Stamp::Default(_) | Stamp::Absent, Some(value)) => write_value(out, value),
+        (Stamp::Default(_) | Stamp::Absent, Some(value)) => value.write(out),
         (Stamp::Value(value), _) => write_value(out, value),
+        (Stamp::Cef(payload), _) => payload.write_leftovers(out),
         // `write_object` skips these.
         (Stamp::Absent, None) => Err(serde::ser::Error::custom("an absent stamp was written")),
-        (Stamp::Object(stamps), None) => write_object(out, None, stamps),
-        (Stamp::Object(stamps), Some(Value::Object(object))) => {
-            write_object(out, Some(object), stamps)
+        (Stamp::Object(stamps), None) => write_object(out, std::iter::empty(), stamps),
+        (Stamp::Object(stamps), Some(Mapped::Value(Value::Object(object)))) => {
+            write_object(out, members(object), stamps)
         }
-        // `stamps_apart` lets only objects through here.
+        (Stamp::Object(stamps), Some(Mapped::Plan(PlanNode::Object(object), leaves))) => {
+            write_object(out, object.members(leaves), stamps)
+        }
+        // `stamps_apart` (and a plan, by construction) let only objects through here.
         (Stamp::Object(_), Some(_)) => Err(serde::ser::Error::custom(
             "a stamped object is not an object",
         )),
@@ -404,11 +519,13 @@ mod tests {
     fn strings_are_escaped_exactly_where_serde_json_escapes_them() {
         let mut samples: Vec<String> = (0u8..=127).map(|b| char::from(b).to_string()).collect();
         for b in 0u8..=127 {
-            // At every position of a word and in the tail.
-            for at in 0..17 {
-                let mut text = "a".repeat(17);
-                text.replace_range(at..=at, &char::from(b).to_string());
-                samples.push(text);
+            // At every position of every length up to two words and a tail.
+            for len in 1..=17 {
+                for at in 0..len {
+                    let mut text = "a".repeat(len);
+                    text.replace_range(at..=at, &char::from(b).to_string());
+                    samples.push(text);
+                }
             }
         }
         samples

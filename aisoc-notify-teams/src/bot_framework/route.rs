@@ -9,6 +9,10 @@
 //! | a body that is not a JSON activity, or a card action without a decision | 400 |
 //! | a missing or invalid token | 401 (503 when the signing keys cannot be fetched) |
 //!
+//! Authentication is the [`BotVerified`] extractor: it verifies the Bot Connector's JWT before
+//! the body is read, then binds the token to the activity (endorsed `channelId`, the token's
+//! `serviceUrl`), so the handler only ever sees an activity the Bot Connector sent this bot.
+//!
 //! A Universal Actions `refresh` asks for the card as it is now. [`DecisionHandler`] can only
 //! decide, not read an approval's state, so the host that wants refreshes answered gives the
 //! routes an [`ApprovalCardSource`] ([`BotRoutes::with_cards`]): a pending approval shows its
@@ -22,18 +26,19 @@ use std::sync::Arc;
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::decision::DecisionHandler;
+use aisoc_notify_core::http::ApiError;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::{DefaultBodyLimit, FromRequest, Request, State};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
 use super::conversation::REFRESH_VERB;
-use super::{BotAuthError, BotFrameworkAuth};
+use super::{BotAuthError, BotFrameworkAuth, VerifiedBotToken};
 use crate::interactions::{InteractionKind, handle_interaction, parse_interaction};
-use crate::routes::{MAX_BODY_BYTES, json_error};
+use crate::routes::{MAX_BODY_BYTES, read_body};
 
 /// The invoke name of Universal Actions.
 const CARD_ACTION_INVOKE: &str = "adaptiveCard/action";
@@ -84,9 +89,68 @@ pub fn router(routes: BotRoutes) -> Router {
         .with_state(Arc::new(routes))
 }
 
-impl axum::response::IntoResponse for BotAuthError {
+impl From<BotAuthError> for ApiError {
+    fn from(error: BotAuthError) -> Self {
+        ApiError::new(error.status(), error.to_string())
+    }
+}
+
+impl IntoResponse for BotAuthError {
     fn into_response(self) -> Response {
-        json_error(self.status(), &self.to_string())
+        ApiError::from(self).into_response()
+    }
+}
+
+/// An activity the Bot Connector sent this bot: the `Authorization` JWT verified (before the
+/// body is read), the body a JSON object, and the token bound to it by
+/// [`VerifiedBotToken::check_activity`]. A refusal is 401 (503 when the signing keys cannot
+/// be fetched), 413 over the body limit, or 400 when the body is not an activity.
+#[derive(Debug, Clone)]
+pub struct BotVerified {
+    /// The verified token, already checked against [`activity`](Self::activity).
+    pub token: VerifiedBotToken,
+    /// The activity, a JSON object.
+    pub activity: Value,
+    /// The raw body the activity was read from.
+    pub body: Bytes,
+}
+
+impl FromRequest<Arc<BotRoutes>> for BotVerified {
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: Request,
+        routes: &Arc<BotRoutes>,
+    ) -> Result<Self, Self::Rejection> {
+        let authorization = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        let token = routes.auth.verify(authorization).await.map_err(|error| {
+            tracing::info!(%error, "Bot Framework request refused");
+            ApiError::from(error)
+        })?;
+        let body = read_body(request, routes).await?;
+        let activity = match serde_json::from_slice(&body) {
+            Ok(activity @ Value::Object(_)) => activity,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "the body must be a Bot Framework activity (a JSON object)",
+                ));
+            }
+        };
+        if let Err(error) = token.check_activity(
+            activity["channelId"].as_str(),
+            activity["serviceUrl"].as_str(),
+        ) {
+            tracing::info!(%error, "Bot Framework activity refused");
+            return Err(error.into());
+        }
+        Ok(Self {
+            token,
+            activity,
+            body,
+        })
     }
 }
 
@@ -106,41 +170,15 @@ impl axum::response::IntoResponse for BotAuthError {
 ))]
 async fn messages(
     State(routes): State<Arc<BotRoutes>>,
-    headers: HeaderMap,
-    body: Bytes,
+    BotVerified { activity, body, .. }: BotVerified,
 ) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let token = match routes.auth.verify(authorization).await {
-        Ok(token) => token,
-        Err(error) => {
-            tracing::info!(%error, "Bot Framework request refused");
-            return error.into_response();
-        }
-    };
-    let activity: Value = match serde_json::from_slice(&body) {
-        Ok(activity @ Value::Object(_)) => activity,
-        _ => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "the body must be a Bot Framework activity (a JSON object)",
-            );
-        }
-    };
-    if let Err(error) = token.check_activity(
-        activity["channelId"].as_str(),
-        activity["serviceUrl"].as_str(),
-    ) {
-        tracing::info!(%error, "Bot Framework activity refused");
-        return error.into_response();
-    }
     match (activity["type"].as_str(), activity["name"].as_str()) {
         (Some("invoke"), Some(CARD_ACTION_INVOKE)) => card_action(&routes, &activity, &body).await,
-        (Some("invoke"), _) => json_error(
+        (Some("invoke"), _) => ApiError::new(
             StatusCode::NOT_IMPLEMENTED,
             "only adaptiveCard/action invokes are handled",
-        ),
+        )
+        .into_response(),
         // Messages, conversation updates and the rest are acknowledged and otherwise ignored;
         // where they came from is what an operator needs to configure a bot-mode channel.
         (kind, _) => {
@@ -161,10 +199,7 @@ async fn messages(
 async fn card_action(routes: &BotRoutes, activity: &Value, body: &[u8]) -> Response {
     let action = &activity["value"]["action"];
     if action["type"] != "Action.Execute" {
-        return json_error(
-            StatusCode::BAD_REQUEST,
-            "value.action.type must be 'Action.Execute'",
-        );
+        return ApiError::bad_request("value.action.type must be 'Action.Execute'").into_response();
     }
     if action["verb"] == REFRESH_VERB {
         return (
@@ -176,12 +211,10 @@ async fn card_action(routes: &BotRoutes, activity: &Value, body: &[u8]) -> Respo
     let interaction = match parse_interaction(body) {
         Ok(interaction) if interaction.kind == InteractionKind::Invoke => interaction,
         Ok(_) => {
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "the activity is not an adaptiveCard/action invoke",
-            );
+            return ApiError::bad_request("the activity is not an adaptiveCard/action invoke")
+                .into_response();
         }
-        Err(error) => return json_error(StatusCode::BAD_REQUEST, &error.to_string()),
+        Err(error) => return ApiError::bad_request(error.to_string()).into_response(),
     };
     let answer = handle_interaction(interaction, &routes.decisions).await;
     (StatusCode::OK, axum::Json(answer)).into_response()
@@ -225,4 +258,40 @@ pub(crate) mod openapi {
     #[derive(utoipa::OpenApi)]
     #[openapi(paths(messages))]
     pub struct BotApi;
+}
+
+#[cfg(test)]
+mod tests {
+    use aisoc_notify_core::decision::{DecisionError, DecisionRecorded, DecisionRequest};
+    use axum::body::{Body, to_bytes};
+    use axum::http::Request;
+    use tower::ServiceExt;
+
+    use super::*;
+
+    struct NoApprovals;
+
+    #[async_trait]
+    impl DecisionHandler for NoApprovals {
+        async fn decide(&self, _: DecisionRequest) -> Result<DecisionRecorded, DecisionError> {
+            Err(DecisionError::NotFound)
+        }
+    }
+
+    #[tokio::test]
+    async fn an_oversized_body_without_a_token_is_refused_401_before_it_is_read() {
+        // The token is checked first, so no signing key is ever fetched here.
+        let auth = BotFrameworkAuth::builder("app-id").build().unwrap();
+        let app = router(BotRoutes::new(auth, Arc::new(NoApprovals)));
+        let request = Request::post("/messages")
+            .body(Body::from("a".repeat(MAX_BODY_BYTES + 1)))
+            .unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let body = to_bytes(response.into_body(), 4096).await.unwrap();
+        assert_eq!(
+            &body[..],
+            br#"{"error":"an Authorization: Bearer token from the Bot Connector is required"}"#
+        );
+    }
 }
