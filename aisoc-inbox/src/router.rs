@@ -24,6 +24,7 @@
 //! its own, so the host nests it behind its administrator check (the reference gateway: at
 //! `/v1/admin/inbox`, behind its admin bearer token).
 
+use aisoc_notify_core::http::ApiError;
 use axum::Router;
 use axum::body::Body;
 use std::net::{IpAddr, SocketAddr};
@@ -115,13 +116,10 @@ pub fn hec_router(inbox: Inbox) -> Router {
         .with_state(inbox)
 }
 
-/// The JSON error response for an ingest error, with `Retry-After` for 429 and 409.
+/// The JSON error response for an ingest error (the shared [`ApiError`] shape), with
+/// `Retry-After` for 429 and 409.
 pub fn error_response(error: &IngestError) -> Response {
-    let response = (
-        error.status(),
-        axum::Json(json!({"error": error.to_string()})),
-    )
-        .into_response();
+    let response = ApiError::new(error.status(), error.to_string()).into_response();
     with_retry_after(response, error)
 }
 

@@ -1,0 +1,263 @@
+//! HTTP load on loopback: the gateway's inbox against a bare axum handler, driven by the same
+//! client in one run (issue #17).
+//!
+//! A `harness = false` bench with its own `main`, run by `benches/load/run` (which builds the
+//! release gateway first) or `cargo bench -p aisoc-notify-benches --bench load -- …`. It is not
+//! part of `./scripts/test`: `cargo test` builds it but, without `--bench`, it only prints how
+//! to run it. Timings are printed, never asserted.
+//!
+//! Every server is a process of its own, so the client's threads are not the server's and its
+//! resident memory (`VmRSS`) can be read from `/proc`:
+//!
+//! - **floor**: this binary again, with `--floor-server`: an axum route that reads the whole
+//!   body and answers 200, on tokio's default multi-threaded runtime (as the gateway is).
+//! - **gateway**: the real `aisoc-gateway` binary with an admin token, a data directory of its
+//!   own, and the inbox's rate limits lifted for the run; two `generic-json` tokens are minted,
+//!   one unsigned and one with a Standard Webhooks secret (each signed request gets its own
+//!   `webhook-id`, which the inbox also claims as its idempotency key, as a real sender's
+//!   would). Once on the embedded file store (fsync per group commit before any 2xx), once
+//!   with `NATS_URL`.
+//!
+//! Each case is a one-second warm-up, then `--duration` seconds of `--connections` HTTP/1.1
+//! keep-alive connections, each sending its next request as soon as the previous answer is
+//! read. Latency is from sending a request to the end of its answer, for 2xx answers only;
+//! anything else is counted as an error (the first one is shown). Events are the receipt's
+//! `accepted` count (the floor: the lines sent).
+//!
+//! On NATS the gateway publishes to the stream `AISOC_INBOX` (its name is fixed), under a
+//! tenant unique to the run: a stream the bench saw created is deleted afterwards, otherwise
+//! only the run's subjects are purged from it. `benches/load/run` starts a private
+//! `nats-server` with its own store directory for the run instead of sharing the one on 4222.
+
+/// A line of the report on stdout (where `cargo bench` shows it).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+mod client;
+mod servers;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use client::{BATCH_LINES, Case, HEADER, Row, WARM_UP, batch_body, measure, single_body};
+use servers::{Backend, gateway_cases, nats_cases, serve_floor, start_floor};
+
+/// What the command line chose.
+#[derive(Debug, Clone)]
+struct Options {
+    duration: Duration,
+    connections: usize,
+    gateway: PathBuf,
+    nats_url: Option<String>,
+    work_dir: PathBuf,
+}
+
+impl Options {
+    fn parse(args: &[String]) -> Result<Self, BenchError> {
+        let target = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"));
+        let mut options = Options {
+            duration: Duration::from_secs(10),
+            connections: 32,
+            gateway: PathBuf::new(),
+            nats_url: Some(
+                std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
+            ),
+            work_dir: target.join("load-bench"),
+        };
+        let mut args = args.iter();
+        while let Some(arg) = args.next() {
+            let mut value = || {
+                args.next()
+                    .cloned()
+                    .ok_or_else(|| format!("{arg} needs a value"))
+            };
+            match arg.as_str() {
+                "--duration" => {
+                    let seconds: u64 = value()?.parse().map_err(|_| "--duration: seconds")?;
+                    options.duration = Duration::from_secs(seconds.max(1));
+                }
+                "--connections" => {
+                    let n: usize = value()?.parse().map_err(|_| "--connections: a number")?;
+                    options.connections = n.max(1);
+                }
+                "--gateway" => options.gateway = value()?.into(),
+                "--nats-url" => options.nats_url = Some(value()?),
+                "--no-nats" => options.nats_url = None,
+                "--work-dir" => options.work_dir = value()?.into(),
+                "--bench" => {}
+                other => return Err(format!("unknown argument {other}").into()),
+            }
+        }
+        Ok(options)
+    }
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split_once(':'))
+                .map(|(_, model)| model.trim().to_owned())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpu}, {cores} cores")
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "-".into())
+}
+
+async fn run(options: Options) -> Result<(), BenchError> {
+    std::fs::create_dir_all(&options.work_dir)?;
+    if !options.gateway.exists() {
+        return Err(format!(
+            "no gateway binary at {} (benches/load/run builds it)",
+            options.gateway.display()
+        )
+        .into());
+    }
+    out!(
+        "HTTP load: {} connections, {} s per case after a {} s warm-up; {}; load average {}",
+        options.connections,
+        options.duration.as_secs(),
+        WARM_UP.as_secs(),
+        machine(),
+        load_average()
+    );
+    out!("{HEADER}");
+    let mut rows = Vec::new();
+    let floor = start_floor().await?;
+    for (shape, body, lines) in [
+        ("single", single_body(), 1),
+        ("ndjson x100", batch_body(), BATCH_LINES as u64),
+    ] {
+        let case = Case {
+            name: format!("floor: bare axum, {shape}"),
+            path: "/ingest".into(),
+            content_type: "application/json",
+            body,
+            lines,
+            signer: None,
+        };
+        rows.push(measure(&floor, case, &options).await);
+    }
+    floor.stop().await;
+    let tenant = format!("loadbench{}", std::process::id());
+    rows.extend(gateway_cases(&options, Backend::Embedded, &tenant).await?);
+    match options.nats_url.clone() {
+        Some(url) => rows.extend(nats_cases(&options, &url, &tenant).await?),
+        None => out!("  (NATS cases skipped: --no-nats)"),
+    }
+    out!("load average at the end: {}", load_average());
+    summarize(&rows);
+    Ok(())
+}
+
+/// The issue's goals, from the rows measured.
+fn summarize(rows: &[Row]) {
+    let rate = |name: &str, events: bool| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .map(|r| r.per_second(if events { r.tally.events } else { r.tally.ok }))
+    };
+    let verdict = |met: bool| if met { "met" } else { "not met" };
+    let Some(floor) = rate("floor: bare axum, single", false) else {
+        return;
+    };
+    out!("goals:");
+    for backend in ["embedded", "nats"] {
+        for signing in ["unsigned", "signed"] {
+            let single = format!("gateway {backend}: single, {signing}");
+            if let Some(r) = rate(&single, false) {
+                let ratio = r / floor;
+                out!(
+                    "  {single}: {:.2} of the floor's requests/s (goal 0.50: {})",
+                    ratio,
+                    verdict(ratio >= 0.5)
+                );
+            }
+            let batch = format!("gateway {backend}: ndjson x100, {signing}");
+            if let Some(r) = rate(&batch, true) {
+                out!(
+                    "  {batch}: {:.0} events/s (goal 250,000: {})",
+                    r,
+                    verdict(r >= 250_000.0)
+                );
+            }
+        }
+    }
+    for shape in [
+        "single, unsigned",
+        "single, signed",
+        "ndjson x100, unsigned",
+        "ndjson x100, signed",
+    ] {
+        let embedded = rate(&format!("gateway embedded: {shape}"), true);
+        let nats = rate(&format!("gateway nats: {shape}"), true);
+        if let (Some(embedded), Some(nats)) = (embedded, nats) {
+            let ratio = nats / embedded.max(f64::MIN_POSITIVE);
+            out!(
+                "  nats / embedded, {shape}: {ratio:.2} (goal 0.50: {})",
+                verdict(ratio >= 0.5)
+            );
+        }
+    }
+    for row in rows {
+        if let Some(error) = &row.tally.first_error {
+            out!("  first error of {}: {error}", row.name);
+        }
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--floor-server") {
+        if let Err(error) = serve_floor() {
+            eprintln!("floor server: {error}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    // `cargo test --all-targets` runs bench targets without `--bench`, and `cargo bench` of the
+    // whole crate runs it with nothing else: it needs a release gateway just built, which
+    // `benches/load/run` builds and names with `--gateway`. No timings belong in tests.
+    if !args.iter().any(|a| a == "--bench") || !args.iter().any(|a| a == "--gateway") {
+        out!(
+            "load bench: skipped; run benches/load/run, or cargo bench -p aisoc-notify-benches \
+             --bench load -- --gateway target/release/aisoc-gateway"
+        );
+        return;
+    }
+    let options = match Options::parse(&args) {
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("load bench: {error}");
+            std::process::exit(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("load bench: no runtime: {error}");
+            std::process::exit(1);
+        }
+    };
+    if let Err(error) = runtime.block_on(run(options)) {
+        eprintln!("load bench: {error}");
+        std::process::exit(1);
+    }
+}
