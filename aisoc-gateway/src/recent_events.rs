@@ -260,8 +260,18 @@ impl EventSink for IndexingSink {
     async fn publish(&self, events: &[SinkEvent]) -> Result<(), SinkError> {
         self.store.publish(events).await?;
         let now = Utc::now();
-        let mut indexed = Vec::with_capacity(events.len());
-        for event in events {
+        // The index keeps a tenant's newest `per_tenant` events: of a one-tenant batch (one
+        // request's events), only its tail can stay, so only the tail is read and written.
+        let one_tenant = events
+            .first()
+            .is_some_and(|first| events.iter().all(|e| e.tenant_id == first.tenant_id));
+        let kept = if one_tenant {
+            &events[events.len().saturating_sub(self.index.per_tenant())..]
+        } else {
+            events
+        };
+        let mut indexed = Vec::with_capacity(kept.len());
+        for event in kept {
             match RecentEvent::from_sink_event(event, now) {
                 Ok(event) => indexed.push(event),
                 Err(error) => tracing::warn!(%error, "event not indexed for ChatOps"),

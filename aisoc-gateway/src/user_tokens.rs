@@ -66,6 +66,8 @@ const KEY_ID: &str = "u1";
 #[derive(Clone)]
 pub struct UserTokens {
     key: Arc<[u8; 32]>,
+    /// Checks presented tokens: built once, not per request.
+    verifier: Arc<HmacCallbackTokenSigner>,
 }
 
 impl std::fmt::Debug for UserTokens {
@@ -102,8 +104,12 @@ impl UserTokens {
             <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(admin_token.expose_secret().as_bytes())
                 .expect("HMAC takes any key size");
         mac.update(KEY_LABEL);
+        let key: [u8; 32] = mac.finalize().into_bytes().into();
+        let verifier = HmacCallbackTokenSigner::new(KEY_ID, key.to_vec())
+            .expect("a 32-byte key and a fixed key id are valid");
         Self {
-            key: Arc::new(mac.finalize().into_bytes().into()),
+            key: Arc::new(key),
+            verifier: Arc::new(verifier),
         }
     }
 
@@ -149,7 +155,7 @@ impl UserTokens {
 
     /// The user a token names, when it is one of ours, untampered and unexpired.
     pub fn verify(&self, token: &str) -> Result<TokenUser, TokenError> {
-        let claims: CallbackClaims = self.signer(DEFAULT_TTL)?.verify(token)?;
+        let claims: CallbackClaims = self.verifier.verify(token)?;
         if claims.action != USER_TOKEN_ACTION {
             return Err(TokenError::Malformed("not a user token"));
         }
