@@ -29,8 +29,10 @@ use aisoc_inbox::sink::{EventSink, SinkError, SinkEvent};
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::notification::Severity;
 use chrono::{DateTime, Utc};
+use std::borrow::Cow;
+
 use serde::Deserialize;
-use serde_json::Value;
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use sqlx::PgPool;
 
 pub use self::memory::{MAX_TENANTS, MemoryRecentEvents};
@@ -132,43 +134,153 @@ pub async fn open_index(pool: Option<PgPool>) -> Result<Arc<dyn RecentEventIndex
     Ok(index)
 }
 
-/// The OCSF fields the index reads; everything else is skipped unparsed.
-#[derive(Deserialize)]
-struct Ocsf {
-    class_uid: Option<Value>,
-    class_name: Option<Value>,
-    severity_id: Option<Value>,
-    message: Option<Value>,
-    finding_info: Option<FindingInfo>,
-    metadata: Option<Metadata>,
+/// The OCSF fields the index reads, borrowed from the payload; everything else is skipped
+/// unparsed (the index reads every event the inbox accepts, so nothing is built that it does
+/// not keep).
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Ocsf<'a> {
+    #[serde(borrow)]
+    class_uid: Field<'a>,
+    #[serde(borrow)]
+    class_name: Field<'a>,
+    #[serde(borrow)]
+    severity_id: Field<'a>,
+    #[serde(borrow)]
+    message: Field<'a>,
+    #[serde(borrow)]
+    finding_info: Option<FindingInfo<'a>>,
+    #[serde(borrow)]
+    metadata: Option<Metadata<'a>>,
 }
 
-#[derive(Deserialize)]
-struct FindingInfo {
-    title: Option<Value>,
-    desc: Option<Value>,
-    uid: Option<Value>,
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct FindingInfo<'a> {
+    #[serde(borrow)]
+    title: Field<'a>,
+    #[serde(borrow)]
+    desc: Field<'a>,
+    #[serde(borrow)]
+    uid: Field<'a>,
 }
 
-#[derive(Deserialize)]
-struct Metadata {
-    uid: Option<Value>,
-    logged_time: Option<Value>,
-    product: Option<Product>,
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Metadata<'a> {
+    #[serde(borrow)]
+    uid: Field<'a>,
+    #[serde(borrow)]
+    logged_time: Field<'a>,
+    #[serde(borrow)]
+    product: Option<Product<'a>>,
 }
 
-#[derive(Deserialize)]
-struct Product {
-    name: Option<Value>,
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Product<'a> {
+    #[serde(borrow)]
+    name: Field<'a>,
 }
 
-/// The first `max` characters of `text`, trimmed; `None` when empty.
-fn clipped(value: Option<&Value>, max: usize) -> Option<String> {
-    let text = match value? {
-        Value::String(text) => text.trim(),
-        _ => return None,
-    };
-    (!text.is_empty()).then(|| text.chars().take(max).collect())
+/// One field as the index reads it: text when it is a JSON string, a number when it is an
+/// integer, and anything else (or nothing) skipped without being built.
+#[derive(Debug, Default, PartialEq)]
+enum Field<'a> {
+    #[default]
+    Other,
+    Text(Cow<'a, str>),
+    Int(i64),
+}
+
+impl Field<'_> {
+    fn text(&self) -> Option<&str> {
+        match self {
+            Field::Text(text) => Some(text),
+            _ => None,
+        }
+    }
+
+    fn int(&self) -> Option<i64> {
+        match self {
+            Field::Int(n) => Some(*n),
+            _ => None,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(FieldVisitor(std::marker::PhantomData))
+    }
+}
+
+struct FieldVisitor<'a>(std::marker::PhantomData<&'a ()>);
+
+impl<'de: 'a, 'a> Visitor<'de> for FieldVisitor<'a> {
+    type Value = Field<'a>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<Self::Value, E> {
+        Ok(Field::Text(Cow::Borrowed(text)))
+    }
+
+    fn visit_str<E>(self, text: &str) -> Result<Self::Value, E> {
+        Ok(Field::Text(Cow::Owned(text.to_owned())))
+    }
+
+    fn visit_string<E>(self, text: String) -> Result<Self::Value, E> {
+        Ok(Field::Text(Cow::Owned(text)))
+    }
+
+    fn visit_i64<E>(self, n: i64) -> Result<Self::Value, E> {
+        Ok(Field::Int(n))
+    }
+
+    fn visit_u64<E>(self, n: u64) -> Result<Self::Value, E> {
+        Ok(i64::try_from(n).map_or(Field::Other, Field::Int))
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_none<E>(self) -> Result<Self::Value, E> {
+        Ok(Field::Other)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut items: A) -> Result<Self::Value, A::Error> {
+        while items.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(Field::Other)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut entries: A) -> Result<Self::Value, A::Error> {
+        while entries.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+        Ok(Field::Other)
+    }
+}
+
+/// The first `max` characters of `text`, trimmed; `None` when empty or not text.
+fn clipped(field: &Field<'_>, max: usize) -> Option<String> {
+    let text = field.text()?.trim();
+    if text.is_empty() {
+        None
+    } else if text.len() <= max {
+        Some(text.to_owned()) // no more characters than bytes
+    } else {
+        Some(text.chars().take(max).collect())
+    }
 }
 
 /// The severity of an OCSF `severity_id` (see [`RecentEvent::severity`]).
@@ -188,16 +300,22 @@ impl RecentEvent {
         event: &SinkEvent,
         now: DateTime<Utc>,
     ) -> Result<Self, RecentEventsError> {
-        let ocsf: Ocsf =
-            serde_json::from_slice(&event.payload).map_err(|e| RecentEventsError::NotOcsf {
-                msg_id: event.msg_id.clone(),
-                reason: e.to_string(),
-            })?;
+        let not_ocsf = |reason: String| RecentEventsError::NotOcsf {
+            msg_id: event.msg_id.clone(),
+            reason,
+        };
+        // Only an object is an event (serde would also fill the struct from an array).
+        if event.payload.trim_ascii_start().first() != Some(&b'{') {
+            return Err(not_ocsf("not a JSON object".into()));
+        }
+        let ocsf: Ocsf<'_> =
+            serde_json::from_slice(&event.payload).map_err(|e| not_ocsf(e.to_string()))?;
+        let none = Field::Other;
         let finding = ocsf.finding_info.as_ref();
         let metadata = ocsf.metadata.as_ref();
-        let message = clipped(ocsf.message.as_ref(), MAX_DESCRIPTION_CHARS);
-        let class_name = clipped(ocsf.class_name.as_ref(), MAX_LABEL_CHARS);
-        let title = clipped(finding.and_then(|f| f.title.as_ref()), MAX_TITLE_CHARS)
+        let message = clipped(&ocsf.message, MAX_DESCRIPTION_CHARS);
+        let class_name = clipped(&ocsf.class_name, MAX_LABEL_CHARS);
+        let title = clipped(finding.map_or(&none, |f| &f.title), MAX_TITLE_CHARS)
             .or_else(|| {
                 message
                     .as_ref()
@@ -206,28 +324,27 @@ impl RecentEvent {
             .or_else(|| class_name.clone())
             .unwrap_or_else(|| "(untitled event)".to_owned());
         let received_at = metadata
-            .and_then(|m| m.logged_time.as_ref())
-            .and_then(Value::as_i64)
+            .and_then(|m| m.logged_time.int())
             .and_then(DateTime::from_timestamp_millis)
             .unwrap_or(now);
         Ok(Self {
             tenant_id: event.tenant_id.clone(),
-            event_id: clipped(metadata.and_then(|m| m.uid.as_ref()), MAX_LABEL_CHARS)
+            event_id: clipped(metadata.map_or(&none, |m| &m.uid), MAX_LABEL_CHARS)
                 .unwrap_or_else(|| event.msg_id.chars().take(MAX_LABEL_CHARS).collect()),
             msg_id: event.msg_id.clone(),
-            source_uid: clipped(finding.and_then(|f| f.uid.as_ref()), MAX_LABEL_CHARS),
+            source_uid: clipped(finding.map_or(&none, |f| &f.uid), MAX_LABEL_CHARS),
             title,
-            description: clipped(finding.and_then(|f| f.desc.as_ref()), MAX_DESCRIPTION_CHARS)
+            description: clipped(finding.map_or(&none, |f| &f.desc), MAX_DESCRIPTION_CHARS)
                 .or(message),
-            severity: severity_of(ocsf.severity_id.as_ref().and_then(Value::as_i64)),
+            severity: severity_of(ocsf.severity_id.int()),
             template_id: event.template_id.chars().take(MAX_LABEL_CHARS).collect(),
             product: clipped(
                 metadata
                     .and_then(|m| m.product.as_ref())
-                    .and_then(|p| p.name.as_ref()),
+                    .map_or(&none, |p| &p.name),
                 MAX_LABEL_CHARS,
             ),
-            class_uid: ocsf.class_uid.as_ref().and_then(Value::as_i64),
+            class_uid: ocsf.class_uid.int(),
             class_name,
             received_at,
         })
@@ -296,13 +413,41 @@ mod tests {
 
     use super::*;
 
-    fn sink_event(msg_id: &str, payload: Value) -> SinkEvent {
+    fn sink_event(msg_id: &str, payload: serde_json::Value) -> SinkEvent {
         SinkEvent {
             tenant_id: "acme".into(),
             template_id: "generic-json".into(),
             msg_id: msg_id.into(),
             payload: payload.to_string().into(),
         }
+    }
+
+    #[test]
+    fn fields_of_another_type_are_skipped_and_escaped_text_is_read() {
+        let event = sink_event(
+            "m-2",
+            json!({
+                "class_uid": "2004", "class_name": {"nested": ["x"]}, "severity_id": 4.5,
+                "message": "line one\nline \"two\"",
+                "finding_info": {"title": 42, "desc": null, "uid": ["a"]},
+                "metadata": {"uid": 7, "logged_time": "yesterday", "product": {"name": 3}},
+                "unmapped": {"deep": [{"deeper": [1, 2, {"x": null}]}]},
+            }),
+        );
+        let now = Utc::now();
+        let entry = RecentEvent::from_sink_event(&event, now).unwrap();
+        assert_eq!(
+            entry.title, "line one\nline \"two\"",
+            "the message stands in"
+        );
+        assert_eq!(entry.description.as_deref(), Some("line one\nline \"two\""));
+        assert_eq!(entry.class_uid, None);
+        assert_eq!(entry.class_name, None);
+        assert_eq!(entry.severity, Severity::Info);
+        assert_eq!(entry.source_uid, None);
+        assert_eq!(entry.event_id, "m-2", "the message id stands in");
+        assert_eq!(entry.product, None);
+        assert_eq!(entry.received_at, now);
     }
 
     #[test]

@@ -40,9 +40,10 @@
 //! `X-AiSOC-Idempotency-Key`, or else the Standard Webhooks `webhook-id`.
 //!
 //! Both stores are bounded. Redis keys carry their lease or TTL (`SET … PX` in one Lua script);
-//! the memory store expires each entry with its own lease or TTL and keeps at most
-//! [`MemoryIdempotencyStore::DEFAULT_CAPACITY`] keys, least recently used evicted first. A key
-//! lost to eviction can only cause a republish, which the message id deduplicates.
+//! the memory store judges each entry by its own lease or TTL and keeps at most
+//! [`MemoryIdempotencyStore::DEFAULT_CAPACITY`] keys (under 100 bytes each), those not seen
+//! again pushed out first. A key lost to eviction can only cause a republish, which the
+//! message id deduplicates.
 //!
 //! # Memory that traffic cannot grow
 //!
@@ -52,8 +53,9 @@
 //! | [`MemoryBudget`] (events and bytes per token, failed authentications) | keys that spent in about the last minute, at most [`DEFAULT_MAX_KEYS`] each; a new key beyond that gets 429 | |
 //! | [`InflightBudget`] | the bytes requests in flight reserved, at most `AISOC_INBOX_INFLIGHT_BYTES`; beyond it 503 | `aisoc_ingest_inbox_inflight_bytes` |
 //! | [`UnauthenticatedGuard`]'s negative token cache | [`NEGATIVE_CACHE_TTL`] per unknown token, at most 100,000 | |
-//! | [`MemoryIdempotencyStore`] | each key for its lease or TTL, at most [`MemoryIdempotencyStore::DEFAULT_CAPACITY`], least recently used evicted | `aisoc_ingest_inbox_idempotency_keys`, `aisoc_ingest_inbox_idempotency_evicted_total` |
+//! | [`MemoryIdempotencyStore`] | at most [`MemoryIdempotencyStore::DEFAULT_CAPACITY`] keys of under 100 bytes; a key past its lease or TTL counts as absent, the keys not seen again are evicted first | `aisoc_ingest_inbox_idempotency_keys`, `aisoc_ingest_inbox_idempotency_evicted_total` |
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -61,6 +63,7 @@ use aisoc_notify_core::async_trait;
 use aisoc_notify_core::clock::{Clock, SystemClock};
 use chrono::{DateTime, TimeDelta, Utc};
 use http::HeaderMap;
+use quick_cache::sync::{EntryAction, EntryResult};
 use sha2::{Digest, Sha256};
 
 /// The default tenant rate.
@@ -106,6 +109,8 @@ pub trait RateLimiter: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct IdempotencyKey {
     digest: String,
+    /// The digest's first 128 bits: what the memory store keeps.
+    bits: u128,
 }
 
 impl IdempotencyKey {
@@ -117,8 +122,12 @@ impl IdempotencyKey {
             hash.update((part.len() as u64).to_be_bytes());
             hash.update(part.as_bytes());
         }
+        let digest = hash.finalize();
+        let mut first = [0u8; 16];
+        first.copy_from_slice(&digest[..16]);
         Self {
-            digest: data_encoding::HEXLOWER.encode(&hash.finalize()),
+            digest: data_encoding::HEXLOWER.encode(&digest),
+            bits: u128::from_be_bytes(first),
         }
     }
 
@@ -166,6 +175,8 @@ impl IdempotencyKey {
 pub struct Claim {
     key: IdempotencyKey,
     nonce: String,
+    /// The nonce's first 64 bits (never zero), as the memory store keeps it.
+    nonce_bits: NonZeroU64,
 }
 
 impl Claim {
@@ -173,9 +184,16 @@ impl Claim {
     pub fn new(key: IdempotencyKey) -> Self {
         let mut bytes = [0u8; 16];
         rand::fill(&mut bytes);
+        // Zero with probability 2^-64, and then any other value is as unguessable.
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&bytes[..8]);
+        let nonce_bits = NonZeroU64::new(u64::from_be_bytes(first)).unwrap_or(NonZeroU64::MIN);
+        first.copy_from_slice(&nonce_bits.get().to_be_bytes());
+        bytes[..8].copy_from_slice(&first);
         Self {
             key,
             nonce: data_encoding::HEXLOWER.encode(&bytes),
+            nonce_bits,
         }
     }
 
@@ -231,44 +249,57 @@ fn after(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-/// One key in the memory store: `nonce` is `None` once done.
-#[derive(Debug, Clone)]
+/// One key in the memory store: `nonce` is `None` once done. 16 bytes, next to the 16 of the
+/// key (`tests/idempotency_memory.rs` measures what a key costs with the cache's own).
+#[derive(Debug, Clone, Copy)]
 struct Held {
-    nonce: Option<String>,
-    until: DateTime<Utc>,
-    lives: Duration,
+    /// The holder's nonce, 64 of its bits: it tells apart two holders of one key, which 2^-64
+    /// leaves to chance; nobody can choose it.
+    nonce: Option<NonZeroU64>,
+    /// Unix milliseconds after which the lease or TTL is over.
+    until_ms: i64,
 }
 
-/// Drops each entry when its own lease or TTL is over, so the memory is bounded by traffic of
-/// the last day, not all time.
-struct HeldExpiry;
-
-impl moka::Expiry<String, Held> for HeldExpiry {
-    fn expire_after_create(
-        &self,
-        _: &String,
-        held: &Held,
-        _: std::time::Instant,
-    ) -> Option<Duration> {
-        Some(held.lives)
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &String,
-        held: &Held,
-        _: std::time::Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        Some(held.lives)
+impl Held {
+    fn live(&self, now_ms: i64) -> bool {
+        self.until_ms > now_ms
     }
 }
 
-/// Idempotency keys of one node in memory (`moka`): each entry expires with its lease or TTL,
-/// at most [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) keys. States are judged by the
-/// [`Clock`], so tests move time instead of waiting.
+fn millis_after(now: DateTime<Utc>, by: Duration) -> i64 {
+    after(now, by).timestamp_millis()
+}
+
+/// Counts the keys pushed out by newer ones.
+#[derive(Debug, Clone, Copy, Default)]
+struct CountEvictions;
+
+impl quick_cache::Lifecycle<u128, Held> for CountEvictions {
+    type RequestState = ();
+
+    fn on_evict(&self, _: &mut Self::RequestState, _: u128, _: Held) {
+        metrics::counter!(crate::metrics::IDEMPOTENCY_EVICTED).increment(1);
+    }
+}
+
+type KeyCache = quick_cache::sync::Cache<
+    u128,
+    Held,
+    quick_cache::UnitWeighter,
+    quick_cache::DefaultHashBuilder,
+    CountEvictions,
+>;
+
+/// Idempotency keys of one node in memory (`quick_cache`): at most
+/// [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) keys, the ones not seen again pushed out first
+/// when it is full. Each key is kept as the first 128 bits of its SHA-256 digest with its
+/// state in 16 bytes: under 100 bytes a key with the cache's own (measured by
+/// `tests/idempotency_memory.rs`), so the default million take under 100 MB, where a
+/// general-purpose cache holding the hex digest took ~0.8 KB a key. A key past its lease or TTL is treated as absent and overwritten by the next claim;
+/// until then it only takes its slot. States are judged by the [`Clock`], so tests move time
+/// instead of waiting.
 pub struct MemoryIdempotencyStore {
-    keys: moka::future::Cache<String, Held>,
+    keys: KeyCache,
     max_ttl: Duration,
     clock: Arc<dyn Clock>,
 }
@@ -276,7 +307,7 @@ pub struct MemoryIdempotencyStore {
 impl std::fmt::Debug for MemoryIdempotencyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryIdempotencyStore")
-            .field("keys", &self.keys.entry_count())
+            .field("keys", &self.keys.len())
             .field("max_ttl", &self.max_ttl)
             .finish_non_exhaustive()
     }
@@ -313,30 +344,36 @@ impl MemoryIdempotencyStore {
         self
     }
 
-    /// Keys held now (claimed or done), once pending evictions have run.
+    /// Keys held now (claimed or done, and those past their time not yet overwritten).
     pub async fn key_count(&self) -> u64 {
-        self.keys.run_pending_tasks().await;
         self.report();
-        self.keys.entry_count()
+        self.keys.len() as u64
     }
 
-    fn cache(capacity: u64) -> moka::future::Cache<String, Held> {
+    fn cache(capacity: u64) -> KeyCache {
         crate::metrics::describe_metrics();
-        moka::future::Cache::builder()
-            .max_capacity(capacity)
-            .eviction_policy(moka::policy::EvictionPolicy::lru())
-            .expire_after(HeldExpiry)
-            .eviction_listener(|_, _, cause| {
-                if cause == moka::notification::RemovalCause::Size {
-                    metrics::counter!(crate::metrics::IDEMPOTENCY_EVICTED).increment(1);
-                }
-            })
+        let capacity = capacity.max(1);
+        let items = usize::try_from(capacity).unwrap_or(usize::MAX);
+        // Each shard gets an equal part, rounded up: with a shard count that divides the
+        // capacity (a power of two up to 16), the parts add up to the capacity exactly.
+        let shards = 1usize << capacity.trailing_zeros().min(4);
+        let options = quick_cache::OptionsBuilder::new()
+            .shards(shards)
+            .estimated_items_capacity(items)
+            .weight_capacity(capacity)
             .build()
+            .expect("both capacities are set");
+        KeyCache::with_options(
+            options,
+            quick_cache::UnitWeighter,
+            quick_cache::DefaultHashBuilder::default(),
+            CountEvictions,
+        )
     }
 
-    /// Publishes the key count (moka's count, which may lag pending evictions a little).
+    /// Publishes the key count.
     fn report(&self) {
-        metrics::gauge!(crate::metrics::IDEMPOTENCY_KEYS).set(self.keys.entry_count() as f64);
+        metrics::gauge!(crate::metrics::IDEMPOTENCY_KEYS).set(self.keys.len() as f64);
     }
 }
 
@@ -348,32 +385,43 @@ impl IdempotencyStore for MemoryIdempotencyStore {
         lease: Duration,
     ) -> Result<ClaimOutcome, LimitError> {
         let now = self.clock.now();
-        let mut outcome = ClaimOutcome::Done;
-        self.keys
-            .entry_by_ref(key.as_str())
-            .and_compute_with(|entry| {
-                let live = entry.map(|e| e.into_value()).filter(|h| h.until > now);
-                let op = match live {
-                    Some(Held { nonce: None, .. }) => moka::ops::compute::Op::Nop,
-                    Some(Held { until, .. }) => {
-                        let held_for = (until - now).to_std().unwrap_or_default();
-                        outcome = ClaimOutcome::InProgress { held_for };
-                        moka::ops::compute::Op::Nop
-                    }
-                    None => {
-                        let claim = Claim::new(key.clone());
-                        let held = Held {
-                            nonce: Some(claim.nonce.clone()),
-                            until: after(now, lease),
-                            lives: lease.min(self.max_ttl),
-                        };
-                        outcome = ClaimOutcome::Claimed(claim);
-                        moka::ops::compute::Op::Put(held)
-                    }
-                };
-                std::future::ready(op)
+        let now_ms = now.timestamp_millis();
+        let claimed = || {
+            let claim = Claim::new(key.clone());
+            let held = Held {
+                nonce: Some(claim.nonce_bits),
+                until_ms: millis_after(now, lease.min(self.max_ttl)),
+            };
+            (claim, held)
+        };
+        let outcome = match self.keys.entry(&key.bits, None, |_, held| {
+            if !held.live(now_ms) {
+                let (claim, fresh) = claimed();
+                *held = fresh;
+                return EntryAction::Retain(ClaimOutcome::Claimed(claim));
+            }
+            EntryAction::Retain(match held.nonce {
+                None => ClaimOutcome::Done,
+                Some(_) => ClaimOutcome::InProgress {
+                    held_for: Duration::from_millis(
+                        u64::try_from(held.until_ms.saturating_sub(now_ms)).unwrap_or(0),
+                    ),
+                },
             })
-            .await;
+        }) {
+            EntryResult::Retained(outcome) => outcome,
+            EntryResult::Vacant(guard) => {
+                let (claim, held) = claimed();
+                let _ = guard.insert(held);
+                ClaimOutcome::Claimed(claim)
+            }
+            // Never asked for (the callback only retains) nor possible without a timeout.
+            EntryResult::Removed(..) | EntryResult::Replaced(..) | EntryResult::Timeout => {
+                return Err(LimitError::Backend(
+                    "the idempotency cache answered out of turn".into(),
+                ));
+            }
+        };
         if matches!(outcome, ClaimOutcome::Claimed(_)) {
             self.report();
         }
@@ -382,43 +430,42 @@ impl IdempotencyStore for MemoryIdempotencyStore {
 
     async fn complete(&self, claim: &Claim, ttl: Duration) -> Result<bool, LimitError> {
         let now = self.clock.now();
-        let mut ours = false;
-        let ttl = ttl.min(self.max_ttl);
-        self.keys
-            .entry_by_ref(claim.key.as_str())
-            .and_compute_with(|entry| {
-                ours = entry.is_some_and(|e| {
-                    let held = e.value();
-                    held.until > now && held.nonce.as_deref() == Some(claim.nonce.as_str())
-                });
-                std::future::ready(moka::ops::compute::Op::Put(Held {
-                    nonce: None,
-                    until: after(now, ttl),
-                    lives: ttl,
-                }))
-            })
-            .await;
-        Ok(ours)
+        let now_ms = now.timestamp_millis();
+        let done = Held {
+            nonce: None,
+            until_ms: millis_after(now, ttl.min(self.max_ttl)),
+        };
+        Ok(
+            match self.keys.entry(&claim.key.bits, None, |_, held| {
+                let ours = held.live(now_ms) && held.nonce == Some(claim.nonce_bits);
+                *held = done;
+                EntryAction::Retain(ours)
+            }) {
+                EntryResult::Retained(ours) => ours,
+                EntryResult::Vacant(guard) => {
+                    let _ = guard.insert(done);
+                    false
+                }
+                EntryResult::Removed(..) | EntryResult::Replaced(..) | EntryResult::Timeout => {
+                    false
+                }
+            },
+        )
     }
 
     async fn release(&self, claim: &Claim) -> Result<bool, LimitError> {
-        let now = self.clock.now();
-        let mut ours = false;
-        self.keys
-            .entry_by_ref(claim.key.as_str())
-            .and_compute_with(|entry| {
-                ours = entry.is_some_and(|e| {
-                    let held = e.value();
-                    held.until > now && held.nonce.as_deref() == Some(claim.nonce.as_str())
-                });
-                std::future::ready(if ours {
-                    moka::ops::compute::Op::Remove
+        let now_ms = self.clock.now().timestamp_millis();
+        Ok(matches!(
+            self.keys.entry(&claim.key.bits, None, |_, held| {
+                if held.live(now_ms) && held.nonce == Some(claim.nonce_bits) {
+                    EntryAction::Remove
                 } else {
-                    moka::ops::compute::Op::Nop
-                })
-            })
-            .await;
-        Ok(ours)
+                    EntryAction::Retain(())
+                }
+            }),
+            // A vacant key's guard is dropped unfilled: nothing is inserted.
+            EntryResult::Removed(..)
+        ))
     }
 }
 

@@ -112,8 +112,7 @@ pub enum TokenStoreError {
 
 /// SHA-256 fingerprint (hex) of a token.
 pub fn fingerprint(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    digest.iter().map(|b| format!("{b:02x}")).collect()
+    data_encoding::HEXLOWER.encode(&Sha256::digest(token.as_bytes()))
 }
 
 /// A new token: the prefix and 32 random bytes in lowercase base32 without padding.

@@ -20,9 +20,15 @@ use crate::{OutboxError, RouterSource};
 /// the notification, retries included.
 pub fn ensure_idempotency_key(notification: &mut Notification) -> &str {
     notification.dedupe_key.get_or_insert_with(|| {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let bytes: [u8; 12] = rand::random();
-        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-        format!("ntf_{hex}")
+        let mut key = String::with_capacity(4 + 2 * bytes.len());
+        key.push_str("ntf_");
+        for b in bytes {
+            key.push(char::from(HEX[usize::from(b >> 4)]));
+            key.push(char::from(HEX[usize::from(b & 0x0f)]));
+        }
+        key
     })
 }
 
@@ -300,4 +306,22 @@ pub async fn attempt_through(
         router = source.refreshed().await?;
     }
     Ok(attempt(&router, queued, settings).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use aisoc_notify_core::{EventType, Notification, Severity};
+
+    use super::ensure_idempotency_key;
+
+    #[test]
+    fn a_generated_idempotency_key_is_ntf_and_24_lowercase_hex_digits_and_a_given_one_stays() {
+        let mut notification =
+            Notification::new("acme", EventType::P0Alert, Severity::High, "Sign-in burst");
+        let key = ensure_idempotency_key(&mut notification).to_owned();
+        let hex = key.strip_prefix("ntf_").expect("the ntf_ prefix");
+        assert_eq!(hex.len(), 24);
+        assert!(hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+        assert_eq!(ensure_idempotency_key(&mut notification), key);
+    }
 }

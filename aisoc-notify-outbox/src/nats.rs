@@ -4,8 +4,9 @@
 //! hands each to one worker at a time. How the worker keeps "neither duplicates nor drops":
 //!
 //! - **Bounded concurrency, nothing waiting while held.** A worker runs up to
-//!   [`NatsOutboxConfig::concurrency`] deliveries at once and fetches only as many messages as
-//!   it has free slots, so no fetched message waits behind a slow one while its `ack_wait`
+//!   [`NatsOutboxConfig::concurrency`] deliveries at once and asks the server only for as many
+//!   messages as it has free slots (pull requests on one subscription, sent while deliveries
+//!   run), so no received message waits behind a slow one while its `ack_wait`
 //!   runs out, and one slow destination holds one slot, not the queue.
 //! - **Progress acknowledgements.** While a delivery runs, the worker tells the server it is
 //!   still working (`+WPI`) every third of the consumer's `ack_wait`, so a delivery that takes
@@ -39,18 +40,17 @@ use async_nats::jetstream::message::AckKind;
 use async_nats::jetstream::stream::RawMessageErrorKind;
 use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
+use self::puller::{Puller, confirm_ack};
 use crate::envelope::{DeadLetter, Next, Queued, RetrySettings, StoredDeadLetter, attempt_through};
 use crate::{DEFAULT_CONCURRENCY, Outbox, OutboxError, RouterSource};
+
+mod puller;
 
 /// How long the stream remembers a message id; a republished retry or dead letter within it is
 /// stored once.
 pub const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
-
-/// How long one fetch waits for messages when the queue is empty.
-const FETCH_WAIT: Duration = Duration::from_secs(5);
 
 /// Names and timings of the NATS outbox.
 #[derive(Debug, Clone)]
@@ -388,7 +388,7 @@ impl NatsOutboxWorker {
         while let Some(message) = messages.next().await {
             match message {
                 Ok(message) => {
-                    tasks.spawn(Arc::clone(&self.inner).settle(message, None));
+                    tasks.spawn(Arc::clone(&self.inner).settle(message));
                 }
                 Err(error) => {
                     failure = Some(unavailable(error));
@@ -412,51 +412,38 @@ impl NatsOutboxWorker {
     }
 
     /// Runs until the connection fails: keeps up to the configured concurrency of deliveries
-    /// going, fetching a message only when a slot is free. Deliveries in flight finish before
-    /// it returns.
+    /// going, asking the server for a message only when a slot is free for it. Deliveries in
+    /// flight finish before it returns.
     pub async fn run(&self) -> Result<(), OutboxError> {
-        let slots = Arc::new(Semaphore::new(self.inner.concurrency));
+        let concurrency = self.inner.concurrency;
+        // Free slots are asked for a few at a time, not one request per finished delivery.
+        let ask_at = (concurrency / 8).max(1);
+        let mut puller = Puller::new(
+            self.inner.consumer.clone(),
+            self.inner.outbox.jetstream.clone(),
+        )
+        .await?;
         let mut tasks = JoinSet::new();
         let stopped = loop {
-            while let Some(done) = tasks.try_join_next() {
-                log_failure(flatten(done));
-            }
-            let Ok(first) = Arc::clone(&slots).acquire_owned().await else {
-                break Ok(());
-            };
-            let mut free = vec![first];
-            while let Ok(slot) = Arc::clone(&slots).try_acquire_owned() {
-                free.push(slot);
-            }
-            let mut messages = match self
-                .inner
-                .consumer
-                .fetch()
-                .max_messages(free.len())
-                .expires(FETCH_WAIT)
-                .messages()
-                .await
+            let unasked = concurrency.saturating_sub(tasks.len().saturating_add(puller.asked()));
+            if unasked >= ask_at
+                && let Err(error) = puller.ask(unasked).await
             {
-                Ok(messages) => messages,
-                Err(error) => break Err(unavailable(error)),
-            };
-            let mut failure = None;
-            while let Some(message) = messages.next().await {
-                match message {
-                    Ok(message) => {
-                        // The server never sends more than asked; a message beyond that would
-                        // be left unacknowledged and redelivered, not lost.
-                        let Some(slot) = free.pop() else { break };
-                        tasks.spawn(Arc::clone(&self.inner).settle(message, Some(slot)));
-                    }
-                    Err(error) => {
-                        failure = Some(unavailable(error));
-                        break;
-                    }
-                }
-            }
-            if let Some(error) = failure {
                 break Err(error);
+            }
+            tokio::select! {
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    log_failure(flatten(done));
+                }
+                pulled = puller.next() => match pulled {
+                    // A message beyond the free slots cannot come (the server never sends more
+                    // than asked); were one to, it is delivered rather than left to time out.
+                    Ok(Some(message)) => {
+                        tasks.spawn(Arc::clone(&self.inner).settle(message));
+                    }
+                    Ok(None) => {}
+                    Err(error) => break Err(error),
+                },
             }
         };
         while let Some(done) = tasks.join_next().await {
@@ -487,18 +474,14 @@ fn log_failure(result: Result<(), OutboxError>) {
 
 impl Worker {
     /// Processes one message, telling the server it is still being worked on until it is
-    /// settled; `slot` is released when it is.
-    async fn settle(
-        self: Arc<Self>,
-        message: jetstream::Message,
-        slot: Option<OwnedSemaphorePermit>,
-    ) -> Result<(), OutboxError> {
+    /// settled.
+    async fn settle(self: Arc<Self>, message: jetstream::Message) -> Result<(), OutboxError> {
         let work = self.process(&message);
         tokio::pin!(work);
         let start = tokio::time::Instant::now() + self.progress_every;
         let mut progress = tokio::time::interval_at(start, self.progress_every);
         progress.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let settled = loop {
+        loop {
             tokio::select! {
                 settled = &mut work => break settled,
                 _ = progress.tick() => {
@@ -507,9 +490,7 @@ impl Worker {
                     }
                 }
             }
-        };
-        drop(slot);
-        settled
+        }
     }
 
     async fn process(&self, message: &jetstream::Message) -> Result<(), OutboxError> {
@@ -546,6 +527,6 @@ impl Worker {
         if self.stop_before_ack {
             return Ok(());
         }
-        message.double_ack().await.map_err(unavailable)
+        confirm_ack(message).await
     }
 }

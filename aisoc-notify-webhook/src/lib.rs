@@ -252,14 +252,21 @@ pub const IDEMPOTENCY_KEY: http::HeaderName = http::HeaderName::from_static("ide
 /// `key` as a header value that reads the same every time: letters, digits and `-._~:` as
 /// they are, every other byte as `%XX`.
 fn header_safe(key: &str) -> String {
-    key.bytes()
-        .map(|b| match b {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut safe = String::with_capacity(key.len());
+    for b in key.bytes() {
+        match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b':' => {
-                char::from(b).to_string()
+                safe.push(char::from(b));
             }
-            other => format!("%{other:02X}"),
-        })
-        .collect()
+            other => {
+                safe.push('%');
+                safe.push(char::from(HEX[usize::from(other >> 4)]));
+                safe.push(char::from(HEX[usize::from(other & 0x0f)]));
+            }
+        }
+    }
+    safe
 }
 
 /// The delivery id for `notification`: its `dedupe_key`, else random.
@@ -371,7 +378,15 @@ impl Notifier for WebhookNotifier {
     }
 
     async fn notify(&self, notification: &Notification) -> Result<Delivered, NotifyError> {
-        self.send_json_with_id(&self.payload(notification), &delivery_id(notification))
-            .await
+        let id = delivery_id(notification);
+        match &self.envelope {
+            // The JSON `payload` gives (keys in field order), written straight from the
+            // notification rather than through a `Value` tree.
+            Envelope::Plain => self.send_json_with_id(notification, &id).await,
+            Envelope::ObjectEvent { .. } => {
+                self.send_json_with_id(&self.payload(notification), &id)
+                    .await
+            }
+        }
     }
 }

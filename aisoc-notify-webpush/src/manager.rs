@@ -1,8 +1,11 @@
 //! Fan-out: one message to every device of a tenant, a user or a topic.
 //!
 //! Users whose on-call status is `offline` or `snoozed` are skipped (their devices are not
-//! contacted at all). Sends run concurrently up to a bound; subscriptions the push service
-//! reports gone are evicted from the store; every device gets an outcome in the report.
+//! contacted at all). Sends run concurrently up to a bound ([`PushManager::with_concurrency`]),
+//! each device's push a task of its own, so that encrypting for many devices (a P-256 key
+//! generation and ECDH each) uses every worker thread of the runtime and not only the caller's;
+//! subscriptions the push service reports gone are evicted from the store; every device gets an
+//! outcome in the report.
 //!
 //! ## One outcome for many devices
 //!
@@ -29,12 +32,13 @@ use std::sync::{Arc, Mutex};
 use aisoc_notify_core::notification::{Notification, Target};
 use aisoc_notify_core::retry::RetryClass;
 use aisoc_notify_core::{Delivered, Notifier, NotifyError, async_trait};
-use futures::StreamExt;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument as _;
 
 use crate::oncall::OnCallStoreError;
 use crate::send::{PushError, PushOptions, PushReceipt, Urgency, WebPushSender};
 use crate::store::{StoreError, SubscriptionStore};
+use crate::subscription::SubscriptionRecord;
 
 /// A responder's availability.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -379,42 +383,66 @@ impl PushManager {
             }
         }
         skipped.sort();
-        let payload =
-            serde_json::to_vec(message).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let outcomes = futures::stream::iter(
-            records
-                .into_iter()
-                .filter(|r| skipped.binary_search(&r.user_id).is_err()),
-        )
-        .map(|record| {
-            let payload = &payload;
-            async move {
-                let result = self.sender.send(&record, payload, options).await;
-                let evicted = match &result {
-                    Err(error) if error.is_gone() => match self.store.remove(&record.id).await {
-                        Ok(removed) => removed,
-                        Err(store_error) => {
-                            tracing::warn!(%store_error, "could not evict a gone subscription");
-                            false
-                        }
-                    },
-                    _ => false,
-                };
-                DeviceOutcome {
-                    subscription_id: record.id,
-                    user_id: record.user_id,
-                    result,
-                    evicted,
-                }
+        let payload: Arc<[u8]> = serde_json::to_vec(message)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+            .into();
+        let options = Arc::new(options.clone());
+        let mut devices = records
+            .into_iter()
+            .filter(|r| skipped.binary_search(&r.user_id).is_err());
+        let mut outcomes = Vec::with_capacity(devices.size_hint().0);
+        // Each device is its own task so the encryption (most of a push's CPU) runs on every
+        // worker thread rather than all in the caller's. Dropping this future drops the set,
+        // which aborts the pushes still in flight.
+        let mut in_flight = tokio::task::JoinSet::new();
+        loop {
+            while in_flight.len() < self.concurrency {
+                let Some(record) = devices.next() else { break };
+                let push =
+                    self.clone()
+                        .push_to_device(record, Arc::clone(&payload), Arc::clone(&options));
+                in_flight.spawn(push.in_current_span());
             }
-        })
-        .buffer_unordered(self.concurrency)
-        .collect::<Vec<_>>()
-        .await;
+            match in_flight.join_next().await {
+                Some(Ok(outcome)) => outcomes.push(outcome),
+                Some(Err(failed)) => match failed.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    // Cancelled: the runtime is shutting down, and this future with it.
+                    Err(_) => break,
+                },
+                None => break,
+            }
+        }
         Ok(FanOutReport {
             outcomes,
             skipped_users: skipped,
         })
+    }
+
+    /// One device's push, and its eviction when the push service says it is gone.
+    async fn push_to_device(
+        self,
+        record: SubscriptionRecord,
+        payload: Arc<[u8]>,
+        options: Arc<PushOptions>,
+    ) -> DeviceOutcome {
+        let result = self.sender.send(&record, &payload, &options).await;
+        let evicted = match &result {
+            Err(error) if error.is_gone() => match self.store.remove(&record.id).await {
+                Ok(removed) => removed,
+                Err(store_error) => {
+                    tracing::warn!(%store_error, "could not evict a gone subscription");
+                    false
+                }
+            },
+            _ => false,
+        };
+        DeviceOutcome {
+            subscription_id: record.id,
+            user_id: record.user_id,
+            result,
+            evicted,
+        }
     }
 }
 

@@ -22,11 +22,16 @@ use std::time::Duration;
 
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryError, HttpResponse};
 use aisoc_notify_core::retry::RetryClass;
+use http::{HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use crate::ece::{self, EncryptError};
 use crate::subscription::{SubscriptionError, SubscriptionRecord};
 use crate::vapid::{VapidError, VapidSigner};
+
+const TTL: HeaderName = HeaderName::from_static("ttl");
+const URGENCY: HeaderName = HeaderName::from_static("urgency");
+const TOPIC: HeaderName = HeaderName::from_static("topic");
 
 /// How urgent a message is to the push service (battery use on the device).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -289,19 +294,27 @@ impl WebPushSender {
         }
         let receiver = subscription.receiver_keys()?;
         let body = ece::encrypt(payload, &receiver)?;
-        let authorization = self.vapid.authorization(&subscription.endpoint)?;
+        let endpoint =
+            url::Url::parse(&subscription.endpoint).map_err(|_| VapidError::InvalidEndpoint)?;
+        let authorization = self.vapid.authorization_header(&endpoint)?;
         let mut builder = self
             .delivery
             .http()
-            .post(&subscription.endpoint)
+            .post(endpoint)
             .header(http::header::AUTHORIZATION, authorization)
-            .header(http::header::CONTENT_ENCODING, "aes128gcm")
-            .header(http::header::CONTENT_TYPE, "application/octet-stream")
-            .header("TTL", options.ttl.as_secs().to_string())
-            .header("Urgency", options.urgency.as_str())
+            .header(
+                http::header::CONTENT_ENCODING,
+                HeaderValue::from_static("aes128gcm"),
+            )
+            .header(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )
+            .header(TTL, HeaderValue::from(options.ttl.as_secs()))
+            .header(URGENCY, HeaderValue::from_static(options.urgency.as_str()))
             .body(body);
         if let Some(topic) = &options.topic {
-            builder = builder.header("Topic", topic.as_str());
+            builder = builder.header(TOPIC, topic.as_str());
         }
         builder.build().map_err(|_| PushError::InvalidRequest)
     }

@@ -3,7 +3,9 @@
 //! The JWT's `aud` is the origin of the push endpoint (scheme, host and any non-default port),
 //! `exp` at most 24 hours ahead (12 hours by default) and `sub` a `mailto:` or `https:` contact.
 //! Signing an ES256 JWT is the expensive part of a naive sender, so JWTs are cached per
-//! audience and re-signed when a third of their lifetime is left.
+//! audience, with the `Authorization` header that carries them (a fan-out to thousands of
+//! devices on one push service builds it once), and re-signed when a third of their lifetime is
+//! left.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use aisoc_notify_core::clock::{Clock, SystemClock};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use http::HeaderValue;
 use moka::sync::Cache;
 
 use crate::keys::VapidKeyPair;
@@ -38,13 +41,20 @@ pub enum VapidError {
     Signing,
 }
 
+/// A signed JWT and the `Authorization` header that carries it, for one audience.
+#[derive(Clone)]
+struct Signed {
+    jwt: Arc<str>,
+    header: HeaderValue,
+}
+
 /// Signs and caches VAPID JWTs.
 pub struct VapidSigner {
     keys: Arc<VapidKeyPair>,
     subject: String,
     ttl: Duration,
     clock: Arc<dyn Clock>,
-    cache: Cache<String, Arc<str>>,
+    cache: Cache<String, Signed>,
 }
 
 impl std::fmt::Debug for VapidSigner {
@@ -97,7 +107,7 @@ impl VapidSigner {
         })
     }
 
-    fn cache_for(ttl: Duration) -> Cache<String, Arc<str>> {
+    fn cache_for(ttl: Duration) -> Cache<String, Signed> {
         // Re-sign when a third of the lifetime is left, so a JWT is never close to expiry in
         // flight or against a push service with a skewed clock.
         Cache::builder()
@@ -131,6 +141,10 @@ impl VapidSigner {
     /// The audience for an endpoint: its origin, keeping a non-default port.
     pub fn audience(endpoint: &str) -> Result<String, VapidError> {
         let url = url::Url::parse(endpoint).map_err(|_| VapidError::InvalidEndpoint)?;
+        Self::audience_of(&url)
+    }
+
+    fn audience_of(url: &url::Url) -> Result<String, VapidError> {
         match url.origin() {
             origin @ url::Origin::Tuple(..) => Ok(origin.ascii_serialization()),
             url::Origin::Opaque(_) => Err(VapidError::InvalidEndpoint),
@@ -160,21 +174,64 @@ impl VapidSigner {
 
     /// The JWT for an endpoint's audience, from the cache when still fresh.
     pub fn jwt_for(&self, endpoint: &str) -> Result<Arc<str>, VapidError> {
-        let audience = Self::audience(endpoint)?;
-        if let Some(jwt) = self.cache.get(&audience) {
-            return Ok(jwt);
-        }
-        let jwt: Arc<str> = Arc::from(self.sign_jwt(&audience)?);
-        self.cache.insert(audience, Arc::clone(&jwt));
-        Ok(jwt)
+        Ok(self.signed_for(Self::audience(endpoint)?)?.jwt)
     }
 
     /// The `Authorization` header value: `vapid t=<jwt>, k=<public key>`.
     pub fn authorization(&self, endpoint: &str) -> Result<String, VapidError> {
-        Ok(format!(
-            "vapid t={}, k={}",
-            self.jwt_for(endpoint)?,
+        let header = self.signed_for(Self::audience(endpoint)?)?.header;
+        header
+            .to_str()
+            .map(str::to_owned)
+            .map_err(|_| VapidError::Signing)
+    }
+
+    /// The `Authorization` header for a parsed endpoint, from the cache when still fresh: what
+    /// the sender puts on each request, built once per audience rather than once per message.
+    pub fn authorization_header(&self, endpoint: &url::Url) -> Result<HeaderValue, VapidError> {
+        Ok(self.signed_for(Self::audience_of(endpoint)?)?.header)
+    }
+
+    fn signed_for(&self, audience: String) -> Result<Signed, VapidError> {
+        if let Some(signed) = self.cache.get(&audience) {
+            return Ok(signed);
+        }
+        let jwt: Arc<str> = Arc::from(self.sign_jwt(&audience)?);
+        // Not marked sensitive: over HTTP/2 the same header on every request to a push service
+        // is then sent once and referenced from the HPACK table after, not re-encoded each time.
+        let header = HeaderValue::try_from(format!(
+            "vapid t={jwt}, k={}",
             self.keys.public_key_base64()
         ))
+        .map_err(|_| VapidError::Signing)?;
+        let signed = Signed { jwt, header };
+        self.cache.insert(audience, signed.clone());
+        Ok(signed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cached_header_is_the_authorization_for_the_endpoints_audience() {
+        let signer = VapidSigner::new(VapidKeyPair::generate(), "mailto:soc@example.com").unwrap();
+        let one = url::Url::parse("https://fcm.googleapis.com/fcm/send/one").unwrap();
+        let header = signer.authorization_header(&one).unwrap();
+        assert_eq!(
+            header.to_str().unwrap(),
+            signer
+                .authorization("https://fcm.googleapis.com/fcm/send/two")
+                .unwrap()
+        );
+        let jwt = signer.jwt_for(one.as_str()).unwrap();
+        assert_eq!(
+            header.to_str().unwrap(),
+            format!("vapid t={jwt}, k={}", signer.keys().public_key_base64())
+        );
+        let other =
+            url::Url::parse("https://updates.push.services.mozilla.com/wpush/v2/x").unwrap();
+        assert_ne!(signer.authorization_header(&other).unwrap(), header);
     }
 }

@@ -4,23 +4,33 @@
 //! A `harness = false` bench with its own `main`: one measurement is a multi-second pipeline
 //! (producer, stream, consumers, HTTP receiver all running at once), which criterion's
 //! per-iteration model does not fit. Each round builds a fresh stream (unique name, deleted
-//! after), so no round sees another's messages or consumer state. The three cases run in
-//! alternating rounds so a busy machine slows them alike; the table shows the median and the
-//! best round of each.
+//! after), so no round sees another's messages or consumer state. The cases run in alternating
+//! rounds so a busy machine slows them alike; the table shows the median and the best round of
+//! each.
 //!
 //! - **floor**: raw `async-nats` JetStream: N payloads of the exact bytes the outbox queues
 //!   (a serialized `Queued`), published with up to [`WINDOW`] acknowledgements outstanding,
 //!   while a pull consumer fetches them in batches and acknowledges each; timed until all N
 //!   are consumed.
+//! - **floor with msg ids + confirmed acks**: the same with a `Nats-Msg-Id` on each publish and
+//!   each acknowledgement confirmed by the server, concurrently per batch and the way the
+//!   worker confirms (a request on the client's shared reply subscription): the JetStream work
+//!   the outbox's durability contract needs, without the outbox.
+//! - **webhook channel alone**: the same notifications dispatched straight through the webhook
+//!   channel, [`DEFAULT_CONCURRENCY`] at once, no outbox: what HTTP costs by itself here.
 //! - **outbox, 1 worker / 2 workers**: `NatsOutbox::enqueue` of N notifications with up to
 //!   [`WINDOW`] outstanding, while one or two `NatsOutboxWorker::run` loops (the second on its
 //!   own connection, as a second replica would be) deliver each through the signed webhook
 //!   channel to a bare axum receiver answering 200; timed until the receiver has seen all N
 //!   distinct idempotency keys. A key seen twice is counted and reported as a duplicate.
+//! - **outbox, in-process channel**: the same outbox with a channel that records the key in
+//!   process: the outbox's own cost.
 //!
 //! Settings by environment: `AISOC_BENCH_OUTBOX_N` (notifications per round, default 5,000),
 //! `AISOC_BENCH_OUTBOX_ROUNDS` (rounds per case, default 3), `NATS_URL` (default
-//! `127.0.0.1:4222`).
+//! `127.0.0.1:4222`), `AISOC_BENCH_OUTBOX_ONLY` (run one case alone, for a profiler: `floor`,
+//! `floor-guarantees`, `webhook`, `webhook-2`, `in-process` or `webhook-alone`; no ratios are
+//! printed then).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -32,9 +42,9 @@ use aisoc_notify_core::{
     Delivered, DeliveryClient, DeliveryConfig, DestinationPolicy, EventType, Notification,
     Notifier, NotifyError, Severity,
 };
-use aisoc_notify_outbox::Outbox;
 use aisoc_notify_outbox::envelope::Queued;
 use aisoc_notify_outbox::nats::{NatsOutbox, NatsOutboxConfig};
+use aisoc_notify_outbox::{DEFAULT_CONCURRENCY, Outbox};
 use aisoc_notify_webhook::WebhookNotifier;
 use async_nats::jetstream::{self, consumer, stream};
 use futures::StreamExt;
@@ -244,8 +254,17 @@ async fn floor(
             while let Some(message) = batch.next().await {
                 let message = message?;
                 if guarantees {
-                    // Confirmed concurrently, as the outbox's concurrent deliveries do.
-                    confirmations.push(async move { message.double_ack().await });
+                    // Confirmed concurrently, as the outbox's concurrent deliveries do, and
+                    // the same way: a request on the client's shared reply subscription.
+                    let client = client.clone();
+                    confirmations.push(async move {
+                        let reply = message.reply.clone().ok_or("no reply subject")?;
+                        let ack = async_nats::Request::new()
+                            .payload(jetstream::AckKind::Ack.into())
+                            .timeout(Some(Duration::from_secs(5)));
+                        client.send_request(reply, ack).await?;
+                        Ok::<_, BenchError>(())
+                    });
                 } else {
                     message.ack().await?;
                 }
@@ -344,6 +363,43 @@ async fn outbox(
     Ok((elapsed, duplicates))
 }
 
+/// The channel on its own, no outbox: the same notifications (each with its idempotency key)
+/// dispatched straight through `router`, up to [`DEFAULT_CONCURRENCY`] at once (one worker's
+/// default bound); the time until all are delivered. What the channel costs by itself.
+async fn channel_alone(
+    total: usize,
+    receiver: &Arc<Receiver>,
+    router: &Arc<NotificationRouter>,
+) -> Result<Duration, BenchError> {
+    receiver.reset(total);
+    let notifications: Vec<Notification> = (0..total)
+        .map(|i| Queued::new(notification(i)).notification)
+        .collect();
+    // Taken here so the receiver's "all seen" signal is consumed by this case, not left
+    // for the next one.
+    let done = receiver.done.notified();
+    tokio::pin!(done);
+    done.as_mut().enable();
+    let start = Instant::now();
+    let mut reports = futures::stream::iter(&notifications)
+        .map(|n| router.dispatch(n))
+        .buffer_unordered(DEFAULT_CONCURRENCY);
+    while let Some(report) = reports.next().await {
+        if !report.all_delivered() {
+            return Err("the channel alone failed a delivery".into());
+        }
+    }
+    let elapsed = start.elapsed();
+    let seen = receiver.distinct.load(Ordering::SeqCst);
+    if seen == total {
+        done.await;
+    }
+    if seen != total {
+        return Err(format!("the channel alone delivered {seen} of {total}").into());
+    }
+    Ok(elapsed)
+}
+
 async fn connect() -> Result<async_nats::Client, BenchError> {
     let url = std::env::var("NATS_URL").unwrap_or_else(|_| "127.0.0.1:4222".into());
     Ok(async_nats::connect(url).await?)
@@ -385,8 +441,28 @@ async fn run() -> Result<(), BenchError> {
     floor(&client, &payloads[..total.min(500)], false).await?;
     outbox(1, total.min(500), &receiver, &router).await?;
 
+    if let Ok(only) = std::env::var("AISOC_BENCH_OUTBOX_ONLY") {
+        for round in 1..=rounds {
+            let (took, duplicates) = match only.as_str() {
+                "floor" => (floor(&client, &payloads, false).await?, 0),
+                "floor-guarantees" => (floor(&client, &payloads, true).await?, 0),
+                "webhook" => outbox(1, total, &receiver, &router).await?,
+                "webhook-2" => outbox(2, total, &receiver, &router).await?,
+                "in-process" => outbox(1, total, &receiver, &in_process).await?,
+                "webhook-alone" => (channel_alone(total, &receiver, &router).await?, 0),
+                other => return Err(format!("AISOC_BENCH_OUTBOX_ONLY: no case {other:?}").into()),
+            };
+            if duplicates > 0 {
+                return Err(format!("{duplicates} notification(s) delivered twice").into());
+            }
+            out!("round {round}: {only} {:.0}/s", rate(total, took));
+        }
+        return Ok(());
+    }
+
     let mut floors = Vec::new();
     let mut guaranteed = Vec::new();
+    let mut alone = Vec::new();
     let cases: [(&str, usize, &Arc<NotificationRouter>); 3] = [
         ("outbox, 1 worker, webhook to local receiver", 1, &router),
         ("outbox, 2 workers, webhook to local receiver", 2, &router),
@@ -403,10 +479,14 @@ async fn run() -> Result<(), BenchError> {
         floors.push(f);
         let g = floor(&client, &payloads, true).await?;
         guaranteed.push(g);
+        let c = channel_alone(total, &receiver, &router).await?;
+        alone.push(c);
         let mut line = format!(
-            "round {round}: floor {:.0}/s; floor with msg ids + confirmed acks {:.0}/s",
+            "round {round}: floor {:.0}/s; floor with msg ids + confirmed acks {:.0}/s; \
+             webhook channel alone {:.0}/s",
             rate(total, f),
-            rate(total, g)
+            rate(total, g),
+            rate(total, c)
         );
         for (i, (name, workers, router)) in cases.iter().enumerate() {
             let (took, dup) = outbox(*workers, total, &receiver, router).await?;
@@ -430,6 +510,14 @@ async fn run() -> Result<(), BenchError> {
     let (median, best) = summary(guaranteed);
     out!(
         "| floor with msg ids + confirmed acks (the outbox's JetStream work) | {:.2} s | {:.0} | {:.0} | {:.2} |",
+        median.as_secs_f64(),
+        rate(total, median),
+        rate(total, best),
+        rate(total, median) / rate(total, floor_median)
+    );
+    let (median, best) = summary(alone);
+    out!(
+        "| webhook channel alone, no outbox ({DEFAULT_CONCURRENCY} at once) | {:.2} s | {:.0} | {:.0} | {:.2} |",
         median.as_secs_f64(),
         rate(total, median),
         rate(total, best),

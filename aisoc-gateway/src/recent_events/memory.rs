@@ -4,7 +4,7 @@
 //! when a new tenant would exceed that, the tenant that has been quiet longest is dropped. The
 //! index is a convenience for chat, so forgetting is the right failure, never refusing events.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Mutex;
 
 use aisoc_notify_core::async_trait;
@@ -19,7 +19,21 @@ pub const MAX_TENANTS: usize = 1024;
 #[derive(Debug)]
 pub struct MemoryRecentEvents {
     per_tenant: usize,
-    tenants: Mutex<HashMap<String, VecDeque<RecentEvent>>>,
+    tenants: Mutex<HashMap<String, TenantEvents>>,
+}
+
+/// One tenant's newest events, oldest first, and their message ids (so a repeat is found
+/// without reading the queue: the index is written on every accepted request).
+#[derive(Debug, Default)]
+struct TenantEvents {
+    queue: VecDeque<RecentEvent>,
+    msg_ids: HashSet<String>,
+}
+
+impl TenantEvents {
+    fn iter(&self) -> std::collections::vec_deque::Iter<'_, RecentEvent> {
+        self.queue.iter()
+    }
 }
 
 impl MemoryRecentEvents {
@@ -32,8 +46,8 @@ impl MemoryRecentEvents {
     }
 }
 
-fn last_seen(queue: &VecDeque<RecentEvent>) -> Option<DateTime<Utc>> {
-    queue.back().map(|event| event.received_at)
+fn last_seen(events: &TenantEvents) -> Option<DateTime<Utc>> {
+    events.queue.back().map(|event| event.received_at)
 }
 
 #[async_trait]
@@ -50,13 +64,18 @@ impl RecentEventIndex for MemoryRecentEvents {
                     tenants.remove(&quietest);
                 }
             }
-            let queue = tenants.entry(event.tenant_id.clone()).or_default();
-            if queue.iter().any(|kept| kept.msg_id == event.msg_id) {
+            let kept = match tenants.get_mut(&event.tenant_id) {
+                Some(kept) => kept,
+                None => tenants.entry(event.tenant_id.clone()).or_default(),
+            };
+            if !kept.msg_ids.insert(event.msg_id.clone()) {
                 continue;
             }
-            queue.push_back(event.clone());
-            while queue.len() > self.per_tenant {
-                queue.pop_front();
+            kept.queue.push_back(event.clone());
+            while kept.queue.len() > self.per_tenant {
+                if let Some(oldest) = kept.queue.pop_front() {
+                    kept.msg_ids.remove(&oldest.msg_id);
+                }
             }
         }
         Ok(())

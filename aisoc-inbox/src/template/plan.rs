@@ -20,9 +20,16 @@
 //! A value that coercion rejects still needs the general machinery (it goes under `unmapped`
 //! at its OCSF path); the caller then builds the event from the same slots
 //! ([`DirectPlan::build`]) and takes the general path. The CEF route uses the plan (see
-//! [`cef`](super::cef)); `tests/cef_direct.rs` compares the output with the built event's.
+//! [`cef`](super::cef)), with the stamps merged into it once ([`stamped`]);
+//! `tests/cef_direct.rs` compares the output with the built event's.
+
+mod stamped;
+
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value};
+
+pub(crate) use stamped::{Fills, StampedPlan};
 
 use super::path::{Segment, set};
 use super::presence::PresenceChecks;
@@ -100,6 +107,8 @@ pub(crate) struct DirectPlan {
     pub(super) constant_leaves: Vec<usize>,
     /// The path of each slot.
     paths: Vec<Vec<Segment>>,
+    /// The plan with the stamps merged in, made on first use ([`stamped`]).
+    stamped: OnceLock<Option<StampedPlan>>,
 }
 
 impl DirectPlan {
@@ -119,6 +128,7 @@ impl DirectPlan {
             field_leaves: Vec::with_capacity(field_map.len()),
             constant_leaves: Vec::with_capacity(constants.len()),
             paths: Vec::new(),
+            stamped: OnceLock::new(),
         };
         for (_, targets) in field_map {
             let slots = targets
@@ -132,6 +142,13 @@ impl DirectPlan {
             plan.constant_leaves.push(slot);
         }
         Some(plan)
+    }
+
+    /// The plan with `template`'s stamps merged in, or `None` when they do not merge.
+    pub(super) fn stamped(&self, template: &super::YamlTemplate) -> Option<&StampedPlan> {
+        self.stamped
+            .get_or_init(|| StampedPlan::compile(template, self))
+            .as_ref()
     }
 
     /// The number of slots.

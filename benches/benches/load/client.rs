@@ -22,11 +22,66 @@ pub(crate) const WARM_UP: Duration = Duration::from_secs(1);
 pub(crate) const BATCH_LINES: usize = 100;
 
 /// Resident memory of `pid` in KiB (`VmRSS`).
-fn rss_kib(pid: Option<u32>) -> Option<u64> {
+pub(crate) fn rss_kib(pid: Option<u32>) -> Option<u64> {
+    status_kib(pid, "VmRSS:")
+}
+
+/// The highest resident memory of `pid` in KiB (`VmHWM`) since it started or since
+/// [`reset_peak_rss`].
+pub(crate) fn peak_rss_kib(pid: Option<u32>) -> Option<u64> {
+    status_kib(pid, "VmHWM:")
+}
+
+/// Sets `pid`'s `VmHWM` back to its current RSS (`5` to `/proc/<pid>/clear_refs`; Linux ≥ 4.0).
+pub(crate) fn reset_peak_rss(pid: Option<u32>) -> std::io::Result<()> {
+    let pid = pid.ok_or_else(|| std::io::Error::other("no pid"))?;
+    std::fs::write(format!("/proc/{pid}/clear_refs"), "5")
+}
+
+fn status_kib(pid: Option<u32>, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{}/status", pid?)).ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
     line.split_whitespace().nth(1)?.parse().ok()
 }
+
+/// CPU time (user + system) `pid` has used, in clock ticks (`/proc/<pid>/stat` fields 14-15).
+fn cpu_ticks(pid: Option<u32>) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{}/stat", pid?)).ok()?;
+    // The command name (field 2) may hold spaces; the fields after it are counted from its `)`.
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some(user + system)
+}
+
+/// The embedded store's fsyncs and the events it wrote, from the server's `/metrics` (`None`
+/// for a server without them: the floor, or a gateway on NATS).
+async fn store_counters(addr: SocketAddr) -> Option<(f64, f64)> {
+    let request = Request::builder()
+        .uri("/metrics")
+        .header(header::HOST, addr.to_string())
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let (status, body) = call(addr, request).await.ok()?;
+    if status != StatusCode::OK {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&body);
+    let counter = |name: &str| {
+        text.lines()
+            .filter(|line| line.starts_with(name))
+            .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+            .reduce(|a, b| a + b)
+    };
+    Some((
+        counter("aisoc_ingest_store_fsyncs_total")?,
+        counter("aisoc_ingest_store_events_total")?,
+    ))
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`; 100 on every Linux this runs on).
+const TICKS_PER_SECOND: f64 = 100.0;
 
 /// One kind of request, sent over and over.
 pub(crate) struct Case {
@@ -59,6 +114,26 @@ impl Case {
         }
         Ok(builder.body(Full::new(self.body.clone()))?)
     }
+}
+
+/// `lines` NDJSON alerts of exactly `line_bytes` each (with the newline).
+pub(crate) fn padded_lines_body(lines: usize, line_bytes: usize) -> Bytes {
+    let mut body = String::with_capacity(lines * line_bytes);
+    for i in 0..lines {
+        let severity = ["low", "medium", "high", "critical"][i % 4];
+        let mut line = serde_json::json!({
+            "id": format!("alrt-{i}"),
+            "title": "Impossible travel for alice@example.com",
+            "severity": severity,
+            "detail": "",
+        })
+        .to_string();
+        let padding = (line_bytes - 1).saturating_sub(line.len());
+        line.insert_str(line.len() - 2, &"x".repeat(padding));
+        body.push_str(&line);
+        body.push('\n');
+    }
+    Bytes::from(body)
 }
 
 /// One event as a SIEM would send it (the inbox bench's shape).
@@ -242,11 +317,27 @@ pub(crate) struct Row {
     rss_warm: Option<u64>,
     rss_max: Option<u64>,
     rss_after: Option<u64>,
+    /// CPU seconds the server used during the measured run.
+    server_cpu: Option<f64>,
+    /// CPU seconds this process (the client) used during the measured run.
+    client_cpu: Option<f64>,
+    /// Events the embedded store wrote per fsync during the run (group commit).
+    events_per_fsync: Option<f64>,
 }
 
 impl Row {
     pub(crate) fn per_second(&self, n: u64) -> f64 {
         n as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+
+    /// Server CPU microseconds per 2xx answer.
+    pub(crate) fn server_cpu_per_request(&self) -> Option<f64> {
+        Some(self.server_cpu? * 1e6 / self.tally.ok.max(1) as f64)
+    }
+
+    /// How many of the machine's cores the server and the client kept busy together.
+    fn cores_busy(&self) -> Option<f64> {
+        Some((self.server_cpu? + self.client_cpu?) / self.elapsed.as_secs_f64())
     }
 
     pub(crate) fn percentile(&self, p: f64) -> Option<Duration> {
@@ -276,8 +367,21 @@ pub(crate) async fn measure(server: &Server, case: Case, options: &Options) -> R
             max
         })
     };
+    let store_start = store_counters(server.addr).await;
+    let (server_start, client_start) = (cpu_ticks(pid), cpu_ticks(Some(std::process::id())));
     let (mut tally, elapsed) =
         drive(server.addr, &case, options.connections, options.duration).await;
+    let used = |start: Option<u64>, pid: Option<u32>| {
+        Some(cpu_ticks(pid)?.saturating_sub(start?) as f64 / TICKS_PER_SECOND)
+    };
+    let server_cpu = used(server_start, pid);
+    let client_cpu = used(client_start, Some(std::process::id()));
+    let events_per_fsync = match (store_start, store_counters(server.addr).await) {
+        (Some((fsyncs, events)), Some((fsyncs_now, events_now))) if fsyncs_now > fsyncs => {
+            Some((events_now - events) / (fsyncs_now - fsyncs))
+        }
+        _ => None,
+    };
     stop.store(true, Ordering::Relaxed);
     let rss_after = rss_kib(pid);
     let rss_max = sampler.await.unwrap_or_default().max(rss_after);
@@ -290,6 +394,9 @@ pub(crate) async fn measure(server: &Server, case: Case, options: &Options) -> R
         rss_warm,
         rss_max,
         rss_after,
+        server_cpu,
+        client_cpu,
+        events_per_fsync,
     };
     out!("{}", format_row(&row));
     row
@@ -306,13 +413,13 @@ fn millis(d: Option<Duration>) -> String {
 /// The table's heading (Markdown).
 pub(crate) const HEADER: &str = concat!(
     "| case | requests/s | events/s | p50 ms | p99 ms | 2xx | errors ",
-    "| RSS MiB before / warm / max / after |\n",
-    "|---|---|---|---|---|---|---|---|"
+    "| server CPU µs/request | cores busy | events/fsync | RSS MiB before / warm / max / after |\n",
+    "|---|---|---|---|---|---|---|---|---|---|---|"
 );
 
 fn format_row(row: &Row) -> String {
     format!(
-        "| {} | {:.0} | {:.0} | {} | {} | {} | {} | {} / {} / {} / {} |",
+        "| {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} / {} |",
         row.name,
         row.per_second(row.tally.ok),
         row.per_second(row.tally.events),
@@ -320,6 +427,12 @@ fn format_row(row: &Row) -> String {
         millis(row.percentile(0.99)),
         row.tally.ok,
         row.tally.errors,
+        row.server_cpu_per_request()
+            .map_or_else(|| "-".into(), |us| format!("{us:.1}")),
+        row.cores_busy()
+            .map_or_else(|| "-".into(), |cores| format!("{cores:.2}")),
+        row.events_per_fsync
+            .map_or_else(|| "-".into(), |n| format!("{n:.1}")),
         mib(row.rss_before),
         mib(row.rss_warm),
         mib(row.rss_max),

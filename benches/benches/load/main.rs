@@ -46,7 +46,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use client::{BATCH_LINES, Case, HEADER, Row, WARM_UP, batch_body, measure, single_body};
-use servers::{Backend, gateway_cases, nats_cases, serve_floor, start_floor};
+use servers::{Backend, gateway_cases, memory_per_request, nats_cases, serve_floor, start_floor};
 
 /// What the command line chose.
 #[derive(Debug, Clone)]
@@ -56,6 +56,8 @@ struct Options {
     gateway: PathBuf,
     nats_url: Option<String>,
     work_dir: PathBuf,
+    /// Only the memory-per-request measurement (`--memory-only`).
+    memory_only: bool,
 }
 
 impl Options {
@@ -69,6 +71,7 @@ impl Options {
                 std::env::var("NATS_URL").unwrap_or_else(|_| "nats://127.0.0.1:4222".into()),
             ),
             work_dir: target.join("load-bench"),
+            memory_only: false,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -89,6 +92,7 @@ impl Options {
                 "--gateway" => options.gateway = value()?.into(),
                 "--nats-url" => options.nats_url = Some(value()?),
                 "--no-nats" => options.nats_url = None,
+                "--memory-only" => options.memory_only = true,
                 "--work-dir" => options.work_dir = value()?.into(),
                 "--bench" => {}
                 other => return Err(format!("unknown argument {other}").into()),
@@ -135,6 +139,10 @@ async fn run(options: Options) -> Result<(), BenchError> {
         machine(),
         load_average()
     );
+    let tenant = format!("loadbench{}", std::process::id());
+    if options.memory_only {
+        return memory_table(&options, &tenant).await;
+    }
     out!("{HEADER}");
     let mut rows = Vec::new();
     let floor = start_floor().await?;
@@ -153,15 +161,22 @@ async fn run(options: Options) -> Result<(), BenchError> {
         rows.push(measure(&floor, case, &options).await);
     }
     floor.stop().await;
-    let tenant = format!("loadbench{}", std::process::id());
     rows.extend(gateway_cases(&options, Backend::Embedded, &tenant).await?);
     match options.nats_url.clone() {
         Some(url) => rows.extend(nats_cases(&options, &url, &tenant).await?),
         None => out!("  (NATS cases skipped: --no-nats)"),
     }
+    memory_table(&options, &tenant).await?;
     out!("load average at the end: {}", load_average());
     summarize(&rows);
     Ok(())
+}
+
+async fn memory_table(options: &Options, tenant: &str) -> Result<(), BenchError> {
+    out!("\nMemory per request (peak RSS growth, goal at most 4x the body):");
+    out!("| request | RSS before | peak RSS | RSS after | peak growth |");
+    out!("|---|---|---|---|---|");
+    memory_per_request(options, tenant).await
 }
 
 /// The goals, from the rows measured.
@@ -211,6 +226,23 @@ fn summarize(rows: &[Row]) {
                 "  nats / embedded, {shape}: {ratio:.2} (goal 0.50: {})",
                 verdict(ratio >= 0.5)
             );
+        }
+    }
+    // Machine-independent: what one request costs the server, whatever else ran meanwhile.
+    let cpu = |name: &str| {
+        rows.iter()
+            .find(|r| r.name == name)
+            .and_then(Row::server_cpu_per_request)
+    };
+    if let Some(floor_cpu) = cpu("floor: bare axum, single") {
+        for row in rows.iter().filter(|r| r.name.contains("single")) {
+            if let Some(us) = row.server_cpu_per_request() {
+                out!(
+                    "  server CPU per request, {}: {us:.1} µs ({:.1}x the floor's {floor_cpu:.1} µs)",
+                    row.name,
+                    us / floor_cpu.max(f64::MIN_POSITIVE)
+                );
+            }
         }
     }
     for row in rows {

@@ -13,7 +13,10 @@ use http_body_util::Full;
 use tokio::io::{AsyncBufReadExt as _, BufReader, Lines};
 use tokio::process::{Child, ChildStdout, Command};
 
-use crate::client::{BATCH_LINES, Case, Row, batch_body, call, measure, single_body};
+use crate::client::{
+    BATCH_LINES, Case, Row, batch_body, call, measure, padded_lines_body, peak_rss_kib,
+    reset_peak_rss, rss_kib, single_body,
+};
 use crate::{BenchError, Options};
 
 /// The admin token the bench starts the gateway with.
@@ -228,6 +231,70 @@ pub(crate) async fn gateway_cases(
     let _ = std::fs::remove_dir_all(&data_dir);
     let _ = std::fs::remove_file(data_dir.with_extension("log"));
     Ok(rows)
+}
+
+/// 10,000 alerts (the inbox's default most per request) of 1,048 bytes: 10,480,000 bytes,
+/// just under its default body limit of 10 MiB.
+const BIG_REQUEST_LINES: usize = 10_000;
+const BIG_REQUEST_LINE_BYTES: usize = 1_048;
+/// Big requests sent, one at a time, each measured.
+const BIG_REQUEST_ROUNDS: usize = 3;
+
+/// Memory per request (issue #17 item 6): a fresh gateway on the embedded store, warmed with
+/// a few small requests, then 10 MiB NDJSON requests one at a time; before each its peak RSS
+/// (`VmHWM`) is set back to its RSS, after it the peak is read: the growth is what the
+/// request took at its highest, as a multiple of the body.
+pub(crate) async fn memory_per_request(options: &Options, tenant: &str) -> Result<(), BenchError> {
+    let data_dir = options
+        .work_dir
+        .join(format!("gateway-memory-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data_dir);
+    std::fs::create_dir_all(&data_dir)?;
+    let gateway = start_gateway(options, Backend::Embedded, &data_dir).await?;
+    let pid = gateway.pid();
+    let token = mint(gateway.addr, tenant, None).await?;
+    let send = |body: Bytes, content_type: &'static str| {
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri(format!("/v1/inbox/{token}"))
+            .header(header::HOST, gateway.addr.to_string())
+            .header(header::CONTENT_TYPE, content_type)
+            .body(Full::new(body));
+        async move {
+            let (status, answer) = call(gateway.addr, request?).await?;
+            if status != StatusCode::OK {
+                return Err(
+                    format!("answered {status}: {}", String::from_utf8_lossy(&answer)).into(),
+                );
+            }
+            let receipt: serde_json::Value = serde_json::from_slice(&answer)?;
+            Ok::<u64, BenchError>(receipt["accepted"].as_u64().unwrap_or_default())
+        }
+    };
+    for _ in 0..20 {
+        send(single_body(), "application/json").await?;
+    }
+    let body = padded_lines_body(BIG_REQUEST_LINES, BIG_REQUEST_LINE_BYTES);
+    let kib = |n: Option<u64>| n.ok_or("no /proc figures for the gateway");
+    for round in 1..=BIG_REQUEST_ROUNDS {
+        reset_peak_rss(pid)?;
+        let before = kib(rss_kib(pid))?;
+        let accepted = send(body.clone(), "application/x-ndjson").await?;
+        let peak = kib(peak_rss_kib(pid))?;
+        let after = kib(rss_kib(pid))?;
+        let growth = peak.saturating_sub(before) as f64 * 1024.0;
+        out!(
+            "| 10 MiB NDJSON request {round} ({accepted} events) | {:.1} MiB | {:.1} MiB | {:.1} MiB | {:.2}x the body |",
+            before as f64 / 1024.0,
+            peak as f64 / 1024.0,
+            after as f64 / 1024.0,
+            growth / body.len() as f64,
+        );
+    }
+    gateway.stop().await;
+    let _ = std::fs::remove_dir_all(&data_dir);
+    let _ = std::fs::remove_file(data_dir.with_extension("log"));
+    Ok(())
 }
 
 fn dir_bytes(dir: &std::path::Path) -> u64 {
