@@ -10,6 +10,14 @@
 //! Nothing here formats a URL: errors and logs name the host only, because Slack, Teams and
 //! Mattermost put credentials in webhook paths.
 //!
+//! What one send costs besides the exchange itself: one copy of the request per attempt that
+//! may be followed by another (reqwest consumes what it sends, so the copy is what a retry
+//! sends), none for the last attempt or a streamed body; the IP-literal check, a few
+//! comparisons and not worth caching (names are judged by the resolver once per new
+//! connection, pooled connections are reused); the clock only when a `Retry-After` needs
+//! resolving. reqwest's own redirect and retry layers run on every request whatever the policy
+//! (they copy the headers and re-parse the URL); they are reqwest's, not switchable from here.
+//!
 //! ```no_run
 //! use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
 //!
@@ -407,32 +415,37 @@ impl DeliveryClient {
         request: reqwest::Request,
         replay: Replay,
     ) -> Result<HttpResponse, DeliveryError> {
+        self.config.destinations.check_url(request.url())?;
         let host = request
             .url()
             .host_str()
             .unwrap_or("unknown-host")
             .to_owned();
-        self.config.destinations.check_url(request.url())?;
         let policy = &self.config.retry;
-        let max_attempts = if request.try_clone().is_some() {
+        let max_attempts = if is_replayable(&request) {
             policy.max_attempts.max(1)
         } else {
             1
         };
-        let mut next = Some(request);
+        // Every attempt but the last sends a copy and keeps the request for the next one; the
+        // last sends the request itself. reqwest consumes what it sends, so a copy made before
+        // an attempt is the only way to have something to retry after it.
+        let mut kept = Some(request);
         let mut attempt = 0;
         loop {
             attempt += 1;
             let last = attempt >= max_attempts;
-            let Some(current) = next.take() else {
+            let current = if last {
+                kept.take()
+            } else {
+                kept.as_ref().and_then(reqwest::Request::try_clone)
+            };
+            let Some(current) = current else {
                 return Err(DeliveryError::Request {
                     host,
                     reason: "request could not be replayed for a retry".to_owned(),
                 });
             };
-            if !last {
-                next = current.try_clone();
-            }
             match self.http.execute(current).await {
                 Err(err) => {
                     let failure = classify_transport_error(err, &host, attempt);
@@ -448,7 +461,7 @@ impl DeliveryClient {
                     tracing::debug!(%host, attempt, ?wait, error = %failure, "retrying after transport error");
                     tokio::time::sleep(wait).await;
                 }
-                Ok(response) => {
+                Ok(mut response) => {
                     let status = response.status();
                     if status.is_redirection() {
                         return Err(DeliveryError::Redirected {
@@ -456,8 +469,7 @@ impl DeliveryClient {
                             status: status.as_u16(),
                         });
                     }
-                    let retry_after =
-                        crate::retry::retry_after_header(response.headers(), self.clock.now());
+                    let retry_after = retry_after_in(response.headers(), self.clock.as_ref());
                     let class = if status.is_success() {
                         RetryClass::NonRetryable
                     } else {
@@ -483,7 +495,9 @@ impl DeliveryClient {
                         tokio::time::sleep(wait).await;
                         continue;
                     }
-                    let headers = response.headers().clone();
+                    // Reading the body needs the response, not its headers: they are moved out,
+                    // not copied.
+                    let headers = std::mem::take(response.headers_mut());
                     let (body, truncated) = read_capped(response, self.config.max_response_bytes)
                         .await
                         .map_err(|err| classify_transport_error(err, &host, attempt))?;
@@ -501,6 +515,19 @@ impl DeliveryClient {
             }
         }
     }
+}
+
+/// Whether `request` can be sent more than once: no body, or a body held in memory (a stream
+/// is consumed by its first attempt). Judged without copying the request.
+fn is_replayable(request: &reqwest::Request) -> bool {
+    request.body().is_none_or(|body| body.as_bytes().is_some())
+}
+
+/// A response's `Retry-After`, parsed; the clock is read only when the header is there (most
+/// answers have none, and the time is needed only to resolve an HTTP date).
+fn retry_after_in(headers: &HeaderMap, clock: &dyn Clock) -> Option<Duration> {
+    let value = headers.get(http::header::RETRY_AFTER)?.to_str().ok()?;
+    parse_retry_after(value, clock.now())
 }
 
 /// Follows redirects only as far as the policy allows, never from https to http, and never to
@@ -568,3 +595,6 @@ async fn read_capped(
     }
     Ok((body.freeze(), false))
 }
+
+#[cfg(test)]
+mod tests;

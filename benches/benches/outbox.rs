@@ -70,14 +70,6 @@ static QUICK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new
 
 type BenchError = Box<dyn std::error::Error + Send + Sync>;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|v| *v > 0)
-        .unwrap_or(default)
-}
-
 fn unique(prefix: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let nanos = std::time::SystemTime::now()
@@ -420,8 +412,8 @@ async fn run() -> Result<(), BenchError> {
         (200, 1)
     } else {
         (
-            env_usize("AISOC_BENCH_OUTBOX_N", 5_000),
-            env_usize("AISOC_BENCH_OUTBOX_ROUNDS", 3),
+            aisoc_notify_benches::env_count("AISOC_BENCH_OUTBOX_N", 5_000),
+            aisoc_notify_benches::env_count("AISOC_BENCH_OUTBOX_ROUNDS", 3),
         )
     };
     let client = connect().await?;

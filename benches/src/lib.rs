@@ -3,6 +3,16 @@
 
 use std::time::{Duration, Instant};
 
+/// A positive count from the environment variable `name`, else `default` (the harness-less
+/// benches' settings, such as `AISOC_BENCH_OUTBOX_N`).
+pub fn env_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|v| *v > 0)
+        .unwrap_or(default)
+}
+
 /// Two routines timed side by side in alternating rounds: the median and the fastest round
 /// of each (on a shared machine the fastest rounds are the least disturbed).
 #[derive(Debug, Clone, Copy)]

@@ -97,14 +97,6 @@ static QUICK: AtomicBool = AtomicBool::new(false);
 
 type BenchError = Box<dyn std::error::Error + Send + Sync>;
 
-fn env_usize(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|v| *v > 0)
-        .unwrap_or(default)
-}
-
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -290,12 +282,12 @@ async fn run(
     let rounds = if quick {
         1
     } else {
-        env_usize("AISOC_BENCH_FANOUT_ROUNDS", 5)
+        aisoc_notify_benches::env_count("AISOC_BENCH_FANOUT_ROUNDS", 5)
     };
     let python = std::env::var_os("AISOC_BENCH_PYWEBPUSH")
         .filter(|_| !quick)
         .map(PathBuf::from);
-    let peer_n = env_usize("AISOC_BENCH_PYWEBPUSH_N", 1_000).min(total);
+    let peer_n = aisoc_notify_benches::env_count("AISOC_BENCH_PYWEBPUSH_N", 1_000).min(total);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let origin = format!("https://{addr}");
 
@@ -320,7 +312,8 @@ async fn run(
         ..DeliveryConfig::default()
     })?;
     let sender = WebPushSender::with_client(VapidSigner::new(vapid_keys, SUBJECT)?, delivery);
-    let concurrency = env_usize("AISOC_BENCH_FANOUT_CONCURRENCY", DEFAULT_CONCURRENCY);
+    let concurrency =
+        aisoc_notify_benches::env_count("AISOC_BENCH_FANOUT_CONCURRENCY", DEFAULT_CONCURRENCY);
     let manager = PushManager::new(store, sender, Arc::new(MemoryOnCallStatus::new()))
         .with_concurrency(concurrency);
     let mut notification = Notification::new(
@@ -521,7 +514,7 @@ fn measure(tls_dir: PathBuf) -> Result<(), BenchError> {
     let total = if QUICK.load(Ordering::SeqCst) {
         200
     } else {
-        env_usize("AISOC_BENCH_FANOUT_N", 10_000).min(10_000)
+        aisoc_notify_benches::env_count("AISOC_BENCH_FANOUT_N", 10_000).min(10_000)
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mock = Arc::new(MockPushService::new(total));
