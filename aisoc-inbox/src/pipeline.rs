@@ -368,7 +368,11 @@ impl Inbox {
             guard.unknown_token(&fingerprint, client).await;
             return Err(IngestError::InvalidToken);
         }
-        let record = match self.resolver.resolve(token).await {
+        let record = match self
+            .resolver
+            .resolve_fingerprinted(token, &fingerprint)
+            .await
+        {
             Ok(Some(record)) => record,
             Ok(None) => {
                 guard.unknown_token(&fingerprint, client).await;

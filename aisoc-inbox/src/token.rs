@@ -413,16 +413,26 @@ impl TokenResolver {
     /// The live record for a token. Unknown tokens are not cached, so a newly minted token works
     /// at once.
     pub async fn resolve(&self, token: &str) -> Result<Option<TokenRecord>, TokenStoreError> {
+        self.resolve_fingerprinted(token, &fingerprint(token)).await
+    }
+
+    /// [`resolve`](Self::resolve) for a caller that already holds the token's [`fingerprint`].
+    pub async fn resolve_fingerprinted(
+        &self,
+        token: &str,
+        fingerprint: &str,
+    ) -> Result<Option<TokenRecord>, TokenStoreError> {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
             return Ok(None);
         }
-        let fingerprint = fingerprint(token);
-        if let Some(record) = self.cache.get(&fingerprint).await {
+        if let Some(record) = self.cache.get(fingerprint).await {
             return Ok(Some(record));
         }
-        let found = self.store.find_by_fingerprint(&fingerprint).await?;
+        let found = self.store.find_by_fingerprint(fingerprint).await?;
         if let Some(record) = &found {
-            self.cache.insert(fingerprint, record.clone()).await;
+            self.cache
+                .insert(fingerprint.to_owned(), record.clone())
+                .await;
             self.report_size().await;
         }
         Ok(found)

@@ -19,15 +19,10 @@
 //! Run: `cargo bench -p aisoc-notify-benches --bench cef -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
-use std::num::NonZeroU32;
-use std::sync::Arc;
 
-use aisoc_inbox::limits::{MemoryIdempotencyStore, MemoryRateLimiter};
-use aisoc_inbox::sink::{EventSink, SinkError, SinkEvent};
-use aisoc_inbox::template::{BUNDLED, TemplateRegistry, YamlTemplate};
-use aisoc_inbox::token::{MemoryTokenStore, TokenResolver, mint};
-use aisoc_inbox::{Inbox, InboxConfig, InboxRoute};
-use aisoc_notify_benches::side_by_side;
+use aisoc_inbox::InboxRoute;
+use aisoc_inbox::template::{BUNDLED, YamlTemplate};
+use aisoc_notify_benches::{bench_inbox, side_by_side};
 use aisoc_notify_core::inbox_template::IngestContext;
 use aisoc_notify_core::secret::ExposeSecret;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -50,17 +45,6 @@ fn cef_lines(lines: usize) -> Vec<u8> {
 /// The delimiters of every line, found and counted: the least a CEF parser does.
 fn memchr_floor(body: &[u8]) -> usize {
     memchr::memchr3_iter(b'|', b'=', b'\n', body).count()
-}
-
-/// Acknowledges and drops, so the bench measures the pipeline, not a growing buffer.
-struct DiscardSink;
-
-#[async_trait::async_trait]
-impl EventSink for DiscardSink {
-    async fn publish(&self, events: &[SinkEvent]) -> Result<(), SinkError> {
-        black_box(events.len());
-        Ok(())
-    }
 }
 
 fn cef(c: &mut Criterion) {
@@ -116,24 +100,7 @@ fn cef(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap();
-    let store = Arc::new(MemoryTokenStore::new());
-    let token = runtime
-        .block_on(mint(store.as_ref(), "acme", "cef-syslog", None))
-        .unwrap()
-        .token;
-    let inbox = Inbox::new(
-        TokenResolver::new(store),
-        Arc::new(TemplateRegistry::bundled().unwrap()),
-        Arc::new(MemoryRateLimiter::per_minute(NonZeroU32::MAX)),
-        Arc::new(MemoryIdempotencyStore::default()),
-        Arc::new(DiscardSink),
-        // The per-token budgets would refuse the repeats; the bench measures the pipeline.
-        InboxConfig {
-            events_per_second: u32::MAX,
-            bytes_per_second: u64::MAX,
-            ..InboxConfig::default()
-        },
-    );
+    let (inbox, token) = runtime.block_on(bench_inbox("cef-syslog", None));
     let shared_body = bytes::Bytes::from(body.clone());
     let headers = http::HeaderMap::new();
     let full_pipeline = || {

@@ -7,29 +7,12 @@
 //! Run: `cargo bench -p aisoc-notify-benches --bench inbox -- --warm-up-time 1 --measurement-time 3`
 
 use std::hint::black_box;
-use std::num::NonZeroU32;
-use std::sync::Arc;
 
-use aisoc_inbox::limits::{MemoryIdempotencyStore, MemoryRateLimiter};
-use aisoc_inbox::sink::{EventSink, SinkError, SinkEvent};
-use aisoc_inbox::template::TemplateRegistry;
-use aisoc_inbox::token::{MemoryTokenStore, TokenResolver, mint};
-use aisoc_inbox::{Inbox, InboxConfig, InboxRoute};
-use aisoc_notify_benches::side_by_side;
+use aisoc_inbox::InboxRoute;
+use aisoc_notify_benches::{bench_inbox, side_by_side};
 use aisoc_notify_core::secret::ExposeSecret;
 use aisoc_notify_core::signature::hmac_sha256_hex;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-
-/// Acknowledges and drops, so the bench measures the pipeline, not a growing buffer.
-struct DiscardSink;
-
-#[async_trait::async_trait]
-impl EventSink for DiscardSink {
-    async fn publish(&self, events: &[SinkEvent]) -> Result<(), SinkError> {
-        black_box(events.len());
-        Ok(())
-    }
-}
 
 fn body(lines: usize) -> Vec<u8> {
     let mut body = Vec::new();
@@ -57,29 +40,7 @@ fn pipeline(c: &mut Criterion) {
         .build()
         .unwrap();
     let secret = "vendor-webhook-secret-123";
-    let store = Arc::new(MemoryTokenStore::new());
-    let token = runtime
-        .block_on(mint(
-            store.as_ref(),
-            "acme",
-            "generic-json",
-            Some(secret.into()),
-        ))
-        .unwrap()
-        .token;
-    let inbox = Inbox::new(
-        TokenResolver::new(store),
-        Arc::new(TemplateRegistry::bundled().unwrap()),
-        Arc::new(MemoryRateLimiter::per_minute(NonZeroU32::MAX)),
-        Arc::new(MemoryIdempotencyStore::default()),
-        Arc::new(DiscardSink),
-        // The per-token budgets would refuse the repeats; the bench measures the pipeline.
-        InboxConfig {
-            events_per_second: u32::MAX,
-            bytes_per_second: u64::MAX,
-            ..InboxConfig::default()
-        },
-    );
+    let (inbox, token) = runtime.block_on(bench_inbox("generic-json", Some(secret)));
     let body = bytes::Bytes::from(body(1000));
     let mut headers = http::HeaderMap::new();
     headers.insert("content-type", "application/x-ndjson".parse().unwrap());

@@ -1,7 +1,51 @@
 //! Criterion benchmarks for aisoc-notify live in `benches/`; run them with
 //! `cargo bench -p aisoc-notify-benches`. This library holds what several benches share.
 
+use std::num::NonZeroU32;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use aisoc_inbox::limits::{MemoryIdempotencyStore, MemoryRateLimiter};
+use aisoc_inbox::sink::{EventSink, SinkError, SinkEvent};
+use aisoc_inbox::template::TemplateRegistry;
+use aisoc_inbox::token::{MemoryTokenStore, TokenResolver, mint};
+use aisoc_inbox::{Inbox, InboxConfig};
+use aisoc_notify_core::secret::SecretString;
+
+/// Acknowledges and drops, so a bench measures the pipeline, not a growing buffer.
+struct DiscardSink;
+
+#[async_trait::async_trait]
+impl EventSink for DiscardSink {
+    async fn publish(&self, events: &[SinkEvent]) -> Result<(), SinkError> {
+        std::hint::black_box(events.len());
+        Ok(())
+    }
+}
+
+/// The inbox the pipeline benches run: bundled templates, parts in memory, a sink that
+/// discards, and the per-token budgets lifted (they would refuse a bench's repeats); with a
+/// token of tenant `acme` for `template`, signed with `secret` when one is given.
+pub async fn bench_inbox(template: &str, secret: Option<&str>) -> (Inbox, SecretString) {
+    let store = Arc::new(MemoryTokenStore::new());
+    let token = mint(store.as_ref(), "acme", template, secret.map(str::to_owned))
+        .await
+        .expect("a token minted in memory")
+        .token;
+    let inbox = Inbox::new(
+        TokenResolver::new(store),
+        Arc::new(TemplateRegistry::bundled().expect("the bundled templates load")),
+        Arc::new(MemoryRateLimiter::per_minute(NonZeroU32::MAX)),
+        Arc::new(MemoryIdempotencyStore::default()),
+        Arc::new(DiscardSink),
+        InboxConfig {
+            events_per_second: u32::MAX,
+            bytes_per_second: u64::MAX,
+            ..InboxConfig::default()
+        },
+    );
+    (inbox, token)
+}
 
 /// A positive count from the environment variable `name`, else `default` (the harness-less
 /// benches' settings, such as `AISOC_BENCH_OUTBOX_N`).
