@@ -35,7 +35,7 @@ use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use sqlx::PgPool;
 
-pub use self::memory::{MAX_TENANTS, MemoryRecentEvents};
+pub use self::memory::{MAX_TENANTS, MAX_UNREAD_BYTES, MemoryRecentEvents};
 pub use self::postgres::PgRecentEvents;
 
 /// How many events the index keeps per tenant.
@@ -102,6 +102,27 @@ pub trait RecentEventIndex: Send + Sync {
     /// Indexes `events`, keeping one entry per (tenant, message id) and at most
     /// [`per_tenant`](RecentEventIndex::per_tenant) per tenant, newest kept.
     async fn record(&self, events: &[RecentEvent]) -> Result<(), RecentEventsError>;
+
+    /// Indexes events the sink of record took, `now` standing in for a missing receive time.
+    ///
+    /// The default reads each into a [`RecentEvent`] (an event that is not an OCSF object is
+    /// logged and skipped) and [`record`](RecentEventIndex::record)s them. An index may instead
+    /// keep the payloads and read them when asked: the inbox indexes every event it accepts,
+    /// under load each stays among a tenant's newest for milliseconds, and chat asks rarely.
+    async fn record_accepted(
+        &self,
+        events: &[SinkEvent],
+        now: DateTime<Utc>,
+    ) -> Result<(), RecentEventsError> {
+        let mut indexed = Vec::with_capacity(events.len());
+        for event in events {
+            match RecentEvent::from_sink_event(event, now) {
+                Ok(event) => indexed.push(event),
+                Err(error) => tracing::warn!(%error, "event not indexed for ChatOps"),
+            }
+        }
+        self.record(&indexed).await
+    }
 
     /// `tenant_id`'s events received at or after `since`, newest first.
     async fn list(
@@ -283,6 +304,21 @@ fn clipped(field: &Field<'_>, max: usize) -> Option<String> {
     }
 }
 
+/// An accepted event's parts, as the sink took them or as an index kept them.
+#[derive(Debug, Clone, Copy)]
+struct Accepted<'a> {
+    tenant_id: &'a str,
+    template_id: &'a str,
+    msg_id: &'a str,
+    payload: &'a [u8],
+}
+
+/// Whether `payload` is a JSON object: only an object is an event (serde would also fill the
+/// index's struct from an array).
+fn is_object(payload: &[u8]) -> bool {
+    payload.trim_ascii_start().first() == Some(&b'{')
+}
+
 /// The severity of an OCSF `severity_id` (see [`RecentEvent::severity`]).
 pub fn severity_of(severity_id: Option<i64>) -> Severity {
     match severity_id {
@@ -300,16 +336,28 @@ impl RecentEvent {
         event: &SinkEvent,
         now: DateTime<Utc>,
     ) -> Result<Self, RecentEventsError> {
+        Self::from_payload(
+            Accepted {
+                tenant_id: &event.tenant_id,
+                template_id: &event.template_id,
+                msg_id: &event.msg_id,
+                payload: &event.payload,
+            },
+            now,
+        )
+    }
+
+    /// Reads an accepted event from its parts; `now` stands in for a missing receive time.
+    fn from_payload(event: Accepted<'_>, now: DateTime<Utc>) -> Result<Self, RecentEventsError> {
         let not_ocsf = |reason: String| RecentEventsError::NotOcsf {
-            msg_id: event.msg_id.clone(),
+            msg_id: event.msg_id.to_owned(),
             reason,
         };
-        // Only an object is an event (serde would also fill the struct from an array).
-        if event.payload.trim_ascii_start().first() != Some(&b'{') {
+        if !is_object(event.payload) {
             return Err(not_ocsf("not a JSON object".into()));
         }
         let ocsf: Ocsf<'_> =
-            serde_json::from_slice(&event.payload).map_err(|e| not_ocsf(e.to_string()))?;
+            serde_json::from_slice(event.payload).map_err(|e| not_ocsf(e.to_string()))?;
         let none = Field::Other;
         let finding = ocsf.finding_info.as_ref();
         let metadata = ocsf.metadata.as_ref();
@@ -328,10 +376,10 @@ impl RecentEvent {
             .and_then(DateTime::from_timestamp_millis)
             .unwrap_or(now);
         Ok(Self {
-            tenant_id: event.tenant_id.clone(),
+            tenant_id: event.tenant_id.to_owned(),
             event_id: clipped(metadata.map_or(&none, |m| &m.uid), MAX_LABEL_CHARS)
                 .unwrap_or_else(|| event.msg_id.chars().take(MAX_LABEL_CHARS).collect()),
-            msg_id: event.msg_id.clone(),
+            msg_id: event.msg_id.to_owned(),
             source_uid: clipped(finding.map_or(&none, |f| &f.uid), MAX_LABEL_CHARS),
             title,
             description: clipped(finding.map_or(&none, |f| &f.desc), MAX_DESCRIPTION_CHARS)
@@ -387,14 +435,7 @@ impl EventSink for IndexingSink {
         } else {
             events
         };
-        let mut indexed = Vec::with_capacity(kept.len());
-        for event in kept {
-            match RecentEvent::from_sink_event(event, now) {
-                Ok(event) => indexed.push(event),
-                Err(error) => tracing::warn!(%error, "event not indexed for ChatOps"),
-            }
-        }
-        match tokio::time::timeout(INDEX_TIMEOUT, self.index.record(&indexed)).await {
+        match tokio::time::timeout(INDEX_TIMEOUT, self.index.record_accepted(kept, now)).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => tracing::warn!(%error, "events stored but not indexed for ChatOps"),
             Err(_) => tracing::warn!(

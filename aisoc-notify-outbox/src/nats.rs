@@ -7,7 +7,10 @@
 //!   [`NatsOutboxConfig::concurrency`] deliveries at once and asks the server only for as many
 //!   messages as it has free slots (pull requests on one subscription, sent while deliveries
 //!   run), so no received message waits behind a slow one while its `ack_wait`
-//!   runs out, and one slow destination holds one slot, not the queue.
+//!   runs out, and one slow destination holds one slot, not the queue. A slot is free again
+//!   once its delivery and follow-ups are done and the acknowledgement is sent: the server's
+//!   confirmation is awaited outside the bound (it holds no destination), by at most as many
+//!   messages again as the bound.
 //! - **Progress acknowledgements.** While a delivery runs, the worker tells the server it is
 //!   still working (`+WPI`) every third of the consumer's `ack_wait`, so a delivery that takes
 //!   longer than `ack_wait` (a slow destination, a paced channel, the delivery layer's own
@@ -40,6 +43,7 @@ use async_nats::jetstream::message::AckKind;
 use async_nats::jetstream::stream::RawMessageErrorKind;
 use async_nats::jetstream::{self, stream};
 use futures::StreamExt;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 
 use self::puller::{Puller, confirm_ack};
@@ -388,7 +392,7 @@ impl NatsOutboxWorker {
         while let Some(message) = messages.next().await {
             match message {
                 Ok(message) => {
-                    tasks.spawn(Arc::clone(&self.inner).settle(message));
+                    tasks.spawn(Arc::clone(&self.inner).settle(message, Slot::none()));
                 }
                 Err(error) => {
                     failure = Some(unavailable(error));
@@ -412,8 +416,11 @@ impl NatsOutboxWorker {
     }
 
     /// Runs until the connection fails: keeps up to the configured concurrency of deliveries
-    /// going, asking the server for a message only when a slot is free for it. Deliveries in
-    /// flight finish before it returns.
+    /// going, asking the server for a message only when a slot is free for it. A slot is free
+    /// again once its delivery and follow-ups are done and the acknowledgement is sent; the
+    /// server's confirmation of the acknowledgement is awaited outside the bound (at most as many
+    /// again as the bound), since it holds no destination. Deliveries in flight finish before
+    /// it returns.
     pub async fn run(&self) -> Result<(), OutboxError> {
         let concurrency = self.inner.concurrency;
         // Free slots are asked for a few at a time, not one request per finished delivery.
@@ -423,15 +430,24 @@ impl NatsOutboxWorker {
             self.inner.outbox.jetstream.clone(),
         )
         .await?;
+        let (freed, mut slots_freed) = mpsc::unbounded_channel();
+        // Messages whose delivery is still running (their slot not yet given back).
+        let mut delivering = 0usize;
         let mut tasks = JoinSet::new();
         let stopped = loop {
-            let unasked = concurrency.saturating_sub(tasks.len().saturating_add(puller.asked()));
+            // Free slots, and room for the tasks that only wait for a confirmation.
+            let free = concurrency.saturating_sub(delivering);
+            let room = concurrency.saturating_mul(2).saturating_sub(tasks.len());
+            let unasked = free.min(room).saturating_sub(puller.asked());
             if unasked >= ask_at
                 && let Err(error) = puller.ask(unasked).await
             {
                 break Err(error);
             }
             tokio::select! {
+                Some(()) = slots_freed.recv() => {
+                    delivering = delivering.saturating_sub(1);
+                }
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     log_failure(flatten(done));
                 }
@@ -439,7 +455,9 @@ impl NatsOutboxWorker {
                     // A message beyond the free slots cannot come (the server never sends more
                     // than asked); were one to, it is delivered rather than left to time out.
                     Ok(Some(message)) => {
-                        tasks.spawn(Arc::clone(&self.inner).settle(message));
+                        delivering += 1;
+                        let slot = Slot(Some(freed.clone()));
+                        tasks.spawn(Arc::clone(&self.inner).settle(message, slot));
                     }
                     Ok(None) => {}
                     Err(error) => break Err(error),
@@ -450,6 +468,26 @@ impl NatsOutboxWorker {
             log_failure(flatten(done));
         }
         stopped
+    }
+}
+
+/// A delivery slot of [`NatsOutboxWorker::run`], given back when dropped: after the delivery
+/// and its follow-ups, or on any early return, error or panic.
+struct Slot(Option<mpsc::UnboundedSender<()>>);
+
+impl Slot {
+    /// A slot of no loop (`run_once` bounds by its batch instead).
+    fn none() -> Self {
+        Self(None)
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some(freed) = self.0.take() {
+            // The loop is gone only once it stopped taking messages: nothing to give back.
+            let _ = freed.send(());
+        }
     }
 }
 
@@ -475,8 +513,12 @@ fn log_failure(result: Result<(), OutboxError>) {
 impl Worker {
     /// Processes one message, telling the server it is still being worked on until it is
     /// settled.
-    async fn settle(self: Arc<Self>, message: jetstream::Message) -> Result<(), OutboxError> {
-        let work = self.process(&message);
+    async fn settle(
+        self: Arc<Self>,
+        message: jetstream::Message,
+        slot: Slot,
+    ) -> Result<(), OutboxError> {
+        let work = self.process(&message, slot);
         tokio::pin!(work);
         let start = tokio::time::Instant::now() + self.progress_every;
         let mut progress = tokio::time::interval_at(start, self.progress_every);
@@ -493,7 +535,9 @@ impl Worker {
         }
     }
 
-    async fn process(&self, message: &jetstream::Message) -> Result<(), OutboxError> {
+    /// Delivers `message` and settles it; `slot` is given back once only the server's
+    /// confirmation of the acknowledgement is left to wait for.
+    async fn process(&self, message: &jetstream::Message, slot: Slot) -> Result<(), OutboxError> {
         let mut queued: Queued = match serde_json::from_slice(&message.payload) {
             Ok(queued) => queued,
             Err(error) => {
@@ -527,6 +571,9 @@ impl Worker {
         if self.stop_before_ack {
             return Ok(());
         }
+        // Waiting for the server to confirm the acknowledgement holds no destination: the slot
+        // goes to the next message meanwhile.
+        drop(slot);
         confirm_ack(message).await
     }
 }

@@ -1,7 +1,8 @@
 //! The NATS worker's windows, on the real server at 127.0.0.1:4222 (a stream of its own per
 //! test): a delivery that outlasts `ack_wait` is not handed to another worker, a crash between
-//! republishing a retry and acknowledging leaves one retry, the in-flight bound holds, and a
-//! slow delivery does not hold back the messages fetched with it. The in-memory outbox's bound
+//! republishing a retry and acknowledging leaves one retry, the in-flight bound holds, a slot
+//! comes back from every way a message is settled, and a slow delivery does not hold back the
+//! messages fetched with it. The in-memory outbox's bound
 //! is checked on paused time.
 
 use std::collections::HashMap;
@@ -280,6 +281,70 @@ async fn a_worker_never_runs_more_deliveries_at_once_than_its_bound() {
         "four rounds of 300 ms: {elapsed:?}"
     );
     assert!(destination.per_title().values().all(|&n| n == 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_comes_back_from_every_way_a_message_is_settled() {
+    // One slot: an unreadable message (terminated), one not due for an hour (handed back to
+    // the server) and a retry naming a channel no router has (dead-lettered) must each give
+    // the slot back, or the deliveries queued behind them never start.
+    let streams = Streams::new(Duration::from_secs(30), 1, RetrySettings::default()).await;
+    let outbox = streams.outbox().await;
+    let js = async_nats::jetstream::new(streams.client.clone());
+    js.publish(streams.config.subject.clone(), "not a notification".into())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    let later = Queued {
+        not_before: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
+        ..Queued::new(notification("later"))
+    };
+    let gone = Queued {
+        channels: Some(vec!["removed".into()]),
+        attempt: 1,
+        ..Queued::new(notification("gone"))
+    };
+    for queued in [later, gone] {
+        js.publish(
+            streams.config.subject.clone(),
+            serde_json::to_vec(&queued).unwrap().into(),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    }
+    for i in 0..3 {
+        outbox
+            .enqueue(&notification(&format!("fast-{i}")))
+            .await
+            .unwrap();
+    }
+    let destination = Destination::new(Duration::ZERO);
+    let worker = spawn(outbox.worker(router(&destination)).await.unwrap());
+    until(
+        "the three behind them delivered",
+        Duration::from_secs(10),
+        async || destination.calls().len() == 3,
+    )
+    .await;
+    until(
+        "the gone channel dead-lettered",
+        Duration::from_secs(10),
+        async || outbox.list_dead_letters(None, 10).await.unwrap().len() == 1,
+    )
+    .await;
+    worker.abort();
+    assert_eq!(
+        destination
+            .per_title()
+            .keys()
+            .filter(|t| t.starts_with("fast"))
+            .count(),
+        3
+    );
+    assert_eq!(destination.peak.load(Ordering::SeqCst), 1, "one at a time");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,8 +4,8 @@
 //! `exp` at most 24 hours ahead (12 hours by default) and `sub` a `mailto:` or `https:` contact.
 //! Signing an ES256 JWT is the expensive part of a naive sender, so JWTs are cached per
 //! audience, with the `Authorization` header that carries them (a fan-out to thousands of
-//! devices on one push service builds it once), and re-signed when a third of their lifetime is
-//! left.
+//! devices on one push service builds it once; the header is marked sensitive), and re-signed
+//! when a third of their lifetime is left.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -197,13 +197,16 @@ impl VapidSigner {
             return Ok(signed);
         }
         let jwt: Arc<str> = Arc::from(self.sign_jwt(&audience)?);
-        // Not marked sensitive: over HTTP/2 the same header on every request to a push service
-        // is then sent once and referenced from the HPACK table after, not re-encoded each time.
-        let header = HeaderValue::try_from(format!(
+        // The JWT is a credential for the audience until it expires: marked sensitive, so HTTP/2
+        // sends it as a never-indexed literal and `Debug` does not show it. That costs nothing:
+        // h2 (like nghttp2) never puts an `Authorization` value in the HPACK table anyway, so it
+        // is a literal on every request either way.
+        let mut header = HeaderValue::try_from(format!(
             "vapid t={jwt}, k={}",
             self.keys.public_key_base64()
         ))
         .map_err(|_| VapidError::Signing)?;
+        header.set_sensitive(true);
         let signed = Signed { jwt, header };
         self.cache.insert(audience, signed.clone());
         Ok(signed)
@@ -219,6 +222,8 @@ mod tests {
         let signer = VapidSigner::new(VapidKeyPair::generate(), "mailto:soc@example.com").unwrap();
         let one = url::Url::parse("https://fcm.googleapis.com/fcm/send/one").unwrap();
         let header = signer.authorization_header(&one).unwrap();
+        assert!(header.is_sensitive(), "the JWT is a credential");
+        assert!(!format!("{header:?}").contains("vapid t="));
         assert_eq!(
             header.to_str().unwrap(),
             signer

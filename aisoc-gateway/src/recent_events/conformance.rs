@@ -1,7 +1,9 @@
 //! The contract every recent-events index keeps, run against the memory and the PostgreSQL one.
 
+use aisoc_inbox::sink::SinkEvent;
 use aisoc_notify_core::notification::Severity;
 use chrono::{DateTime, TimeZone as _, Utc};
+use serde_json::json;
 
 use super::{RecentEvent, RecentEventIndex};
 
@@ -28,6 +30,34 @@ pub(crate) fn event(tenant_id: &str, msg_id: &str, seconds: i64) -> RecentEvent 
         class_uid: Some(2004),
         class_name: Some("Detection Finding".into()),
         received_at: at(seconds),
+    }
+}
+
+/// What the inbox's sink takes for `event`: its OCSF JSON, which reads back as `event`.
+pub(crate) fn accepted(event: &RecentEvent) -> SinkEvent {
+    let severity_id = match event.severity {
+        Severity::Low => 2,
+        Severity::Medium => 3,
+        Severity::High => 4,
+        Severity::Critical => 5,
+        _ => 1,
+    };
+    let payload = json!({
+        "class_uid": event.class_uid,
+        "class_name": event.class_name,
+        "severity_id": severity_id,
+        "finding_info": {"title": event.title, "desc": event.description, "uid": event.source_uid},
+        "metadata": {
+            "uid": event.event_id,
+            "logged_time": event.received_at.timestamp_millis(),
+            "product": {"name": event.product},
+        },
+    });
+    SinkEvent {
+        tenant_id: event.tenant_id.clone(),
+        template_id: event.template_id.clone(),
+        msg_id: event.msg_id.clone(),
+        payload: payload.to_string().into(),
     }
 }
 
@@ -80,4 +110,30 @@ pub(crate) async fn newest_kept_once_per_tenant(index: &dyn RecentEventIndex) {
 
     // An empty batch is fine.
     index.record(&[]).await.unwrap();
+}
+
+/// Events indexed as the sink took them read back as they were written, newest first, once
+/// per message id, per tenant.
+pub(crate) async fn accepted_events_read_back(index: &dyn RecentEventIndex) {
+    let (u1, u2) = (event("umbrella", "u1", 1), event("umbrella", "u2", 2));
+    let h1 = event("hooli", "h1", 3);
+    let batch = [accepted(&u1), accepted(&u2), accepted(&h1)];
+    index.record_accepted(&batch, at(100)).await.unwrap();
+    let mut retried = event("umbrella", "u2", 4);
+    retried.title = "Retried".into();
+    index
+        .record_accepted(&[accepted(&retried)], at(100))
+        .await
+        .unwrap();
+    assert_eq!(
+        index.list("umbrella", at(0)).await.unwrap(),
+        [u2.clone(), u1]
+    );
+    assert_eq!(
+        index.find("umbrella", "src-u2").await.unwrap(),
+        Some(u2.clone())
+    );
+    assert_eq!(index.list("umbrella", at(2)).await.unwrap(), [u2]);
+    assert_eq!(index.find("umbrella", "evt-h1").await.unwrap(), None);
+    assert_eq!(index.find("hooli", "evt-h1").await.unwrap(), Some(h1));
 }

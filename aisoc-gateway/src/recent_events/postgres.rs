@@ -220,6 +220,7 @@ mod tests {
             .await
             .unwrap();
         conformance::newest_kept_once_per_tenant(&index).await;
+        conformance::accepted_events_read_back(&index).await;
         // Outside a tenant transaction, as the restricted role, nothing is visible.
         let mut tx = pool.begin().await.unwrap();
         sqlx::query(sqlx::AssertSqlSafe(format!("SET LOCAL ROLE {ROLE}")))

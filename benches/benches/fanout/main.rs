@@ -8,8 +8,10 @@
 //! the table shows the median and the best round of each.
 //!
 //! - **mock push service**: a TLS server on `127.0.0.1` with a certificate made at start
-//!   (`rcgen`, a throwaway CA and a leaf for `127.0.0.1`), ALPN `h2` and `http/1.1`, answering
-//!   201 with a `Location` as FCM and Mozilla's autopush do. It checks every request is a Web Push
+//!   (`rcgen`, a throwaway CA and a leaf for `127.0.0.1`), ALPN `h2` and `http/1.1`, at most 100
+//!   HTTP/2 streams open per connection, on a thread of its own with a single-threaded runtime
+//!   (as another process would be; its CPU still counts in this process's), answering 201 with
+//!   a `Location` as FCM and Mozilla's autopush do. It checks every request is a Web Push
 //!   request (POST to a device path, `Content-Encoding: aes128gcm`, a `TTL`, a `vapid t=…, k=…`
 //!   `Authorization`, an `aes128gcm` header with a 4096-byte record size and a 65-byte key id)
 //!   and answers 400 otherwise; it counts each device and the HTTP version. Every 1,000th device's
@@ -39,10 +41,16 @@
 //!   and VAPID key, with one `requests.Session` (HTTP/1.1 keep-alive: `requests` has no HTTP/2),
 //!   against the same mock. The script times its loop only; the table extrapolates it to N.
 //!
+//! Each fan-out's CPU time is reported too (every thread of the process, the sender's and the
+//! mock's, from `/proc/self/task/*/schedstat`): on a busy machine it moves far less than the
+//! wall-clock time, so it is the figure to compare changes by.
+//!
 //! Settings by environment: `AISOC_BENCH_FANOUT_N` (subscriptions, default 10,000; at most
 //! 10,000, the in-memory store's cap per tenant), `AISOC_BENCH_FANOUT_ROUNDS` (default 5),
 //! `AISOC_BENCH_FANOUT_CONCURRENCY` (pushes in flight; the product's default unless set),
-//! `AISOC_BENCH_PYWEBPUSH`, `AISOC_BENCH_PYWEBPUSH_N`.
+//! `AISOC_BENCH_PYWEBPUSH`, `AISOC_BENCH_PYWEBPUSH_N`, and `AISOC_BENCH_FANOUT_ONLY=ours`: only
+//! our fan-out in every round (still checked the same way), for a profiler (`perf record`,
+//! `valgrind --tool=callgrind`) or a CPU count of the fan-out alone; no ratios.
 //!
 //! `cargo test -p aisoc-notify-benches --bench fanout` runs one round of 200 subscriptions
 //! without pywebpush: a smoke test of the whole path, with no timing claims.
@@ -72,7 +80,7 @@ use aisoc_notify_webpush::vapid::VapidSigner;
 
 use crate::device::{check_samples, devices, subscription};
 use crate::floor::{floor_all_cores, floor_one_core};
-use crate::mock::{MockPushService, run_with_trusted_ca, serve_mock, server_tls};
+use crate::mock::{MockPushService, run_with_trusted_ca, server_tls, start_mock};
 
 /// The environment variable naming the directory with the mock's certificate and key; set only
 /// in the second run of this bench, the one that measures.
@@ -96,6 +104,19 @@ macro_rules! out {
 static QUICK: AtomicBool = AtomicBool::new(false);
 
 type BenchError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The CPU time every thread of this process has had so far (the sender's runtime and the
+/// mock's alike), from the scheduler's per-thread accounting in nanoseconds; `None` where
+/// `/proc` does not have it. Only threads alive when read count, and the runtimes' threads live
+/// for the whole run.
+fn process_cpu() -> Option<Duration> {
+    let mut total = 0u64;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(Duration::from_nanos(total))
+}
 
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -141,19 +162,23 @@ async fn fan_out(
     message: &PushMessage,
     options: &PushOptions,
     devices: usize,
-) -> Result<Duration, BenchError> {
+) -> Result<(Duration, Option<Duration>), BenchError> {
     let (manager, target, message, options) = (
         manager.clone(),
         target.clone(),
         message.clone(),
         options.clone(),
     );
+    let cpu_before = process_cpu();
     let report = tokio::spawn(async move {
         let start = Instant::now();
         let report = manager.send_to_target(&target, &message, &options).await;
         (start.elapsed(), report)
     });
     let (took, report) = report.await?;
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let report = report?;
     if report.delivered() != devices {
         let failure = report.outcomes.iter().find_map(|o| o.result.as_ref().err());
@@ -163,7 +188,7 @@ async fn fan_out(
         )
         .into());
     }
-    Ok(took)
+    Ok((took, cpu))
 }
 
 /// The fan-out's shape before each device's push became a task of its own: every device's
@@ -262,6 +287,28 @@ fn pywebpush_version(python: &Path) -> String {
         .unwrap_or_default()
 }
 
+/// A fan-out's CPU time (every thread of the process: the sender's and the mock's) and per push.
+fn cpu_text(cpu: Option<Duration>, pushes: usize) -> String {
+    cpu.map_or_else(
+        || "CPU unknown".to_owned(),
+        |cpu| {
+            format!(
+                "{:.1} ms CPU, {:.1} µs per push",
+                ms(cpu),
+                cpu.as_secs_f64() * 1e6 / pushes as f64
+            )
+        },
+    )
+}
+
+fn median_cpu_text(mut cpu: Vec<Duration>, pushes: usize) -> String {
+    if cpu.is_empty() {
+        return "unknown".to_owned();
+    }
+    cpu.sort_unstable();
+    cpu_text(Some(cpu[cpu.len() / 2]), pushes)
+}
+
 /// Median and best of a case's rounds.
 fn summary(mut times: Vec<Duration>) -> (Duration, Duration) {
     times.sort_unstable();
@@ -284,8 +331,9 @@ async fn run(
     } else {
         aisoc_notify_benches::env_count("AISOC_BENCH_FANOUT_ROUNDS", 5)
     };
+    let only_ours = std::env::var("AISOC_BENCH_FANOUT_ONLY").is_ok_and(|case| case == "ours");
     let python = std::env::var_os("AISOC_BENCH_PYWEBPUSH")
-        .filter(|_| !quick)
+        .filter(|_| !quick && !only_ours)
         .map(PathBuf::from);
     let peer_n = aisoc_notify_benches::env_count("AISOC_BENCH_PYWEBPUSH_N", 1_000).min(total);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -379,9 +427,35 @@ async fn run(
     let mut no_io = Vec::new();
     let records = manager.store().for_target(&target).await?;
     let mut ours = Vec::new();
+    let mut ours_cpu = Vec::new();
     let mut before = Vec::new();
     let mut peer = Vec::new();
     let mut samples = 0;
+    if only_ours {
+        for round in 1..=rounds {
+            mock.reset();
+            let (took, cpu) = fan_out(&manager, &target, &message, &options, total).await?;
+            mock.check_round(total, true)?;
+            samples += check_samples(&mock, &devices, &payload, &vapid_public, &origin)?;
+            out!(
+                "round {round}: fan-out {:.1} ms, {}",
+                ms(took),
+                cpu_text(cpu, total)
+            );
+            ours.push(took);
+            ours_cpu.extend(cpu);
+        }
+        let (median, best) = summary(ours);
+        out!(
+            "ours only: fan-out median {:.1} ms, best {:.1} ms; median {}; {samples} sampled \
+             bodies decrypted and their VAPID JWTs verified; load average {}",
+            ms(median),
+            ms(best),
+            median_cpu_text(ours_cpu, total),
+            load_average()
+        );
+        return Ok(());
+    }
     for round in 1..=rounds {
         let single = floor_one_core(&payload, &devices)?;
         floor_single.push(single);
@@ -391,10 +465,11 @@ async fn run(
         no_io.push(requests);
 
         mock.reset();
-        let took = fan_out(&manager, &target, &message, &options, total).await?;
+        let (took, cpu) = fan_out(&manager, &target, &message, &options, total).await?;
         mock.check_round(total, true)?;
         samples += check_samples(&mock, &devices, &payload, &vapid_public, &origin)?;
         ours.push(took);
+        ours_cpu.extend(cpu);
         mock.reset();
         let single_task = one_task(&manager, &records, &payload, &options, concurrency).await?;
         mock.check_round(total, true)?;
@@ -402,14 +477,15 @@ async fn run(
         before.push(single_task);
         let mut line = format!(
             "round {round}: floor 1 core {:.1} ms, /{cores} = {:.1} ms; floor on {cores} threads {:.1} ms; \
-             requests without I/O on {cores} threads {:.1} ms; fan-out {:.1} ms ({:.2}x floor/cores); \
-             one task {:.1} ms",
+             requests without I/O on {cores} threads {:.1} ms; fan-out {:.1} ms ({:.2}x floor/cores, \
+             {}); one task {:.1} ms",
             ms(single),
             ms(single) / cores as f64,
             ms(parallel),
             ms(requests),
             ms(took),
             ms(took) / (ms(single) / cores as f64),
+            cpu_text(cpu, total),
             ms(single_task)
         );
         if let Some(python) = &python {
@@ -503,8 +579,12 @@ async fn run(
         );
     }
     out!(
-        "ours against the floor on {cores} threads (median): {:.2}x; load average {}",
+        "ours against the floor on {cores} threads (median): {:.2}x; the fan-out's CPU time \
+         (every thread, the sender's and the mock's; median): {}, against the floor's {:.1} µs \
+         per message on one core; load average {}",
         ms(ours_median) / ms(parallel_median),
+        median_cpu_text(ours_cpu, total),
+        per_message(single_median),
         load_average()
     );
     Ok(())
@@ -516,20 +596,13 @@ fn measure(tls_dir: PathBuf) -> Result<(), BenchError> {
     } else {
         aisoc_notify_benches::env_count("AISOC_BENCH_FANOUT_N", 10_000).min(10_000)
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mock = Arc::new(MockPushService::new(total));
-    let server = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(cores)
-        .thread_name("mock-push-service")
-        .enable_all()
-        .build()?;
-    let addr = serve_mock(&server, Arc::clone(&mock), server_tls(&tls_dir)?)?;
+    let addr = start_mock(Arc::clone(&mock), server_tls(&tls_dir)?)?;
     let client = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let result = client.block_on(run(addr, mock, tls_dir));
     client.shutdown_background();
-    server.shutdown_background();
     result
 }
 

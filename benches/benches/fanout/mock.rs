@@ -1,5 +1,5 @@
 //! The mock push service: its certificate (and this bench run again with its CA trusted), and
-//! a TLS server that checks, counts and answers Web Push requests.
+//! a TLS server that checks, counts and answers Web Push requests, on a thread of its own.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -19,6 +19,8 @@ use crate::{BenchError, HEADER_LEN, TAG_LEN, TLS_DIR_ENV};
 
 /// Every how many devices the mock keeps a request to decrypt and verify.
 const SAMPLE_EVERY: usize = 1_000;
+/// The HTTP/2 streams the mock lets a connection have open at once.
+const MAX_CONCURRENT_STREAMS: u32 = 100;
 
 /// Makes a CA and a leaf for `127.0.0.1` in a new directory, runs this bench again with the CA
 /// as `SSL_CERT_FILE` (the roots the sender's client loads), and exits with its status.
@@ -238,16 +240,42 @@ pub(crate) fn vapid_parameters(authorization: &str) -> Option<(&str, &str)> {
     Some((token?, key?))
 }
 
-/// Serves the mock on `127.0.0.1` on `runtime` (its own threads, as another process would be).
-pub(crate) fn serve_mock(
-    runtime: &tokio::runtime::Runtime,
+/// Starts the mock on `127.0.0.1` on a thread of its own running a single-threaded runtime (as
+/// another process would be, and as a thread-per-core server is): its connection task and the
+/// requests' tasks share that thread, so the answers that are ready when the connection is
+/// next polled leave together, without waking a second thread for each. The thread lives as
+/// long as the process.
+pub(crate) fn start_mock(
     mock: Arc<MockPushService>,
     tls: Arc<rustls::ServerConfig>,
 ) -> Result<SocketAddr, BenchError> {
-    let listener = runtime.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+    let (started, addr) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("mock-push-service".into())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(error) => return drop(started.send(Err(BenchError::from(error)))),
+            };
+            let served = runtime.block_on(serve_mock(mock, tls));
+            let _ = started.send(served);
+            runtime.block_on(std::future::pending::<()>());
+        })?;
+    addr.recv()?
+}
+
+/// Binds `127.0.0.1` and accepts connections in a task of the current runtime.
+async fn serve_mock(
+    mock: Arc<MockPushService>,
+    tls: Arc<rustls::ServerConfig>,
+) -> Result<SocketAddr, BenchError> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let acceptor = TlsAcceptor::from(tls);
-    runtime.spawn(async move {
+    tokio::spawn(async move {
         loop {
             let Ok((stream, _)) = listener.accept().await else {
                 continue;
@@ -263,9 +291,14 @@ pub(crate) fn serve_mock(
                     let mock = Arc::clone(&mock);
                     async move { Ok::<_, Infallible>(mock.handle(request).await) }
                 });
-                let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
+                let mut server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                // Set rather than left to hyper's default (200): the least RFC 9113 recommends
+                // a server allow, so the fan-out's 64 in flight must fit under it here as they
+                // must under a real push service.
+                server
+                    .http2()
+                    .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
+                let _ = server.serve_connection(TokioIo::new(stream), service).await;
             });
         }
     });

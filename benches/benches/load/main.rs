@@ -58,6 +58,9 @@ struct Options {
     work_dir: PathBuf,
     /// Only the memory-per-request measurement (`--memory-only`).
     memory_only: bool,
+    /// Only the cases whose name contains this (`--only`), besides the single-event floor the
+    /// ratios need; no memory measurement then.
+    only: Option<String>,
 }
 
 impl Options {
@@ -72,6 +75,7 @@ impl Options {
             ),
             work_dir: target.join("load-bench"),
             memory_only: false,
+            only: None,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -93,12 +97,20 @@ impl Options {
                 "--nats-url" => options.nats_url = Some(value()?),
                 "--no-nats" => options.nats_url = None,
                 "--memory-only" => options.memory_only = true,
+                "--only" => options.only = Some(value()?),
                 "--work-dir" => options.work_dir = value()?.into(),
                 "--bench" => {}
                 other => return Err(format!("unknown argument {other}").into()),
             }
         }
         Ok(options)
+    }
+}
+
+impl Options {
+    /// Whether the case named `name` runs (see `--only`).
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        self.only.as_deref().is_none_or(|only| name.contains(only))
     }
 }
 
@@ -158,7 +170,9 @@ async fn run(options: Options) -> Result<(), BenchError> {
             lines,
             signer: None,
         };
-        rows.push(measure(&floor, case, &options).await);
+        if shape == "single" || options.wants(&case.name) {
+            rows.push(measure(&floor, case, &options).await);
+        }
     }
     floor.stop().await;
     rows.extend(gateway_cases(&options, Backend::Embedded, &tenant).await?);
@@ -166,7 +180,9 @@ async fn run(options: Options) -> Result<(), BenchError> {
         Some(url) => rows.extend(nats_cases(&options, &url, &tenant).await?),
         None => out!("  (NATS cases skipped: --no-nats)"),
     }
-    memory_table(&options, &tenant).await?;
+    if options.only.is_none() {
+        memory_table(&options, &tenant).await?;
+    }
     out!("load average at the end: {}", load_average());
     summarize(&rows);
     Ok(())
