@@ -417,7 +417,7 @@ pub(crate) const HEADER: &str = concat!(
     "|---|---|---|---|---|---|---|---|---|---|---|"
 );
 
-fn format_row(row: &Row) -> String {
+pub(crate) fn format_row(row: &Row) -> String {
     format!(
         "| {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {} / {} / {} / {} |",
         row.name,

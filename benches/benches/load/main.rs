@@ -45,7 +45,9 @@ mod servers;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use client::{BATCH_LINES, Case, HEADER, Row, WARM_UP, batch_body, measure, single_body};
+use client::{
+    BATCH_LINES, Case, HEADER, Row, WARM_UP, batch_body, format_row, measure, single_body,
+};
 use servers::{Backend, gateway_cases, memory_per_request, nats_cases, serve_floor, start_floor};
 
 /// What the command line chose.
@@ -61,6 +63,9 @@ struct Options {
     /// Only the cases whose name contains this (`--only`), besides the single-event floor the
     /// ratios need; no memory measurement then.
     only: Option<String>,
+    /// Rounds of every case (`--rounds`); with more than one, each case's median round is
+    /// what the summary and the goals read.
+    rounds: usize,
 }
 
 impl Options {
@@ -76,6 +81,7 @@ impl Options {
             work_dir: target.join("load-bench"),
             memory_only: false,
             only: None,
+            rounds: 1,
         };
         let mut args = args.iter();
         while let Some(arg) = args.next() {
@@ -98,6 +104,10 @@ impl Options {
                 "--no-nats" => options.nats_url = None,
                 "--memory-only" => options.memory_only = true,
                 "--only" => options.only = Some(value()?),
+                "--rounds" => {
+                    let n: usize = value()?.parse().map_err(|_| "--rounds: a number")?;
+                    options.rounds = n.max(1);
+                }
                 "--work-dir" => options.work_dir = value()?.into(),
                 "--bench" => {}
                 other => return Err(format!("unknown argument {other}").into()),
@@ -155,7 +165,38 @@ async fn run(options: Options) -> Result<(), BenchError> {
     if options.memory_only {
         return memory_table(&options, &tenant).await;
     }
-    out!("{HEADER}");
+    let mut rounds = Vec::with_capacity(options.rounds);
+    for round in 1..=options.rounds {
+        if options.rounds > 1 {
+            out!("\nround {round} of {}:", options.rounds);
+        }
+        out!("{HEADER}");
+        rounds.push(one_round(&options, &tenant).await?);
+    }
+    let rows = if options.rounds > 1 {
+        let medians = median_rows(rounds);
+        out!(
+            "\nmedian of {} rounds (each case's round with the median events/s):",
+            options.rounds
+        );
+        out!("{HEADER}");
+        for row in &medians {
+            out!("{}", format_row(row));
+        }
+        medians
+    } else {
+        rounds.pop().unwrap_or_default()
+    };
+    if options.only.is_none() {
+        memory_table(&options, &tenant).await?;
+    }
+    out!("load average at the end: {}", load_average());
+    summarize(&rows);
+    Ok(())
+}
+
+/// Every case once: the floor, then the gateway on the embedded store and on NATS.
+async fn one_round(options: &Options, tenant: &str) -> Result<Vec<Row>, BenchError> {
     let mut rows = Vec::new();
     let floor = start_floor().await?;
     for (shape, body, lines) in [
@@ -171,21 +212,39 @@ async fn run(options: Options) -> Result<(), BenchError> {
             signer: None,
         };
         if shape == "single" || options.wants(&case.name) {
-            rows.push(measure(&floor, case, &options).await);
+            rows.push(measure(&floor, case, options).await);
         }
     }
     floor.stop().await;
-    rows.extend(gateway_cases(&options, Backend::Embedded, &tenant).await?);
+    rows.extend(gateway_cases(options, Backend::Embedded, tenant).await?);
     match options.nats_url.clone() {
-        Some(url) => rows.extend(nats_cases(&options, &url, &tenant).await?),
+        Some(url) => rows.extend(nats_cases(options, &url, tenant).await?),
         None => out!("  (NATS cases skipped: --no-nats)"),
     }
-    if options.only.is_none() {
-        memory_table(&options, &tenant).await?;
+    Ok(rows)
+}
+
+/// Each case's round with the median events/s (the lower middle for an even count), in the
+/// order the cases ran.
+fn median_rows(rounds: Vec<Vec<Row>>) -> Vec<Row> {
+    let mut by_case: Vec<(String, Vec<Row>)> = Vec::new();
+    for row in rounds.into_iter().flatten() {
+        match by_case.iter_mut().find(|(name, _)| *name == row.name) {
+            Some((_, rows)) => rows.push(row),
+            None => by_case.push((row.name.clone(), vec![row])),
+        }
     }
-    out!("load average at the end: {}", load_average());
-    summarize(&rows);
-    Ok(())
+    by_case
+        .into_iter()
+        .filter_map(|(_, mut rows)| {
+            rows.sort_by(|a, b| {
+                a.per_second(a.tally.events)
+                    .total_cmp(&b.per_second(b.tally.events))
+            });
+            let middle = (rows.len() - 1) / 2;
+            rows.into_iter().nth(middle)
+        })
+        .collect()
 }
 
 async fn memory_table(options: &Options, tenant: &str) -> Result<(), BenchError> {
