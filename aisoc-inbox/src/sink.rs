@@ -214,12 +214,28 @@ mod nats {
     impl EventSink for NatsSink {
         async fn publish(&self, events: &[SinkEvent]) -> Result<(), SinkError> {
             let mut pending = Vec::with_capacity(events.len());
+            // A request's events share their tenant and template, so their subject: it is made
+            // once per run of them (a `Subject` is a shared buffer), not once per event.
+            let mut last: Option<(&SinkEvent, async_nats::Subject)> = None;
             for event in events {
+                let subject = match &last {
+                    Some((previous, subject))
+                        if previous.tenant_id == event.tenant_id
+                            && previous.template_id == event.template_id =>
+                    {
+                        subject.clone()
+                    }
+                    _ => {
+                        let subject = async_nats::Subject::from(self.subject(event));
+                        last = Some((event, subject.clone()));
+                        subject
+                    }
+                };
                 let mut headers = async_nats::HeaderMap::new();
-                headers.insert("Nats-Msg-Id", event.msg_id.as_str());
+                headers.insert(async_nats::header::NATS_MESSAGE_ID, event.msg_id.as_str());
                 let ack = self
                     .jetstream
-                    .publish_with_headers(self.subject(event), headers, event.payload.clone())
+                    .publish_with_headers(subject, headers, event.payload.clone())
                     .await
                     .map_err(|e| SinkError::Unavailable(e.to_string()))?;
                 pending.push(ack);

@@ -191,3 +191,47 @@ async fn a_publish_retried_with_the_same_msg_id_is_stored_once_by_the_duplicate_
     );
     jetstream.delete_stream(&config.stream).await.unwrap();
 }
+
+#[tokio::test]
+async fn each_event_of_a_mixed_batch_goes_to_its_own_tenant_and_template_subject() {
+    use aisoc_inbox::sink::{EventSink, SinkEvent};
+    let client = async_nats::connect("127.0.0.1:4222")
+        .await
+        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
+    let config = config();
+    let sink = NatsSink::new(client.clone(), config.clone()).await.unwrap();
+    // Runs of one subject, and changes of tenant only, of template only, and back.
+    let routes = [
+        ("acme", "generic-json"),
+        ("acme", "generic-json"),
+        ("globex", "generic-json"),
+        ("globex", "cef"),
+        ("acme", "generic-json"),
+    ];
+    let batch: Vec<SinkEvent> = routes
+        .iter()
+        .enumerate()
+        .map(|(n, (tenant, template))| SinkEvent {
+            tenant_id: (*tenant).into(),
+            template_id: (*template).into(),
+            msg_id: format!("mixed-{n}"),
+            payload: format!("{{\"n\":{n}}}").into(),
+        })
+        .collect();
+    sink.publish(&batch).await.unwrap();
+
+    let jetstream = async_nats::jetstream::new(client);
+    let stream = jetstream.get_stream(&config.stream).await.unwrap();
+    for (n, event) in batch.iter().enumerate() {
+        let stored = stream.get_raw_message(n as u64 + 1).await.unwrap();
+        assert_eq!(stored.subject.as_str(), sink.subject(event), "event {n}");
+        assert_eq!(
+            stored
+                .headers
+                .get("Nats-Msg-Id")
+                .map(|v| v.as_str().to_owned()),
+            Some(event.msg_id.clone())
+        );
+    }
+    jetstream.delete_stream(&config.stream).await.unwrap();
+}
