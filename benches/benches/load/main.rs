@@ -115,9 +115,7 @@ impl Options {
         }
         Ok(options)
     }
-}
 
-impl Options {
     /// Whether the case named `name` runs (see `--only`).
     pub(crate) fn wants(&self, name: &str) -> bool {
         self.only.as_deref().is_none_or(|only| name.contains(only))
