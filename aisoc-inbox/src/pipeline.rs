@@ -232,8 +232,17 @@ pub fn token_rates(config: &InboxConfig) -> TokenRates {
 }
 
 /// The inbox engine: tokens, limits, templates and a sink.
+///
+/// Cheap to clone (one shared pointer): axum clones its state for every request.
 #[derive(Clone)]
 pub struct Inbox {
+    parts: Arc<Parts>,
+}
+
+/// What an [`Inbox`] shares between its clones; the `with_` builders change it before the
+/// first clone.
+#[derive(Clone)]
+struct Parts {
     resolver: TokenResolver,
     templates: Arc<TemplateRegistry>,
     limiter: Arc<dyn RateLimiter>,
@@ -248,8 +257,8 @@ pub struct Inbox {
 impl std::fmt::Debug for Inbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Inbox")
-            .field("templates", &self.templates)
-            .field("config", &self.config)
+            .field("templates", &self.parts.templates)
+            .field("config", &self.parts.config)
             .finish_non_exhaustive()
     }
 }
@@ -278,7 +287,7 @@ impl Inbox {
         sink: Arc<dyn EventSink>,
         config: InboxConfig,
     ) -> Self {
-        Self {
+        let parts = Parts {
             resolver,
             templates,
             limiter,
@@ -288,6 +297,9 @@ impl Inbox {
             config,
             sns_confirmations: None,
             sns_verifier: None,
+        };
+        Self {
+            parts: Arc::new(parts),
         }
     }
 
@@ -297,26 +309,28 @@ impl Inbox {
         events: Arc<dyn UsageBudget>,
         bytes: Arc<dyn UsageBudget>,
     ) -> Self {
-        self.budgets.events = events;
-        self.budgets.bytes = bytes;
+        let budgets = &mut Arc::make_mut(&mut self.parts).budgets;
+        budgets.events = events;
+        budgets.bytes = bytes;
         self
     }
 
     /// Charges failed authentications to this budget.
     pub fn with_auth_failure_budget(mut self, failures: Arc<dyn UsageBudget>) -> Self {
-        self.budgets.unauthenticated = UnauthenticatedGuard::new(failures);
+        Arc::make_mut(&mut self.parts).budgets.unauthenticated =
+            UnauthenticatedGuard::new(failures);
         self
     }
 
     /// Replaces the failed-authentication guard (for a shorter negative cache in tests).
     pub fn with_unauthenticated_guard(mut self, guard: UnauthenticatedGuard) -> Self {
-        self.budgets.unauthenticated = guard;
+        Arc::make_mut(&mut self.parts).budgets.unauthenticated = guard;
         self
     }
 
     /// Verifies SNS message signatures before unwrapping (recommended for `aws-sns` tokens).
     pub fn with_sns_verifier(mut self, verifier: crate::sns::SnsVerifier) -> Self {
-        self.sns_verifier = Some(verifier);
+        Arc::make_mut(&mut self.parts).sns_verifier = Some(verifier);
         self
     }
 
@@ -325,28 +339,28 @@ impl Inbox {
         mut self,
         handler: Arc<dyn crate::envelope::SnsSubscriptionHandler>,
     ) -> Self {
-        self.sns_confirmations = Some(handler);
+        Arc::make_mut(&mut self.parts).sns_confirmations = Some(handler);
         self
     }
 
     /// The configuration.
     pub fn config(&self) -> &InboxConfig {
-        &self.config
+        &self.parts.config
     }
 
     /// The token resolver (for `invalidate` after rotation).
     pub fn resolver(&self) -> &TokenResolver {
-        &self.resolver
+        &self.parts.resolver
     }
 
     /// The templates.
     pub fn templates(&self) -> &TemplateRegistry {
-        &self.templates
+        &self.parts.templates
     }
 
     /// The memory budget of the requests in flight.
     pub fn inflight(&self) -> &InflightBudget {
-        &self.budgets.inflight
+        &self.parts.budgets.inflight
     }
 
     /// Step 1 without a client address (failures are charged to one shared "unknown address").
@@ -361,7 +375,7 @@ impl Inbox {
         token: &str,
         client: Option<IpAddr>,
     ) -> Result<TokenRecord, IngestError> {
-        let guard = &self.budgets.unauthenticated;
+        let guard = &self.parts.budgets.unauthenticated;
         guard.may_try_token(client).await.map_err(limited)?;
         let fingerprint = crate::token::fingerprint(token);
         if guard.known_unknown(&fingerprint) {
@@ -369,6 +383,7 @@ impl Inbox {
             return Err(IngestError::InvalidToken);
         }
         let record = match self
+            .parts
             .resolver
             .resolve_fingerprinted(token, &fingerprint)
             .await
@@ -392,9 +407,9 @@ impl Inbox {
     /// Reserves memory for a body of `declared` bytes (the body limit when undeclared) before
     /// it is read; shrink the reservation to the body read. `Busy` when it does not fit.
     pub fn reserve_body(&self, declared: Option<u64>) -> Result<InflightReservation, IngestError> {
-        let max = self.config.max_body_bytes;
+        let max = self.parts.config.max_body_bytes;
         let bytes = declared.map_or(max, |n| usize::try_from(n).unwrap_or(max).min(max));
-        self.budgets.inflight.try_reserve(bytes).ok_or(BUSY)
+        self.parts.budgets.inflight.try_reserve(bytes).ok_or(BUSY)
     }
 
     /// Steps 3-8 for a body already read within the limit.
@@ -457,7 +472,8 @@ impl Inbox {
         {
             Ok(scheme) => Ok(Some(scheme)),
             Err(_) => {
-                self.budgets
+                self.parts
+                    .budgets
                     .unauthenticated
                     .bad_signature(&record.id, client)
                     .await;
@@ -478,12 +494,13 @@ impl Inbox {
             hec_envelope,
             client,
         } = submission;
-        if raw_body.len() > self.config.max_body_bytes {
+        if raw_body.len() > self.parts.config.max_body_bytes {
             return Err(IngestError::BodyTooLarge {
-                max: self.config.max_body_bytes,
+                max: self.parts.config.max_body_bytes,
             });
         }
         let template = self
+            .parts
             .templates
             .get(&record.template_id)
             .ok_or(IngestError::UnknownTemplate)?;
@@ -491,12 +508,14 @@ impl Inbox {
             .verify_signature(record, headers, &raw_body, client)
             .await?;
         // Authenticated: only now may the request spend the tenant's and the token's budgets.
-        self.limiter
+        self.parts
+            .limiter
             .check(&record.tenant_id)
             .await
             .map_err(limited)?;
         let body_bytes = u64::try_from(raw_body.len()).unwrap_or(u64::MAX);
-        self.budgets
+        self.parts
+            .budgets
             .bytes
             .spend(&record.id, body_bytes)
             .await
@@ -550,8 +569,9 @@ impl Inbox {
     ) -> Result<IngestReceipt, IngestError> {
         let unavailable = |error: LimitError| IngestError::Unavailable(error.to_string());
         let claim = match self
+            .parts
             .idempotency
-            .claim(&key, self.config.idempotency_lease)
+            .claim(&key, self.parts.config.idempotency_lease)
             .await
             .map_err(unavailable)?
         {
@@ -574,15 +594,15 @@ impl Inbox {
         let published = self.map_and_publish(incoming, template, Some(&key)).await;
         let settled = match &published {
             Ok(_) => self
-                .idempotency
-                .complete(&claim, self.config.idempotency_ttl)
+                .parts.idempotency
+                .complete(&claim, self.parts.config.idempotency_ttl)
                 .await
                 .map(|ours| {
                     if !ours {
                         tracing::warn!("an idempotency claim outlived its lease; the sink's message ids kept the events once");
                     }
                 }),
-            Err(_) => self.idempotency.release(&claim).await.map(drop),
+            Err(_) => self.parts.idempotency.release(&claim).await.map(drop),
         };
         if let Err(error) = settled {
             // The answer stays true either way: a stored event stays stored (a retry after the

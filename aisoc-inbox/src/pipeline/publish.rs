@@ -28,9 +28,9 @@ impl Inbox {
             hec_envelope,
         } = incoming;
         let header = |name: http::HeaderName| headers.get(name).and_then(|v| v.to_str().ok());
-        let max = self.config.max_body_bytes;
+        let max = self.parts.config.max_body_bytes;
         let decoded = body::decode(header(http::header::CONTENT_ENCODING), raw_body, max)?;
-        let max_events = self.config.max_events_per_request;
+        let max_events = self.parts.config.max_events_per_request;
         let content_type = header(http::header::CONTENT_TYPE);
         let counted = match route {
             InboxRoute::Webhook | InboxRoute::Email => {
@@ -46,7 +46,7 @@ impl Inbox {
             InboxRoute::Cef | InboxRoute::Hec => decoded.len(),
         };
         let base = working_set(decoded.len(), at_once);
-        let mut working = self.budgets.inflight.try_reserve(base).ok_or(BUSY)?;
+        let mut working = self.parts.budgets.inflight.try_reserve(base).ok_or(BUSY)?;
         // A copy only when the body is not UTF-8 (within the reservation: 3 bytes for each
         // replaced byte, against the 16 per byte reserved for a CEF body).
         let cef_text = match route {
@@ -71,7 +71,7 @@ impl Inbox {
                 Events::raw_lines(&decoded)
             }
         };
-        let yaml = self.templates.get_yaml(&record.template_id);
+        let yaml = self.parts.templates.get_yaml(&record.template_id);
         // CEF lines for a YAML template (without an envelope, which would need the value) are
         // written without building their JSON payload.
         let cef_yaml = yaml.filter(|_| route == InboxRoute::Cef && template.envelope().is_none());
@@ -115,7 +115,7 @@ impl Inbox {
                         _ => payload,
                     };
                     if template.envelope() == Some("aws-sns")
-                        && let Some(verifier) = &self.sns_verifier
+                        && let Some(verifier) = &self.parts.sns_verifier
                     {
                         let verified = match payload.as_object() {
                             Some(message) => verifier.verify(message).await,
@@ -195,7 +195,8 @@ impl Inbox {
         }
         dropped += source.dropped();
         let event_count = u64::try_from(parsed).unwrap_or(u64::MAX);
-        self.budgets
+        self.parts
+            .budgets
             .events
             .spend(&record.id, event_count)
             .await
@@ -204,7 +205,7 @@ impl Inbox {
             return Err(IngestError::MappedTooLarge { max: mapped_max });
         }
         for (kind, topic_arn, subscribe_url) in confirmations {
-            match &self.sns_confirmations {
+            match &self.parts.sns_confirmations {
                 Some(handler) if kind == "SubscriptionConfirmation" => {
                     handler
                         .confirmation_requested(&record.tenant_id, &topic_arn, &subscribe_url)
@@ -231,8 +232,8 @@ impl Inbox {
                 reason: first_failure.unwrap_or_default(),
             });
         }
-        let lease = self.config.idempotency_lease;
-        tokio::time::timeout(lease, self.sink.publish(&events))
+        let lease = self.parts.config.idempotency_lease;
+        tokio::time::timeout(lease, self.parts.sink.publish(&events))
             .await
             .map_err(|_| {
                 IngestError::Unavailable(format!(
