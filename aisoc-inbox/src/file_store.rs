@@ -11,7 +11,10 @@
 //! - **Bounded.** Segments rotate at [`FileStoreConfig::segment_bytes`]; when the store holds
 //!   [`FileStoreConfig::max_bytes`], appends fail with [`FileStoreError::Full`] (the inbox answers
 //!   that nothing was accepted) until consumed segments are deleted with
-//!   [`FileStore::delete_before`]. Nothing is dropped silently.
+//!   [`FileStore::delete_before`]. Nothing is dropped silently. The cap counts records: the
+//!   active segment is also zero-filled up to 4 MiB past its last record (never past
+//!   `segment_bytes`), so that a commit's `fdatasync` overwrites blocks the file has rather
+//!   than growing it; the zeros are cut off when the segment is sealed or the store closed.
 //! - **Deduplicated** like a JetStream stream: a message id stored within
 //!   [`FileStoreConfig::dedupe_window`] (24 h, the idempotency TTL) is acknowledged without
 //!   being stored again, as the [`EventSink`] contract asks; at most
@@ -254,7 +257,7 @@ pub struct FileStoreStats {
     pub end_offset: u64,
     /// Segment files.
     pub segments: u64,
-    /// Bytes on disk.
+    /// Bytes of the segments' records and headers (the active segment's zeros not counted).
     pub bytes: u64,
     /// Events appended since open.
     pub appended: u64,

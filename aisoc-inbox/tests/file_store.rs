@@ -233,6 +233,56 @@ async fn a_record_torn_by_a_crash_is_dropped_on_open_and_every_complete_one_kept
 }
 
 #[tokio::test]
+async fn the_active_segment_is_zero_filled_ahead_and_readers_and_recovery_stop_at_the_zeros() {
+    let dir = TempDir::new();
+    let config = small(&dir.0, 64 * 1024, 1024 * 1024);
+    let store = FileStore::open(config.clone()).await.unwrap();
+    store.append(&[event(0), event(1)]).await.unwrap();
+    let records = store.stats().bytes;
+    let path = segment_files(&dir.0).remove(0);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        64 * 1024,
+        "zero-filled to the segment's size"
+    );
+    // Another process reading the directory stops at the zeros, and so does a live reader.
+    assert_eq!(read_all(StoreReader::open_dir(&dir.0, 0)).len(), 2);
+    let mut live = store.reader(0);
+    assert_eq!(live.next_batch(10).await.unwrap().len(), 2);
+    store.append(&[event(2)]).await.unwrap();
+    assert_eq!(live.next_batch(10).await.unwrap()[0].event, event(2));
+    let records_then = store.stats().bytes;
+    assert!(records_then > records);
+    store.close().await;
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        records_then,
+        "cut at close"
+    );
+
+    // A crash leaves zeros and, past them, bytes of a batch that was never synced (blocks can
+    // reach the disk out of order): open keeps what precedes the zeros and cuts the rest.
+    let mut stale = Vec::new();
+    std::fs::File::open(&path)
+        .and_then(|mut f| std::io::Read::read_to_end(&mut f, &mut stale))
+        .unwrap();
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&path)
+        .unwrap();
+    file.write_all(&[0; 100]).unwrap();
+    file.write_all(&stale[8..]).unwrap();
+    drop(file);
+    let store = FileStore::open(config).await.unwrap();
+    assert_eq!(store.stats().end_offset, 3);
+    assert_eq!(store.append(&[event(3)]).await.unwrap().offsets, 3..4);
+    let expected: Vec<_> = (0..4).map(|n| (n, event(n))).collect();
+    assert_eq!(read_all(store.reader(0)), expected);
+    store.close().await;
+    assert_eq!(read_all(StoreReader::open_dir(&dir.0, 0)), expected);
+}
+
+#[tokio::test]
 async fn a_segment_whose_header_was_torn_is_reused_and_a_foreign_file_refused() {
     let dir = TempDir::new();
     let config = small(&dir.0, 256, 64 * 1024);
@@ -273,6 +323,11 @@ async fn segments_rotate_at_their_size_and_reads_cross_them() {
     }
     let stats = store.stats();
     assert_eq!(stats.segments, files.len() as u64);
+    let expected: Vec<_> = (0..40).map(|n| (n, event(n))).collect();
+    assert_eq!(read_all(store.reader(0)), expected);
+    assert_eq!(read_all(store.reader(25)), expected[25..].to_vec());
+    store.close().await;
+    // Closed, each segment is exactly its records (the active one's zeros are cut off).
     assert_eq!(
         stats.bytes,
         files
@@ -280,10 +335,6 @@ async fn segments_rotate_at_their_size_and_reads_cross_them() {
             .map(|f| std::fs::metadata(f).unwrap().len())
             .sum::<u64>()
     );
-    let expected: Vec<_> = (0..40).map(|n| (n, event(n))).collect();
-    assert_eq!(read_all(store.reader(0)), expected);
-    assert_eq!(read_all(store.reader(25)), expected[25..].to_vec());
-    store.close().await;
 
     // After a reopen the newest segment keeps filling, and reads still cross every segment.
     let store = FileStore::open(config).await.unwrap();

@@ -35,6 +35,8 @@ struct OpenSegment {
     reader: BufReader<File>,
     position: u64,
     len: u64,
+    /// The position last re-read from the file rather than from the read-ahead buffer.
+    reread_at: Option<u64>,
 }
 
 impl StoreReader {
@@ -105,14 +107,16 @@ fn corrupt(path: &Path, position: u64, reason: &'static str) -> FileStoreError {
 }
 
 impl OpenSegment {
-    /// Whether the file is longer than when last measured; if so, rewinds to the current record.
-    fn grew(&mut self) -> io::Result<bool> {
-        let len = self.reader.get_ref().metadata()?.len();
-        if len <= self.len {
+    /// Drops the read-ahead buffer and measures the file again, once per position: the writer
+    /// may have appended since, past the old end or over the zeros the buffer holds. Whether
+    /// it is worth reading the current record again.
+    fn reread(&mut self) -> io::Result<bool> {
+        if self.reread_at == Some(self.position) {
             return Ok(false);
         }
-        self.len = len;
+        self.len = self.reader.get_ref().metadata()?.len();
         self.reader.seek(SeekFrom::Start(self.position))?;
+        self.reread_at = Some(self.position);
         Ok(true)
     }
 }
@@ -143,8 +147,8 @@ impl State {
                 Err(error) => return Some(Err(io_error(&segment.path, error))),
             };
             if matches!(next, Next::End | Next::Torn(_)) {
-                // The writer may have appended since the file was measured.
-                match segment.grew() {
+                // The writer may have appended since the file was measured and buffered.
+                match segment.reread() {
                     Ok(true) => continue,
                     Ok(false) => {}
                     Err(error) => return Some(Err(io_error(&segment.path, error))),
@@ -243,6 +247,7 @@ impl State {
             reader,
             position: HEADER_LEN,
             len,
+            reread_at: None,
         };
         // Skip to `next`: records are variable-length, so read their frames from the start.
         for _ in base..self.next {

@@ -11,6 +11,11 @@
 //!
 //! The checksum is what tells a complete record from a torn one after a crash; the offset inside
 //! the body is what tells a record from stale bytes in the right place.
+//!
+//! Zero bytes where a frame would start mark the end: the writer fills the active segment with
+//! zeros ahead of its last record (as PostgreSQL does its WAL), so a commit overwrites blocks
+//! the file already has and its `fdatasync` need not also write the file's size and extents.
+//! No record starts with zeros: its length is at least the fixed part of the body.
 
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
@@ -45,7 +50,7 @@ pub(super) struct Decoded {
 pub(super) enum Next {
     /// A complete record.
     Record(Decoded),
-    /// The file ends exactly here.
+    /// Nothing was written here: the file ends, or only zeros follow.
     End,
     /// An incomplete or damaged record: the end of what was durably written.
     Torn(&'static str),
@@ -102,10 +107,12 @@ fn read_up_to(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
 /// position, so a damaged length never makes it allocate more than the file holds.
 pub(super) fn read_next(reader: &mut impl Read, remaining: u64) -> io::Result<Next> {
     let mut frame = [0u8; FRAME_LEN];
-    match read_up_to(reader, &mut frame)? {
-        0 => return Ok(Next::End),
-        FRAME_LEN => {}
-        _ => return Ok(Next::Torn("the record header is cut short")),
+    let read = read_up_to(reader, &mut frame)?;
+    if frame[..read].iter().all(|&b| b == 0) {
+        return Ok(Next::End);
+    }
+    if read < FRAME_LEN {
+        return Ok(Next::Torn("the record header is cut short"));
     }
     let len = u32::from_le_bytes(frame[..4].try_into().expect("4 bytes")) as usize;
     let crc = u32::from_le_bytes(frame[4..].try_into().expect("4 bytes"));
@@ -230,6 +237,27 @@ mod tests {
                     Next::Torn(_)
                 ),
                 "bit {bit}"
+            );
+        }
+    }
+
+    #[test]
+    fn zeros_after_the_last_record_read_as_the_end_however_many_there_are() {
+        let mut bytes = Vec::new();
+        encode(3, 0, &event("m-3", "payload"), &mut bytes);
+        let record_len = bytes.len();
+        for zeros in [0, 1, 7, 8, 4096] {
+            let mut file = bytes.clone();
+            file.resize(record_len + zeros, 0);
+            let mut reader = file.as_slice();
+            let remaining = file.len() as u64;
+            assert!(matches!(
+                read_next(&mut reader, remaining).unwrap(),
+                Next::Record(_)
+            ));
+            assert!(
+                matches!(read_next(&mut reader, zeros as u64).unwrap(), Next::End),
+                "{zeros} zeros"
             );
         }
     }

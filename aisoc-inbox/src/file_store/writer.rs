@@ -1,6 +1,13 @@
 //! The one thread that writes: it takes every append queued while the previous fsync ran, writes
 //! them with one `write` and acknowledges them after one `fsync` (group commit). Owning the
 //! segment list here means rotation, the size cap and deletion never race each other.
+//!
+//! The active segment is kept zero-filled a few mebibytes past its last record. Appending to
+//! the end of a file makes every `fdatasync` write the inode (its size and extents) as well as
+//! the data, a second round trip to the device; overwriting zeros the file already has does
+//! not. Measured on the development VM's ext4: 98-107 µs per small `fdatasync` instead of
+//! 132-134 µs. The zeros are cut off when a segment is sealed, at a clean close and on
+//! recovery, so only the active segment of a running store carries them.
 
 use std::collections::VecDeque;
 use std::fs::{File, OpenOptions};
@@ -20,6 +27,11 @@ use crate::sink::SinkEvent;
 
 /// The most bytes one group commit writes before it syncs.
 const MAX_BATCH_BYTES: usize = 16 * 1024 * 1024;
+/// How far past its last record the active segment is zero-filled (at most to the segment's
+/// size): one commit in this many bytes also writes zeros and the file's new size.
+const ZERO_AHEAD: u64 = 4 * 1024 * 1024;
+/// The zeros written ahead, a piece at a time.
+static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
 
 /// What the store asks of its writer.
 pub(super) enum Command {
@@ -106,6 +118,8 @@ pub(super) struct Writer {
     max_bytes: u64,
     segments: VecDeque<Segment>,
     active: File,
+    /// The active segment's length on disk: its records, then zeros.
+    allocated: u64,
     next: u64,
     used: u64,
     recent: RecentIds,
@@ -238,6 +252,10 @@ fn recover_active(
             reason,
             "dropping a record torn by a crash (it was never acknowledged)"
         );
+    }
+    if len > end {
+        // A torn record, or the zeros written ahead (which may hide bytes of a batch that was
+        // never synced): the writer fills afresh from the last good record.
         file.set_len(end)
             .and_then(|()| file.sync_data())
             .map_err(|e| io_error(path, e))?;
@@ -323,6 +341,7 @@ impl Writer {
             max_bytes: config.max_bytes,
             segments,
             active: active.file,
+            allocated: active.len,
             next: active.next,
             used,
             recent,
@@ -366,6 +385,30 @@ impl Writer {
                 }
             }
             self.commit(batch);
+        }
+        self.seal_active();
+    }
+
+    /// Cuts the zeros off the end of the active segment, so that a sealed or closed segment is
+    /// exactly its records (a reader would stop at the zeros all the same).
+    fn seal_active(&mut self) {
+        let Some(segment) = self.segments.back() else {
+            return;
+        };
+        if self.allocated > segment.len {
+            let cut = self
+                .active
+                .set_len(segment.len)
+                .and_then(|()| self.active.sync_data());
+            self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
+            match cut {
+                Ok(()) => self.allocated = segment.len,
+                Err(error) => tracing::warn!(
+                    path = %segment.path.display(),
+                    %error,
+                    "could not cut the zeros off a sealed segment; readers stop at them"
+                ),
+            }
         }
     }
 
@@ -441,9 +484,11 @@ impl Writer {
 
     /// Starts a new segment after the active one, which the last commit left synced.
     fn rotate(&mut self) -> Result<(), FileStoreError> {
+        self.seal_active();
         let (path, file) = create_segment(&self.shared.dir, self.next)?;
         self.shared.fsyncs.fetch_add(2, Ordering::Relaxed);
         self.active = file;
+        self.allocated = HEADER_LEN;
         self.used += HEADER_LEN;
         self.segments.push_back(Segment {
             base: self.next,
@@ -481,19 +526,23 @@ impl Writer {
             .commit_gate
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        let segment = self.segments.back_mut().expect("an active segment");
-        let start = segment.len;
+        let start = self.segments.back().expect("an active segment").len;
         let written = match batch.failed.take() {
             Some(error) => Err(error),
             None => self
                 .active
                 .write_all(&batch.buffer)
+                .and_then(|()| {
+                    let end = start + batch.len();
+                    zero_ahead(&self.active, &mut self.allocated, self.segment_bytes, end)
+                })
                 .and_then(|()| self.active.sync_data()),
         };
         self.shared.fsyncs.fetch_add(1, Ordering::Relaxed);
         metrics::counter!(crate::metrics::STORE_FSYNCS).increment(1);
         #[cfg(feature = "test-util")]
         drop(held);
+        let segment = self.segments.back_mut().expect("an active segment");
         if let Err(error) = written {
             let error = io_error(&segment.path, error);
             tracing::error!(%error, "event store write failed; rolling the batch back");
@@ -502,6 +551,7 @@ impl Writer {
                 .set_len(start)
                 .and_then(|()| self.active.seek(SeekFrom::Start(start)).map(drop))
                 .and_then(|()| self.active.sync_data());
+            self.allocated = start;
             if let Err(again) = rolled_back {
                 tracing::error!(error = %again, "event store rollback failed; refusing appends until restart");
                 self.stopped = true;
@@ -552,4 +602,37 @@ impl Writer {
         }
         Ok(deleted)
     }
+}
+
+/// Zero-fills `file` (the active segment, `allocated` bytes long) past `end`, where the batch
+/// being committed ends, once that batch has reached the zeros written before; the commit's
+/// sync makes them durable with the batch.
+fn zero_ahead(file: &File, allocated: &mut u64, segment_bytes: u64, end: u64) -> io::Result<()> {
+    if end < *allocated {
+        return Ok(());
+    }
+    let target = (end + ZERO_AHEAD).min(segment_bytes.max(end));
+    let mut at = end;
+    while at < target {
+        let piece = (target - at).min(ZEROS.len() as u64) as usize;
+        write_all_at(file, &ZEROS[..piece], at)?;
+        at += piece as u64;
+    }
+    *allocated = target;
+    Ok(())
+}
+
+/// Writes `buf` at `offset` without moving the file's cursor (where the next batch goes).
+#[cfg(unix)]
+fn write_all_at(file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+    std::os::unix::fs::FileExt::write_all_at(file, buf, offset)
+}
+
+/// Writes `buf` at `offset`, then puts the cursor back where it was.
+#[cfg(not(unix))]
+fn write_all_at(mut file: &File, buf: &[u8], offset: u64) -> io::Result<()> {
+    let cursor = file.stream_position()?;
+    file.seek(SeekFrom::Start(offset))?;
+    file.write_all(buf)?;
+    file.seek(SeekFrom::Start(cursor)).map(drop)
 }
