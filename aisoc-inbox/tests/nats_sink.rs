@@ -25,6 +25,16 @@ fn config() -> NatsSinkConfig {
     }
 }
 
+/// A client of the NATS server on 127.0.0.1:4222, a stream of the test's own and a sink on it.
+async fn connected() -> (async_nats::Client, NatsSinkConfig, NatsSink) {
+    let client = async_nats::connect("127.0.0.1:4222")
+        .await
+        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
+    let config = config();
+    let sink = NatsSink::new(client.clone(), config.clone()).await.unwrap();
+    (client, config, sink)
+}
+
 async fn post(app: &axum::Router, token: &str, key: &str, body: &str) -> (StatusCode, Value) {
     let request = Request::post(format!("/{token}"))
         .header("content-type", "application/x-ndjson")
@@ -41,11 +51,8 @@ async fn post(app: &axum::Router, token: &str, key: &str, body: &str) -> (Status
 
 #[tokio::test]
 async fn every_accepted_event_is_in_the_stream_exactly_once() {
-    let client = async_nats::connect("127.0.0.1:4222")
-        .await
-        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
-    let config = config();
-    let sink = Arc::new(NatsSink::new(client.clone(), config.clone()).await.unwrap());
+    let (client, config, sink) = connected().await;
+    let sink = Arc::new(sink);
     let body = "{\"title\":\"one\"}\n{\"title\":\"two\"}\nbad line\n{\"title\":\"three\"}\n";
 
     // Two gateway nodes with their own idempotency memory: only the stream can dedupe the
@@ -148,11 +155,7 @@ async fn when_nats_is_down_the_route_answers_503_and_accepts_nothing() {
 async fn a_publish_retried_with_the_same_msg_id_is_stored_once_by_the_duplicate_window() {
     use aisoc_inbox::limits::IdempotencyKey;
     use aisoc_inbox::sink::{EventSink, SinkEvent};
-    let client = async_nats::connect("127.0.0.1:4222")
-        .await
-        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
-    let config = config();
-    let sink = NatsSink::new(client.clone(), config.clone()).await.unwrap();
+    let (client, config, sink) = connected().await;
     let key = IdempotencyKey::new("acme", "token-1", "delivery-42");
     let batch: Vec<SinkEvent> = (0..2)
         .map(|index| SinkEvent {
@@ -195,11 +198,7 @@ async fn a_publish_retried_with_the_same_msg_id_is_stored_once_by_the_duplicate_
 #[tokio::test]
 async fn each_event_of_a_mixed_batch_goes_to_its_own_tenant_and_template_subject() {
     use aisoc_inbox::sink::{EventSink, SinkEvent};
-    let client = async_nats::connect("127.0.0.1:4222")
-        .await
-        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
-    let config = config();
-    let sink = NatsSink::new(client.clone(), config.clone()).await.unwrap();
+    let (client, config, sink) = connected().await;
     // Runs of one subject, and changes of tenant only, of template only, and back.
     let routes = [
         ("acme", "generic-json"),

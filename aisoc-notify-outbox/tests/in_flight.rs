@@ -285,17 +285,13 @@ async fn a_worker_never_runs_more_deliveries_at_once_than_its_bound() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slot_comes_back_from_every_way_a_message_is_settled() {
+    let to_vec = |queued: &Queued| serde_json::to_vec(queued).unwrap();
     // One slot: an unreadable message (terminated), one not due for an hour (handed back to
     // the server) and a retry naming a channel no router has (dead-lettered) must each give
     // the slot back, or the deliveries queued behind them never start.
     let streams = Streams::new(Duration::from_secs(30), 1, RetrySettings::default()).await;
     let outbox = streams.outbox().await;
     let js = async_nats::jetstream::new(streams.client.clone());
-    js.publish(streams.config.subject.clone(), "not a notification".into())
-        .await
-        .unwrap()
-        .await
-        .unwrap();
     let later = Queued {
         not_before: Some(chrono::Utc::now() + chrono::Duration::hours(1)),
         ..Queued::new(notification("later"))
@@ -305,15 +301,13 @@ async fn a_slot_comes_back_from_every_way_a_message_is_settled() {
         attempt: 1,
         ..Queued::new(notification("gone"))
     };
-    for queued in [later, gone] {
-        js.publish(
-            streams.config.subject.clone(),
-            serde_json::to_vec(&queued).unwrap().into(),
-        )
-        .await
-        .unwrap()
-        .await
-        .unwrap();
+    let unreadable = b"not a notification".to_vec();
+    for payload in [unreadable, to_vec(&later), to_vec(&gone)] {
+        js.publish(streams.config.subject.clone(), payload.into())
+            .await
+            .unwrap()
+            .await
+            .unwrap();
     }
     for i in 0..3 {
         outbox

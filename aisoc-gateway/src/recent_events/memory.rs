@@ -142,9 +142,7 @@ impl MemoryRecentEvents {
             }
         }
     }
-}
 
-impl MemoryRecentEvents {
     /// `tenant_id`'s entries, newest first, copied out so that they are read without the lock
     /// (a copy shares the payloads).
     fn newest_first(&self, tenant_id: &str) -> Vec<Entry> {

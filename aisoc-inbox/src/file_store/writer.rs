@@ -5,8 +5,8 @@
 //! The active segment is kept zero-filled a few mebibytes past its last record. Appending to
 //! the end of a file makes every `fdatasync` write the inode (its size and extents) as well as
 //! the data, a second round trip to the device; overwriting zeros the file already has does
-//! not. Measured on the development VM's ext4: 98-107 µs per small `fdatasync` instead of
-//! 132-134 µs. The zeros are cut off when a segment is sealed, at a clean close and on
+//! not (`cargo bench -p aisoc-notify-benches --bench file_store`: about two thirds of the
+//! time on the development VM's ext4). The zeros are cut off when a segment is sealed, at a clean close and on
 //! recovery, so only the active segment of a running store carries them.
 
 use std::collections::VecDeque;
