@@ -244,7 +244,7 @@ impl Backends {
     }
 
     /// The outbox: durable on NATS (with a worker on this node), else in memory. `lookup`
-    /// reads `AISOC_OUTBOX_CONCURRENCY` (deliveries at once on this node, default 32),
+    /// reads `AISOC_OUTBOX_CONCURRENCY` (deliveries at once on this node, default 128),
     /// `AISOC_OUTBOX_STREAM` (the NATS stream, default `AISOC_OUTBOX`, dead letters in
     /// `<stream>_DEAD`), and for the in-memory outbox `AISOC_OUTBOX_MEMORY_CAPACITY`
     /// (notifications held, default 10 000; more are refused) and
