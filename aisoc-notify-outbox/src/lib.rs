@@ -58,8 +58,7 @@ use crate::envelope::StoredDeadLetter;
 /// A NATS worker asks the server only for messages it has a free slot for, and a message asked
 /// for takes a round trip to arrive, so one worker delivers at most this many per round trip
 /// however fast its channels are (and, to destinations that take a second, this many a second).
-/// At 32 the outbox bench's fast channel was held to about 25,000 a second by that round trip
-/// on a loaded two-core machine; at 128, 34,000 (`benches/README.md`).
+/// The outbox bench's sweep of this bound is in `benches/README.md`.
 pub const DEFAULT_CONCURRENCY: usize = 128;
 
 /// Where a worker finds the router for each delivery attempt.
