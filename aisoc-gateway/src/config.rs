@@ -35,7 +35,13 @@ pub struct GatewayArgs {
 
     /// Bearer token for the admin routes; generated and printed at start-up when absent.
     /// Prefer the variable or --admin-token-file: flags show in `ps`.
-    #[arg(long, env = "AISOC_ADMIN_TOKEN", hide_env_values = true, value_parser = secret_value)]
+    #[arg(
+        long,
+        env = "AISOC_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_parser = secret_value,
+        allow_hyphen_values = true
+    )]
     pub admin_token: Option<SecretString>,
 
     /// File holding the admin token (its trailing line break is dropped).
@@ -55,7 +61,13 @@ pub struct GatewayArgs {
 
     /// Slack app signing secret; enables /v1/slack/interactions and /v1/slack/commands.
     /// Prefer the variable or --slack-signing-secret-file: flags show in `ps`.
-    #[arg(long, env = "SLACK_SIGNING_SECRET", hide_env_values = true, value_parser = secret_value)]
+    #[arg(
+        long,
+        env = "SLACK_SIGNING_SECRET",
+        hide_env_values = true,
+        value_parser = secret_value,
+        allow_hyphen_values = true
+    )]
     pub slack_signing_secret: Option<SecretString>,
 
     /// File holding the Slack signing secret.
@@ -68,7 +80,13 @@ pub struct GatewayArgs {
 
     /// VAPID private key (raw, base64url); generated at start-up when absent.
     /// Prefer the variable or --vapid-private-key-file: flags show in `ps`.
-    #[arg(long, env = "VAPID_PRIVATE_KEY", hide_env_values = true, value_parser = secret_value)]
+    #[arg(
+        long,
+        env = "VAPID_PRIVATE_KEY",
+        hide_env_values = true,
+        value_parser = secret_value,
+        allow_hyphen_values = true
+    )]
     pub vapid_private_key: Option<SecretString>,
 
     /// File holding the VAPID private key.
@@ -80,7 +98,7 @@ pub struct GatewayArgs {
     pub vapid_private_key_file: Option<PathBuf>,
 
     /// VAPID public key; when set it must match the private key.
-    #[arg(long, env = "VAPID_PUBLIC_KEY")]
+    #[arg(long, env = "VAPID_PUBLIC_KEY", allow_hyphen_values = true)]
     pub vapid_public_key: Option<String>,
 
     /// VAPID subject: a `mailto:` or `https:` contact for push services
@@ -94,7 +112,8 @@ pub struct GatewayArgs {
         long,
         env = "TEAMS_OUTGOING_WEBHOOK_SECRET",
         hide_env_values = true,
-        value_parser = secret_value
+        value_parser = secret_value,
+        allow_hyphen_values = true
     )]
     pub teams_outgoing_webhook_secret: Option<SecretString>,
 
@@ -626,6 +645,38 @@ mod tests {
             args.admin_token.as_ref().map(|t| t.expose_secret()),
             Some("MARKER-admin")
         );
+    }
+
+    #[test]
+    fn keys_and_secrets_may_begin_with_a_hyphen() {
+        // base64url uses `-`: one generated key in 64 starts with it.
+        let args = GatewayArgs::try_parse_from([
+            "aisoc-gateway",
+            "--admin-token",
+            "-admin",
+            "--slack-signing-secret",
+            "-slack",
+            "--teams-outgoing-webhook-secret",
+            "-teams",
+            "--vapid-private-key",
+            "-uvapid",
+            "--vapid-public-key",
+            "-public",
+        ])
+        .unwrap();
+        let exposed =
+            |secret: &Option<SecretString>| secret.as_ref().map(|s| s.expose_secret().to_owned());
+        assert_eq!(exposed(&args.admin_token).as_deref(), Some("-admin"));
+        assert_eq!(
+            exposed(&args.slack_signing_secret).as_deref(),
+            Some("-slack")
+        );
+        assert_eq!(
+            exposed(&args.teams_outgoing_webhook_secret).as_deref(),
+            Some("-teams")
+        );
+        assert_eq!(exposed(&args.vapid_private_key).as_deref(), Some("-uvapid"));
+        assert_eq!(args.vapid_public_key.as_deref(), Some("-public"));
     }
 
     #[test]

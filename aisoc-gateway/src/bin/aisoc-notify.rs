@@ -115,6 +115,7 @@ struct WebpushSend {
         env = "VAPID_PRIVATE_KEY",
         hide_env_values = true,
         value_parser = secret_value,
+        allow_hyphen_values = true,
         required_unless_present = "vapid_private_key_file"
     )]
     vapid_private_key: Option<SecretString>,
@@ -135,7 +136,7 @@ struct WebpushSend {
     #[arg(long, value_enum, default_value_t = UrgencyArg::Normal)]
     urgency: UrgencyArg,
     /// Collapse key (at most 32 URL-safe base64 characters).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     topic: Option<String>,
     /// The message (usually JSON the service worker understands).
     payload: String,
@@ -170,6 +171,7 @@ struct WebhookUrl {
         env = "AISOC_WEBHOOK_URL",
         hide_env_values = true,
         value_parser = secret_value,
+        allow_hyphen_values = true,
         required_unless_present = "webhook_url_file"
     )]
     webhook_url: Option<SecretString>,
@@ -232,6 +234,7 @@ struct WebhookSecret {
         env = "AISOC_WEBHOOK_SECRET",
         hide_env_values = true,
         value_parser = secret_value,
+        allow_hyphen_values = true,
         required_unless_present = "secret_file"
     )]
     secret: Option<SecretString>,
@@ -256,7 +259,7 @@ enum WebhookCommand {
         #[arg(long, value_enum, default_value_t = SchemeArg::Aisoc)]
         scheme: SchemeArg,
         /// Standard Webhooks message id (random when absent).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         id: Option<String>,
         /// Standard Webhooks timestamp, Unix seconds (now when absent).
         #[arg(long)]
@@ -308,6 +311,7 @@ struct GatewayConnection {
         env = "AISOC_ADMIN_TOKEN",
         hide_env_values = true,
         value_parser = secret_value,
+        allow_hyphen_values = true,
         required_unless_present = "admin_token_file"
     )]
     admin_token: Option<SecretString>,
