@@ -18,8 +18,9 @@
 //! - **Deduplicated** like a JetStream stream: a message id stored within
 //!   [`FileStoreConfig::dedupe_window`] (24 h, the idempotency TTL) is acknowledged without
 //!   being stored again, as the [`EventSink`] contract asks; at most
-//!   [`FileStoreConfig::dedupe_max_ids`] ids are remembered, which bounds memory. The window is
-//!   rebuilt from the newest segments on open, so it survives a restart.
+//!   [`FileStoreConfig::dedupe_max_ids`] ids are remembered, in memory taken whole when the
+//!   store opens (36 bytes an id), so the window's memory is bounded and does not follow the
+//!   traffic. The window is rebuilt from the newest segments on open, so it survives a restart.
 //! - **Readable** from any offset with a [`StoreReader`]: [`FileStore::reader`] in this process,
 //!   [`StoreReader::open_dir`] from another one (an operator's tool, a forwarder).
 //!
@@ -74,7 +75,8 @@ use writer::{Command, Writer};
 pub const DEFAULT_SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
 /// The default size cap: 1 GiB.
 pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
-/// The default number of recent message ids remembered for deduplication (~50 MB at most).
+/// The default number of recent message ids remembered for deduplication (36 MB, taken when the
+/// store opens).
 pub const DEFAULT_DEDUPE_MAX_IDS: usize = 1_000_000;
 /// Appends queued for the writer before `append` waits for room.
 const QUEUE: usize = 1024;
@@ -91,6 +93,7 @@ pub struct FileStoreConfig {
     /// How long a message id is remembered: a repeat within it is not stored again.
     pub dedupe_window: Duration,
     /// The most message ids remembered (0: no deduplication); older ones are forgotten first.
+    /// The store takes 36 bytes for each when it opens.
     pub dedupe_max_ids: usize,
 }
 

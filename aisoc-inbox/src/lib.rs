@@ -35,6 +35,7 @@ pub mod cef;
 pub mod conformance;
 pub mod email;
 pub mod envelope;
+mod fifo_table;
 pub mod file_store;
 pub mod hec;
 pub mod limits;

@@ -41,8 +41,8 @@
 //!
 //! Both stores are bounded. Redis keys carry their lease or TTL (`SET … PX` in one Lua script);
 //! the memory store judges each entry by its own lease or TTL and keeps at most
-//! [`MemoryIdempotencyStore::DEFAULT_CAPACITY`] keys (under 100 bytes each), those not seen
-//! again pushed out first. A key lost to eviction can only cause a republish, which the
+//! [`MemoryIdempotencyStore::DEFAULT_CAPACITY`] keys (about 44 bytes each, taken when it is
+//! made), the oldest pushed out first. A key lost to eviction can only cause a republish, which the
 //! message id deduplicates.
 //!
 //! # Memory that traffic cannot grow
@@ -53,18 +53,20 @@
 //! | [`MemoryBudget`] (events and bytes per token, failed authentications) | keys that spent in about the last minute, at most [`DEFAULT_MAX_KEYS`] each; a new key beyond that gets 429 | |
 //! | [`InflightBudget`] | the bytes requests in flight reserved, at most `AISOC_INBOX_INFLIGHT_BYTES`; beyond it 503 | `aisoc_ingest_inbox_inflight_bytes` |
 //! | [`UnauthenticatedGuard`]'s negative token cache | [`NEGATIVE_CACHE_TTL`] per unknown token, at most 100,000 | |
-//! | [`MemoryIdempotencyStore`] | at most [`MemoryIdempotencyStore::DEFAULT_CAPACITY`] keys of under 100 bytes; a key past its lease or TTL counts as absent, the keys not seen again are evicted first | `aisoc_ingest_inbox_idempotency_keys`, `aisoc_ingest_inbox_idempotency_evicted_total` |
+//! | [`MemoryIdempotencyStore`] | at most [`MemoryIdempotencyStore::DEFAULT_CAPACITY`] keys of about 44 bytes, taken when it is made; a key past its lease or TTL counts as absent, the oldest are evicted first | `aisoc_ingest_inbox_idempotency_keys`, `aisoc_ingest_inbox_idempotency_evicted_total` |
 
+use std::hash::RandomState;
 use std::num::NonZeroU64;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use aisoc_notify_core::async_trait;
 use aisoc_notify_core::clock::{Clock, SystemClock};
 use chrono::{DateTime, TimeDelta, Utc};
 use http::HeaderMap;
-use quick_cache::sync::{EntryAction, EntryResult};
 use sha2::{Digest, Sha256};
+
+use crate::fifo_table::FifoTable;
 
 /// The default tenant rate.
 pub const DEFAULT_PER_MINUTE: u32 = 600;
@@ -250,8 +252,8 @@ fn after(now: DateTime<Utc>, by: Duration) -> DateTime<Utc> {
 }
 
 /// One key in the memory store: `nonce` is `None` once done. 16 bytes, next to the 16 of the
-/// key (`tests/idempotency_memory.rs` measures what a key costs with the cache's own).
-#[derive(Debug, Clone, Copy)]
+/// key (`tests/idempotency_memory.rs` measures what a key costs with the table's index).
+#[derive(Debug, Clone, Copy, Default)]
 struct Held {
     /// The holder's nonce, 64 of its bits: it tells apart two holders of one key, which 2^-64
     /// leaves to chance; nobody can choose it.
@@ -270,36 +272,18 @@ fn millis_after(now: DateTime<Utc>, by: Duration) -> i64 {
     after(now, by).timestamp_millis()
 }
 
-/// Counts the keys pushed out by newer ones.
-#[derive(Debug, Clone, Copy, Default)]
-struct CountEvictions;
-
-impl quick_cache::Lifecycle<u128, Held> for CountEvictions {
-    type RequestState = ();
-
-    fn on_evict(&self, _: &mut Self::RequestState, _: u128, _: Held) {
-        metrics::counter!(crate::metrics::IDEMPOTENCY_EVICTED).increment(1);
-    }
-}
-
-type KeyCache = quick_cache::sync::Cache<
-    u128,
-    Held,
-    quick_cache::UnitWeighter,
-    quick_cache::DefaultHashBuilder,
-    CountEvictions,
->;
-
-/// Idempotency keys of one node in memory (`quick_cache`): at most
-/// [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) keys, the ones not seen again pushed out first
-/// when it is full. Each key is kept as the first 128 bits of its SHA-256 digest with its
-/// state in 16 bytes: under 100 bytes a key with the cache's own (measured by
-/// `tests/idempotency_memory.rs`), so the default million take under 100 MB, where a
-/// general-purpose cache holding the hex digest took ~0.8 KB a key. A key past its lease or TTL is treated as absent and overwritten by the next claim;
-/// until then it only takes its slot. States are judged by the [`Clock`], so tests move time
-/// instead of waiting.
+/// Idempotency keys of one node in memory: at most [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY)
+/// keys, the oldest pushed out first when it is full. Each key is kept as the first 128 bits of
+/// its SHA-256 digest with its state in 16 bytes, in a table that takes its memory when the
+/// store is made, about 44 bytes a key of capacity (`tests/idempotency_memory.rs` measures
+/// it): the default million take 44 MB from the start and traffic does not grow them. A key
+/// past its lease or TTL is treated as absent and overwritten by the next claim; until then it
+/// only takes its slot. States are judged by the [`Clock`], so tests move time instead of
+/// waiting.
 pub struct MemoryIdempotencyStore {
-    keys: KeyCache,
+    /// Placed in the table's index by a per-process key: senders choose their keys, so they
+    /// could otherwise pick digests that share a probe run.
+    keys: Mutex<FifoTable<Held, RandomState>>,
     max_ttl: Duration,
     clock: Arc<dyn Clock>,
 }
@@ -307,7 +291,7 @@ pub struct MemoryIdempotencyStore {
 impl std::fmt::Debug for MemoryIdempotencyStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("MemoryIdempotencyStore")
-            .field("keys", &self.keys.len())
+            .field("keys", &self.table().len())
             .field("max_ttl", &self.max_ttl)
             .finish_non_exhaustive()
     }
@@ -325,17 +309,15 @@ impl MemoryIdempotencyStore {
 
     /// Keys are remembered at most `max_ttl`, whatever TTL `complete` asks for.
     pub fn new(max_ttl: Duration) -> Self {
-        Self {
-            keys: Self::cache(Self::DEFAULT_CAPACITY),
-            max_ttl,
-            clock: Arc::new(SystemClock),
-        }
+        Self::with_table(Self::DEFAULT_CAPACITY, max_ttl)
     }
 
-    /// Keeps at most `capacity` keys.
-    pub fn with_capacity(mut self, capacity: u64) -> Self {
-        self.keys = Self::cache(capacity);
-        self
+    /// Keeps at most `capacity` keys (at least one), taking their memory now.
+    pub fn with_capacity(self, capacity: u64) -> Self {
+        Self {
+            clock: self.clock,
+            ..Self::with_table(capacity, self.max_ttl)
+        }
     }
 
     /// Judges leases and TTLs by `clock`.
@@ -346,34 +328,37 @@ impl MemoryIdempotencyStore {
 
     /// Keys held now (claimed or done, and those past their time not yet overwritten).
     pub async fn key_count(&self) -> u64 {
-        self.report();
-        self.keys.len() as u64
+        let count = self.table().len() as u64;
+        Self::report(count);
+        count
     }
 
-    fn cache(capacity: u64) -> KeyCache {
+    fn with_table(capacity: u64, max_ttl: Duration) -> Self {
         crate::metrics::describe_metrics();
-        let capacity = capacity.max(1);
-        let items = usize::try_from(capacity).unwrap_or(usize::MAX);
-        // Each shard gets an equal part, rounded up: with a shard count that divides the
-        // capacity (a power of two up to 16), the parts add up to the capacity exactly.
-        let shards = 1usize << capacity.trailing_zeros().min(4);
-        let options = quick_cache::OptionsBuilder::new()
-            .shards(shards)
-            .estimated_items_capacity(items)
-            .weight_capacity(capacity)
-            .build()
-            .expect("both capacities are set");
-        KeyCache::with_options(
-            options,
-            quick_cache::UnitWeighter,
-            quick_cache::DefaultHashBuilder::default(),
-            CountEvictions,
-        )
+        let capacity = usize::try_from(capacity.max(1)).unwrap_or(usize::MAX);
+        Self {
+            keys: Mutex::new(FifoTable::new(capacity, RandomState::new())),
+            max_ttl,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    fn table(&self) -> MutexGuard<'_, FifoTable<Held, RandomState>> {
+        // Every change to the table is whole before its guard is dropped: a panic elsewhere
+        // leaves nothing half-done behind the poison.
+        self.keys.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Counts a key pushed out by a newer one.
+    fn count_eviction(evicted: Option<(u128, Held)>) {
+        if evicted.is_some() {
+            metrics::counter!(crate::metrics::IDEMPOTENCY_EVICTED).increment(1);
+        }
     }
 
     /// Publishes the key count.
-    fn report(&self) {
-        metrics::gauge!(crate::metrics::IDEMPOTENCY_KEYS).set(self.keys.len() as f64);
+    fn report(count: u64) {
+        metrics::gauge!(crate::metrics::IDEMPOTENCY_KEYS).set(count as f64);
     }
 }
 
@@ -386,46 +371,31 @@ impl IdempotencyStore for MemoryIdempotencyStore {
     ) -> Result<ClaimOutcome, LimitError> {
         let now = self.clock.now();
         let now_ms = now.timestamp_millis();
-        let claimed = || {
-            let claim = Claim::new(key.clone());
-            let held = Held {
-                nonce: Some(claim.nonce_bits),
-                until_ms: millis_after(now, lease.min(self.max_ttl)),
-            };
-            (claim, held)
-        };
-        let outcome = match self.keys.entry(&key.bits, None, |_, held| {
-            if !held.live(now_ms) {
-                let (claim, fresh) = claimed();
-                *held = fresh;
-                return EntryAction::Retain(ClaimOutcome::Claimed(claim));
-            }
-            EntryAction::Retain(match held.nonce {
+        let mut table = self.table();
+        if let Some(held) = table.get(key.bits).copied()
+            && held.live(now_ms)
+        {
+            return Ok(match held.nonce {
                 None => ClaimOutcome::Done,
                 Some(_) => ClaimOutcome::InProgress {
                     held_for: Duration::from_millis(
                         u64::try_from(held.until_ms.saturating_sub(now_ms)).unwrap_or(0),
                     ),
                 },
-            })
-        }) {
-            EntryResult::Retained(outcome) => outcome,
-            EntryResult::Vacant(guard) => {
-                let (claim, held) = claimed();
-                let _ = guard.insert(held);
-                ClaimOutcome::Claimed(claim)
-            }
-            // Never asked for (the callback only retains) nor possible without a timeout.
-            EntryResult::Removed(..) | EntryResult::Replaced(..) | EntryResult::Timeout => {
-                return Err(LimitError::Backend(
-                    "the idempotency cache answered out of turn".into(),
-                ));
-            }
-        };
-        if matches!(outcome, ClaimOutcome::Claimed(_)) {
-            self.report();
+            });
         }
-        Ok(outcome)
+        // Absent, or past its time: claimed, as the newest key.
+        let claim = Claim::new(key.clone());
+        let held = Held {
+            nonce: Some(claim.nonce_bits),
+            until_ms: millis_after(now, lease.min(self.max_ttl)),
+        };
+        let evicted = table.insert(key.bits, held);
+        let count = table.len() as u64;
+        drop(table);
+        Self::count_eviction(evicted);
+        Self::report(count);
+        Ok(ClaimOutcome::Claimed(claim))
     }
 
     async fn complete(&self, claim: &Claim, ttl: Duration) -> Result<bool, LimitError> {
@@ -435,37 +405,30 @@ impl IdempotencyStore for MemoryIdempotencyStore {
             nonce: None,
             until_ms: millis_after(now, ttl.min(self.max_ttl)),
         };
-        Ok(
-            match self.keys.entry(&claim.key.bits, None, |_, held| {
-                let ours = held.live(now_ms) && held.nonce == Some(claim.nonce_bits);
-                *held = done;
-                EntryAction::Retain(ours)
-            }) {
-                EntryResult::Retained(ours) => ours,
-                EntryResult::Vacant(guard) => {
-                    let _ = guard.insert(done);
-                    false
-                }
-                EntryResult::Removed(..) | EntryResult::Replaced(..) | EntryResult::Timeout => {
-                    false
-                }
-            },
-        )
+        let mut table = self.table();
+        if let Some(held) = table.get_mut(claim.key.bits) {
+            let ours = held.live(now_ms) && held.nonce == Some(claim.nonce_bits);
+            *held = done;
+            return Ok(ours);
+        }
+        // Pushed out while it was worked on: the events are stored all the same, so the key is
+        // remembered as done.
+        let evicted = table.insert(claim.key.bits, done);
+        drop(table);
+        Self::count_eviction(evicted);
+        Ok(false)
     }
 
     async fn release(&self, claim: &Claim) -> Result<bool, LimitError> {
         let now_ms = self.clock.now().timestamp_millis();
-        Ok(matches!(
-            self.keys.entry(&claim.key.bits, None, |_, held| {
-                if held.live(now_ms) && held.nonce == Some(claim.nonce_bits) {
-                    EntryAction::Remove
-                } else {
-                    EntryAction::Retain(())
-                }
-            }),
-            // A vacant key's guard is dropped unfilled: nothing is inserted.
-            EntryResult::Removed(..)
-        ))
+        let mut table = self.table();
+        let ours = table
+            .get(claim.key.bits)
+            .is_some_and(|held| held.live(now_ms) && held.nonce == Some(claim.nonce_bits));
+        if ours {
+            table.remove(claim.key.bits);
+        }
+        Ok(ours)
     }
 }
 

@@ -3,13 +3,15 @@
 //!
 //! An id is remembered for the window (24 h by default, the idempotency TTL) or until
 //! `max_ids` newer ones push it out, whichever comes first; the count is what bounds memory.
-//! Ids are kept as 128-bit hashes under two keys chosen per process (about 50 bytes each with
-//! both indexes, so the default million take at most ~50 MB), which no sender can aim a
-//! collision at.
+//! Ids are kept as 128-bit hashes under two keys chosen per process, which no sender can aim a
+//! collision at, in a [`FifoTable`] that takes its memory when the store opens (36 bytes an id:
+//! the default million take 36 MB from the start, and traffic does not grow it).
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::HashSet;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::time::Duration;
+
+use crate::fifo_table::FifoTable;
 
 /// A message id's hash.
 pub(super) type IdHash = u128;
@@ -42,19 +44,17 @@ impl Hasher for IdHashHasher {
 
 pub(super) struct RecentIds {
     keys: (RandomState, RandomState),
-    order: VecDeque<(IdHash, i64)>,
-    set: IdSet,
-    max_ids: usize,
+    /// Each id with the time it was stored.
+    table: FifoTable<i64, BuildHasherDefault<IdHashHasher>>,
     window_ms: i64,
 }
 
 impl RecentIds {
+    /// Takes the memory for `max_ids` ids now (36 bytes each, see [`FifoTable`]).
     pub(super) fn new(max_ids: usize, window: Duration) -> Self {
         Self {
             keys: (RandomState::new(), RandomState::new()),
-            order: VecDeque::new(),
-            set: IdSet::default(),
-            max_ids,
+            table: FifoTable::new(max_ids, BuildHasherDefault::default()),
             window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
         }
     }
@@ -65,42 +65,30 @@ impl RecentIds {
     }
 
     pub(super) fn contains(&self, id: IdHash) -> bool {
-        self.set.contains(&id)
+        self.table.get(id).is_some()
     }
 
     /// Whether an id stored at `at_ms` is still inside the window at `now_ms`.
     pub(super) fn in_window(&self, at_ms: i64, now_ms: i64) -> bool {
-        self.max_ids > 0 && at_ms > now_ms.saturating_sub(self.window_ms)
+        self.table.capacity() > 0 && at_ms > now_ms.saturating_sub(self.window_ms)
     }
 
     /// Forgets the ids stored before the window.
     pub(super) fn expire(&mut self, now_ms: i64) {
-        while let Some(&(id, at)) = self.order.front() {
-            if self.in_window(at, now_ms) {
-                break;
-            }
-            self.order.pop_front();
-            self.set.remove(&id);
-        }
+        let oldest_kept = now_ms.saturating_sub(self.window_ms);
+        self.table.pop_front_while(|&at| at <= oldest_kept);
     }
 
-    /// Remembers `id`, stored at `at_ms` (no earlier than the ids before it).
+    /// Remembers `id` as stored at `at_ms` (no earlier than the ids before it); the oldest id
+    /// makes room when `max_ids` are remembered.
     pub(super) fn push(&mut self, id: IdHash, at_ms: i64) {
-        if self.max_ids == 0 || !self.set.insert(id) {
-            return;
-        }
-        self.order.push_back((id, at_ms));
-        while self.order.len() > self.max_ids
-            && let Some((old, _)) = self.order.pop_front()
-        {
-            self.set.remove(&old);
-        }
+        self.table.insert(id, at_ms);
     }
 
     /// How many ids are remembered.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.order.len()
+        self.table.len()
     }
 }
 

@@ -335,6 +335,16 @@ impl Row {
         Some(self.server_cpu? * 1e6 / self.tally.ok.max(1) as f64)
     }
 
+    /// The server's resident memory after the warm-up and the most it reached after, in KiB.
+    pub(crate) fn rss_warm_and_max(&self) -> Option<(u64, u64)> {
+        Some((self.rss_warm?, self.rss_max?))
+    }
+
+    /// The measured seconds.
+    pub(crate) fn seconds(&self) -> f64 {
+        self.elapsed.as_secs_f64()
+    }
+
     /// How many of the machine's cores the server and the client kept busy together.
     fn cores_busy(&self) -> Option<f64> {
         Some((self.server_cpu? + self.client_cpu?) / self.elapsed.as_secs_f64())
