@@ -42,8 +42,8 @@
 //! Both stores are bounded. Redis keys carry their lease or TTL (`SET … PX` in one Lua script);
 //! the memory store judges each entry by its own lease or TTL and keeps at most
 //! [`MemoryIdempotencyStore::DEFAULT_CAPACITY`] keys (about 44 bytes each, taken when it is
-//! made), the oldest pushed out first. A key lost to eviction can only cause a republish, which the
-//! message id deduplicates.
+//! made), the oldest pushed out first. A key lost to eviction can only cause a republish,
+//! which the message id deduplicates.
 //!
 //! # Memory that traffic cannot grow
 //!
@@ -312,7 +312,8 @@ impl MemoryIdempotencyStore {
         Self::with_table(Self::DEFAULT_CAPACITY, max_ttl)
     }
 
-    /// Keeps at most `capacity` keys (at least one), taking their memory now.
+    /// Keeps at most `capacity` keys (at least one), taking their memory now; the table
+    /// [`new`](Self::new) made is given back.
     pub fn with_capacity(self, capacity: u64) -> Self {
         Self {
             clock: self.clock,
