@@ -160,10 +160,11 @@ impl<V: Copy + Default, S: BuildHasher> FifoTable<V, S> {
     pub(crate) fn pop_front_while(&mut self, mut expired: impl FnMut(&V) -> bool) {
         while self.used > 0 {
             let front = self.slots[self.head];
-            if self.index_of(whole(front.key), self.head).is_some() && !expired(&front.value) {
+            let at = self.index_of(whole(front.key), self.head);
+            if at.is_some() && !expired(&front.value) {
                 return;
             }
-            self.pop_front();
+            self.free_front(at);
         }
     }
 
@@ -171,13 +172,18 @@ impl<V: Copy + Default, S: BuildHasher> FifoTable<V, S> {
     fn pop_front(&mut self) -> Option<(u128, V)> {
         let front = self.slots[self.head];
         let key = whole(front.key);
-        let popped = self.index_of(key, self.head).map(|at| {
+        let at = self.index_of(key, self.head);
+        self.free_front(at);
+        at.map(|_| (key, front.value))
+    }
+
+    /// Frees the oldest slot, found in the index at `at` unless it is stale.
+    fn free_front(&mut self, at: Option<usize>) {
+        if let Some(at) = at {
             self.unindex(at);
-            (key, front.value)
-        });
+        }
         self.head = (self.head + 1) % self.capacity();
         self.used -= 1;
-        popped
     }
 
     /// The high 32 bits of `key`'s hash.

@@ -327,7 +327,7 @@ pub(crate) struct Row {
 
 impl Row {
     pub(crate) fn per_second(&self, n: u64) -> f64 {
-        n as f64 / self.elapsed.as_secs_f64().max(f64::MIN_POSITIVE)
+        n as f64 / self.seconds().max(f64::MIN_POSITIVE)
     }
 
     /// Server CPU microseconds per 2xx answer.
@@ -347,7 +347,7 @@ impl Row {
 
     /// How many of the machine's cores the server and the client kept busy together.
     fn cores_busy(&self) -> Option<f64> {
-        Some((self.server_cpu? + self.client_cpu?) / self.elapsed.as_secs_f64())
+        Some((self.server_cpu? + self.client_cpu?) / self.seconds())
     }
 
     pub(crate) fn percentile(&self, p: f64) -> Option<Duration> {
