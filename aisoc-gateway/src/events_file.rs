@@ -96,6 +96,7 @@ mod tests {
             tenant_id: "acme".into(),
             template_id: "generic-json".into(),
             msg_id: format!("m-{n}"),
+            dedupe: true,
             payload: format!(r#"{{"n":{n},"pad":"{}"}}"#, "x".repeat(100)).into(),
         }
     }

@@ -459,6 +459,7 @@ mod tests {
             tenant_id: "acme".into(),
             template_id: "generic-json".into(),
             msg_id: msg_id.into(),
+            dedupe: true,
             payload: payload.to_string().into(),
         }
     }

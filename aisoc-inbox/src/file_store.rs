@@ -39,6 +39,7 @@
 //!     tenant_id: "acme".into(),
 //!     template_id: "generic-json".into(),
 //!     msg_id: "acme:delivery-1:0".into(),
+//!     dedupe: true,
 //!     payload: r#"{"class_uid":2004}"#.into(),
 //! };
 //! store.publish(&[event.clone()]).await?; // synced to disk when it returns

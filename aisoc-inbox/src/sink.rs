@@ -1,7 +1,8 @@
 //! Where accepted events go: an [`EventSink`] acknowledges a batch before the HTTP 2xx is sent,
 //! so an event the caller saw accepted is never lost.
 //!
-//! A sink keeps each message id once. Events of a request with an idempotency key carry ids
+//! A sink keeps each message id marked [`dedupe`](SinkEvent::dedupe) once. Events of a request
+//! with an idempotency key carry ids
 //! derived from tenant, token and key ([`IdempotencyKey::msg_id`](crate::limits::IdempotencyKey::msg_id)),
 //! the same on every retry; that is what stores an event once when its sender retries after a
 //! crash between the sink's acknowledgement and the key's promotion to done (see
@@ -50,6 +51,12 @@ pub struct SinkEvent {
     /// A unique message id; repeats of the same id are published once. Derived from the
     /// idempotency key when the request had one, random otherwise.
     pub msg_id: String,
+    /// Whether the same id can come again and must then be stored once: `true` for an id
+    /// derived from an idempotency key (a retry of the request carries it again) or read back
+    /// from a store. `false` for a random id, which nothing sends twice: a sink need not
+    /// remember it, and the NATS sink does not ask JetStream to (no `Nats-Msg-Id`, which costs
+    /// the server an entry in its duplicate window per message).
+    pub dedupe: bool,
     /// The OCSF JSON.
     pub payload: Bytes,
 }
@@ -153,10 +160,14 @@ mod nats {
         }
     }
 
-    /// Publishes to a JetStream stream with `Nats-Msg-Id` set to the event's message id, so the
-    /// stream's own duplicate window backs the inbox's idempotency keys: a retry that republishes
-    /// after a crash between the acknowledgement and the key's promotion is dropped by the
-    /// stream. Keep `duplicate_window` at least the idempotency TTL.
+    /// Publishes to a JetStream stream with `Nats-Msg-Id` set to the event's message id when
+    /// it is one to [`dedupe`](SinkEvent::dedupe), so the stream's own duplicate window backs
+    /// the inbox's idempotency keys: a retry that republishes after a crash between the
+    /// acknowledgement and the key's promotion is dropped by the stream. Keep
+    /// `duplicate_window` at least the idempotency TTL. An event of a request without a key has
+    /// a random id that no retry repeats, so it goes without one: remembering it would cost the
+    /// server a duplicate-window entry per message (measured in `benches/README.md`) and
+    /// protect nothing.
     #[derive(Clone)]
     pub struct NatsSink {
         jetstream: jetstream::Context,
@@ -231,13 +242,16 @@ mod nats {
                         subject
                     }
                 };
-                let mut headers = async_nats::HeaderMap::new();
-                headers.insert(async_nats::header::NATS_MESSAGE_ID, event.msg_id.as_str());
-                let ack = self
-                    .jetstream
-                    .publish_with_headers(subject, headers, event.payload.clone())
-                    .await
-                    .map_err(|e| SinkError::Unavailable(e.to_string()))?;
+                let published = if event.dedupe {
+                    let mut headers = async_nats::HeaderMap::new();
+                    headers.insert(async_nats::header::NATS_MESSAGE_ID, event.msg_id.as_str());
+                    self.jetstream
+                        .publish_with_headers(subject, headers, event.payload.clone())
+                        .await
+                } else {
+                    self.jetstream.publish(subject, event.payload.clone()).await
+                };
+                let ack = published.map_err(|e| SinkError::Unavailable(e.to_string()))?;
                 pending.push(ack);
             }
             for ack in pending {

@@ -39,6 +39,7 @@ fn event(n: u64) -> SinkEvent {
         tenant_id: "acme".into(),
         template_id: "generic-json".into(),
         msg_id: format!("msg-{n}"),
+        dedupe: true,
         payload: format!(r#"{{"class_uid":2004,"finding_info":{{"title":"event {n}"}}}}"#).into(),
     }
 }
@@ -449,6 +450,32 @@ async fn a_message_id_is_remembered_for_the_window_and_within_the_count() {
         .collect();
     assert_eq!(stored.len(), stamps.len());
     assert_eq!(stamps[0], 1_750_000_000, "stamped by the store's clock");
+    store.close().await;
+}
+
+#[tokio::test]
+async fn events_with_random_ids_are_all_stored_and_take_no_room_in_the_window() {
+    let dir = TempDir::new();
+    let config = FileStoreConfig {
+        dedupe_max_ids: 2,
+        ..FileStoreConfig::new(&dir.0)
+    };
+    let store = FileStore::open(config).await.unwrap();
+    let keyed = event(0);
+    store.append(std::slice::from_ref(&keyed)).await.unwrap();
+    // Ten events of requests without a key: random ids, none looked up or remembered (one
+    // id repeated here shows it is not looked up; the pipeline never repeats one).
+    let random: Vec<SinkEvent> = (1..=10)
+        .map(|n| SinkEvent {
+            dedupe: false,
+            ..event(n.min(9))
+        })
+        .collect();
+    let stored = store.append(&random).await.unwrap();
+    assert_eq!((stored.offsets, stored.duplicates), (1..11, 0));
+    // The window holds two ids, and the keyed one is still among them.
+    let retry = store.append(&[keyed, event(11)]).await.unwrap();
+    assert_eq!((retry.offsets, retry.duplicates), (11..12, 1));
     store.close().await;
 }
 

@@ -162,6 +162,7 @@ async fn a_publish_retried_with_the_same_msg_id_is_stored_once_by_the_duplicate_
             tenant_id: "acme".into(),
             template_id: "generic-json".into(),
             msg_id: key.msg_id(index),
+            dedupe: true,
             payload: format!("{{\"n\":{index}}}").into(),
         })
         .collect();
@@ -171,6 +172,7 @@ async fn a_publish_retried_with_the_same_msg_id_is_stored_once_by_the_duplicate_
     sink.publish(&batch).await.unwrap();
     let other_token = SinkEvent {
         msg_id: IdempotencyKey::new("acme", "token-2", "delivery-42").msg_id(0),
+        dedupe: true,
         ..batch[0].clone()
     };
     sink.publish(std::slice::from_ref(&other_token))
@@ -214,6 +216,7 @@ async fn each_event_of_a_mixed_batch_goes_to_its_own_tenant_and_template_subject
             tenant_id: (*tenant).into(),
             template_id: (*template).into(),
             msg_id: format!("mixed-{n}"),
+            dedupe: true,
             payload: format!("{{\"n\":{n}}}").into(),
         })
         .collect();
@@ -232,5 +235,60 @@ async fn each_event_of_a_mixed_batch_goes_to_its_own_tenant_and_template_subject
             Some(event.msg_id.clone())
         );
     }
+    jetstream.delete_stream(&config.stream).await.unwrap();
+}
+
+#[tokio::test]
+async fn only_the_events_of_a_keyed_request_ask_the_stream_to_deduplicate() {
+    let (client, config, sink) = connected().await;
+    let (inbox, store) = support::inbox_with(InboxConfig::default(), Arc::new(sink), None);
+    let token = mint(store.as_ref(), "acme", "generic-json", None)
+        .await
+        .unwrap()
+        .token;
+    let app = router(inbox);
+    let unkeyed = Request::post(format!("/{}", token.expose_secret()))
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from("{\"title\":\"a\"}\n{\"title\":\"b\"}\n"))
+        .unwrap();
+    assert_eq!(
+        app.clone().oneshot(unkeyed).await.unwrap().status(),
+        StatusCode::OK
+    );
+    let (status, receipt) = post(
+        &app,
+        token.expose_secret(),
+        "delivery-7",
+        "{\"title\":\"c\"}\n",
+    )
+    .await;
+    assert_eq!(
+        (status, receipt["accepted"].as_u64()),
+        (StatusCode::OK, Some(1))
+    );
+
+    let jetstream = async_nats::jetstream::new(client);
+    let stream = jetstream.get_stream(&config.stream).await.unwrap();
+    let msg_id = |message: &async_nats::jetstream::message::StreamMessage| {
+        message
+            .headers
+            .get("Nats-Msg-Id")
+            .map(|v| v.as_str().to_owned())
+    };
+    for sequence in [1, 2] {
+        let message = stream.get_raw_message(sequence).await.unwrap();
+        assert_eq!(
+            msg_id(&message),
+            None,
+            "a random id protects nothing: not sent"
+        );
+    }
+    let keyed = msg_id(&stream.get_raw_message(3).await.unwrap()).expect("a keyed event's id");
+    let (digest, index) = keyed.split_once('-').unwrap();
+    assert_eq!(
+        (digest.len(), index),
+        (64, "0"),
+        "derived from the key: {keyed}"
+    );
     jetstream.delete_stream(&config.stream).await.unwrap();
 }

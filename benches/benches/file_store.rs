@@ -101,6 +101,7 @@ fn event(n: u64) -> SinkEvent {
         tenant_id: "acme".into(),
         template_id: "generic-json".into(),
         msg_id: format!("bench-{n:016x}"),
+        dedupe: true,
         payload: PAYLOAD.into(),
     }
 }

@@ -57,6 +57,7 @@ pub(crate) fn accepted(event: &RecentEvent) -> SinkEvent {
         tenant_id: event.tenant_id.clone(),
         template_id: event.template_id.clone(),
         msg_id: event.msg_id.clone(),
+        dedupe: true,
         payload: payload.to_string().into(),
     }
 }

@@ -267,6 +267,7 @@ mod tests {
         let not_an_object = SinkEvent {
             payload: Bytes::from_static(b"[1, 2]"),
             msg_id: "m3".into(),
+            dedupe: true,
             ..small.clone()
         };
         index

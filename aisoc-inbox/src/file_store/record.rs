@@ -154,6 +154,9 @@ fn decode_body(body: Vec<u8>) -> Option<Decoded> {
             tenant_id,
             template_id,
             msg_id,
+            // Read back, the id is a stored one: whatever passes the event on again sends
+            // the same id, and a sink it goes to keeps it once.
+            dedupe: true,
             payload,
         },
         len,
@@ -194,6 +197,7 @@ mod tests {
             tenant_id: "acme".into(),
             template_id: "generic-json".into(),
             msg_id: msg_id.into(),
+            dedupe: true,
             payload: Bytes::copy_from_slice(payload.as_bytes()),
         }
     }

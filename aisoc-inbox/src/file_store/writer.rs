@@ -287,6 +287,8 @@ impl Writer {
         let (active_base, active_path) = listed.last().cloned().expect("one segment");
         let mut recent = RecentIds::new(config.dedupe_max_ids, config.dedupe_window);
         let now = clock.now().timestamp_millis();
+        // Records do not say whether their id was random, so every stored id is remembered
+        // again (conservative: only the window's reach shrinks until new traffic refills it).
         let mut newest = Vec::new();
         let active = recover_active(&active_path, active_base, |d| {
             newest.push((recent.id(&d.event.msg_id), d.appended_at_ms));
@@ -437,8 +439,12 @@ impl Writer {
                 let _ = reply.send(Err(FileStoreError::RecordTooLarge));
                 return Admitted::Done;
             };
-            let id = self.recent.id(&event.msg_id);
-            if self.recent.contains(id) || batch.ids.contains(&id) || !seen_here.insert(id) {
+            // A random id (no idempotency key) is never sent again: it is not looked up and
+            // takes no room in the window, which keeps the keyed ids that retries do repeat.
+            let id = event.dedupe.then(|| self.recent.id(&event.msg_id));
+            if let Some(id) = id
+                && (self.recent.contains(id) || batch.ids.contains(&id) || !seen_here.insert(id))
+            {
                 continue;
             }
             size += len;
@@ -470,8 +476,10 @@ impl Writer {
             if batch.buffer.len() >= SPILL_BYTES {
                 self.spill(batch);
             }
-            batch.ids.insert(*id);
-            batch.stored_ids.push((*id, appended_at));
+            if let Some(id) = *id {
+                batch.ids.insert(id);
+                batch.stored_ids.push((id, appended_at));
+            }
         }
         batch.records += fresh.len() as u64;
         let receipt = AppendReceipt {

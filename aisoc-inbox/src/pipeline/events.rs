@@ -147,8 +147,8 @@ impl MappedEvents {
         self.held
     }
 
-    /// Adds one event of `record`'s with its OCSF JSON.
-    pub(super) fn push(&mut self, record: &TokenRecord, msg_id: String, json: &[u8]) {
+    /// Adds one event of `record`'s with its OCSF JSON; `dedupe` as [`SinkEvent::dedupe`].
+    pub(super) fn push(&mut self, record: &TokenRecord, msg_id: String, dedupe: bool, json: &[u8]) {
         if self.chunk.capacity() - self.chunk.len() < json.len() {
             // Sized for the events still expected, so a small request takes a small chunk.
             let remaining = self.expected.saturating_sub(self.events.len()).max(1);
@@ -170,6 +170,7 @@ impl MappedEvents {
             tenant_id: record.tenant_id.clone(),
             template_id: record.template_id.clone(),
             msg_id,
+            dedupe,
             payload,
         });
     }

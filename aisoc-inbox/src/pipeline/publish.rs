@@ -170,7 +170,7 @@ impl Inbox {
                     }
                     let msg_id =
                         key.map_or_else(|| context.event_uid.clone(), |key| key.msg_id(index));
-                    mapped.push(record, msg_id, &json);
+                    mapped.push(record, msg_id, key.is_some(), &json);
                     let needed = base.saturating_add(mapped.held());
                     // Grown ahead (doubling), so most events do not touch the budget.
                     if needed > working.bytes()
