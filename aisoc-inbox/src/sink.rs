@@ -2,11 +2,10 @@
 //! so an event the caller saw accepted is never lost.
 //!
 //! A sink keeps each message id marked [`dedupe`](SinkEvent::dedupe) once. Events of a request
-//! with an idempotency key carry ids
-//! derived from tenant, token and key ([`IdempotencyKey::msg_id`](crate::limits::IdempotencyKey::msg_id)),
-//! the same on every retry; that is what stores an event once when its sender retries after a
-//! crash between the sink's acknowledgement and the key's promotion to done (see
-//! [`limits`](crate::limits)).
+//! with an idempotency key carry ids derived from tenant, token and key
+//! ([`IdempotencyKey::msg_id`](crate::limits::IdempotencyKey::msg_id)), the same on every retry;
+//! that is what stores an event once when its sender retries after a crash between the sink's
+//! acknowledgement and the key's promotion to done (see [`limits`](crate::limits)).
 
 use std::collections::HashSet;
 use std::sync::Mutex;
