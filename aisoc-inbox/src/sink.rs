@@ -47,8 +47,8 @@ pub struct SinkEvent {
     pub tenant_id: String,
     /// The template that produced it.
     pub template_id: String,
-    /// A unique message id; repeats of the same id are published once. Derived from the
-    /// idempotency key when the request had one, random otherwise.
+    /// A unique message id, kept once by a sink when [`dedupe`](Self::dedupe) is set. Derived
+    /// from the idempotency key when the request had one, random otherwise.
     pub msg_id: String,
     /// Whether the same id can come again and must then be stored once: `true` for an id
     /// derived from an idempotency key (a retry of the request carries it again) or read back

@@ -267,7 +267,6 @@ mod tests {
         let not_an_object = SinkEvent {
             payload: Bytes::from_static(b"[1, 2]"),
             msg_id: "m3".into(),
-            dedupe: true,
             ..small.clone()
         };
         index
