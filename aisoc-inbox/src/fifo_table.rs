@@ -148,6 +148,30 @@ impl<V: Copy + Default, S: BuildHasher> FifoTable<V, S> {
         evicted
     }
 
+    /// Reads ahead the index entries that looking up or inserting `keys` will read, and those of
+    /// the `inserts` oldest keys that as many inserts push out of a full table. Changes nothing.
+    ///
+    /// Why: in a table of tens of megabytes each of those entries is a cache miss, and a lookup
+    /// waits for its miss before the next lookup starts; these reads do not depend on one
+    /// another, so the processor has many of them in flight at once, and the lookups that follow
+    /// find the entries in cache. For a request of 100 keyed events this took the file store's
+    /// duplicate checks from about a tenth of its writer's time to a few percent.
+    pub(crate) fn prefetch(&self, keys: impl IntoIterator<Item = u128>, inserts: usize) {
+        if self.capacity() == 0 {
+            return;
+        }
+        let mut read = 0u32;
+        for key in keys {
+            read = read.wrapping_add(self.index[self.ideal(self.hash(key))].slot);
+        }
+        let free = self.capacity() - self.used;
+        for ahead in 0..inserts.saturating_sub(free).min(self.used) {
+            let front = self.slots[(self.head + ahead) % self.capacity()];
+            read = read.wrapping_add(self.index[self.ideal(self.hash(whole(front.key)))].slot);
+        }
+        std::hint::black_box(read);
+    }
+
     /// Forgets `key`; its value, if it was held.
     pub(crate) fn remove(&mut self, key: u128) -> Option<V> {
         let at = self.find(key)?;
@@ -315,6 +339,7 @@ mod tests {
         let mut table = FifoTable::<i64, _>::new(0, RandomState::new());
         assert_eq!(table.insert(1, 1), None);
         assert_eq!(table.get(1), None);
+        table.prefetch([1], 5);
         table.pop_front_while(|_| true);
     }
 
@@ -330,8 +355,8 @@ mod tests {
     }
 
     /// Every key has one of four hashes (one at the index's last position), so probe runs are
-    /// long, share their hash bits and wrap around the index: a random walk of inserts and
-    /// removals checked against a map and a queue.
+    /// long, share their hash bits and wrap around the index: a random walk of inserts,
+    /// removals and reads ahead checked against a map and a queue.
     #[test]
     fn colliding_keys_stay_findable_through_inserts_evictions_and_removals() {
         #[derive(Default)]
@@ -356,6 +381,9 @@ mod tests {
             std::hash::Hasher::write_u64(&mut state, step);
             let roll = std::hash::Hasher::finish(&state);
             let key = u128::from(roll % 40);
+            // Reading ahead, for any number of inserts (past the capacity too), changes nothing
+            // and reads nothing out of range, wherever the ring's head is.
+            table.prefetch([key, key + 1], (roll % 40) as usize);
             if roll.is_multiple_of(5) {
                 assert_eq!(table.remove(key), model.remove(&key));
                 order.retain(|k| *k != key);

@@ -18,7 +18,7 @@
 //! chance under 10^-14 that nobody outside the process can steer.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 use std::sync::{Arc, Mutex};
 
 use aisoc_inbox::sink::SinkEvent;
@@ -43,19 +43,44 @@ pub struct MemoryRecentEvents {
     ids: RandomState,
 }
 
-/// One tenant's newest events, oldest first, and their message ids (so a repeat is found
-/// without reading the queue: the index is written on every accepted request).
+/// One tenant's newest events, oldest first, each with its message id's hash, and the set of
+/// those hashes (so a repeat is found without reading the queue: the index is written on every
+/// accepted request). An id is hashed once, when it comes in: the set and the queue both keep
+/// the hash, and the set uses it as it is.
 #[derive(Debug, Default)]
 struct TenantEvents {
-    queue: VecDeque<Entry>,
-    msg_ids: HashSet<u64>,
+    queue: VecDeque<(u64, Entry)>,
+    msg_ids: HashSet<u64, BuildHasherDefault<IdHashHasher>>,
+}
+
+/// Passes a message id's keyed hash through as its own hash: SipHash over a hash already keyed
+/// was two of the four hashings an indexed event cost.
+#[derive(Debug, Default)]
+struct IdHashHasher(u64);
+
+impl Hasher for IdHashHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only reached for keys other than `u64`; fold them in so it stays a hash.
+        for &byte in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
+        }
+    }
+
+    fn write_u64(&mut self, hash: u64) {
+        self.0 = hash;
+    }
 }
 
 /// One kept event.
 #[derive(Debug, Clone)]
 enum Entry {
-    /// Read when it was indexed.
-    Read(RecentEvent),
+    /// Read when it was indexed. Boxed: an unread entry is a third of a read one's size, and
+    /// entries are moved into and out of the queue on every indexed event.
+    Read(Box<RecentEvent>),
     /// Read when asked for.
     Unread(Unread),
 }
@@ -88,7 +113,7 @@ impl Entry {
     /// The event; `None` for a payload that does not read as one (logged).
     fn read(&self, tenant_id: &str) -> Option<RecentEvent> {
         match self {
-            Entry::Read(event) => Some(event.clone()),
+            Entry::Read(event) => Some(RecentEvent::clone(event)),
             Entry::Unread(unread) => {
                 let accepted = Accepted {
                     tenant_id,
@@ -131,13 +156,14 @@ impl MemoryRecentEvents {
                 Some(kept) => kept,
                 None => tenants.entry(tenant_id.to_owned()).or_default(),
             };
-            if !kept.msg_ids.insert(self.ids.hash_one(entry.msg_id())) {
+            let id = self.ids.hash_one(entry.msg_id());
+            if !kept.msg_ids.insert(id) {
                 continue;
             }
-            kept.queue.push_back(entry);
+            kept.queue.push_back((id, entry));
             while kept.queue.len() > self.per_tenant {
-                if let Some(oldest) = kept.queue.pop_front() {
-                    kept.msg_ids.remove(&self.ids.hash_one(oldest.msg_id()));
+                if let Some((oldest, _)) = kept.queue.pop_front() {
+                    kept.msg_ids.remove(&oldest);
                 }
             }
         }
@@ -149,23 +175,30 @@ impl MemoryRecentEvents {
         let tenants = self.tenants.lock().unwrap_or_else(|p| p.into_inner());
         tenants
             .get(tenant_id)
-            .map(|kept| kept.queue.iter().rev().cloned().collect())
+            .map(|kept| {
+                kept.queue
+                    .iter()
+                    .rev()
+                    .map(|(_, entry)| entry.clone())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
 
 fn last_seen(events: &TenantEvents) -> Option<DateTime<Utc>> {
-    events.queue.back().map(Entry::seen_at)
+    events.queue.back().map(|(_, entry)| entry.seen_at())
 }
 
 #[async_trait]
 impl RecentEventIndex for MemoryRecentEvents {
     async fn record(&self, events: &[RecentEvent]) -> Result<(), RecentEventsError> {
-        self.insert(
-            events
-                .iter()
-                .map(|event| (event.tenant_id.as_str(), Entry::Read(event.clone()))),
-        );
+        self.insert(events.iter().map(|event| {
+            (
+                event.tenant_id.as_str(),
+                Entry::Read(Box::new(event.clone())),
+            )
+        }));
         Ok(())
     }
 
@@ -182,7 +215,7 @@ impl RecentEventIndex for MemoryRecentEvents {
                 continue;
             } else if event.payload.len() > MAX_UNREAD_BYTES {
                 match RecentEvent::from_sink_event(event, now) {
-                    Ok(event) => Entry::Read(event),
+                    Ok(event) => Entry::Read(Box::new(event)),
                     Err(error) => {
                         tracing::warn!(%error, "event not indexed for ChatOps");
                         continue;
@@ -277,7 +310,7 @@ mod tests {
         let kinds: Vec<_> = tenants["acme"]
             .queue
             .iter()
-            .map(|entry| matches!(entry, Entry::Unread(_)))
+            .map(|(_, entry)| matches!(entry, Entry::Unread(_)))
             .collect();
         assert_eq!(kinds, [true, false], "the array is not indexed at all");
     }

@@ -79,6 +79,12 @@ impl RecentIds {
         self.table.pop_front_while(|&at| at <= oldest_kept);
     }
 
+    /// Reads ahead what looking up `ids`, then remembering `pushes` new ids, will read (see
+    /// [`FifoTable::prefetch`]): call it before a batch of lookups or pushes.
+    pub(super) fn prefetch(&self, ids: impl IntoIterator<Item = IdHash>, pushes: usize) {
+        self.table.prefetch(ids, pushes);
+    }
+
     /// Remembers `id` as stored at `at_ms` (no earlier than the ids before it); the oldest id
     /// makes room when `max_ids` are remembered.
     pub(super) fn push(&mut self, id: IdHash, at_ms: i64) {

@@ -431,17 +431,21 @@ impl Writer {
         }
         let appended_at = self.clock.now().timestamp_millis();
         self.recent.expire(appended_at);
+        // A random id (no idempotency key) is never sent again: it is not looked up and takes
+        // no room in the window, which keeps the keyed ids that retries do repeat.
+        let ids: Vec<Option<IdHash>> = events
+            .iter()
+            .map(|event| event.dedupe.then(|| self.recent.id(&event.msg_id)))
+            .collect();
+        self.recent.prefetch(ids.iter().flatten().copied(), 0);
         let mut fresh = Vec::with_capacity(events.len());
         let mut size = 0;
         let mut seen_here = IdSet::default();
-        for event in &events {
+        for (event, id) in events.iter().zip(ids) {
             let Some(len) = record::encoded_len(event) else {
                 let _ = reply.send(Err(FileStoreError::RecordTooLarge));
                 return Admitted::Done;
             };
-            // A random id (no idempotency key) is never sent again: it is not looked up and
-            // takes no room in the window, which keeps the keyed ids that retries do repeat.
-            let id = event.dedupe.then(|| self.recent.id(&event.msg_id));
             if let Some(id) = id
                 && (self.recent.contains(id) || batch.ids.contains(&id) || !seen_here.insert(id))
             {
@@ -573,6 +577,8 @@ impl Writer {
         segment.len += bytes;
         self.used += bytes;
         self.next += batch.records;
+        let stored_ids = batch.stored_ids.iter().map(|(id, _)| *id);
+        self.recent.prefetch(stored_ids, batch.stored_ids.len());
         for (id, at) in batch.stored_ids {
             self.recent.push(id, at);
         }
