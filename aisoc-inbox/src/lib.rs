@@ -38,6 +38,7 @@ pub mod envelope;
 mod fifo_table;
 pub mod file_store;
 pub mod hec;
+pub mod keyed_hash;
 pub mod limits;
 pub mod metrics;
 pub mod pipeline;

@@ -18,9 +18,10 @@
 //! chance under 10^-14 that nobody outside the process can steer.
 
 use std::collections::{HashMap, HashSet, VecDeque};
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Mutex};
 
+use aisoc_inbox::keyed_hash::KeyedHashes;
 use aisoc_inbox::sink::SinkEvent;
 use aisoc_notify_core::async_trait;
 use bytes::Bytes;
@@ -50,29 +51,7 @@ pub struct MemoryRecentEvents {
 #[derive(Debug, Default)]
 struct TenantEvents {
     queue: VecDeque<(u64, Entry)>,
-    msg_ids: HashSet<u64, BuildHasherDefault<IdHashHasher>>,
-}
-
-/// Passes a message id's keyed hash through as its own hash: SipHash over a hash already keyed
-/// was two of the four hashings an indexed event cost.
-#[derive(Debug, Default)]
-struct IdHashHasher(u64);
-
-impl Hasher for IdHashHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only reached for keys other than `u64`; fold them in so it stays a hash.
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u64(&mut self, hash: u64) {
-        self.0 = hash;
-    }
+    msg_ids: HashSet<u64, KeyedHashes>,
 }
 
 /// One kept event.

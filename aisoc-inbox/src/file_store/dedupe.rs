@@ -8,44 +8,23 @@
 //! the default million take 36 MB from the start, and traffic does not grow it).
 
 use std::collections::HashSet;
-use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
+use std::hash::{BuildHasher, RandomState};
 use std::time::Duration;
 
 use crate::fifo_table::FifoTable;
+use crate::keyed_hash::KeyedHashes;
 
 /// A message id's hash.
 pub(super) type IdHash = u128;
 
 /// A set of [`IdHash`]es: they are keyed hashes already, so the set uses their low 64 bits as
-/// they are instead of hashing them again (SipHash over every id was a few percent of a
-/// 100-event request).
-pub(super) type IdSet = HashSet<IdHash, BuildHasherDefault<IdHashHasher>>;
-
-/// Passes an [`IdHash`]'s bits through (see [`IdSet`]).
-#[derive(Default)]
-pub(super) struct IdHashHasher(u64);
-
-impl Hasher for IdHashHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        // Only reached for keys other than `u128`; fold them in so it stays a hash.
-        for &byte in bytes {
-            self.0 = self.0.rotate_left(8) ^ u64::from(byte);
-        }
-    }
-
-    fn write_u128(&mut self, id: u128) {
-        self.0 = id as u64;
-    }
-}
+/// they are instead of hashing them again.
+pub(super) type IdSet = HashSet<IdHash, KeyedHashes>;
 
 pub(super) struct RecentIds {
     keys: (RandomState, RandomState),
     /// Each id with the time it was stored.
-    table: FifoTable<i64, BuildHasherDefault<IdHashHasher>>,
+    table: FifoTable<i64, KeyedHashes>,
     window_ms: i64,
 }
 
@@ -54,7 +33,7 @@ impl RecentIds {
     pub(super) fn new(max_ids: usize, window: Duration) -> Self {
         Self {
             keys: (RandomState::new(), RandomState::new()),
-            table: FifoTable::new(max_ids, BuildHasherDefault::default()),
+            table: FifoTable::new(max_ids, KeyedHashes::default()),
             window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
         }
     }
