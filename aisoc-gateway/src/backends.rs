@@ -22,6 +22,7 @@ use aisoc_notify_approvals::memory::{MemoryApprovalStore, MemoryAuditLog};
 use aisoc_notify_approvals::postgres::{PgApprovalStore, PgAuditLog, PgVerificationStore};
 use aisoc_notify_approvals::store::{ApprovalStore, AuditLog};
 use aisoc_notify_approvals::verify::{MemoryVerificationStore, VerificationStore};
+use aisoc_notify_core::ConfigError;
 use aisoc_notify_core::sealed::{DATA_KEY_VARIABLE, DataKeys};
 use aisoc_notify_outbox::envelope::RetrySettings;
 use aisoc_notify_outbox::memory::{self, MemoryOutbox, MemoryOutboxLimits};
@@ -162,12 +163,17 @@ impl Backends {
             .with_auth_failure_budget(budget(rates.auth_failures, "aisoc:inbox:authfail"))
     }
 
-    /// Inbox idempotency keys.
-    pub fn idempotency(&self, ttl: Duration) -> Arc<dyn IdempotencyStore> {
-        match &self.redis {
+    /// Inbox idempotency keys: in Redis when configured (shared by every replica), else in
+    /// memory, as many as `AISOC_INBOX_IDEMPOTENCY_MAX_KEYS` (read through `lookup`) says.
+    pub fn idempotency(
+        &self,
+        ttl: Duration,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Arc<dyn IdempotencyStore>, ConfigError> {
+        Ok(match &self.redis {
             Some(redis) => Arc::new(RedisIdempotencyStore::new(redis.clone())),
-            None => Arc::new(MemoryIdempotencyStore::new(ttl)),
-        }
+            None => Arc::new(MemoryIdempotencyStore::from_lookup(ttl, lookup)?),
+        })
     }
 
     /// The JetStream sink, when NATS is configured.

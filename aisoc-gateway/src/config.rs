@@ -416,6 +416,7 @@ pub const FILE_KEYS: &[(&str, &str)] = &[
     ("data_dir", "AISOC_DATA_DIR"),
     ("events.max_bytes", "AISOC_EVENTS_MAX_BYTES"),
     ("events.segment_bytes", "AISOC_EVENTS_SEGMENT_BYTES"),
+    ("events.dedupe_max_ids", "AISOC_EVENTS_DEDUPE_MAX_IDS"),
     ("slack.signing_secret", "SLACK_SIGNING_SECRET"),
     ("slack.bot_token", "SLACK_BOT_TOKEN"),
     ("slack.api_base", "SLACK_API_BASE"),
@@ -441,6 +442,10 @@ pub const FILE_KEYS: &[(&str, &str)] = &[
     (
         "inbox.idempotency_lease_seconds",
         "AISOC_INBOX_IDEMPOTENCY_LEASE_SECONDS",
+    ),
+    (
+        "inbox.idempotency_max_keys",
+        "AISOC_INBOX_IDEMPOTENCY_MAX_KEYS",
     ),
     (
         "inbox.max_events_per_request",

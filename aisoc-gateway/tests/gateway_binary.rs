@@ -876,7 +876,8 @@ async fn a_toml_file_configures_the_gateway_and_a_typo_in_it_stops_start_up() {
         &config,
         format!(
             "listen = \"127.0.0.1:0\"\nadmin_token = \"from-the-file\"\nevents_out = {:?}\n\
-             data_dir = {:?}\n\n[inbox]\nrate_limit_per_min = 1\n",
+             data_dir = {:?}\n\n[inbox]\nrate_limit_per_min = 1\nidempotency_max_keys = 1000\n\n\
+             [events]\ndedupe_max_ids = 1000\n",
             events.to_str().unwrap(),
             dir.join("data").to_str().unwrap()
         ),
@@ -910,6 +911,18 @@ async fn a_toml_file_configures_the_gateway_and_a_typo_in_it_stops_start_up() {
     }
     let base = base.unwrap();
     assert_eq!(admin_line.unwrap(), "admin token: from configuration");
+    // The two duplicate windows take their memory at start (44 and 36 MB by default): sized
+    // by the file, the whole gateway stays well under what they alone would take.
+    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id().unwrap())).unwrap();
+    let rss_kib: u64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|kib| kib.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    assert!(
+        rss_kib < 64 * 1024,
+        "{rss_kib} KiB resident with windows of a thousand entries"
+    );
     let http = reqwest::Client::new();
     let minted: serde_json::Value = http
         .post(format!("{base}/v1/admin/inbox/tokens"))
@@ -948,6 +961,38 @@ async fn a_toml_file_configures_the_gateway_and_a_typo_in_it_stops_start_up() {
     assert!(!refused.status.success());
     let stderr = String::from_utf8_lossy(&refused.stderr);
     assert!(stderr.contains("unknown key 'backends.redis'"), "{stderr}");
+
+    for (section, key, variable) in [
+        (
+            "inbox",
+            "idempotency_max_keys = 0",
+            "AISOC_INBOX_IDEMPOTENCY_MAX_KEYS",
+        ),
+        (
+            "events",
+            "dedupe_max_ids = -1",
+            "AISOC_EVENTS_DEDUPE_MAX_IDS",
+        ),
+    ] {
+        std::fs::write(
+            &config,
+            format!(
+                "listen = \"127.0.0.1:0\"\ndata_dir = {:?}\n\n[{section}]\n{key}\n",
+                dir.join("data").to_str().unwrap()
+            ),
+        )
+        .unwrap();
+        let refused = Command::new(env!("CARGO_BIN_EXE_aisoc-gateway"))
+            .args(["--config", config.to_str().unwrap()])
+            .env_remove("AISOC_LISTEN")
+            .env_remove(variable)
+            .output()
+            .await
+            .unwrap();
+        assert!(!refused.status.success(), "{key}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(variable), "{key}: {stderr}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -79,6 +79,8 @@ pub const DEFAULT_MAX_BYTES: u64 = 1024 * 1024 * 1024;
 /// The default number of recent message ids remembered for deduplication (36 MB, taken when the
 /// store opens).
 pub const DEFAULT_DEDUPE_MAX_IDS: usize = 1_000_000;
+/// The most message ids [`FileStoreConfig::from_lookup`] accepts: 3.6 GB of window.
+pub const MAX_DEDUPE_IDS: usize = 100_000_000;
 /// Appends queued for the writer before `append` waits for room.
 const QUEUE: usize = 1024;
 
@@ -111,8 +113,9 @@ impl FileStoreConfig {
         }
     }
 
-    /// The defaults in `dir`, with `AISOC_EVENTS_MAX_BYTES` and `AISOC_EVENTS_SEGMENT_BYTES`
-    /// read through `lookup`.
+    /// The defaults in `dir`, with `AISOC_EVENTS_MAX_BYTES`, `AISOC_EVENTS_SEGMENT_BYTES` and
+    /// `AISOC_EVENTS_DEDUPE_MAX_IDS` (0 to [`MAX_DEDUPE_IDS`]; 0 keeps no ids, so a retry after
+    /// a crash may be stored twice) read through `lookup`.
     pub fn from_lookup(
         dir: impl Into<PathBuf>,
         lookup: impl Fn(&str) -> Option<String>,
@@ -134,6 +137,19 @@ impl FileStoreConfig {
         }
         if let Some(segment) = bytes("AISOC_EVENTS_SEGMENT_BYTES")? {
             config.segment_bytes = segment;
+        }
+        if let Some(raw) = lookup("AISOC_EVENTS_DEDUPE_MAX_IDS") {
+            config.dedupe_max_ids = raw
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n <= MAX_DEDUPE_IDS)
+                .ok_or_else(|| {
+                    ConfigError::new(
+                        "AISOC_EVENTS_DEDUPE_MAX_IDS",
+                        format!("must be a number of ids from 0 to {MAX_DEDUPE_IDS}"),
+                    )
+                })?;
         }
         if config.segment_bytes > config.max_bytes {
             config.segment_bytes = config.max_bytes;

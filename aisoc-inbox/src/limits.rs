@@ -306,6 +306,8 @@ impl Default for MemoryIdempotencyStore {
 impl MemoryIdempotencyStore {
     /// The most keys kept by default.
     pub const DEFAULT_CAPACITY: u64 = 1_000_000;
+    /// The most keys [`from_lookup`](Self::from_lookup) accepts: 4.4 GB of table.
+    pub const MAX_CAPACITY: u64 = 100_000_000;
 
     /// Keys are remembered at most `max_ttl`, whatever TTL `complete` asks for.
     pub fn new(max_ttl: Duration) -> Self {
@@ -319,6 +321,45 @@ impl MemoryIdempotencyStore {
             clock: self.clock,
             ..Self::with_table(capacity, self.max_ttl)
         }
+    }
+
+    /// Keeps `AISOC_INBOX_IDEMPOTENCY_MAX_KEYS` keys (read through `lookup`; 1 to
+    /// [`MAX_CAPACITY`](Self::MAX_CAPACITY), 44 bytes each taken now), or
+    /// [`DEFAULT_CAPACITY`](Self::DEFAULT_CAPACITY) when it is unset.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// use aisoc_inbox::limits::MemoryIdempotencyStore;
+    ///
+    /// let day = Duration::from_secs(86_400);
+    /// let small = MemoryIdempotencyStore::from_lookup(day, |name| {
+    ///     (name == "AISOC_INBOX_IDEMPOTENCY_MAX_KEYS").then(|| "10000".to_owned())
+    /// })?;
+    /// let error = MemoryIdempotencyStore::from_lookup(day, |_| Some("0".to_owned())).unwrap_err();
+    /// assert!(error.to_string().contains("AISOC_INBOX_IDEMPOTENCY_MAX_KEYS"));
+    /// # Ok::<(), aisoc_notify_core::ConfigError>(())
+    /// ```
+    pub fn from_lookup(
+        max_ttl: Duration,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, aisoc_notify_core::ConfigError> {
+        const NAME: &str = "AISOC_INBOX_IDEMPOTENCY_MAX_KEYS";
+        let capacity = match lookup(NAME) {
+            None => Self::DEFAULT_CAPACITY,
+            Some(raw) => raw
+                .trim()
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=Self::MAX_CAPACITY).contains(n))
+                .ok_or_else(|| {
+                    aisoc_notify_core::ConfigError::new(
+                        NAME,
+                        format!("must be a number of keys from 1 to {}", Self::MAX_CAPACITY),
+                    )
+                })?,
+        };
+        Ok(Self::with_table(capacity, max_ttl))
     }
 
     /// Judges leases and TTLs by `clock`.

@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aisoc_inbox::InboxConfig;
-use aisoc_inbox::file_store::{FileStore, FileStoreConfig, FileStoreError, StoreReader};
+use aisoc_inbox::file_store::{
+    DEFAULT_DEDUPE_MAX_IDS, FileStore, FileStoreConfig, FileStoreError, StoreReader,
+};
 use aisoc_inbox::sink::SinkEvent;
 use aisoc_notify_core::clock::ManualClock;
 use aisoc_notify_core::secret::ExposeSecret;
@@ -145,10 +147,14 @@ fn the_cap_and_segment_size_come_from_the_environment_and_bad_values_name_their_
     let config = FileStoreConfig::from_lookup("/data/inbox-events", |name| match name {
         "AISOC_EVENTS_MAX_BYTES" => Some("1048576".into()),
         "AISOC_EVENTS_SEGMENT_BYTES" => Some("4194304".into()),
+        "AISOC_EVENTS_DEDUPE_MAX_IDS" => Some("50000".into()),
         _ => None,
     })
     .unwrap();
     assert_eq!(config.max_bytes, 1 << 20);
+    assert_eq!(config.dedupe_max_ids, 50_000);
+    let unset = FileStoreConfig::from_lookup("/data", |_| None).unwrap();
+    assert_eq!(unset.dedupe_max_ids, DEFAULT_DEDUPE_MAX_IDS);
     assert_eq!(
         config.segment_bytes,
         1 << 20,
@@ -162,6 +168,16 @@ fn the_cap_and_segment_size_come_from_the_environment_and_bad_values_name_their_
         refused.to_string().contains("AISOC_EVENTS_MAX_BYTES"),
         "{refused}"
     );
+    for bad in ["-1", "a million", "100000001"] {
+        let refused = FileStoreConfig::from_lookup("/data", |name| {
+            (name == "AISOC_EVENTS_DEDUPE_MAX_IDS").then(|| bad.into())
+        })
+        .unwrap_err();
+        assert!(
+            refused.to_string().contains("AISOC_EVENTS_DEDUPE_MAX_IDS"),
+            "{bad}: {refused}"
+        );
+    }
 }
 
 /// Writes four events and closes the store, leaving the segment file to damage.

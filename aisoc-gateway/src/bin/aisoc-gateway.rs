@@ -525,7 +525,7 @@ async fn build_inbox(
         TokenResolver::new(backends.token_store(data_keys).await?),
         Arc::new(TemplateRegistry::bundled()?),
         backends.rate_limiter(per_minute),
-        backends.idempotency(config.idempotency_ttl),
+        backends.idempotency(config.idempotency_ttl, lookup)?,
         sink,
         config,
     );
