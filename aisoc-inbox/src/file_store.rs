@@ -138,18 +138,9 @@ impl FileStoreConfig {
         if let Some(segment) = bytes("AISOC_EVENTS_SEGMENT_BYTES")? {
             config.segment_bytes = segment;
         }
-        if let Some(raw) = lookup("AISOC_EVENTS_DEDUPE_MAX_IDS") {
-            config.dedupe_max_ids = raw
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n <= MAX_DEDUPE_IDS)
-                .ok_or_else(|| {
-                    ConfigError::new(
-                        "AISOC_EVENTS_DEDUPE_MAX_IDS",
-                        format!("must be a number of ids from 0 to {MAX_DEDUPE_IDS}"),
-                    )
-                })?;
+        let ids = "AISOC_EVENTS_DEDUPE_MAX_IDS";
+        if let Some(n) = crate::pipeline::number_in(&lookup, ids, 0..=MAX_DEDUPE_IDS, "ids")? {
+            config.dedupe_max_ids = n;
         }
         if config.segment_bytes > config.max_bytes {
             config.segment_bytes = config.max_bytes;

@@ -344,22 +344,12 @@ impl MemoryIdempotencyStore {
         max_ttl: Duration,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, aisoc_notify_core::ConfigError> {
-        const NAME: &str = "AISOC_INBOX_IDEMPOTENCY_MAX_KEYS";
-        let capacity = match lookup(NAME) {
-            None => Self::DEFAULT_CAPACITY,
-            Some(raw) => raw
-                .trim()
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=Self::MAX_CAPACITY).contains(n))
-                .ok_or_else(|| {
-                    aisoc_notify_core::ConfigError::new(
-                        NAME,
-                        format!("must be a number of keys from 1 to {}", Self::MAX_CAPACITY),
-                    )
-                })?,
-        };
-        Ok(Self::with_table(capacity, max_ttl))
+        let name = "AISOC_INBOX_IDEMPOTENCY_MAX_KEYS";
+        let capacity = crate::pipeline::number_in(&lookup, name, 1..=Self::MAX_CAPACITY, "keys")?;
+        Ok(Self::with_table(
+            capacity.unwrap_or(Self::DEFAULT_CAPACITY),
+            max_ttl,
+        ))
     }
 
     /// Judges leases and TTLs by `clock`.

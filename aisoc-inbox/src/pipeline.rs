@@ -36,6 +36,7 @@
 //! measures the peak allocation of hostile and ordinary requests against their bodies.
 
 mod config;
+pub(crate) use config::number_in;
 mod error;
 mod events;
 mod publish;

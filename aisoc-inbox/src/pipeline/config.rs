@@ -61,7 +61,7 @@ impl Default for InboxConfig {
 }
 
 /// Reads `name` through `lookup` as a number in `range`, or says which range.
-fn number_in<T>(
+pub(crate) fn number_in<T>(
     lookup: &impl Fn(&str) -> Option<String>,
     name: &'static str,
     range: std::ops::RangeInclusive<T>,
