@@ -637,3 +637,87 @@ async fn measure_open_time_with_a_million_stored_events() {
     );
     store.close().await;
 }
+
+/// Whether the page holding byte `offset` of `path` is in the page cache: a read that may not
+/// wait for the disk (`RWF_NOWAIT`) fails with `EAGAIN` when it is not.
+#[cfg(target_os = "linux")]
+fn cached(path: &Path, offset: u64) -> bool {
+    use rustix::io::{Errno, ReadWriteFlags, preadv2};
+    let file = std::fs::File::open(path).unwrap();
+    let mut page = [0u8; 4096];
+    let mut bufs = [std::io::IoSliceMut::new(&mut page)];
+    match preadv2(&file, &mut bufs, offset, ReadWriteFlags::NOWAIT) {
+        Ok(read) => read > 0,
+        Err(Errno::AGAIN) => false,
+        Err(error) => panic!("preadv2 of {}: {error}", path.display()),
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn synced_records_leave_the_page_cache_behind_the_last_sixteen_mebibytes() {
+    const MIB: u64 = 1024 * 1024;
+    /// `statfs`'s `f_type` of tmpfs, whose pages live only in memory and cannot be released.
+    const TMPFS_MAGIC: u64 = 0x0102_1994;
+    let dir = TempDir::new();
+    std::fs::create_dir_all(&dir.0).unwrap();
+    if rustix::fs::statfs(&dir.0).unwrap().f_type as u64 == TMPFS_MAGIC {
+        eprintln!("skipped: {} is on tmpfs", dir.0.display());
+        return;
+    }
+    let store = FileStore::open(small(&dir.0, 24 * MIB, 128 * MIB))
+        .await
+        .unwrap();
+    // 64 KiB events, 10 an append: 46 MiB, one segment sealed at 24 MiB and 22 MiB after it.
+    let big = |n: u64| SinkEvent {
+        payload: vec![b'x'; 64 * 1024].into(),
+        ..event(n)
+    };
+    let mut next = 0;
+    let mut appended = 0;
+    while appended < 46 * MIB {
+        let events: Vec<SinkEvent> = (next..next + 10).map(big).collect();
+        store.append(&events).await.unwrap();
+        next += 10;
+        appended += 10 * 64 * 1024;
+    }
+    let files = segment_files(&dir.0);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let (sealed, active) = (&files[0], &files[1]);
+    let active_len = store.stats().bytes - std::fs::metadata(sealed).unwrap().len();
+    assert!(
+        active_len > 20 * MIB,
+        "{active_len} bytes in the active segment"
+    );
+
+    // The sealed segment was released whole once the active one had its own 16 MiB to keep.
+    for at in [0, 12 * MIB, std::fs::metadata(sealed).unwrap().len() - 4096] {
+        assert!(!cached(sealed, at), "sealed segment, byte {at}");
+    }
+    // The active segment: released up to 16 MiB before its end (in steps of 4 MiB), kept
+    // after that, where a reader that keeps up reads.
+    assert!(!cached(active, 4096), "active segment, start");
+    assert!(
+        !cached(active, active_len - 21 * MIB),
+        "active segment, 21 MiB back"
+    );
+    assert!(
+        cached(active, active_len - 15 * MIB),
+        "active segment, 15 MiB back"
+    );
+    assert!(
+        cached(active, active_len - 4096),
+        "active segment, last page"
+    );
+
+    // Releasing pages is only advice: everything reads back, from the disk.
+    let stored = read_all(store.reader(0));
+    assert_eq!(stored.len() as u64, next);
+    assert!(
+        stored
+            .iter()
+            .enumerate()
+            .all(|(n, (at, e))| *at == n as u64 && *e == big(*at))
+    );
+    store.close().await;
+}
