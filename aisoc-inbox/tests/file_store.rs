@@ -684,14 +684,15 @@ async fn synced_records_leave_the_page_cache_behind_the_last_sixteen_mebibytes()
     let files = segment_files(&dir.0);
     assert_eq!(files.len(), 2, "{files:?}");
     let (sealed, active) = (&files[0], &files[1]);
-    let active_len = store.stats().bytes - std::fs::metadata(sealed).unwrap().len();
+    let sealed_len = std::fs::metadata(sealed).unwrap().len();
+    let active_len = store.stats().bytes - sealed_len;
     assert!(
         active_len > 20 * MIB,
         "{active_len} bytes in the active segment"
     );
 
     // The sealed segment was released whole once the active one had its own 16 MiB to keep.
-    for at in [0, 12 * MIB, std::fs::metadata(sealed).unwrap().len() - 4096] {
+    for at in [0, 12 * MIB, sealed_len - 4096] {
         assert!(!cached(sealed, at), "sealed segment, byte {at}");
     }
     // The active segment: released up to 16 MiB before its end (in steps of 4 MiB), kept

@@ -9,7 +9,7 @@
 //! time on the development VM's ext4). The zeros are cut off when a segment is sealed, at a clean close and on
 //! recovery, so only the active segment of a running store carries them.
 //!
-//! What has been synced is handed back to the kernel's page cache a few mebibytes behind the
+//! What has been synced is handed back to the kernel's page cache [`CACHE_KEPT`] behind the
 //! last record (`posix_fadvise(DONTNEED)`, on Linux). The writer never reads it again and a
 //! reader that keeps up reads within those last mebibytes; left cached, a log written at
 //! hundreds of megabytes a second fills the page cache, pushing out pages that something
