@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `DATABASE_URL` | inbox tokens (row-level security; signing secrets sealed with `AISOC_DATA_KEY`, refused without it), approvals and the audit trail, `chatops.verify` prompts, both flows' follow-ups (playbook resumes), in-app notification lists, notification channels (sealed with `AISOC_DATA_KEY`; otherwise in `<data dir>/channels`) |
 //! | `REDIS_URL` | inbox rate limits, per-token event and byte budgets, failed-authentication budgets and idempotency keys, Web Push subscriptions |
-//! | `NATS_URL` | accepted inbox events, to the JetStream stream `AISOC_INBOX` (unless `--events-out`); queued notifications, to the work-queue stream `AISOC_OUTBOX` (`AISOC_OUTBOX_STREAM` names another), dead letters to `AISOC_OUTBOX_DEAD` |
+//! | `NATS_URL` | accepted inbox events, to the JetStream stream `AISOC_INBOX` (unless `--events-out`), a message per event or, with `AISOC_INBOX_NATS_FRAMING=request`, per request; queued notifications, to the work-queue stream `AISOC_OUTBOX` (`AISOC_OUTBOX_STREAM` names another), dead letters to `AISOC_OUTBOX_DEAD` |
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use aisoc_inbox::limits::{
     RedisIdempotencyStore, RedisRateLimiter,
 };
 use aisoc_inbox::postgres::PgTokenStore;
-use aisoc_inbox::sink::{EventSink, NatsSink, NatsSinkConfig};
+use aisoc_inbox::sink::{EventSink, NatsFraming, NatsSink, NatsSinkConfig};
 use aisoc_inbox::token::{MemoryTokenStore, TokenStore};
 use aisoc_notify_approvals::memory::{MemoryApprovalStore, MemoryAuditLog};
 use aisoc_notify_approvals::postgres::{PgApprovalStore, PgAuditLog, PgVerificationStore};
@@ -35,6 +35,9 @@ use sqlx::PgPool;
 use sqlx::postgres::PgPoolOptions;
 
 use crate::channel_store::{ChannelStore, ChannelStoreError, FileChannelStore, PgChannelStore};
+
+/// How accepted inbox events are laid out in `AISOC_INBOX` messages.
+const FRAMING_VARIABLE: &str = "AISOC_INBOX_NATS_FRAMING";
 
 /// How long start-up waits for each backend.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -176,11 +179,25 @@ impl Backends {
         })
     }
 
-    /// The JetStream sink, when NATS is configured.
-    pub async fn nats_sink(&self) -> Result<Option<Arc<dyn EventSink>>, BackendError> {
+    /// The JetStream sink, when NATS is configured; `lookup` reads `AISOC_INBOX_NATS_FRAMING`
+    /// (`event`, the default: a message per event; `request`: a message per request).
+    pub async fn nats_sink(
+        &self,
+        lookup: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Option<Arc<dyn EventSink>>, BackendError> {
         match &self.nats {
             Some(client) => {
-                let sink = NatsSink::new(client.clone(), NatsSinkConfig::default())
+                let framing = match lookup(FRAMING_VARIABLE) {
+                    Some(name) if !name.trim().is_empty() => name
+                        .parse::<NatsFraming>()
+                        .map_err(|e| failed(FRAMING_VARIABLE, e))?,
+                    _ => NatsFraming::default(),
+                };
+                let config = NatsSinkConfig {
+                    framing,
+                    ..NatsSinkConfig::default()
+                };
+                let sink = NatsSink::new(client.clone(), config)
                     .await
                     .map_err(|e| failed("NATS_URL", e))?;
                 Ok(Some(Arc::new(sink)))

@@ -458,6 +458,7 @@ pub const FILE_KEYS: &[(&str, &str)] = &[
         "AISOC_INBOX_AUTH_FAILURES_PER_MIN",
     ),
     ("inbox.inflight_bytes", "AISOC_INBOX_INFLIGHT_BYTES"),
+    ("inbox.nats_framing", "AISOC_INBOX_NATS_FRAMING"),
     ("chatops.verify_enabled", "AISOC_FEATURE_CHATOPS_VERIFY"),
     ("chatops.public_url", "AISOC_ACTIONS_PUBLIC_URL"),
     ("chatops.hmac_secret", "AISOC_CHATOPS_HMAC_SECRET"),

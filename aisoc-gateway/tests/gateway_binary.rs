@@ -747,6 +747,84 @@ async fn chatops_verify_prompts_on_slack_and_the_answer_link_records_and_resumes
     assert!(kinds.contains(&"chatops.verify.acknowledge"), "{timeline}");
 }
 
+#[tokio::test]
+async fn with_request_framing_a_request_reaches_jetstream_as_one_message_and_a_bad_framing_is_refused()
+ {
+    let tenant = format!("tenant{:08x}", rand::random::<u32>());
+    let nats = async_nats::connect("nats://127.0.0.1:4222")
+        .await
+        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
+    let mut published = nats
+        .subscribe(format!("aisoc.inbox.{tenant}.>"))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    let env = [
+        ("NATS_URL", "nats://127.0.0.1:4222"),
+        ("AISOC_INBOX_NATS_FRAMING", "request"),
+    ];
+    let (gateway, _) = Gateway::start_with(Some("framing-admin"), &[], &env).await;
+    let http = reqwest::Client::new();
+    let minted: serde_json::Value = http
+        .post(gateway.url("/v1/admin/inbox/tokens"))
+        .bearer_auth("framing-admin")
+        .json(&serde_json::json!({"tenant_id": tenant, "template": "generic-json"}))
+        .json_reply()
+        .await;
+    let token = minted["token"].as_str().unwrap().to_owned();
+    let receipt: serde_json::Value = http
+        .post(gateway.url(&format!("/v1/inbox/{token}")))
+        .header("content-type", "application/x-ndjson")
+        .body("{\"title\":\"one\"}\n{\"title\":\"two\"}\n{\"title\":\"three\"}\n")
+        .json_reply()
+        .await;
+    assert_eq!(receipt["accepted"], 3, "{receipt}");
+    let message = tokio::time::timeout(
+        Duration::from_secs(10),
+        futures::StreamExt::next(&mut published),
+    )
+    .await
+    .expect("the request on NATS")
+    .expect("subscription open");
+    let count = message
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("Aisoc-Events"))
+        .map(|v| v.as_str().to_owned());
+    assert_eq!(count.as_deref(), Some("3"));
+    let titles: Vec<String> = aisoc_inbox::sink::message_events(count.as_deref(), &message.payload)
+        .unwrap()
+        .into_iter()
+        .map(|line| {
+            let event: serde_json::Value = serde_json::from_slice(line).unwrap();
+            event["finding_info"]["title"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    assert_eq!(titles, ["one", "two", "three"]);
+    drop(gateway);
+
+    let refused = Command::new(env!("CARGO_BIN_EXE_aisoc-gateway"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env("NATS_URL", "nats://127.0.0.1:4222")
+        .env("AISOC_INBOX_NATS_FRAMING", "batch")
+        .env(
+            "AISOC_DATA_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .join(format!("gateway-framing-{:016x}", rand::random::<u64>())),
+        )
+        .env_remove("DATABASE_URL")
+        .env_remove("REDIS_URL")
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("AISOC_INBOX_NATS_FRAMING") && stderr.contains("`request`"),
+        "{stderr}"
+    );
+}
+
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
 #[tokio::test]

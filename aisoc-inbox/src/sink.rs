@@ -122,6 +122,146 @@ impl EventSink for MemorySink {
     }
 }
 
+/// How a NATS sink lays accepted events out in JetStream messages.
+///
+/// The server's work is per message (storing it, indexing its subject, acknowledging it), so
+/// on a small machine a message per event caps NATS-backed ingest at what the server manages
+/// in messages per second (about 85,000 on two cores, `benches/README.md`). Packing a
+/// request's events into one message costs the server once per request instead; a consumer
+/// then splits the message with [`message_events`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum NatsFraming {
+    /// One message per event, its body the event's OCSF JSON, with no [`EVENTS_HEADER`]: the
+    /// default, and what the stream has always held.
+    #[default]
+    PerEvent,
+    /// One message per request's run of events that share tenant and template (so the
+    /// subject stays `<prefix>.<tenant>.<template>`), split where a message would outgrow the
+    /// server's `max_payload`. The body is the events' OCSF JSON, one per line (NDJSON), and
+    /// [`EVENTS_HEADER`] says how many. An event whose JSON holds a line break (compact JSON
+    /// never does) gets a message of its own.
+    PerRequest,
+}
+
+impl NatsFraming {
+    /// The name [`FromStr`](std::str::FromStr) reads: `event` or `request`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NatsFraming::PerEvent => "event",
+            NatsFraming::PerRequest => "request",
+        }
+    }
+}
+
+impl std::str::FromStr for NatsFraming {
+    type Err = FramingError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "event" => Ok(NatsFraming::PerEvent),
+            "request" => Ok(NatsFraming::PerRequest),
+            _ => Err(FramingError(
+                "the framing is `event` (a message per event) or `request` (a message per request)"
+                    .into(),
+            )),
+        }
+    }
+}
+
+/// The header of a message framed [`PerRequest`](NatsFraming::PerRequest): how many events,
+/// one per line, its body holds.
+pub const EVENTS_HEADER: &str = "Aisoc-Events";
+
+/// A framing that cannot be read: an unknown framing name, or a message whose lines do not
+/// match its [`EVENTS_HEADER`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct FramingError(String);
+
+/// The events one message of the inbox stream holds, given its [`EVENTS_HEADER`] value
+/// (`None` when it has none) and its body: the body itself when the header is absent or `1`,
+/// else the body's lines, which must be as many as the header says. Works for both framings,
+/// so a consumer need not know which one the gateway uses.
+///
+/// ```
+/// use aisoc_inbox::sink::message_events;
+///
+/// let single = br#"{"class_uid":2004}"#;
+/// assert_eq!(message_events(None, single).unwrap(), vec![&single[..]]);
+///
+/// let framed = b"{\"a\":1}\n{\"a\":2}";
+/// assert_eq!(
+///     message_events(Some("2"), framed).unwrap(),
+///     vec![&b"{\"a\":1}"[..], &b"{\"a\":2}"[..]]
+/// );
+/// assert!(message_events(Some("3"), framed).is_err());
+/// ```
+pub fn message_events<'a>(
+    events_header: Option<&str>,
+    body: &'a [u8],
+) -> Result<Vec<&'a [u8]>, FramingError> {
+    let count = match events_header {
+        None => return Ok(vec![body]),
+        Some(value) => value.trim().parse::<usize>().map_err(|_| {
+            FramingError(format!(
+                "{EVENTS_HEADER} is not a count of events: {value:?}"
+            ))
+        })?,
+    };
+    if count == 1 {
+        return Ok(vec![body]);
+    }
+    let events: Vec<&[u8]> = body.split(|&byte| byte == b'\n').collect();
+    if events.len() != count {
+        return Err(FramingError(format!(
+            "{EVENTS_HEADER} says {count} events, the body has {} lines",
+            events.len()
+        )));
+    }
+    Ok(events)
+}
+
+/// The messages `events` go out in under `framing`, as ranges of `events`: one event each
+/// [`PerEvent`](NatsFraming::PerEvent); runs that share tenant, template and
+/// [`dedupe`](SinkEvent::dedupe) [`PerRequest`](NatsFraming::PerRequest), each body (the
+/// events and a line break between each two) at most `max_body` bytes unless one event alone
+/// is larger.
+#[cfg_attr(not(feature = "nats"), allow(dead_code))]
+fn frames(
+    events: &[SinkEvent],
+    framing: NatsFraming,
+    max_body: usize,
+) -> Vec<std::ops::Range<usize>> {
+    if framing == NatsFraming::PerEvent {
+        return (0..events.len()).map(|i| i..i + 1).collect();
+    }
+    let alone = |event: &SinkEvent| event.payload.contains(&b'\n');
+    let mut frames = Vec::new();
+    let mut start = 0;
+    while start < events.len() {
+        let first = &events[start];
+        let mut end = start + 1;
+        let mut bytes = first.payload.len();
+        if !alone(first) {
+            while let Some(next) = events.get(end) {
+                let grown = bytes + 1 + next.payload.len();
+                let same_run = next.tenant_id == first.tenant_id
+                    && next.template_id == first.template_id
+                    && next.dedupe == first.dedupe;
+                if !same_run || grown > max_body || alone(next) {
+                    break;
+                }
+                bytes = grown;
+                end += 1;
+            }
+        }
+        frames.push(start..end);
+        start = end;
+    }
+    frames
+}
+
 #[cfg(feature = "nats")]
 pub use nats::{NatsSink, NatsSinkConfig};
 
@@ -132,7 +272,13 @@ mod nats {
     use aisoc_notify_core::async_trait;
     use async_nats::jetstream::{self, stream};
 
-    use super::{EventSink, SinkError, SinkEvent};
+    use bytes::{BufMut, Bytes, BytesMut};
+
+    use super::{EVENTS_HEADER, EventSink, NatsFraming, SinkError, SinkEvent};
+
+    /// Room kept in a message for its headers when a run of events is packed up to the
+    /// server's `max_payload` (which counts headers and body together).
+    const HEADER_ROOM: usize = 1024;
 
     /// Where and how the NATS sink publishes.
     #[derive(Debug, Clone)]
@@ -146,6 +292,8 @@ mod nats {
         pub duplicate_window: Duration,
         /// How long to wait for an acknowledgement.
         pub ack_timeout: Duration,
+        /// A message per event (the default) or per request.
+        pub framing: NatsFraming,
     }
 
     impl Default for NatsSinkConfig {
@@ -155,6 +303,7 @@ mod nats {
                 subject_prefix: "aisoc.inbox".into(),
                 duplicate_window: Duration::from_secs(24 * 3600),
                 ack_timeout: Duration::from_secs(5),
+                framing: NatsFraming::PerEvent,
             }
         }
     }
@@ -223,32 +372,46 @@ mod nats {
     #[async_trait]
     impl EventSink for NatsSink {
         async fn publish(&self, events: &[SinkEvent]) -> Result<(), SinkError> {
-            let mut pending = Vec::with_capacity(events.len());
+            let max_body = self
+                .jetstream
+                .client()
+                .max_payload()
+                .saturating_sub(HEADER_ROOM);
+            let frames = super::frames(events, self.config.framing, max_body);
+            let mut pending = Vec::with_capacity(frames.len());
             // A request's events share their tenant and template, so their subject: it is made
-            // once per run of them (a `Subject` is a shared buffer), not once per event.
+            // once per run of them (a `Subject` is a shared buffer), not once per message.
             let mut last: Option<(&SinkEvent, async_nats::Subject)> = None;
-            for event in events {
+            for frame in frames {
+                let run = &events[frame];
+                let first = &run[0];
                 let subject = match &last {
                     Some((previous, subject))
-                        if previous.tenant_id == event.tenant_id
-                            && previous.template_id == event.template_id =>
+                        if previous.tenant_id == first.tenant_id
+                            && previous.template_id == first.template_id =>
                     {
                         subject.clone()
                     }
                     _ => {
-                        let subject = async_nats::Subject::from(self.subject(event));
-                        last = Some((event, subject.clone()));
+                        let subject = async_nats::Subject::from(self.subject(first));
+                        last = Some((first, subject.clone()));
                         subject
                     }
                 };
-                let published = if event.dedupe {
-                    let mut headers = async_nats::HeaderMap::new();
-                    headers.insert(async_nats::header::NATS_MESSAGE_ID, event.msg_id.as_str());
-                    self.jetstream
-                        .publish_with_headers(subject, headers, event.payload.clone())
-                        .await
+                let mut headers = async_nats::HeaderMap::new();
+                if first.dedupe {
+                    headers.insert(async_nats::header::NATS_MESSAGE_ID, message_id(run));
+                }
+                if self.config.framing == NatsFraming::PerRequest {
+                    headers.insert(EVENTS_HEADER, run.len().to_string());
+                }
+                let body = ndjson(run);
+                let published = if headers.is_empty() {
+                    self.jetstream.publish(subject, body).await
                 } else {
-                    self.jetstream.publish(subject, event.payload.clone()).await
+                    self.jetstream
+                        .publish_with_headers(subject, headers, body)
+                        .await
                 };
                 let ack = published.map_err(|e| SinkError::Unavailable(e.to_string()))?;
                 pending.push(ack);
@@ -260,11 +423,122 @@ mod nats {
             Ok(())
         }
     }
+
+    /// The `Nats-Msg-Id` of a message holding `run`: the event's own id for one event (so
+    /// both framings store a retried single event once), else the first event's id and the
+    /// count, which a retried request (same idempotency key, same events) repeats.
+    fn message_id(run: &[SinkEvent]) -> String {
+        match run {
+            [event] => event.msg_id.clone(),
+            [first, ..] => format!("{}+{}", first.msg_id, run.len()),
+            [] => String::new(),
+        }
+    }
+
+    /// The body of a message holding `run`: the event's JSON as it is for one event, else
+    /// the events' JSON one per line.
+    fn ndjson(run: &[SinkEvent]) -> Bytes {
+        if let [event] = run {
+            return event.payload.clone();
+        }
+        let len = run.iter().map(|e| e.payload.len() + 1).sum::<usize>() - 1;
+        let mut body = BytesMut::with_capacity(len);
+        for (i, event) in run.iter().enumerate() {
+            if i > 0 {
+                body.put_u8(b'\n');
+            }
+            body.extend_from_slice(&event.payload);
+        }
+        body.freeze()
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::subject_token;
+    use super::{NatsFraming, SinkEvent, frames, message_events, subject_token};
+
+    fn event(tenant: &str, template: &str, dedupe: bool, json: &str) -> SinkEvent {
+        SinkEvent {
+            tenant_id: tenant.into(),
+            template_id: template.into(),
+            msg_id: format!("{tenant}-{json}"),
+            dedupe,
+            payload: bytes::Bytes::copy_from_slice(json.as_bytes()),
+        }
+    }
+
+    #[test]
+    fn per_event_framing_is_a_message_per_event() {
+        let events = [event("a", "t", false, "{}"), event("a", "t", false, "{}")];
+        assert_eq!(
+            frames(&events, NatsFraming::PerEvent, 1 << 20),
+            [0..1, 1..2]
+        );
+    }
+
+    #[test]
+    fn per_request_framing_packs_runs_that_share_tenant_template_and_dedupe() {
+        let events = [
+            event("a", "t", false, "{1}"),
+            event("a", "t", false, "{2}"),
+            event("a", "u", false, "{3}"),
+            event("b", "u", false, "{4}"),
+            event("b", "u", true, "{5}"),
+            event("b", "u", true, "{6}"),
+        ];
+        assert_eq!(
+            frames(&events, NatsFraming::PerRequest, 1 << 20),
+            [0..2, 2..3, 3..4, 4..6]
+        );
+    }
+
+    #[test]
+    fn per_request_framing_splits_where_the_body_would_outgrow_the_limit() {
+        // Each event is 3 bytes; with a line break between two, a body of n events is 4n - 1.
+        let events: Vec<_> = (0..7)
+            .map(|i| event("a", "t", false, &format!("{{{i}}}")))
+            .collect();
+        assert_eq!(
+            frames(&events, NatsFraming::PerRequest, 11),
+            [0..3, 3..6, 6..7]
+        );
+        // One event larger than the limit still goes, alone.
+        assert_eq!(
+            frames(&events[..2], NatsFraming::PerRequest, 2),
+            [0..1, 1..2]
+        );
+    }
+
+    #[test]
+    fn an_event_with_a_line_break_gets_a_message_of_its_own() {
+        let events = [
+            event("a", "t", false, "{1}"),
+            event("a", "t", false, "{\n}"),
+            event("a", "t", false, "{3}"),
+            event("a", "t", false, "{4}"),
+        ];
+        assert_eq!(
+            frames(&events, NatsFraming::PerRequest, 1 << 20),
+            [0..1, 1..2, 2..4]
+        );
+        // And its message (header 1) reads back whole.
+        assert_eq!(message_events(Some("1"), b"{\n}").unwrap(), [&b"{\n}"[..]]);
+    }
+
+    #[test]
+    fn a_framing_header_that_does_not_match_the_body_is_an_error() {
+        assert!(message_events(Some("two"), b"{}\n{}").is_err());
+        assert!(message_events(Some("3"), b"{}\n{}").is_err());
+        assert_eq!(message_events(Some(" 2 "), b"{}\n{}").unwrap().len(), 2);
+    }
+
+    #[test]
+    fn framing_names_read_back() {
+        for framing in [NatsFraming::PerEvent, NatsFraming::PerRequest] {
+            assert_eq!(framing.as_str().parse::<NatsFraming>(), Ok(framing));
+        }
+        assert!("batch".parse::<NatsFraming>().is_err());
+    }
 
     #[test]
     fn tenants_that_differ_only_in_dot_or_underscore_get_different_subject_tokens() {

@@ -410,6 +410,7 @@ async fn a_republish_after_a_crash_between_the_ack_and_the_promotion_is_stored_o
         subject_prefix: format!("aisoc.test{id:08x}"),
         duplicate_window: Duration::from_secs(3600),
         ack_timeout: Duration::from_secs(2),
+        ..NatsSinkConfig::default()
     };
     let sink = Arc::new(NatsSink::new(client.clone(), config.clone()).await.unwrap());
     let (store, time) = backend.store().await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use aisoc_inbox::InboxConfig;
 use aisoc_inbox::router::router;
-use aisoc_inbox::sink::{NatsSink, NatsSinkConfig};
+use aisoc_inbox::sink::{NatsFraming, NatsSink, NatsSinkConfig, message_events};
 use aisoc_inbox::token::mint;
 use aisoc_notify_core::secret::ExposeSecret;
 use axum::body::Body;
@@ -22,6 +22,7 @@ fn config() -> NatsSinkConfig {
         subject_prefix: format!("aisoc.test{id:08x}"),
         duplicate_window: Duration::from_secs(3600),
         ack_timeout: Duration::from_secs(2),
+        ..NatsSinkConfig::default()
     }
 }
 
@@ -307,6 +308,170 @@ async fn only_the_events_of_a_keyed_request_ask_the_stream_to_deduplicate() {
         (digest.len(), index),
         (64, "0"),
         "derived from the key: {keyed}"
+    );
+    jetstream.delete_stream(&config.stream).await.unwrap();
+}
+
+/// A sink framing a message per request, on a stream of the test's own.
+async fn per_request() -> (async_nats::Client, NatsSinkConfig, NatsSink) {
+    let client = async_nats::connect("127.0.0.1:4222")
+        .await
+        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
+    let config = NatsSinkConfig {
+        framing: NatsFraming::PerRequest,
+        ..config()
+    };
+    let sink = NatsSink::new(client.clone(), config.clone()).await.unwrap();
+    (client, config, sink)
+}
+
+/// The events of stored message `sequence`, through `message_events`.
+async fn stored_events(
+    stream: &async_nats::jetstream::stream::Stream,
+    sequence: u64,
+) -> (async_nats::jetstream::message::StreamMessage, Vec<Value>) {
+    let message = stream.get_raw_message(sequence).await.unwrap();
+    let count = message
+        .headers
+        .get(aisoc_inbox::sink::EVENTS_HEADER)
+        .map(|v| v.as_str().to_owned());
+    let events = message_events(count.as_deref(), &message.payload)
+        .unwrap()
+        .into_iter()
+        .map(|line| serde_json::from_slice(line).unwrap())
+        .collect();
+    (message, events)
+}
+
+#[tokio::test]
+async fn per_request_framing_stores_a_request_as_one_message_and_a_retry_once() {
+    let (client, config, sink) = per_request().await;
+    let sink = Arc::new(sink);
+    let (node_a, store) = support::inbox_with(InboxConfig::default(), sink.clone(), None);
+    let token = mint(store.as_ref(), "acme", "generic-json", None)
+        .await
+        .unwrap()
+        .token;
+    // A second node with its own idempotency memory: only the stream can drop the retry.
+    let (node_b, store_b) = support::inbox_with(InboxConfig::default(), sink, None);
+    use aisoc_inbox::token::TokenStore;
+    store_b
+        .insert(&store.list("acme").await.unwrap()[0])
+        .await
+        .unwrap();
+    let keyed = "{\"title\":\"one\"}\n{\"title\":\"two\"}\nbad line\n{\"title\":\"three\"}\n";
+    for node in [&node_a, &node_b] {
+        let (status, receipt) = post(
+            &router(node.clone()),
+            token.expose_secret(),
+            Some("delivery-1"),
+            keyed,
+        )
+        .await;
+        assert_eq!(
+            (status, receipt["accepted"].as_u64()),
+            (StatusCode::OK, Some(3))
+        );
+    }
+    let (status, _) = post(
+        &router(node_a),
+        token.expose_secret(),
+        None,
+        "{\"title\":\"four\"}\n",
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+
+    let jetstream = async_nats::jetstream::new(client);
+    let mut stream = jetstream.get_stream(&config.stream).await.unwrap();
+    assert_eq!(
+        stream.info().await.unwrap().state.messages,
+        2,
+        "the keyed request once (its retry on the other node dropped), the unkeyed one"
+    );
+    let (first, events) = stored_events(&stream, 1).await;
+    assert!(first.subject.as_str().ends_with(".acme.generic-json"));
+    assert_eq!(
+        first
+            .headers
+            .get("Aisoc-Events")
+            .map(|v| v.as_str().to_owned()),
+        Some("3".to_owned())
+    );
+    let msg_id = first
+        .headers
+        .get("Nats-Msg-Id")
+        .unwrap()
+        .as_str()
+        .to_owned();
+    assert!(
+        msg_id.ends_with("-0+3"),
+        "the first event's id and the count: {msg_id}"
+    );
+    let titles: Vec<_> = events
+        .iter()
+        .map(|e| e["finding_info"]["title"].as_str().unwrap())
+        .collect();
+    assert_eq!(titles, ["one", "two", "three"], "in order");
+    assert!(events.iter().all(|e| e["class_uid"] == 2004));
+    let (second, events) = stored_events(&stream, 2).await;
+    assert_eq!(
+        second.headers.get("Nats-Msg-Id"),
+        None,
+        "a random id: not sent"
+    );
+    assert_eq!(
+        second
+            .headers
+            .get("Aisoc-Events")
+            .map(|v| v.as_str().to_owned()),
+        Some("1".to_owned())
+    );
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["finding_info"]["title"], "four");
+    jetstream.delete_stream(&config.stream).await.unwrap();
+}
+
+#[tokio::test]
+async fn per_request_framing_splits_a_request_to_fit_the_servers_max_payload() {
+    use aisoc_inbox::sink::{EventSink, SinkEvent};
+    let (client, config, sink) = per_request().await;
+    let max_payload = client.server_info().max_payload;
+    // Events of a third of the server's limit each: two fit in a message, the third not.
+    let filler = "x".repeat(max_payload / 3);
+    let batch: Vec<SinkEvent> = (0..5)
+        .map(|n| SinkEvent {
+            tenant_id: "acme".into(),
+            template_id: "generic-json".into(),
+            msg_id: format!("big-{n}"),
+            dedupe: true,
+            payload: format!("{{\"n\":{n},\"x\":\"{filler}\"}}").into(),
+        })
+        .collect();
+    sink.publish(&batch).await.unwrap();
+    sink.publish(&batch).await.unwrap();
+
+    let jetstream = async_nats::jetstream::new(client);
+    let mut stream = jetstream.get_stream(&config.stream).await.unwrap();
+    assert_eq!(
+        stream.info().await.unwrap().state.messages,
+        3,
+        "5 events in messages of 2, 2 and 1; the repeat dropped"
+    );
+    let mut seen = Vec::new();
+    for sequence in 1..=3 {
+        let (message, events) = stored_events(&stream, sequence).await;
+        assert!(message.payload.len() <= max_payload);
+        seen.extend(events.iter().map(|e| e["n"].as_u64().unwrap()));
+    }
+    assert_eq!(seen, [0, 1, 2, 3, 4], "every event once, in order");
+    let last = stream.get_raw_message(3).await.unwrap();
+    assert_eq!(
+        last.headers
+            .get("Nats-Msg-Id")
+            .map(|v| v.as_str().to_owned()),
+        Some("big-4".to_owned()),
+        "a message of one event keeps the event's own id"
     );
     jetstream.delete_stream(&config.stream).await.unwrap();
 }

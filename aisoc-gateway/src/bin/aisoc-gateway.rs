@@ -494,7 +494,7 @@ async fn build_inbox(
     let per_minute =
         NonZeroU32::new(config.rate_limit_per_minute).ok_or("rate limit must be positive")?;
     let (store, mut stored): (Arc<dyn EventSink>, Option<String>) =
-        match backends.nats_sink().await? {
+        match backends.nats_sink(lookup).await? {
             Some(sink) => (sink, None),
             None => {
                 let data_dir = args

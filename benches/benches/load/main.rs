@@ -24,9 +24,11 @@
 //! anything else is counted as an error (the first one is shown). Events are the receipt's
 //! `accepted` count (the floor: the lines sent).
 //!
-//! On NATS the gateway publishes to the stream `AISOC_INBOX` (its name is fixed), under a
-//! tenant unique to the run: a stream the bench saw created is deleted afterwards, otherwise
-//! only the run's subjects are purged from it. `benches/load/run` starts a private
+//! On NATS the gateway publishes to the stream `AISOC_INBOX` (its name is fixed) a message per
+//! event, and then, in a gateway of its own with `AISOC_INBOX_NATS_FRAMING=request`, a message
+//! per request (`nats-per-request`, NDJSON batches only: a single event is one message either
+//! way), under a tenant unique to the run: a stream the bench saw created is deleted
+//! afterwards, otherwise only the run's subjects are purged from it. `benches/load/run` starts a private
 //! `nats-server` with its own store directory for the run instead of sharing the one on 4222.
 
 /// A line of the report on stdout (where `cargo bench` shows it).
@@ -292,13 +294,15 @@ fn summarize(rows: &[Row]) {
         "ndjson x100, signed",
     ] {
         let embedded = rate(&format!("gateway embedded: {shape}"), true);
-        let nats = rate(&format!("gateway nats: {shape}"), true);
-        if let (Some(embedded), Some(nats)) = (embedded, nats) {
-            let ratio = nats / embedded.max(f64::MIN_POSITIVE);
-            out!(
-                "  nats / embedded, {shape}: {ratio:.2} (goal 0.50: {})",
-                verdict(ratio >= 0.5)
-            );
+        for backend in ["nats", "nats-per-request"] {
+            let nats = rate(&format!("gateway {backend}: {shape}"), true);
+            if let (Some(embedded), Some(nats)) = (embedded, nats) {
+                let ratio = nats / embedded.max(f64::MIN_POSITIVE);
+                out!(
+                    "  {backend} / embedded, {shape}: {ratio:.2} (goal 0.50: {})",
+                    verdict(ratio >= 0.5)
+                );
+            }
         }
     }
     // Machine-independent: what one request costs the server, whatever else ran meanwhile.

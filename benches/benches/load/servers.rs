@@ -106,7 +106,11 @@ pub(crate) fn serve_floor() -> Result<(), BenchError> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Backend {
     Embedded,
+    /// NATS, a message per event (the default framing).
     Nats,
+    /// NATS with `AISOC_INBOX_NATS_FRAMING=request`: a message per request. Only its NDJSON
+    /// cases run: a single event is a message either way.
+    NatsPerRequest,
 }
 
 impl Backend {
@@ -114,6 +118,7 @@ impl Backend {
         match self {
             Backend::Embedded => "embedded",
             Backend::Nats => "nats",
+            Backend::NatsPerRequest => "nats-per-request",
         }
     }
 }
@@ -141,9 +146,12 @@ async fn start_gateway(
         .env("AISOC_INBOX_BYTES_PER_SECOND", (1u64 << 50).to_string())
         .env("AISOC_EVENTS_MAX_BYTES", STORE_BYTES.to_string())
         .stderr(Stdio::from(log));
-    if backend == Backend::Nats {
+    if matches!(backend, Backend::Nats | Backend::NatsPerRequest) {
         let url = options.nats_url.as_deref().ok_or("no NATS URL")?;
         command.env("NATS_URL", url);
+    }
+    if backend == Backend::NatsPerRequest {
+        command.env("AISOC_INBOX_NATS_FRAMING", "request");
     }
     Server::start(command, "aisoc-gateway listening on ").await
 }
@@ -177,12 +185,24 @@ async fn mint(addr: SocketAddr, tenant: &str, secret: Option<&str>) -> Result<St
         .to_owned())
 }
 
-/// The four inbox cases against one gateway.
+/// The inbox cases against one gateway (four, or the two NDJSON ones for
+/// [`Backend::NatsPerRequest`]); none, and no gateway started, when `--only` wants none.
 pub(crate) async fn gateway_cases(
     options: &Options,
     backend: Backend,
     tenant: &str,
 ) -> Result<Vec<Row>, BenchError> {
+    let wanted = ["single", "ndjson x100"]
+        .iter()
+        .filter(|shape| backend != Backend::NatsPerRequest || **shape != "single")
+        .flat_map(|shape| {
+            ["unsigned", "signed"]
+                .map(|signing| format!("gateway {}: {shape}, {signing}", backend.label()))
+        })
+        .any(|name| options.wants(&name));
+    if !wanted {
+        return Ok(Vec::new());
+    }
     let data_dir = options.work_dir.join(format!(
         "gateway-{}-{}",
         backend.label(),
@@ -209,6 +229,9 @@ pub(crate) async fn gateway_cases(
             "application/x-ndjson",
         ),
     ] {
+        if backend == Backend::NatsPerRequest && lines == 1 {
+            continue;
+        }
         for (signing, token, signer) in [
             ("unsigned", &unsigned, None),
             ("signed", &signed, Some(signer.clone())),
@@ -323,7 +346,13 @@ pub(crate) async fn nats_cases(
     let client = async_nats::connect(url).await?;
     let jetstream = async_nats::jetstream::new(client);
     let existed = jetstream.get_stream(INBOX_STREAM).await.is_ok();
-    let rows = gateway_cases(options, Backend::Nats, tenant).await;
+    let mut rows = gateway_cases(options, Backend::Nats, tenant).await;
+    if let Ok(rows) = &mut rows {
+        match gateway_cases(options, Backend::NatsPerRequest, tenant).await {
+            Ok(more) => rows.extend(more),
+            Err(error) => out!("  (nats, a message per request: {error})"),
+        }
+    }
     if existed {
         let subject = format!("aisoc.inbox.{tenant}.>");
         let stream = jetstream.get_stream(INBOX_STREAM).await?;
