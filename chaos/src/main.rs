@@ -83,7 +83,27 @@ async fn main() -> ExitCode {
     if wanted("ingest load with faults") {
         record(
             "ingest load with faults",
-            scenarios::ingest::load_with_faults(8, 25).await,
+            scenarios::ingest::load_with_faults(
+                "ingest: load with faults",
+                8,
+                25,
+                1,
+                scenarios::ingest::Framing::PerEvent,
+            )
+            .await,
+        );
+    }
+    if wanted("ingest batches framed per request with faults") {
+        record(
+            "ingest batches framed per request with faults",
+            scenarios::ingest::load_with_faults(
+                "ingest: NDJSON x5, a message per request",
+                8,
+                25,
+                5,
+                scenarios::ingest::Framing::PerRequest,
+            )
+            .await,
         );
     }
     if wanted("outbox") {

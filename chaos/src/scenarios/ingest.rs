@@ -36,7 +36,12 @@ impl Backends {
     }
 
     fn gateway_env(&self) -> Vec<(&'static str, String)> {
+        self.gateway_env_framed(Framing::PerEvent)
+    }
+
+    fn gateway_env_framed(&self, framing: Framing) -> Vec<(&'static str, String)> {
         vec![
+            ("AISOC_INBOX_NATS_FRAMING", framing.name().to_owned()),
             ("NATS_URL", self.nats.url()),
             ("REDIS_URL", self.redis.url()),
             ("DATABASE_URL", self.database.url()),
@@ -86,6 +91,29 @@ impl Refusals {
     }
 }
 
+/// How the gateway lays events out in `AISOC_INBOX` (`AISOC_INBOX_NATS_FRAMING`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Framing {
+    /// A message per event (the default).
+    PerEvent,
+    /// A message per request: its events one per line, the count in `Aisoc-Events`.
+    PerRequest,
+}
+
+impl Framing {
+    fn name(self) -> &'static str {
+        match self {
+            Framing::PerEvent => "event",
+            Framing::PerRequest => "request",
+        }
+    }
+}
+
+/// One event's JSON, as a sender posts it.
+fn event_json(title: &str) -> String {
+    json!({"title": title, "severity": "high"}).to_string()
+}
+
 /// Posts one event until the gateway answers 2xx (honouring 409/429/503 `Retry-After`), or
 /// gives up; `true` when acknowledged.
 async fn send_until_acknowledged(
@@ -95,13 +123,27 @@ async fn send_until_acknowledged(
     title: &str,
     refusals: &Refusals,
 ) -> bool {
+    let body = event_json(title);
+    post_until_acknowledged(http, url, key, "application/json", &body, refusals).await
+}
+
+/// Posts `body` until the gateway answers 2xx, or gives up; `true` when acknowledged.
+async fn post_until_acknowledged(
+    http: &reqwest::Client,
+    url: &str,
+    key: &str,
+    content_type: &str,
+    body: &str,
+    refusals: &Refusals,
+) -> bool {
     let started = Instant::now();
     while started.elapsed() < GIVE_UP_AFTER {
         let answer = http
             .post(url)
             .header(KEY_HEADER, key)
+            .header(reqwest::header::CONTENT_TYPE, content_type)
             .timeout(Duration::from_secs(3))
-            .json(&json!({"title": title, "severity": "high"}))
+            .body(body.to_owned())
             .send()
             .await;
         let wait = match answer {
@@ -129,6 +171,12 @@ async fn send_until_acknowledged(
 
 /// How many times each title is in the inbox stream.
 async fn stored_titles(nats: &PrivateNats) -> Result<HashMap<String, usize>, HarnessError> {
+    Ok(stored(nats).await?.0)
+}
+
+/// How many times each title is in the inbox stream, and how many of its messages hold more
+/// than one event.
+async fn stored(nats: &PrivateNats) -> Result<(HashMap<String, usize>, usize), HarnessError> {
     let client = nats.client().await?;
     let js = async_nats::jetstream::new(client);
     let mut stream = js
@@ -142,19 +190,44 @@ async fn stored_titles(nats: &PrivateNats) -> Result<HashMap<String, usize>, Har
         .state
         .clone();
     let mut titles = HashMap::new();
+    let mut framed = 0;
     if state.messages == 0 {
-        return Ok(titles);
+        return Ok((titles, framed));
     }
     for sequence in state.first_sequence..=state.last_sequence {
         let Ok(message) = stream.get_raw_message(sequence).await else {
             continue;
         };
-        let event: Value = serde_json::from_slice(&message.payload).unwrap_or_default();
-        if let Some(title) = event["finding_info"]["title"].as_str() {
-            *titles.entry(title.to_owned()).or_default() += 1;
+        let events = message_events(&message)?;
+        framed += usize::from(events.len() > 1);
+        for event in events {
+            let event: Value = serde_json::from_slice(event).unwrap_or_default();
+            if let Some(title) = event["finding_info"]["title"].as_str() {
+                *titles.entry(title.to_owned()).or_default() += 1;
+            }
         }
     }
-    Ok(titles)
+    Ok((titles, framed))
+}
+
+/// The events of a stored message, read from the wire format the README gives (not through
+/// the inbox's own reader): the body, or with an `Aisoc-Events: n` header its n lines.
+fn message_events(
+    message: &async_nats::jetstream::message::StreamMessage,
+) -> Result<Vec<&[u8]>, HarnessError> {
+    let Some(count) = message.headers.get("Aisoc-Events") else {
+        return Ok(vec![&message.payload[..]]);
+    };
+    let lines: Vec<&[u8]> = message.payload.split(|&b| b == b'\n').collect();
+    if count.as_str().parse::<usize>().ok() != Some(lines.len()) {
+        return Err(HarnessError::new(format!(
+            "message {} says Aisoc-Events: {} and has {} lines",
+            message.sequence,
+            count.as_str(),
+            lines.len()
+        )));
+    }
+    Ok(lines)
 }
 
 fn tally(
@@ -235,14 +308,18 @@ pub(crate) async fn crash_window() -> Result<Row, HarnessError> {
 }
 
 /// Load with faults: concurrent senders retrying with the same key until they get a 2xx,
-/// while NATS is restarted and the gateway killed -9 and restarted.
+/// while NATS is restarted and the gateway killed -9 and restarted. Each request carries
+/// `lines` events (one JSON object, or NDJSON), stored under `framing`.
 pub(crate) async fn load_with_faults(
+    scenario: &'static str,
     senders: usize,
-    events_each: usize,
+    requests_each: usize,
+    lines: usize,
+    framing: Framing,
 ) -> Result<Row, HarnessError> {
     let started = Instant::now();
     let mut backends = Backends::start().await?;
-    let mut gateway = Gateway::start(&backends.gateway_env()).await?;
+    let mut gateway = Gateway::start(&backends.gateway_env_framed(framing)).await?;
     let http = reqwest::Client::new();
     let token = mint(&http, &gateway).await?;
     let url = gateway.url(&format!("/v1/inbox/{token}"));
@@ -256,18 +333,30 @@ pub(crate) async fn load_with_faults(
         let refusals = Arc::clone(&refusals);
         async move {
             let mut acknowledged = Vec::new();
-            for event in 0..events_each {
-                let title = format!("load {sender}-{event}");
-                let key = format!("load-key-{sender}-{event}");
-                if send_until_acknowledged(&http, &url, &key, &title, &refusals).await {
-                    acknowledged.push(title);
+            for request in 0..requests_each {
+                let titles: Vec<String> = (0..lines)
+                    .map(|line| format!("load {sender}-{request}-{line}"))
+                    .collect();
+                let key = format!("load-key-{sender}-{request}");
+                let sent = if lines == 1 {
+                    send_until_acknowledged(&http, &url, &key, &titles[0], &refusals).await
+                } else {
+                    let body: String = titles
+                        .iter()
+                        .map(|title| event_json(title) + "\n")
+                        .collect();
+                    let ndjson = "application/x-ndjson";
+                    post_until_acknowledged(&http, &url, &key, ndjson, &body, &refusals).await
+                };
+                if sent {
+                    acknowledged.extend(titles);
                 }
                 progress.fetch_add(1, Ordering::Relaxed);
             }
             acknowledged
         }
     }));
-    let total = senders * events_each;
+    let total = senders * requests_each;
     let faults = async {
         let until = |share: usize| {
             let progress = Arc::clone(&progress);
@@ -289,13 +378,20 @@ pub(crate) async fn load_with_faults(
     let (acknowledged, faults) = tokio::join!(load, faults);
     faults?;
     let acknowledged: HashSet<String> = acknowledged.into_iter().flatten().collect();
-    refusals.report("ingest: load with faults");
-    let stored = stored_titles(&backends.nats).await?;
+    refusals.report(scenario);
+    let (stored, framed) = stored(&backends.nats).await?;
+    println!("{scenario}: {framed} stored messages hold more than one event");
+    if (framing == Framing::PerRequest) != (framed > 0) {
+        return Err(HarnessError::new(format!(
+            "{scenario}: {framed} messages hold more than one event under the framing `{}`",
+            framing.name()
+        )));
+    }
     gateway.kill9().await?;
     backends.finish().await?;
     Ok(tally(
-        "ingest: load with faults",
-        total,
+        scenario,
+        total * lines,
         &acknowledged,
         &stored,
         started.elapsed(),
