@@ -272,13 +272,37 @@ mod nats {
     use aisoc_notify_core::async_trait;
     use async_nats::jetstream::{self, stream};
 
+    use std::sync::Arc;
+
     use bytes::{BufMut, Bytes, BytesMut};
+    use tokio::sync::Semaphore;
 
     use super::{EVENTS_HEADER, EventSink, NatsFraming, SinkError, SinkEvent};
 
     /// Room kept in a message for its headers when a run of events is packed up to the
     /// server's `max_payload` (which counts headers and body together).
     const HEADER_ROOM: usize = 1024;
+
+    /// Messages the sink has published and not yet seen acknowledged, across all requests.
+    /// A request takes its share at once (up to this many; a larger one goes in parts, each
+    /// acknowledged before the next), so no request holds some while it waits for more.
+    const PUBLISH_WINDOW: usize = 4096;
+
+    /// The JetStream context's own bound on unacknowledged publishes, beyond which async-nats
+    /// makes a publish wait. It is above [`PUBLISH_WINDOW`] so that a publish the sink lets
+    /// through never waits there: what is left over is for the publishes of a request that
+    /// failed half-way, whose slots async-nats frees only when their acknowledgements come or
+    /// time out (after the configured `ack_timeout`).
+    const CONTEXT_ACK_SLOTS: usize = 2 * PUBLISH_WINDOW;
+
+    /// A JetStream context on `client` with the sink's acknowledgement bounds.
+    fn context(client: async_nats::Client, config: &NatsSinkConfig) -> jetstream::Context {
+        jetstream::context::ContextBuilder::new()
+            .timeout(config.ack_timeout)
+            .ack_timeout(config.ack_timeout)
+            .max_ack_inflight(CONTEXT_ACK_SLOTS)
+            .build(client)
+    }
 
     /// Where and how the NATS sink publishes.
     #[derive(Debug, Clone)]
@@ -316,10 +340,17 @@ mod nats {
     /// a random id that no retry repeats, so it goes without one: remembering it would cost the
     /// server a duplicate-window entry per message (measured in `benches/README.md`) and
     /// protect nothing.
+    ///
+    /// A request's messages are published back to back and their acknowledgements awaited
+    /// together, at most [`PUBLISH_WINDOW`] unacknowledged across the sink (async-nats alone
+    /// would let 5,000 be, and make the next publish wait: a request of more, or requests
+    /// that together are more, each holding some of the 5,000 while waiting for another,
+    /// would wait on one another until the inbox gave up).
     #[derive(Clone)]
     pub struct NatsSink {
         jetstream: jetstream::Context,
         config: NatsSinkConfig,
+        window: Arc<Semaphore>,
     }
 
     impl std::fmt::Debug for NatsSink {
@@ -336,8 +367,7 @@ mod nats {
             client: async_nats::Client,
             config: NatsSinkConfig,
         ) -> Result<Self, SinkError> {
-            let mut jetstream = jetstream::new(client);
-            jetstream.set_timeout(config.ack_timeout);
+            let jetstream = context(client, &config);
             jetstream
                 .get_or_create_stream(stream::Config {
                     name: config.stream.clone(),
@@ -347,15 +377,21 @@ mod nats {
                 })
                 .await
                 .map_err(|e| SinkError::Unavailable(e.to_string()))?;
-            Ok(Self { jetstream, config })
+            Ok(Self::with_context(jetstream, config))
         }
 
         /// A sink on a client that keeps trying to reach the server, so a gateway can start
         /// while NATS is down and answer 503 until it is back.
         pub fn detached(client: async_nats::Client, config: NatsSinkConfig) -> Self {
-            let mut jetstream = jetstream::new(client);
-            jetstream.set_timeout(config.ack_timeout);
-            Self { jetstream, config }
+            Self::with_context(context(client, &config), config)
+        }
+
+        fn with_context(jetstream: jetstream::Context, config: NatsSinkConfig) -> Self {
+            Self {
+                jetstream,
+                config,
+                window: Arc::new(Semaphore::new(PUBLISH_WINDOW)),
+            }
         }
 
         /// The subject an event goes to.
@@ -378,14 +414,38 @@ mod nats {
                 .max_payload()
                 .saturating_sub(HEADER_ROOM);
             let frames = super::frames(events, self.config.framing, max_body);
-            let mut pending = Vec::with_capacity(frames.len());
             // A request's events share their tenant and template, so their subject: it is made
             // once per run of them (a `Subject` is a shared buffer), not once per message.
             let mut last: Option<(&SinkEvent, async_nats::Subject)> = None;
-            for frame in frames {
+            for part in frames.chunks(PUBLISH_WINDOW) {
+                // All of the part's slots at once (the semaphore is fair: a large request is
+                // not overtaken for ever by small ones), never some while waiting for more.
+                let slots = u32::try_from(part.len()).unwrap_or(u32::MAX);
+                let _slots = self
+                    .window
+                    .acquire_many(slots)
+                    .await
+                    .map_err(|e| SinkError::Unavailable(e.to_string()))?;
+                self.publish_part(events, part, &mut last).await?;
+            }
+            Ok(())
+        }
+    }
+
+    impl NatsSink {
+        /// Publishes the messages `part` frames out of `events` back to back, then awaits
+        /// their acknowledgements together.
+        async fn publish_part<'e>(
+            &self,
+            events: &'e [SinkEvent],
+            part: &[std::ops::Range<usize>],
+            last: &mut Option<(&'e SinkEvent, async_nats::Subject)>,
+        ) -> Result<(), SinkError> {
+            let mut pending = Vec::with_capacity(part.len());
+            for frame in part.iter().cloned() {
                 let run = &events[frame];
                 let first = &run[0];
-                let subject = match &last {
+                let subject = match &*last {
                     Some((previous, subject))
                         if previous.tenant_id == first.tenant_id
                             && previous.template_id == first.template_id =>
@@ -394,7 +454,7 @@ mod nats {
                     }
                     _ => {
                         let subject = async_nats::Subject::from(self.subject(first));
-                        last = Some((first, subject.clone()));
+                        *last = Some((first, subject.clone()));
                         subject
                     }
                 };

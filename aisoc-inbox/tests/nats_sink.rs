@@ -475,3 +475,50 @@ async fn per_request_framing_splits_a_request_to_fit_the_servers_max_payload() {
     );
     jetstream.delete_stream(&config.stream).await.unwrap();
 }
+
+/// `count` events of one tenant and template, without idempotency keys.
+fn unkeyed_events(prefix: &str, count: usize) -> Vec<aisoc_inbox::sink::SinkEvent> {
+    (0..count)
+        .map(|n| aisoc_inbox::sink::SinkEvent {
+            tenant_id: "acme".into(),
+            template_id: "generic-json".into(),
+            msg_id: format!("{prefix}-{n}"),
+            dedupe: false,
+            payload: format!("{{\"n\":{n}}}").into(),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn more_events_than_the_clients_unacknowledged_publishes_go_through_without_waiting_forever()
+{
+    use aisoc_inbox::sink::EventSink;
+    let (client, config, sink) = connected().await;
+    let sink = Arc::new(sink);
+    // async-nats lets a JetStream context have 5,000 publishes unacknowledged and makes the
+    // next one wait for a slot. A request of the inbox's default cap (10,000 events), and
+    // requests that together pass 5,000, must still be stored, not stall until a timeout.
+    let alone = unkeyed_events("alone", 10_000);
+    tokio::time::timeout(Duration::from_secs(30), sink.publish(&alone))
+        .await
+        .expect("a 10,000-event request is stored within 30 s")
+        .unwrap();
+    let together = futures::future::join_all((0..16).map(|request| {
+        let sink = Arc::clone(&sink);
+        async move {
+            let events = unkeyed_events(&format!("together-{request}"), 1_000);
+            sink.publish(&events).await
+        }
+    }));
+    for published in tokio::time::timeout(Duration::from_secs(30), together)
+        .await
+        .expect("16 concurrent requests of 1,000 events are stored within 30 s")
+    {
+        published.unwrap();
+    }
+
+    let jetstream = async_nats::jetstream::new(client);
+    let mut stream = jetstream.get_stream(&config.stream).await.unwrap();
+    assert_eq!(stream.info().await.unwrap().state.messages, 26_000);
+    jetstream.delete_stream(&config.stream).await.unwrap();
+}
