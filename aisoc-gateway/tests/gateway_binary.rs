@@ -748,6 +748,62 @@ async fn chatops_verify_prompts_on_slack_and_the_answer_link_records_and_resumes
 }
 
 #[tokio::test]
+async fn on_nats_a_request_of_more_events_than_async_nats_leaves_unacknowledged_is_stored() {
+    const EVENTS: usize = 6_000;
+    let tenant = format!("tenant{:08x}", rand::random::<u32>());
+    let (gateway, _) = Gateway::start_with(
+        Some("cap-admin"),
+        &[],
+        &[("NATS_URL", "nats://127.0.0.1:4222")],
+    )
+    .await;
+    let http = reqwest::Client::new();
+    let minted: serde_json::Value = http
+        .post(gateway.url("/v1/admin/inbox/tokens"))
+        .bearer_auth("cap-admin")
+        .json(&serde_json::json!({"tenant_id": tenant, "template": "generic-json"}))
+        .json_reply()
+        .await;
+    let token = minted["token"].as_str().unwrap().to_owned();
+    // 6,000 events (under the default caps: 10,000 events, 2 MiB of OCSF), more than the
+    // 5,000 publishes async-nats lets be unacknowledged at once. Such a request used to wait
+    // on itself until the inbox gave up (503 after 60 s).
+    // Each title is padded so the body allows its mapped events (the inbox allows 8 bytes of
+    // OCSF a body byte, at least 2 MiB).
+    let body: String = (0..EVENTS)
+        .map(|n| format!("{{\"title\":\"event {n:06}, one of more than async-nats' window\"}}\n"))
+        .collect();
+    let answer = http
+        .post(gateway.url(&format!("/v1/inbox/{token}")))
+        .header("content-type", "application/x-ndjson")
+        .timeout(Duration::from_secs(30))
+        .body(body)
+        .send()
+        .await
+        .expect("answered within 30 s");
+    let status = answer.status();
+    let receipt: serde_json::Value = answer.json().await.unwrap();
+    assert_eq!(status, 200, "{receipt}");
+    assert_eq!(receipt["accepted"], EVENTS, "{receipt}");
+
+    let nats = async_nats::connect("nats://127.0.0.1:4222").await.unwrap();
+    let stream = async_nats::jetstream::new(nats)
+        .get_stream("AISOC_INBOX")
+        .await
+        .unwrap();
+    let subjects: Vec<(String, usize)> = futures::TryStreamExt::try_collect(
+        stream
+            .info_with_subjects(format!("aisoc.inbox.{tenant}.>"))
+            .await
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    let stored: usize = subjects.iter().map(|(_, count)| count).sum();
+    assert_eq!(stored, EVENTS, "{subjects:?}");
+}
+
+#[tokio::test]
 async fn with_request_framing_a_request_reaches_jetstream_as_one_message_and_a_bad_framing_is_refused()
  {
     let tenant = format!("tenant{:08x}", rand::random::<u32>());
