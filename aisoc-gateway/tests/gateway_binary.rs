@@ -747,6 +747,22 @@ async fn chatops_verify_prompts_on_slack_and_the_answer_link_records_and_resumes
     assert!(kinds.contains(&"chatops.verify.acknowledge"), "{timeline}");
 }
 
+/// Mints a `generic-json` inbox token for `tenant` with the admin token `admin`.
+async fn mint_generic_json(
+    http: &reqwest::Client,
+    gateway: &Gateway,
+    admin: &str,
+    tenant: &str,
+) -> String {
+    let minted: serde_json::Value = http
+        .post(gateway.url("/v1/admin/inbox/tokens"))
+        .bearer_auth(admin)
+        .json(&serde_json::json!({"tenant_id": tenant, "template": "generic-json"}))
+        .json_reply()
+        .await;
+    minted["token"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test]
 async fn on_nats_a_request_of_more_events_than_async_nats_leaves_unacknowledged_is_stored() {
     const EVENTS: usize = 6_000;
@@ -758,13 +774,7 @@ async fn on_nats_a_request_of_more_events_than_async_nats_leaves_unacknowledged_
     )
     .await;
     let http = reqwest::Client::new();
-    let minted: serde_json::Value = http
-        .post(gateway.url("/v1/admin/inbox/tokens"))
-        .bearer_auth("cap-admin")
-        .json(&serde_json::json!({"tenant_id": tenant, "template": "generic-json"}))
-        .json_reply()
-        .await;
-    let token = minted["token"].as_str().unwrap().to_owned();
+    let token = mint_generic_json(&http, &gateway, "cap-admin", &tenant).await;
     // 6,000 events (under the default caps: 10,000 events, 2 MiB of OCSF), more than the
     // 5,000 publishes async-nats lets be unacknowledged at once. Such a request used to wait
     // on itself until the inbox gave up (503 after 60 s).
@@ -821,13 +831,7 @@ async fn with_request_framing_a_request_reaches_jetstream_as_one_message_and_a_b
     ];
     let (gateway, _) = Gateway::start_with(Some("framing-admin"), &[], &env).await;
     let http = reqwest::Client::new();
-    let minted: serde_json::Value = http
-        .post(gateway.url("/v1/admin/inbox/tokens"))
-        .bearer_auth("framing-admin")
-        .json(&serde_json::json!({"tenant_id": tenant, "template": "generic-json"}))
-        .json_reply()
-        .await;
-    let token = minted["token"].as_str().unwrap().to_owned();
+    let token = mint_generic_json(&http, &gateway, "framing-admin", &tenant).await;
     let receipt: serde_json::Value = http
         .post(gateway.url(&format!("/v1/inbox/{token}")))
         .header("content-type", "application/x-ndjson")
@@ -920,13 +924,7 @@ async fn with_postgres_redis_and_nats_configured_state_survives_a_restart_and_ev
         }
     };
     assert_eq!(storage, "PostgreSQL, Redis, NATS JetStream");
-    let minted: serde_json::Value = http
-        .post(first.url("/v1/admin/inbox/tokens"))
-        .bearer_auth("backend-admin")
-        .json(&serde_json::json!({"tenant_id": tenant, "template": "generic-json"}))
-        .json_reply()
-        .await;
-    let token = minted["token"].as_str().unwrap().to_owned();
+    let token = mint_generic_json(&http, &first, "backend-admin", &tenant).await;
     let receipt: serde_json::Value = http
         .post(first.url(&format!("/v1/inbox/{token}")))
         .header("content-type", "application/x-ndjson")

@@ -141,6 +141,10 @@ pub enum NatsFraming {
     /// server's `max_payload`. The body is the events' OCSF JSON, one per line (NDJSON), and
     /// [`EVENTS_HEADER`] says how many. An event whose JSON holds a line break (compact JSON
     /// never does) gets a message of its own.
+    ///
+    /// A keyed request's message is deduplicated by its first event's id and the count, so a
+    /// retry is dropped only if it is framed the same way: switching the framing, or the
+    /// server's `max_payload`, between a request and its retry can store its events twice.
     PerRequest,
 }
 
@@ -342,7 +346,7 @@ mod nats {
     /// protect nothing.
     ///
     /// A request's messages are published back to back and their acknowledgements awaited
-    /// together, at most [`PUBLISH_WINDOW`] unacknowledged across the sink (async-nats alone
+    /// together, at most 4,096 unacknowledged across the sink (async-nats alone
     /// would let 5,000 be, and make the next publish wait: a request of more, or requests
     /// that together are more, each holding some of the 5,000 while waiting for another,
     /// would wait on one another until the inbox gave up).
