@@ -747,6 +747,20 @@ async fn chatops_verify_prompts_on_slack_and_the_answer_link_records_and_resumes
     assert!(kinds.contains(&"chatops.verify.acknowledge"), "{timeline}");
 }
 
+/// A subscription to `tenant`'s inbox subjects on the NATS server at 127.0.0.1:4222, ready
+/// before it returns, and the client it is on.
+async fn subscribe_to_inbox(tenant: &str) -> (async_nats::Client, async_nats::Subscriber) {
+    let nats = async_nats::connect("nats://127.0.0.1:4222")
+        .await
+        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
+    let published = nats
+        .subscribe(format!("aisoc.inbox.{tenant}.>"))
+        .await
+        .unwrap();
+    nats.flush().await.unwrap();
+    (nats, published)
+}
+
 /// Mints a `generic-json` inbox token for `tenant` with the admin token `admin`.
 async fn mint_generic_json(
     http: &reqwest::Client,
@@ -817,14 +831,7 @@ async fn on_nats_a_request_of_more_events_than_async_nats_leaves_unacknowledged_
 async fn with_request_framing_a_request_reaches_jetstream_as_one_message_and_a_bad_framing_is_refused()
  {
     let tenant = format!("tenant{:08x}", rand::random::<u32>());
-    let nats = async_nats::connect("nats://127.0.0.1:4222")
-        .await
-        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
-    let mut published = nats
-        .subscribe(format!("aisoc.inbox.{tenant}.>"))
-        .await
-        .unwrap();
-    nats.flush().await.unwrap();
+    let (_nats, mut published) = subscribe_to_inbox(&tenant).await;
     let env = [
         ("NATS_URL", "nats://127.0.0.1:4222"),
         ("AISOC_INBOX_NATS_FRAMING", "request"),
@@ -906,14 +913,7 @@ async fn with_postgres_redis_and_nats_configured_state_survives_a_restart_and_ev
         ("NATS_URL", "nats://127.0.0.1:4222"),
     ];
     let tenant = format!("tenant{:08x}", rand::random::<u32>());
-    let nats = async_nats::connect("nats://127.0.0.1:4222")
-        .await
-        .expect("NATS on 127.0.0.1:4222 (run ./scripts/services)");
-    let mut published = nats
-        .subscribe(format!("aisoc.inbox.{tenant}.>"))
-        .await
-        .unwrap();
-    nats.flush().await.unwrap();
+    let (_nats, mut published) = subscribe_to_inbox(&tenant).await;
     let http = reqwest::Client::new();
 
     let (mut first, _) = Gateway::start_with(Some("backend-admin"), &[], &env).await;
