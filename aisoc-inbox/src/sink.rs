@@ -494,8 +494,7 @@ mod nats {
     fn message_id(run: &[SinkEvent]) -> String {
         match run {
             [event] => event.msg_id.clone(),
-            [first, ..] => format!("{}+{}", first.msg_id, run.len()),
-            [] => String::new(),
+            _ => format!("{}+{}", run[0].msg_id, run.len()),
         }
     }
 

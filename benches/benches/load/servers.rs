@@ -121,6 +121,15 @@ impl Backend {
             Backend::NatsPerRequest => "nats-per-request",
         }
     }
+
+    /// The request shapes its cases send: a single event is one message in either framing,
+    /// so the per-request gateway runs the NDJSON batches only.
+    fn shapes(self) -> &'static [&'static str] {
+        match self {
+            Backend::NatsPerRequest => &["ndjson x100"],
+            Backend::Embedded | Backend::Nats => &["single", "ndjson x100"],
+        }
+    }
 }
 
 async fn start_gateway(
@@ -192,9 +201,9 @@ pub(crate) async fn gateway_cases(
     backend: Backend,
     tenant: &str,
 ) -> Result<Vec<Row>, BenchError> {
-    let wanted = ["single", "ndjson x100"]
+    let wanted = backend
+        .shapes()
         .iter()
-        .filter(|shape| backend != Backend::NatsPerRequest || **shape != "single")
         .flat_map(|shape| {
             ["unsigned", "signed"]
                 .map(|signing| format!("gateway {}: {shape}, {signing}", backend.label()))
@@ -229,7 +238,7 @@ pub(crate) async fn gateway_cases(
             "application/x-ndjson",
         ),
     ] {
-        if backend == Backend::NatsPerRequest && lines == 1 {
+        if !backend.shapes().contains(&shape) {
             continue;
         }
         for (signing, token, signer) in [

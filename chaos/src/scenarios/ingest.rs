@@ -35,11 +35,7 @@ impl Backends {
         })
     }
 
-    fn gateway_env(&self) -> Vec<(&'static str, String)> {
-        self.gateway_env_framed(Framing::PerEvent)
-    }
-
-    fn gateway_env_framed(&self, framing: Framing) -> Vec<(&'static str, String)> {
+    fn gateway_env(&self, framing: Framing) -> Vec<(&'static str, String)> {
         vec![
             ("AISOC_INBOX_NATS_FRAMING", framing.name().to_owned()),
             ("NATS_URL", self.nats.url()),
@@ -169,11 +165,6 @@ async fn post_until_acknowledged(
     false
 }
 
-/// How many times each title is in the inbox stream.
-async fn stored_titles(nats: &PrivateNats) -> Result<HashMap<String, usize>, HarnessError> {
-    Ok(stored(nats).await?.0)
-}
-
 /// How many times each title is in the inbox stream, and how many of its messages hold more
 /// than one event.
 async fn stored(nats: &PrivateNats) -> Result<(HashMap<String, usize>, usize), HarnessError> {
@@ -257,7 +248,7 @@ fn tally(
 pub(crate) async fn crash_window() -> Result<Row, HarnessError> {
     let started = Instant::now();
     let mut backends = Backends::start().await?;
-    let mut gateway = Gateway::start(&backends.gateway_env()).await?;
+    let mut gateway = Gateway::start(&backends.gateway_env(Framing::PerEvent)).await?;
     let http = reqwest::Client::new();
     let token = mint(&http, &gateway).await?;
     let url = gateway.url(&format!("/v1/inbox/{token}"));
@@ -295,7 +286,7 @@ pub(crate) async fn crash_window() -> Result<Row, HarnessError> {
     }
     println!("ingest: crash window: the in-flight request was acknowledged: {first_acknowledged}");
     refusals.report("ingest: crash window");
-    let stored = stored_titles(&backends.nats).await?;
+    let (stored, _) = stored(&backends.nats).await?;
     gateway.kill9().await?;
     backends.finish().await?;
     Ok(tally(
@@ -319,7 +310,7 @@ pub(crate) async fn load_with_faults(
 ) -> Result<Row, HarnessError> {
     let started = Instant::now();
     let mut backends = Backends::start().await?;
-    let mut gateway = Gateway::start(&backends.gateway_env_framed(framing)).await?;
+    let mut gateway = Gateway::start(&backends.gateway_env(framing)).await?;
     let http = reqwest::Client::new();
     let token = mint(&http, &gateway).await?;
     let url = gateway.url(&format!("/v1/inbox/{token}"));
