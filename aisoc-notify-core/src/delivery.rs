@@ -17,6 +17,9 @@
 //! connection, pooled connections are reused); the clock only when a `Retry-After` needs
 //! resolving. reqwest's own redirect and retry layers run on every request whatever the policy
 //! (they copy the headers and re-parse the URL); they are reqwest's, not switchable from here.
+//! [`DeliveryClient::send_bytes`] skips them for a body in memory to an `https` origin that
+//! offers HTTP/2: its request goes over a connection of the client's own ([`http2`]), through
+//! the same guard, timeouts and retry loop; that is how a Web Push fan-out sends.
 //!
 //! ```no_run
 //! use aisoc_notify_core::delivery::{DeliveryClient, DeliveryConfig};
@@ -40,6 +43,7 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{HeaderMap, StatusCode};
+use http2::{Exchange, Http2Origins};
 
 use crate::clock::{Clock, SystemClock};
 use crate::destination::{
@@ -68,6 +72,9 @@ pub struct DeliveryConfig {
     pub destinations: DestinationPolicy,
     /// How host names are resolved (the system resolver unless a host or a test supplies one).
     pub lookup: Arc<dyn HostLookup>,
+    /// Certificates (DER) trusted besides the system's roots: a private CA's, for destinations
+    /// inside an organisation.
+    pub trusted_roots: Vec<Vec<u8>>,
 }
 
 impl Default for DeliveryConfig {
@@ -80,6 +87,7 @@ impl Default for DeliveryConfig {
             user_agent: concat!("aisoc-notify/", env!("CARGO_PKG_VERSION")).to_owned(),
             destinations: DestinationPolicy::default(),
             lookup: Arc::new(SystemLookup),
+            trusted_roots: Vec::new(),
         }
     }
 }
@@ -326,6 +334,7 @@ enum Replay {
 #[derive(Debug, Clone)]
 pub struct DeliveryClient {
     http: reqwest::Client,
+    http2: Arc<Http2Origins>,
     config: Arc<DeliveryConfig>,
     clock: Arc<dyn Clock>,
 }
@@ -343,6 +352,11 @@ impl DeliveryClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .no_proxy()
             .redirect(redirect_policy(Arc::clone(&policy)));
+        for der in &config.trusted_roots {
+            let root = reqwest::Certificate::from_der(der)
+                .map_err(|e| DeliveryError::Client(e.without_url().to_string()))?;
+            builder = builder.add_root_certificate(root);
+        }
         if !policy.is_unrestricted() {
             builder = builder.dns_resolver(Arc::new(GuardedResolver::new(
                 Arc::clone(&policy),
@@ -354,6 +368,7 @@ impl DeliveryClient {
             .map_err(|e| DeliveryError::Client(e.without_url().to_string()))?;
         Ok(Self {
             http,
+            http2: Arc::default(),
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
         })
@@ -410,6 +425,64 @@ impl DeliveryClient {
         self.send_with(request, Replay::OnlyUnprocessed).await
     }
 
+    /// Sends a request whose body is in memory, as [`send`](Self::send) does (same guard,
+    /// timeouts, retries and answer), over a direct HTTP/2 connection when the destination is
+    /// `https` and offers `h2`; otherwise through reqwest. For senders of many small requests
+    /// to the same few origins (a Web Push fan-out), where reqwest's per-request layers cost
+    /// as much as the exchange: see the [`http2`] module.
+    pub async fn send_bytes(
+        &self,
+        method: http::Method,
+        url: url::Url,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<HttpResponse, DeliveryError> {
+        self.config.destinations.check_url(&url)?;
+        let host = url.host_str().unwrap_or("unknown-host").to_owned();
+        let uri = http::Uri::try_from(url.as_str()).map_err(|_| DeliveryError::Request {
+            host: host.clone(),
+            reason: "the URL is not a valid request target".to_owned(),
+        })?;
+        let build = || {
+            let mut request = http::Request::new(());
+            *request.method_mut() = method.clone();
+            *request.uri_mut() = uri.clone();
+            *request.headers_mut() = headers.clone();
+            let headers = request.headers_mut();
+            if !headers.contains_key(http::header::USER_AGENT)
+                && let Ok(agent) = http::HeaderValue::from_str(&self.config.user_agent)
+            {
+                headers.insert(http::header::USER_AGENT, agent);
+            }
+            headers.insert(http::header::CONTENT_LENGTH, body.len().into());
+            request
+        };
+        let (method, url, headers, body, build) = (&method, &url, &headers, &body, &build);
+        let attempt = |_, _| async move {
+            match self
+                .http2
+                .exchange(&self.config, url, build, body.clone())
+                .await
+            {
+                Ok(Exchange::Answered(response)) => Ok(Answer::Http2(response)),
+                Ok(Exchange::NotHttp2) => {
+                    let mut request = reqwest::Request::new(method.clone(), url.clone());
+                    *request.headers_mut() = headers.clone();
+                    *request.body_mut() = Some(body.clone().into());
+                    self.http
+                        .execute(request)
+                        .await
+                        .map(Answer::Reqwest)
+                        .map_err(Failed::Reqwest)
+                }
+                Err(failure) => Err(Failed::Http2(failure)),
+            }
+        };
+        let max_attempts = self.config.retry.max_attempts.max(1);
+        self.retrying(host, max_attempts, Replay::Idempotent, attempt)
+            .await
+    }
+
     async fn send_with(
         &self,
         request: reqwest::Request,
@@ -421,9 +494,8 @@ impl DeliveryClient {
             .host_str()
             .unwrap_or("unknown-host")
             .to_owned();
-        let policy = &self.config.retry;
         let max_attempts = if is_replayable(&request) {
-            policy.max_attempts.max(1)
+            self.config.retry.max_attempts.max(1)
         } else {
             1
         };
@@ -431,24 +503,45 @@ impl DeliveryClient {
         // last sends the request itself. reqwest consumes what it sends, so a copy made before
         // an attempt is the only way to have something to retry after it.
         let mut kept = Some(request);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let last = attempt >= max_attempts;
+        let attempt = |_, last| {
             let current = if last {
                 kept.take()
             } else {
                 kept.as_ref().and_then(reqwest::Request::try_clone)
             };
-            let Some(current) = current else {
-                return Err(DeliveryError::Request {
-                    host,
-                    reason: "request could not be replayed for a retry".to_owned(),
-                });
-            };
-            match self.http.execute(current).await {
-                Err(err) => {
-                    let failure = classify_transport_error(err, &host, attempt);
+            async move {
+                let current = current.ok_or(Failed::NotReplayable)?;
+                self.http
+                    .execute(current)
+                    .await
+                    .map(Answer::Reqwest)
+                    .map_err(Failed::Reqwest)
+            }
+        };
+        self.retrying(host, max_attempts, replay, attempt).await
+    }
+
+    /// The retry loop both paths share: `attempt(number, last)` makes one exchange; what it
+    /// answers is retried, waited for or returned as the policy and `replay` say.
+    async fn retrying<F, Fut>(
+        &self,
+        host: String,
+        max_attempts: u32,
+        replay: Replay,
+        mut attempt_once: F,
+    ) -> Result<HttpResponse, DeliveryError>
+    where
+        F: FnMut(u32, bool) -> Fut,
+        Fut: Future<Output = Result<Answer, Failed>>,
+    {
+        let policy = &self.config.retry;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let last = attempt >= max_attempts;
+            match attempt_once(attempt, last).await {
+                Err(failed) => {
+                    let failure = failed.into_error(&host, attempt);
                     let unprocessed = matches!(failure, DeliveryError::Connect { .. });
                     let may_retry = match replay {
                         Replay::Idempotent => failure.is_retryable(),
@@ -469,7 +562,7 @@ impl DeliveryClient {
                             status: status.as_u16(),
                         });
                     }
-                    let retry_after = retry_after_in(response.headers(), self.clock.as_ref());
+                    let retry_after = retry_after_in(response.headers_mut(), self.clock.as_ref());
                     let class = if status.is_success() {
                         RetryClass::NonRetryable
                     } else {
@@ -498,9 +591,10 @@ impl DeliveryClient {
                     // Reading the body needs the response, not its headers: they are moved out,
                     // not copied.
                     let headers = std::mem::take(response.headers_mut());
-                    let (body, truncated) = read_capped(response, self.config.max_response_bytes)
+                    let (body, truncated) = response
+                        .read_capped(self.config.max_response_bytes)
                         .await
-                        .map_err(|err| classify_transport_error(err, &host, attempt))?;
+                        .map_err(|failed| failed.into_error(&host, attempt))?;
                     tracing::debug!(%host, attempt, status = status.as_u16(), "delivery finished");
                     return Ok(HttpResponse {
                         status,
@@ -513,6 +607,57 @@ impl DeliveryClient {
                     });
                 }
             }
+        }
+    }
+}
+
+/// One attempt's answer, its body not read yet.
+enum Answer {
+    Reqwest(reqwest::Response),
+    Http2(http::Response<h2::RecvStream>),
+}
+
+impl Answer {
+    fn status(&self) -> StatusCode {
+        match self {
+            Answer::Reqwest(response) => response.status(),
+            Answer::Http2(response) => response.status(),
+        }
+    }
+
+    fn headers_mut(&mut self) -> &mut HeaderMap {
+        match self {
+            Answer::Reqwest(response) => response.headers_mut(),
+            Answer::Http2(response) => response.headers_mut(),
+        }
+    }
+
+    async fn read_capped(self, max: usize) -> Result<(Bytes, bool), Failed> {
+        match self {
+            Answer::Reqwest(response) => read_capped(response, max).await.map_err(Failed::Reqwest),
+            Answer::Http2(response) => http2::read_capped(&mut response.into_body(), max)
+                .await
+                .map_err(|reason| Failed::Http2(http2::Failure::Broken(reason))),
+        }
+    }
+}
+
+/// Why an attempt failed, before the loop numbers it.
+enum Failed {
+    Reqwest(reqwest::Error),
+    Http2(http2::Failure),
+    NotReplayable,
+}
+
+impl Failed {
+    fn into_error(self, host: &str, attempts: u32) -> DeliveryError {
+        match self {
+            Failed::Reqwest(err) => classify_transport_error(err, host, attempts),
+            Failed::Http2(failure) => failure.into_error(host, attempts),
+            Failed::NotReplayable => DeliveryError::Request {
+                host: host.to_owned(),
+                reason: "request could not be replayed for a retry".to_owned(),
+            },
         }
     }
 }
@@ -595,6 +740,8 @@ async fn read_capped(
     }
     Ok((body.freeze(), false))
 }
+
+pub mod http2;
 
 #[cfg(test)]
 mod tests;

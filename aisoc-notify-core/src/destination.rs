@@ -325,7 +325,7 @@ impl DestinationPolicy {
 
     /// The addresses of `host` that may be connected to; an error naming the first refusal
     /// when none may.
-    fn permitted(
+    pub(crate) fn permitted(
         &self,
         host: &str,
         addresses: Vec<IpAddr>,

@@ -63,8 +63,8 @@
 //! ```
 //!
 //! ## Features
-//! - `test-util`: [`conformance`], the HTTP contract every adapter passes, and stub/recording
-//!   notifiers and executors for host code's tests.
+//! - `test-util`: [`conformance`], the HTTP contract every adapter passes, stub/recording
+//!   notifiers and executors for host code's tests, and [`tls_peer`], a local HTTPS peer.
 //! - `axum`: `http::ApiError`, the JSON error every router and extractor answers with.
 //!
 //! The default build is the whole runtime crate, on rustls (no OpenSSL).
@@ -94,6 +94,8 @@ pub mod secret;
 pub mod signature;
 pub mod template;
 pub mod tenant;
+#[cfg(feature = "test-util")]
+pub mod tls_peer;
 pub mod token;
 
 pub use action::{

@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use aisoc_notify_core::delivery::{DeliveryClient, DeliveryError, HttpResponse};
 use aisoc_notify_core::retry::RetryClass;
-use http::{HeaderName, HeaderValue};
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue};
 use serde::{Deserialize, Serialize};
 
 use crate::ece::{self, EncryptError};
@@ -238,6 +239,18 @@ pub struct PushReceipt {
     pub attempts: u32,
 }
 
+/// One message encrypted and signed, ready to send.
+#[derive(Debug, Clone)]
+pub struct PreparedPush {
+    /// The subscription's endpoint.
+    pub url: url::Url,
+    /// `Authorization` (VAPID, marked sensitive), `Content-Encoding`, `Content-Type`, `TTL`,
+    /// `Urgency` and, when set, `Topic`.
+    pub headers: HeaderMap,
+    /// The `aes128gcm` body.
+    pub body: Bytes,
+}
+
 /// Encrypts, signs and sends pushes.
 #[derive(Debug, Clone)]
 pub struct WebPushSender {
@@ -280,13 +293,13 @@ impl WebPushSender {
         &self.vapid
     }
 
-    /// Builds the request for one message without sending it: encryption and VAPID happen here.
-    pub fn build_request(
+    /// Encrypts and signs one message without sending it: its URL, headers and body.
+    pub fn prepare(
         &self,
         subscription: &SubscriptionRecord,
         payload: &[u8],
         options: &PushOptions,
-    ) -> Result<reqwest::Request, PushError> {
+    ) -> Result<PreparedPush, PushError> {
         if let Some(topic) = &options.topic
             && !valid_topic_header(topic)
         {
@@ -294,29 +307,48 @@ impl WebPushSender {
         }
         let receiver = subscription.receiver_keys()?;
         let body = ece::encrypt(payload, &receiver)?;
-        let endpoint =
+        let url =
             url::Url::parse(&subscription.endpoint).map_err(|_| VapidError::InvalidEndpoint)?;
-        let authorization = self.vapid.authorization_header(&endpoint)?;
-        let mut builder = self
-            .delivery
-            .http()
-            .post(endpoint)
-            .header(http::header::AUTHORIZATION, authorization)
-            .header(
-                http::header::CONTENT_ENCODING,
-                HeaderValue::from_static("aes128gcm"),
-            )
-            .header(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/octet-stream"),
-            )
-            .header(TTL, HeaderValue::from(options.ttl.as_secs()))
-            .header(URGENCY, HeaderValue::from_static(options.urgency.as_str()))
-            .body(body);
+        let mut headers = HeaderMap::with_capacity(8);
+        headers.insert(
+            http::header::AUTHORIZATION,
+            self.vapid.authorization_header(&url)?,
+        );
+        headers.insert(
+            http::header::CONTENT_ENCODING,
+            HeaderValue::from_static("aes128gcm"),
+        );
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/octet-stream"),
+        );
+        headers.insert(TTL, HeaderValue::from(options.ttl.as_secs()));
+        headers.insert(URGENCY, HeaderValue::from_static(options.urgency.as_str()));
         if let Some(topic) = &options.topic {
-            builder = builder.header(TOPIC, topic.as_str());
+            let topic = HeaderValue::from_str(topic).map_err(|_| PushError::InvalidTopic)?;
+            headers.insert(TOPIC, topic);
         }
-        builder.build().map_err(|_| PushError::InvalidRequest)
+        Ok(PreparedPush {
+            url,
+            headers,
+            body: Bytes::from(body),
+        })
+    }
+
+    /// Builds the request for one message without sending it: encryption and VAPID happen here.
+    /// [`send`](Self::send) does not go through it (it sends [`prepare`](Self::prepare)'s parts
+    /// over a direct HTTP/2 connection where it can).
+    pub fn build_request(
+        &self,
+        subscription: &SubscriptionRecord,
+        payload: &[u8],
+        options: &PushOptions,
+    ) -> Result<reqwest::Request, PushError> {
+        let push = self.prepare(subscription, payload, options)?;
+        let mut request = reqwest::Request::new(http::Method::POST, push.url);
+        *request.headers_mut() = push.headers;
+        *request.body_mut() = Some(push.body.into());
+        Ok(request)
     }
 
     /// Sends one message to one subscription.
@@ -326,8 +358,11 @@ impl WebPushSender {
         payload: &[u8],
         options: &PushOptions,
     ) -> Result<PushReceipt, PushError> {
-        let request = self.build_request(subscription, payload, options)?;
-        let response = self.delivery.send(request).await?;
+        let push = self.prepare(subscription, payload, options)?;
+        let response = self
+            .delivery
+            .send_bytes(http::Method::POST, push.url, push.headers, push.body)
+            .await?;
         if !response.is_success() {
             return Err(PushError::from_response(&response));
         }

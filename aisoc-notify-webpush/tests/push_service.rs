@@ -504,3 +504,75 @@ async fn ten_thousand_devices_get_ten_thousand_outcomes() {
     assert_eq!(report.delivered(), 10_000);
     eprintln!("fan-out of 10,000 pushes to a local mock push service took {elapsed:?}");
 }
+
+/// Over TLS to a push service that speaks HTTP/2, as the real ones do: every push goes on one
+/// connection, whole and decryptable headers included, and a gone device is evicted as over
+/// HTTP/1.1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fan_out_to_an_http2_push_service_shares_one_connection() {
+    use aisoc_notify_core::tls_peer::{Answer, Protocols, TlsPeer};
+
+    let peer = TlsPeer::start(Protocols::Http2, |request| {
+        if request.path == "/push/gone" {
+            Answer::status(410)
+        } else {
+            Answer::status(201).header(
+                "location",
+                format!("https://push.example/m{}", request.path),
+            )
+        }
+    })
+    .await;
+    let delivery = DeliveryClient::new(DeliveryConfig {
+        trusted_roots: vec![peer.ca_der().to_vec()],
+        destinations: DestinationPolicy::guarded().allow("127.0.0.1/32").unwrap(),
+        ..DeliveryConfig::default()
+    })
+    .unwrap();
+    let vapid = VapidSigner::new(VapidKeyPair::generate(), "mailto:soc@example.com").unwrap();
+    let sender = WebPushSender::with_client(vapid, delivery);
+    let store = Arc::new(MemorySubscriptionStore::new());
+    let paths = (0..199)
+        .map(|i| format!("/push/{i}"))
+        .chain(["/push/gone".to_owned()]);
+    for (i, path) in paths.enumerate() {
+        let endpoint = peer.url(&path).to_string();
+        let record = SubscriptionRecord::new(
+            &browser_subscription(&endpoint),
+            "acme",
+            &format!("user-{}", i % 20),
+            &["p0_alert".to_owned()],
+            chrono::Utc::now(),
+        )
+        .unwrap();
+        store.upsert(&record).await.unwrap();
+    }
+    let manager = PushManager::new(store.clone(), sender, Arc::new(MemoryOnCallStatus::new()));
+    let target = Target::Topic {
+        tenant_id: "acme".into(),
+        topic: "p0_alert".into(),
+    };
+    let report = manager
+        .send_to_target(&target, &message(), &PushOptions::default())
+        .await
+        .unwrap();
+    assert_eq!((report.delivered(), report.evicted()), (199, 1));
+    let requests = peer.requests();
+    assert_eq!(requests.len(), 200, "each device once");
+    assert_eq!(peer.connections(), 1);
+    for request in &requests {
+        assert_eq!(request.version, http::Version::HTTP_2);
+        assert_eq!(request.headers["content-encoding"], "aes128gcm");
+        assert!(
+            request.headers["authorization"]
+                .to_str()
+                .unwrap()
+                .starts_with("vapid t=")
+        );
+        assert_eq!(
+            request.headers["content-length"],
+            request.body.len().to_string().as_str()
+        );
+    }
+    assert!(store.for_target(&target).await.unwrap().len() == 199);
+}
