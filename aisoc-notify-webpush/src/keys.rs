@@ -23,7 +23,7 @@ pub enum KeyError {
 /// Decodes URL-safe base64 with or without padding (browsers and tools differ).
 pub(crate) fn decode_b64url(text: &str) -> Option<Vec<u8>> {
     URL_SAFE_NO_PAD
-        .decode(text.trim().trim_end_matches('='))
+        .decode(text.trim_ascii().trim_end_matches('='))
         .ok()
 }
 

@@ -7,6 +7,7 @@
 //! devices on one push service builds it once; the header is marked sensitive), and re-signed
 //! when a third of their lifetime is left.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -141,12 +142,22 @@ impl VapidSigner {
     /// The audience for an endpoint: its origin, keeping a non-default port.
     pub fn audience(endpoint: &str) -> Result<String, VapidError> {
         let url = url::Url::parse(endpoint).map_err(|_| VapidError::InvalidEndpoint)?;
-        Self::audience_of(&url)
+        Self::audience_of(&url).map(Cow::into_owned)
     }
 
-    fn audience_of(url: &url::Url) -> Result<String, VapidError> {
+    /// The origin's ASCII serialization. For an `http(s)` URL without credentials that is the
+    /// URL up to its path, as `url` keeps it (host lowercased and in punycode, default port
+    /// left out): borrowed from the URL rather than formatted anew for every message.
+    fn audience_of(url: &url::Url) -> Result<Cow<'_, str>, VapidError> {
+        let plain = matches!(url.scheme(), "https" | "http")
+            && url.has_host()
+            && url.username().is_empty()
+            && url.password().is_none();
+        if plain {
+            return Ok(Cow::Borrowed(&url[..url::Position::BeforePath]));
+        }
         match url.origin() {
-            origin @ url::Origin::Tuple(..) => Ok(origin.ascii_serialization()),
+            origin @ url::Origin::Tuple(..) => Ok(Cow::Owned(origin.ascii_serialization())),
             url::Origin::Opaque(_) => Err(VapidError::InvalidEndpoint),
         }
     }
@@ -174,12 +185,14 @@ impl VapidSigner {
 
     /// The JWT for an endpoint's audience, from the cache when still fresh.
     pub fn jwt_for(&self, endpoint: &str) -> Result<Arc<str>, VapidError> {
-        Ok(self.signed_for(Self::audience(endpoint)?)?.jwt)
+        Ok(self.signed_for(Cow::Owned(Self::audience(endpoint)?))?.jwt)
     }
 
     /// The `Authorization` header value: `vapid t=<jwt>, k=<public key>`.
     pub fn authorization(&self, endpoint: &str) -> Result<String, VapidError> {
-        let header = self.signed_for(Self::audience(endpoint)?)?.header;
+        let header = self
+            .signed_for(Cow::Owned(Self::audience(endpoint)?))?
+            .header;
         header
             .to_str()
             .map(str::to_owned)
@@ -192,8 +205,8 @@ impl VapidSigner {
         Ok(self.signed_for(Self::audience_of(endpoint)?)?.header)
     }
 
-    fn signed_for(&self, audience: String) -> Result<Signed, VapidError> {
-        if let Some(signed) = self.cache.get(&audience) {
+    fn signed_for(&self, audience: Cow<'_, str>) -> Result<Signed, VapidError> {
+        if let Some(signed) = self.cache.get(audience.as_ref()) {
             return Ok(signed);
         }
         let jwt: Arc<str> = Arc::from(self.sign_jwt(&audience)?);
@@ -208,7 +221,7 @@ impl VapidSigner {
         .map_err(|_| VapidError::Signing)?;
         header.set_sensitive(true);
         let signed = Signed { jwt, header };
-        self.cache.insert(audience, signed.clone());
+        self.cache.insert(audience.into_owned(), signed.clone());
         Ok(signed)
     }
 }
@@ -216,6 +229,25 @@ impl VapidSigner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_audience_borrowed_from_the_url_is_the_origins_serialization() {
+        for endpoint in [
+            "https://fcm.googleapis.com/fcm/send/abc",
+            "https://FCM.GoogleAPIs.com:443/fcm/send/abc",
+            "https://push.example:8443/p?x=1",
+            "https://[2001:db8::1]:8443/p",
+            "https://bücher.example/p",
+            "http://127.0.0.1:8080/push/1",
+            "https://user:secret@push.example/p",
+        ] {
+            let url = url::Url::parse(endpoint).unwrap();
+            let borrowed = VapidSigner::audience_of(&url).unwrap();
+            assert_eq!(borrowed, url.origin().ascii_serialization(), "{endpoint}");
+        }
+        let opaque = url::Url::parse("data:text/plain,hi").unwrap();
+        assert!(VapidSigner::audience_of(&opaque).is_err());
+    }
 
     #[test]
     fn the_cached_header_is_the_authorization_for_the_endpoints_audience() {
