@@ -335,6 +335,8 @@ enum Replay {
 pub struct DeliveryClient {
     http: reqwest::Client,
     http2: Arc<Http2Origins>,
+    /// The configured `User-Agent` as a header, for [`send_bytes`](Self::send_bytes).
+    user_agent: Option<http::HeaderValue>,
     config: Arc<DeliveryConfig>,
     clock: Arc<dyn Clock>,
 }
@@ -369,6 +371,7 @@ impl DeliveryClient {
         Ok(Self {
             http,
             http2: Arc::default(),
+            user_agent: http::HeaderValue::from_str(&config.user_agent).ok(),
             config: Arc::new(config),
             clock: Arc::new(SystemClock),
         })
@@ -449,10 +452,10 @@ impl DeliveryClient {
             *request.uri_mut() = uri.clone();
             *request.headers_mut() = headers.clone();
             let headers = request.headers_mut();
-            if !headers.contains_key(http::header::USER_AGENT)
-                && let Ok(agent) = http::HeaderValue::from_str(&self.config.user_agent)
+            if let Some(agent) = &self.user_agent
+                && !headers.contains_key(http::header::USER_AGENT)
             {
-                headers.insert(http::header::USER_AGENT, agent);
+                headers.insert(http::header::USER_AGENT, agent.clone());
             }
             headers.insert(http::header::CONTENT_LENGTH, body.len().into());
             request

@@ -203,7 +203,10 @@ impl Http2Origins {
         if let Some(connection) = origin.current() {
             return Ok(Some(connection));
         }
-        let dialled = tokio::time::timeout(config.connect_timeout, self.dial(config, url))
+        // Boxed: dialling (DNS, TCP, TLS, the HTTP/2 preface) is a large future that most
+        // requests never poll, and every request's future would otherwise carry its room.
+        let dial = Box::pin(self.dial(config, url));
+        let dialled = tokio::time::timeout(config.connect_timeout, dial)
             .await
             .unwrap_or(Err(Failure::TimedOut))?;
         let Some(connection) = dialled else {

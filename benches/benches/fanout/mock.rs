@@ -293,8 +293,8 @@ async fn serve_mock(
                 });
                 let mut server = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
                 // Set rather than left to hyper's default (200): the least RFC 9113 recommends
-                // a server allow, so the fan-out's 64 in flight must fit under it here as they
-                // must under a real push service.
+                // a server allow, so the fan-out's pushes beyond 100 wait for a stream here as
+                // they would at a real push service.
                 server
                     .http2()
                     .max_concurrent_streams(MAX_CONCURRENT_STREAMS);
