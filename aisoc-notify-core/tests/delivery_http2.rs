@@ -180,6 +180,11 @@ async fn a_peer_that_does_not_answer_in_time_is_a_timeout() {
     );
     assert!(started.elapsed() < Duration::from_secs(10));
     assert_eq!(peer.requests().len(), 2);
+    assert_eq!(
+        peer.connections(),
+        2,
+        "a connection whose answer never came is not used again"
+    );
 }
 
 #[tokio::test]

@@ -18,7 +18,8 @@
 //! plain-`http` ones (loopback test servers) and origins past [`MAX_ORIGINS`].
 //!
 //! A connection lives until its peer closes it (push services close idle connections
-//! themselves) or it fails; the next request then dials a new one. A request the connection
+//! themselves), it fails, or a request on it goes unanswered until the timeout (a peer that
+//! stopped answering can keep its TCP connection open); the next request then dials a new one. A request the connection
 //! never started (it had closed, or the peer refused the stream) is sent on the new one at once
 //! and is not counted as an attempt.
 
@@ -166,6 +167,9 @@ impl Http2Origins {
         if origin.http1_only.load(Ordering::Relaxed) {
             return Ok(Exchange::NotHttp2);
         }
+        // The connection the attempt used, so that it is not reused if the answer never came
+        // (a peer that stopped answering keeps its TCP connection open).
+        let used = Mutex::new(None::<Arc<AtomicBool>>);
         let attempt = async {
             // A connection found closed, or a stream the peer refused, costs one more try on a
             // fresh connection: the request was never processed.
@@ -174,6 +178,8 @@ impl Http2Origins {
                 let Some(connection) = self.connection(config, url, &origin).await? else {
                     return Ok(Exchange::NotHttp2);
                 };
+                *used.lock().unwrap_or_else(|e| e.into_inner()) =
+                    Some(Arc::clone(&connection.closed));
                 match send(&connection, build(), body.clone()).await {
                     Ok(response) => return Ok(Exchange::Answered(response)),
                     Err(Sent::Not(reason)) => {
@@ -185,9 +191,16 @@ impl Http2Origins {
             }
             Err(Failure::Unsent(unsent))
         };
-        tokio::time::timeout(config.request_timeout, attempt)
-            .await
-            .unwrap_or(Err(Failure::TimedOut))
+        match tokio::time::timeout(config.request_timeout, attempt).await {
+            Ok(outcome) => outcome,
+            Err(_) => {
+                let used = used.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(closed) = used {
+                    closed.store(true, Ordering::Release);
+                }
+                Err(Failure::TimedOut)
+            }
+        }
     }
 
     async fn connection(
