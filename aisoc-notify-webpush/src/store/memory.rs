@@ -24,7 +24,7 @@
 //! `aisoc_push_subscriptions_evicted_total` (counter, oldest devices evicted by the per-user
 //! cap), `aisoc_push_subscriptions_refused_total{cap="tenant"|"store"}` (counter).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use aisoc_notify_core::async_trait;
@@ -60,7 +60,8 @@ impl Default for SubscriptionLimits {
 #[derive(Debug, Default)]
 struct MemoryState {
     records: HashMap<String, SubscriptionRecord>,
-    indexes: HashMap<String, HashSet<String>>,
+    /// Each target's subscription ids, in order: a fan-out reads them sorted without sorting.
+    indexes: HashMap<String, BTreeSet<String>>,
 }
 
 /// In-memory subscriptions with the same layout and 90-day lifetime as the Redis store, within
@@ -303,13 +304,12 @@ impl SubscriptionStore for MemorySubscriptionStore {
         let Some(ids) = state.indexes.get(&self.layout.for_target(target)) else {
             return Ok(Vec::new());
         };
-        let mut records: Vec<SubscriptionRecord> = ids
+        let records = ids
             .iter()
             .filter_map(|id| state.records.get(id))
             .filter(|r| self.is_live(r, now))
             .cloned()
             .collect();
-        records.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(records)
     }
 }
