@@ -734,14 +734,22 @@ async fn read_capped(
 ) -> Result<(Bytes, bool), reqwest::Error> {
     let mut body = BytesMut::new();
     while let Some(chunk) = response.chunk().await? {
-        let room = max - body.len();
-        if chunk.len() > room {
-            body.extend_from_slice(&chunk[..room]);
+        if append_capped(&mut body, &chunk, max) {
             return Ok((body.freeze(), true));
         }
-        body.extend_from_slice(&chunk);
     }
     Ok((body.freeze(), false))
+}
+
+/// Appends `chunk` to `body` up to `max` bytes in all; `true` when some of it did not fit.
+fn append_capped(body: &mut BytesMut, chunk: &[u8], max: usize) -> bool {
+    let room = max.saturating_sub(body.len());
+    if chunk.len() > room {
+        body.extend_from_slice(&chunk[..room]);
+        return true;
+    }
+    body.extend_from_slice(chunk);
+    false
 }
 
 pub mod http2;

@@ -353,12 +353,9 @@ pub(super) async fn read_capped(
     while let Some(chunk) = body.data().await {
         let chunk = chunk.map_err(|e| e.to_string())?;
         let _ = body.flow_control().release_capacity(chunk.len());
-        let room = max - read.len();
-        if chunk.len() > room {
-            read.extend_from_slice(&chunk[..room]);
+        if super::append_capped(&mut read, &chunk, max) {
             return Ok((read.freeze(), true));
         }
-        read.extend_from_slice(&chunk);
     }
     Ok((read.freeze(), false))
 }
