@@ -105,6 +105,9 @@ async fn an_origin_that_does_not_offer_h2_is_reached_over_http1() {
             .unwrap();
         assert_eq!((response.status.as_u16(), response.attempts), (201, 1));
     }
+    // Only the first request's TLS handshake asked for `h2`; reqwest's one connection did
+    // the rest.
+    assert_eq!(peer.connections(), 2);
     let requests = peer.requests();
     assert_eq!(requests.len(), 3, "nothing sent twice while finding out");
     assert!(requests.iter().all(|r| r.version == Version::HTTP_11));

@@ -214,8 +214,12 @@ impl Http2Origins {
             return Ok(Some(connection));
         }
         let _dialling = origin.dialling.lock().await;
+        // Whoever dialled while this request waited may have connected, or found no `h2`.
         if let Some(connection) = origin.current() {
             return Ok(Some(connection));
+        }
+        if origin.http1_only.load(Ordering::Relaxed) {
+            return Ok(None);
         }
         // Boxed: dialling (DNS, TCP, TLS, the HTTP/2 preface) is a large future that most
         // requests never poll, and every request's future would otherwise carry its room.
