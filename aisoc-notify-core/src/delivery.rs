@@ -461,7 +461,7 @@ impl DeliveryClient {
             request
         };
         let (method, url, headers, body, build) = (&method, &url, &headers, &body, &build);
-        let attempt = |_, _| async move {
+        let attempt = |_| async move {
             match self
                 .http2
                 .exchange(&self.config, url, build, body.clone())
@@ -506,7 +506,7 @@ impl DeliveryClient {
         // last sends the request itself. reqwest consumes what it sends, so a copy made before
         // an attempt is the only way to have something to retry after it.
         let mut kept = Some(request);
-        let attempt = |_, last| {
+        let attempt = |last| {
             let current = if last {
                 kept.take()
             } else {
@@ -524,8 +524,9 @@ impl DeliveryClient {
         self.retrying(host, max_attempts, replay, attempt).await
     }
 
-    /// The retry loop both paths share: `attempt(number, last)` makes one exchange; what it
-    /// answers is retried, waited for or returned as the policy and `replay` say.
+    /// The retry loop both paths share: `attempt_once(last)` makes one exchange (`last` when no
+    /// other will follow); what it answers is retried, waited for or returned as the policy and
+    /// `replay` say.
     async fn retrying<F, Fut>(
         &self,
         host: String,
@@ -534,7 +535,7 @@ impl DeliveryClient {
         mut attempt_once: F,
     ) -> Result<HttpResponse, DeliveryError>
     where
-        F: FnMut(u32, bool) -> Fut,
+        F: FnMut(bool) -> Fut,
         Fut: Future<Output = Result<Answer, Failed>>,
     {
         let policy = &self.config.retry;
@@ -542,7 +543,7 @@ impl DeliveryClient {
         loop {
             attempt += 1;
             let last = attempt >= max_attempts;
-            match attempt_once(attempt, last).await {
+            match attempt_once(last).await {
                 Err(failed) => {
                     let failure = failed.into_error(&host, attempt);
                     let unprocessed = matches!(failure, DeliveryError::Connect { .. });
@@ -565,7 +566,7 @@ impl DeliveryClient {
                             status: status.as_u16(),
                         });
                     }
-                    let retry_after = retry_after_in(response.headers_mut(), self.clock.as_ref());
+                    let retry_after = retry_after_in(response.headers(), self.clock.as_ref());
                     let class = if status.is_success() {
                         RetryClass::NonRetryable
                     } else {
@@ -625,6 +626,13 @@ impl Answer {
         match self {
             Answer::Reqwest(response) => response.status(),
             Answer::Http2(response) => response.status(),
+        }
+    }
+
+    fn headers(&self) -> &HeaderMap {
+        match self {
+            Answer::Reqwest(response) => response.headers(),
+            Answer::Http2(response) => response.headers(),
         }
     }
 

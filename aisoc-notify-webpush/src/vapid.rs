@@ -141,8 +141,7 @@ impl VapidSigner {
 
     /// The audience for an endpoint: its origin, keeping a non-default port.
     pub fn audience(endpoint: &str) -> Result<String, VapidError> {
-        let url = url::Url::parse(endpoint).map_err(|_| VapidError::InvalidEndpoint)?;
-        Self::audience_of(&url).map(Cow::into_owned)
+        Self::audience_of(&endpoint_url(endpoint)?).map(Cow::into_owned)
     }
 
     /// The origin's ASCII serialization. For an `http(s)` URL without credentials that is the
@@ -185,15 +184,13 @@ impl VapidSigner {
 
     /// The JWT for an endpoint's audience, from the cache when still fresh.
     pub fn jwt_for(&self, endpoint: &str) -> Result<Arc<str>, VapidError> {
-        Ok(self.signed_for(Cow::Owned(Self::audience(endpoint)?))?.jwt)
+        let url = endpoint_url(endpoint)?;
+        Ok(self.signed_for(Self::audience_of(&url)?)?.jwt)
     }
 
     /// The `Authorization` header value: `vapid t=<jwt>, k=<public key>`.
     pub fn authorization(&self, endpoint: &str) -> Result<String, VapidError> {
-        let header = self
-            .signed_for(Cow::Owned(Self::audience(endpoint)?))?
-            .header;
-        header
+        self.authorization_header(&endpoint_url(endpoint)?)?
             .to_str()
             .map(str::to_owned)
             .map_err(|_| VapidError::Signing)
@@ -224,6 +221,10 @@ impl VapidSigner {
         self.cache.insert(audience.into_owned(), signed.clone());
         Ok(signed)
     }
+}
+
+fn endpoint_url(endpoint: &str) -> Result<url::Url, VapidError> {
+    url::Url::parse(endpoint).map_err(|_| VapidError::InvalidEndpoint)
 }
 
 #[cfg(test)]

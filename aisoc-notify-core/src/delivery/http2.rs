@@ -85,9 +85,14 @@ impl Connection {
 }
 
 impl Origin {
-    fn current(&self) -> Option<Connection> {
+    /// What needs no dialling: `Some(None)` when the origin has no `h2`, `Some(connection)`
+    /// when it has an open one.
+    fn known(&self) -> Option<Option<Connection>> {
+        if self.http1_only.load(Ordering::Relaxed) {
+            return Some(None);
+        }
         let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
-        live.as_ref().filter(|c| c.is_open()).cloned()
+        live.as_ref().filter(|c| c.is_open()).cloned().map(Some)
     }
 }
 
@@ -165,9 +170,6 @@ impl Http2Origins {
         let Some(origin) = self.origin(url) else {
             return Ok(Exchange::NotHttp2);
         };
-        if origin.http1_only.load(Ordering::Relaxed) {
-            return Ok(Exchange::NotHttp2);
-        }
         // The connection the attempt used, so that it is not reused if the answer never came
         // (a peer that stopped answering keeps its TCP connection open).
         let used = Mutex::new(None::<Arc<AtomicBool>>);
@@ -210,16 +212,13 @@ impl Http2Origins {
         url: &url::Url,
         origin: &Origin,
     ) -> Result<Option<Connection>, Failure> {
-        if let Some(connection) = origin.current() {
-            return Ok(Some(connection));
+        if let Some(known) = origin.known() {
+            return Ok(known);
         }
         let _dialling = origin.dialling.lock().await;
         // Whoever dialled while this request waited may have connected, or found no `h2`.
-        if let Some(connection) = origin.current() {
-            return Ok(Some(connection));
-        }
-        if origin.http1_only.load(Ordering::Relaxed) {
-            return Ok(None);
+        if let Some(known) = origin.known() {
+            return Ok(known);
         }
         // Boxed: dialling (DNS, TCP, TLS, the HTTP/2 preface) is a large future that most
         // requests never poll, and every request's future would otherwise carry its room.
@@ -258,11 +257,9 @@ impl Http2Origins {
         }
         let tcp = stream.ok_or(Failure::Unsent(last_error))?;
         let _ = tcp.set_nodelay(true);
-        let name = rustls::pki_types::ServerName::try_from(
-            url.host_str().unwrap_or_default().trim_matches(['[', ']']),
-        )
-        .map_err(|e| Failure::Unsent(e.to_string()))?
-        .to_owned();
+        let name = rustls::pki_types::ServerName::try_from(host.trim_matches(['[', ']']))
+            .map_err(|e| Failure::Unsent(e.to_string()))?
+            .to_owned();
         let connector = self.connector(config).map_err(Failure::Unsent)?;
         let tls = connector
             .connect(name, tcp)
@@ -288,16 +285,14 @@ impl Http2Origins {
     }
 }
 
-/// The addresses of `url`'s host that the destination policy lets us dial.
+/// The addresses of `url`'s host that the destination policy lets us dial. An IP literal was
+/// judged by [`send_bytes`](super::DeliveryClient::send_bytes) before anything else; a name is
+/// judged here by what it resolves to.
 async fn allowed_addresses(
     config: &DeliveryConfig,
     url: &url::Url,
     host: &str,
 ) -> Result<Vec<std::net::IpAddr>, Failure> {
-    config
-        .destinations
-        .check_url(url)
-        .map_err(Failure::Forbidden)?;
     match url.host() {
         Some(url::Host::Ipv4(ip)) => Ok(vec![ip.into()]),
         Some(url::Host::Ipv6(ip)) => Ok(vec![ip.into()]),
