@@ -248,10 +248,14 @@ fn retry_later(seconds: u64, message: String) -> Response {
 pub struct InFlightLimit {
     slots: Arc<Semaphore>,
     max: usize,
+    /// The in-flight gauge's handle: it moves twice a request, and `gauge!` would look the
+    /// name up each time.
+    in_flight: metrics::Gauge,
 }
 
 impl InFlightLimit {
-    /// At most `max` requests at once (at least one).
+    /// At most `max` requests at once (at least one). The in-flight gauge's handle is taken
+    /// from the recorder installed now, so install the recorder first.
     pub fn new(max: usize) -> Self {
         let max = max.max(1);
         crate::metrics::describe_metrics();
@@ -259,25 +263,30 @@ impl InFlightLimit {
         Self {
             slots: Arc::new(Semaphore::new(max)),
             max,
+            in_flight: metrics::gauge!(IN_FLIGHT),
         }
     }
 
     /// A slot for one request, or `None` when all are taken.
     fn admit(&self) -> Option<InFlight> {
         let permit = Arc::clone(&self.slots).try_acquire_owned().ok()?;
-        metrics::gauge!(IN_FLIGHT).increment(1.0);
-        Some(InFlight { _permit: permit })
+        self.in_flight.increment(1.0);
+        Some(InFlight {
+            _permit: permit,
+            gauge: self.in_flight.clone(),
+        })
     }
 }
 
 /// One request's slot; given back when the request is answered or the caller goes away.
 struct InFlight {
     _permit: OwnedSemaphorePermit,
+    gauge: metrics::Gauge,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        metrics::gauge!(IN_FLIGHT).decrement(1.0);
+        self.gauge.decrement(1.0);
     }
 }
 

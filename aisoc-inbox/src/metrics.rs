@@ -6,6 +6,11 @@
 //! [`describe_metrics`] once, right after installing its recorder (the components that keep a
 //! bounded structure also describe it when they are built, for hosts that do not).
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use ::metrics::Counter;
+
 /// Counter `{route, template, outcome}`: inbox requests, by how they ended.
 pub const REQUESTS: &str = "aisoc_ingest_inbox_requests_total";
 /// Counter `{template}`: events accepted.
@@ -103,6 +108,85 @@ pub fn describe_metrics() {
         "Fsyncs of the local event store, one per batch of appended events"
     );
     describe_counter!(STORE_EVENTS, "Events written to the local event store");
+}
+
+/// The handles of [`REQUESTS`] and [`EVENTS`], kept per template once the recorder has handed
+/// them out: every request counts itself, and `counter!` with a template label builds and hashes
+/// its key (cloning the template's id) each time it is called.
+///
+/// A handle is taken on first use, so a recorder installed before the first request sees every
+/// count, as with the macros. Templates are those registered with the inbox, and routes and
+/// outcomes are fixed sets, so the map stays small.
+#[derive(Debug, Default)]
+pub(crate) struct RequestCounters {
+    templates: std::sync::RwLock<HashMap<String, Arc<TemplateCounters>>>,
+}
+
+#[derive(Debug)]
+struct TemplateCounters {
+    events: Counter,
+    requests: std::sync::RwLock<HashMap<(&'static str, &'static str), Counter>>,
+}
+
+impl RequestCounters {
+    /// Counts one request on `route` for `template` that ended with `outcome`, and the events
+    /// it accepted.
+    pub(crate) fn record(
+        &self,
+        route: &'static str,
+        template: &str,
+        outcome: &'static str,
+        events: u64,
+    ) {
+        let counters = self.template(template);
+        let known = counters
+            .requests
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&(route, outcome))
+            .cloned();
+        let requests = known.unwrap_or_else(|| {
+            let counter = ::metrics::counter!(
+                REQUESTS,
+                "route" => route,
+                "template" => template.to_owned(),
+                "outcome" => outcome,
+            );
+            counters
+                .requests
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry((route, outcome))
+                .or_insert(counter)
+                .clone()
+        });
+        requests.increment(1);
+        if events > 0 {
+            counters.events.increment(events);
+        }
+    }
+
+    fn template(&self, template: &str) -> Arc<TemplateCounters> {
+        if let Some(known) = self
+            .templates
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(template)
+        {
+            return Arc::clone(known);
+        }
+        let counters = Arc::new(TemplateCounters {
+            events: ::metrics::counter!(EVENTS, "template" => template.to_owned()),
+            requests: std::sync::RwLock::default(),
+        });
+        Arc::clone(
+            self.templates
+                .write()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(template.to_owned())
+                .or_insert(counters),
+        )
+    }
 }
 
 #[cfg(test)]

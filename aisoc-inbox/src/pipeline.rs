@@ -253,6 +253,7 @@ struct Parts {
     budgets: Budgets,
     sns_confirmations: Option<Arc<dyn crate::envelope::SnsSubscriptionHandler>>,
     sns_verifier: Option<crate::sns::SnsVerifier>,
+    counters: Arc<crate::metrics::RequestCounters>,
 }
 
 impl std::fmt::Debug for Inbox {
@@ -298,6 +299,7 @@ impl Inbox {
             config,
             sns_confirmations: None,
             sns_verifier: None,
+            counters: Arc::default(),
         };
         Self {
             parts: Arc::new(parts),
@@ -438,17 +440,10 @@ impl Inbox {
             Ok(_) => "ok",
             Err(error) => error.outcome(),
         };
-        metrics::counter!(
-            crate::metrics::REQUESTS,
-            "route" => route.label(),
-            "template" => record.template_id.clone(),
-            "outcome" => outcome,
-        )
-        .increment(1);
-        if let Ok(receipt) = &result {
-            metrics::counter!(crate::metrics::EVENTS, "template" => record.template_id.clone())
-                .increment(receipt.accepted as u64);
-        }
+        let accepted = result.as_ref().map_or(0, |receipt| receipt.accepted as u64);
+        self.parts
+            .counters
+            .record(route.label(), &record.template_id, outcome, accepted);
         result
     }
 

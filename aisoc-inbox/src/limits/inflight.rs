@@ -6,8 +6,10 @@
 //! with 503 and `Retry-After` instead of growing the process. The reservation is returned when
 //! its guard is dropped, whatever path the request ends on.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use metrics::Gauge;
 
 use crate::metrics::INFLIGHT_BYTES;
 
@@ -26,8 +28,16 @@ use crate::metrics::INFLIGHT_BYTES;
 /// ```
 #[derive(Debug, Clone)]
 pub struct InflightBudget {
-    reserved: Arc<AtomicUsize>,
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    reserved: AtomicUsize,
     limit: usize,
+    /// The gauge's handle, taken from the recorder on the first report: a reservation
+    /// changes it several times a request, and each `gauge!` looks the name up again.
+    gauge: OnceLock<Gauge>,
 }
 
 impl InflightBudget {
@@ -35,35 +45,43 @@ impl InflightBudget {
     pub fn new(limit: usize) -> Self {
         crate::metrics::describe_metrics();
         Self {
-            reserved: Arc::new(AtomicUsize::new(0)),
-            limit,
+            shared: Arc::new(Shared {
+                reserved: AtomicUsize::new(0),
+                limit,
+                gauge: OnceLock::new(),
+            }),
         }
     }
 
     /// The budget.
     pub fn limit(&self) -> usize {
-        self.limit
+        self.shared.limit
     }
 
     /// Bytes reserved now.
     pub fn reserved(&self) -> usize {
-        self.reserved.load(Ordering::Acquire)
+        self.shared.reserved.load(Ordering::Acquire)
     }
 
     fn take(&self, bytes: usize) -> bool {
-        self.reserved
+        let limit = self.shared.limit;
+        self.shared
+            .reserved
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
-                held.checked_add(bytes).filter(|total| *total <= self.limit)
+                held.checked_add(bytes).filter(|total| *total <= limit)
             })
             .is_ok()
     }
 
     fn give_back(&self, bytes: usize) {
-        self.reserved.fetch_sub(bytes, Ordering::AcqRel);
+        self.shared.reserved.fetch_sub(bytes, Ordering::AcqRel);
     }
 
     fn report(&self) {
-        metrics::gauge!(INFLIGHT_BYTES).set(self.reserved() as f64);
+        self.shared
+            .gauge
+            .get_or_init(|| metrics::gauge!(INFLIGHT_BYTES))
+            .set(self.reserved() as f64);
     }
 
     /// Reserves `bytes`, or `None` when they do not fit now.
