@@ -6,8 +6,10 @@
 //! [`describe_metrics`] once, right after installing its recorder (the components that keep a
 //! bounded structure also describe it when they are built, for hosts that do not).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::hash::Hash;
+use std::sync::{Arc, RwLock};
 
 use ::metrics::Counter;
 
@@ -119,13 +121,13 @@ pub fn describe_metrics() {
 /// outcomes are fixed sets, so the map stays small.
 #[derive(Debug, Default)]
 pub(crate) struct RequestCounters {
-    templates: std::sync::RwLock<HashMap<String, Arc<TemplateCounters>>>,
+    templates: RwLock<HashMap<String, Arc<TemplateCounters>>>,
 }
 
 #[derive(Debug)]
 struct TemplateCounters {
     events: Counter,
-    requests: std::sync::RwLock<HashMap<(&'static str, &'static str), Counter>>,
+    requests: RwLock<HashMap<(&'static str, &'static str), Counter>>,
 }
 
 impl RequestCounters {
@@ -138,55 +140,43 @@ impl RequestCounters {
         outcome: &'static str,
         events: u64,
     ) {
-        let counters = self.template(template);
-        let known = counters
-            .requests
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&(route, outcome))
-            .cloned();
-        let requests = known.unwrap_or_else(|| {
-            let counter = ::metrics::counter!(
+        let counters = cached(&self.templates, template, || {
+            Arc::new(TemplateCounters {
+                events: ::metrics::counter!(EVENTS, "template" => template.to_owned()),
+                requests: RwLock::default(),
+            })
+        });
+        let requests = cached(&counters.requests, &(route, outcome), || {
+            ::metrics::counter!(
                 REQUESTS,
                 "route" => route,
                 "template" => template.to_owned(),
                 "outcome" => outcome,
-            );
-            counters
-                .requests
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry((route, outcome))
-                .or_insert(counter)
-                .clone()
+            )
         });
         requests.increment(1);
         if events > 0 {
             counters.events.increment(events);
         }
     }
+}
 
-    fn template(&self, template: &str) -> Arc<TemplateCounters> {
-        if let Some(known) = self
-            .templates
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(template)
-        {
-            return Arc::clone(known);
-        }
-        let counters = Arc::new(TemplateCounters {
-            events: ::metrics::counter!(EVENTS, "template" => template.to_owned()),
-            requests: std::sync::RwLock::default(),
-        });
-        Arc::clone(
-            self.templates
-                .write()
-                .unwrap_or_else(|p| p.into_inner())
-                .entry(template.to_owned())
-                .or_insert(counters),
-        )
+/// `map`'s value for `key`, made by `make` and kept on the first call: a read lock after that.
+fn cached<K, Q, V>(map: &RwLock<HashMap<K, V>>, key: &Q, make: impl FnOnce() -> V) -> V
+where
+    K: Borrow<Q> + Hash + Eq,
+    Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+    V: Clone,
+{
+    if let Some(known) = map.read().unwrap_or_else(|p| p.into_inner()).get(key) {
+        return known.clone();
     }
+    let made = make();
+    map.write()
+        .unwrap_or_else(|p| p.into_inner())
+        .entry(key.to_owned())
+        .or_insert(made)
+        .clone()
 }
 
 #[cfg(test)]
